@@ -1,0 +1,102 @@
+{#-
+    JSON access and safe casting: the one place that knows the SQL dialect.
+    A path is given as separate keys: json_text('value', 'customer', 'id').
+    Safe casts return null instead of raising when the text is not of the type, so a bad
+    payload can be detected and quarantined instead of failing the build.
+-#}
+
+{% macro json_path(keys) -%}
+    '{{ "{" ~ (keys | join(",")) ~ "}" }}'
+{%- endmacro %}
+
+{#- The value at a path as text (strings unquoted, numbers as written); null if absent. -#}
+{% macro json_text(column) -%}
+    ({{ column }} #>> {{ json_path(varargs) }})
+{%- endmacro %}
+
+{#- The value at a path as jsonb; null if absent. -#}
+{% macro json_get(column) -%}
+    ({{ column }} #> {{ json_path(varargs) }})
+{%- endmacro %}
+
+{#- The JSON type at a path ('object', 'array', 'string', 'number', 'boolean', 'null'); null if absent. -#}
+{% macro json_type(column) -%}
+    jsonb_typeof({{ column }} #> {{ json_path(varargs) }})
+{%- endmacro %}
+
+{#- One row per element of the array at a path; no rows when it is absent or not an array. -#}
+{% macro json_array_elements(column) -%}
+    jsonb_array_elements(
+        case
+            when jsonb_typeof({{ column }} #> {{ json_path(varargs) }}) = 'array'
+                then {{ column }} #> {{ json_path(varargs) }}
+            else '[]'::jsonb
+        end
+    )
+{%- endmacro %}
+
+{% macro is_numeric_text(expr) -%}
+    coalesce(({{ expr }}) ~ '^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$', false)
+{%- endmacro %}
+
+{% macro is_integer_text(expr) -%}
+    coalesce(({{ expr }}) ~ '^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$', false)
+{%- endmacro %}
+
+{#- ISO 8601 date-time with an optional offset, fields in range (2024-13-01 is rejected). -#}
+{% macro is_timestamp_text(expr) -%}
+    coalesce(
+        ({{ expr }})
+        ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$',
+        false
+    )
+{%- endmacro %}
+
+{% macro safe_numeric(expr) -%}
+    case when {{ is_numeric_text(expr) }} then ({{ expr }})::numeric end
+{%- endmacro %}
+
+{% macro safe_bigint(expr) -%}
+    case when {{ is_integer_text(expr) }} then trunc(({{ expr }})::numeric)::bigint end
+{%- endmacro %}
+
+{% macro safe_integer(expr) -%}
+    case
+        when {{ is_integer_text(expr) }} and abs(trunc(({{ expr }})::numeric)) < 2147483648
+            then trunc(({{ expr }})::numeric)::integer
+    end
+{%- endmacro %}
+
+{% macro safe_timestamptz(expr) -%}
+    case when {{ is_timestamp_text(expr) }} then ({{ expr }})::timestamptz end
+{%- endmacro %}
+
+{% macro safe_boolean(expr) -%}
+    case lower({{ expr }}) when 'true' then true when 'false' then false end
+{%- endmacro %}
+
+{#- Typed accessors: json_numeric('value', 'total_price') etc. -#}
+{% macro json_numeric(column) -%}
+    {{ safe_numeric(json_text(column, *varargs)) }}
+{%- endmacro %}
+
+{% macro json_bigint(column) -%}
+    {{ safe_bigint(json_text(column, *varargs)) }}
+{%- endmacro %}
+
+{% macro json_integer(column) -%}
+    {{ safe_integer(json_text(column, *varargs)) }}
+{%- endmacro %}
+
+{% macro json_timestamptz(column) -%}
+    {{ safe_timestamptz(json_text(column, *varargs)) }}
+{%- endmacro %}
+
+{% macro json_boolean(column) -%}
+    {{ safe_boolean(json_text(column, *varargs)) }}
+{%- endmacro %}
+
+{#- Text with empty strings turned into null. -#}
+{% macro json_string(column) -%}
+    nullif(btrim({{ json_text(column, *varargs) }}), '')
+{%- endmacro %}

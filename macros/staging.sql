@@ -1,0 +1,58 @@
+{#- Building blocks of the incremental staging models. -#}
+
+{#- The facts of one topic; on an incremental run only those past the model's cursor on id. -#}
+{% macro facts_of_topic(topic, cursor_column='fact_id') -%}
+    select
+        facts.id,
+        facts.shop_domain,
+        facts.value,
+        facts.created_at
+    from {{ source('app', 'facts') }} as facts
+    where facts.topic = '{{ topic }}'
+    {%- if is_incremental() %}
+        and facts.id > (select coalesce(max(existing.{{ cursor_column }}), 0) from {{ this }} as existing)
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    One row per key: the latest version wins (order_by decides, fact_id breaks ties).
+    On an incremental run the rows already staged for the keys of the new batch compete too,
+    so an event that arrives out of order never replaces a newer one, and the result equals a
+    full refresh. The model's columns must be those of `parsed`, in order.
+-#}
+{% macro latest_version(parsed, keys, order_by) -%}
+    select distinct on ({{ keys | join(', ') }}) candidates.*
+    from (
+        select * from {{ parsed }}
+        {%- if is_incremental() %}
+            union all
+            select existing.* from {{ this }} as existing
+            where exists (
+                select 1 from {{ parsed }} as batch
+                where
+                {%- for key in keys %}
+                    batch.{{ key }} = existing.{{ key }}{% if not loop.last %} and{% endif %}
+                {%- endfor %}
+            )
+        {%- endif %}
+    ) as candidates
+    order by {{ keys | join(', ') }}, {{ order_by }}, fact_id desc
+{%- endmacro %}
+
+{#-
+    The winning parent rows that changed since the child model last ran, joined back to their
+    payload: child models (line items, variants) unnest from here.
+-#}
+{% macro changed_parents(parent_model, parent_columns) -%}
+    select
+        {%- for column in parent_columns %}
+        parent.{{ column }},
+        {%- endfor %}
+        parent.fact_id as parent_fact_id,
+        facts.value
+    from {{ ref(parent_model) }} as parent
+    inner join {{ source('app', 'facts') }} as facts on parent.fact_id = facts.id
+    {%- if is_incremental() %}
+    where parent.fact_id > (select coalesce(max(existing.parent_fact_id), 0) from {{ this }} as existing)
+    {%- endif %}
+{%- endmacro %}

@@ -1,0 +1,50 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['shop_domain', 'product_id'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['shop_domain', 'product_id', 'variant_id'], 'unique': true},
+            {'columns': ['shop_domain', 'variant_id']},
+            {'columns': ['parent_fact_id']},
+            {'columns': ['shop_domain', 'inventory_item_id']},
+        ],
+    )
+}}
+
+with
+
+products as (
+    {{ changed_parents('stg_shopify__products', ['shop_domain', 'product_id']) }}
+),
+
+variants as (
+    select
+        products.parent_fact_id,
+        products.shop_domain,
+        products.product_id,
+        {{ json_bigint('variant.item', 'id') }} as variant_id,
+        coalesce({{ json_integer('variant.item', 'position') }}, variant.ordinal::integer) as position,
+        {{ json_string('variant.item', 'sku') }} as sku,
+        {{ json_string('variant.item', 'title') }} as title,
+        {{ json_numeric('variant.item', 'price') }} as price,
+        {{ json_numeric('variant.item', 'compare_at_price') }} as compare_at_price,
+        {{ json_bigint('variant.item', 'inventory_item_id') }} as inventory_item_id,
+        {{ json_integer('variant.item', 'inventory_quantity') }} as inventory_quantity,
+        {{ json_timestamptz('variant.item', 'created_at') }} as created_at,
+        {{ json_timestamptz('variant.item', 'updated_at') }} as updated_at
+    from products
+    cross join
+        lateral {{ json_array_elements('products.value', 'variants') }}
+        with ordinality as variant (item, ordinal)
+),
+
+final as (
+    -- A variant id appears once even if two products claim it: the newest product fact wins.
+    select distinct on (shop_domain, variant_id) *
+    from variants
+    order by shop_domain asc, variant_id asc, parent_fact_id desc
+)
+
+select * from final

@@ -1,0 +1,45 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['shop_domain', 'refund_id'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['shop_domain', 'refund_id', 'position'], 'unique': true},
+            {'columns': ['parent_fact_id']},
+            {'columns': ['shop_domain', 'variant_id']},
+        ],
+    )
+}}
+
+with
+
+refunds as (
+    {{ changed_parents('stg_shopify__refunds', ['shop_domain', 'refund_id', 'order_id', 'created_at']) }}
+),
+
+refund_line_items as (
+    select
+        refunds.parent_fact_id,
+        refunds.shop_domain,
+        refunds.refund_id,
+        refunds.order_id,
+        refunds.created_at as refunded_at,
+        rli.position::integer as position,
+        {{ json_bigint('rli.item', 'id') }} as refund_line_item_id,
+        {{ json_bigint('rli.item', 'line_item_id') }} as line_item_id,
+        {{ json_bigint('rli.item', 'line_item', 'variant_id') }} as variant_id,
+        {{ json_bigint('rli.item', 'line_item', 'product_id') }} as product_id,
+        {{ json_integer('rli.item', 'quantity') }} as quantity,
+        coalesce(
+            {{ json_numeric('rli.item', 'subtotal') }},
+            {{ json_numeric('rli.item', 'line_item', 'price') }} * {{ json_integer('rli.item', 'quantity') }}
+        ) as subtotal,
+        {{ json_numeric('rli.item', 'total_tax') }} as total_tax
+    from refunds
+    cross join
+        lateral {{ json_array_elements('refunds.value', 'refund_line_items') }}
+        with ordinality as rli (item, position)
+)
+
+select * from refund_line_items

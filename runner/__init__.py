@@ -1,0 +1,3 @@
+"""hotdash: runner for the hotdash-data dbt project."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""dbt invocation: in-process through dbtRunner, with per-node results the runner can report."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from runner.db import Target
+from runner.errors import BuildError
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node of a dbt invocation: a model, seed, test, snapshot or operation."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    seconds: float
+    rows_affected: int | None
+    message: str
+    failures: int | None = None
+
+
+@dataclass
+class DbtRun:
+    """The outcome of one dbt command."""
+
+    command: list[str]
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+    exception: str | None = None
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+
+def dbt_args(target: Target, args: Sequence[str]) -> list[str]:
+    """Full argument list: the project, the profile folder and the target the runner resolved."""
+    return [
+        *args,
+        "--project-dir",
+        str(target.project_dir),
+        "--profiles-dir",
+        str(target.profiles_dir),
+        "--target",
+        target.target_name,
+    ]
+
+
+def _node_result(result) -> NodeResult:  # result: dbt RunResult
+    node = result.node
+    adapter = getattr(result, "adapter_response", None) or {}
+    rows = adapter.get("rows_affected") if isinstance(adapter, dict) else None
+    status = str(getattr(result.status, "value", result.status))
+    return NodeResult(
+        unique_id=node.unique_id,
+        name=node.name,
+        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+        status=status,
+        seconds=float(result.execution_time or 0.0),
+        rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
+        message=str(result.message or ""),
+        failures=result.failures,
+    )
+
+
+def invoke(
+    target: Target,
+    args: Sequence[str],
+    on_event: Callable[[object], None] | None = None,
+    quiet: bool = True,
+) -> DbtRun:
+    """Run one dbt command in-process and collect its per-node results.
+
+    dbtRunner keeps global state: one invocation at a time per process.
+    """
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    from dbt.cli.main import dbtRunner
+
+    callbacks = [on_event] if on_event else []
+    runner = dbtRunner(callbacks=callbacks)
+    full = dbt_args(target, args)
+    if quiet:
+        full = ["--quiet", *full]
+    res = runner.invoke(full)
+    run = DbtRun(command=list(args), success=bool(res.success))
+    if res.exception is not None:
+        run.exception = str(res.exception)
+    results = getattr(res.result, "results", None)
+    if results:
+        run.nodes = [_node_result(r) for r in results if hasattr(r, "node") and r.node]
+    return run
+
+
+def require_success(run: DbtRun) -> DbtRun:
+    """Raise BuildError naming what failed, or return the run."""
+    if run.success:
+        return run
+    if run.failed:
+        names = ", ".join(f"{n.name} ({n.status})" for n in run.failed[:5])
+        more = f" and {len(run.failed) - 5} more" if len(run.failed) > 5 else ""
+        raise BuildError(
+            f"dbt {' '.join(run.command[:1])} failed: {names}{more}",
+            hint="the node table above has each message; `dbt build --select <name>` reruns one",
+        )
+    raise BuildError(
+        f"dbt {' '.join(run.command[:1])} failed: {run.exception or 'see the dbt log in logs/dbt.log'}",
+        hint="`hotdash doctor` checks the setup",
+    )

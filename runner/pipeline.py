@@ -1,0 +1,50 @@
+"""The nightly job: source gate, dbt build, mart checks, grants; each step reports its nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from runner import dbt
+from runner.db import Target, connect
+from runner.facts import ensure_facts_table
+
+
+@dataclass
+class BuildOptions:
+    select: Sequence[str] = ()
+    full_refresh: bool = False
+    skip_contracts: bool = False
+    vars: str | None = None
+
+
+@dataclass
+class BuildReport:
+    dbt_run: dbt.DbtRun | None = None
+    steps: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def dbt_build_args(options: BuildOptions) -> list[str]:
+    args = ["build"]
+    if options.select:
+        args += ["--select", *options.select]
+    if options.full_refresh:
+        args.append("--full-refresh")
+    if options.vars:
+        args += ["--vars", options.vars]
+    return args
+
+
+def build(
+    target: Target,
+    options: BuildOptions,
+    on_event: Callable[[object], None] | None = None,
+) -> BuildReport:
+    """Run the whole job against the target; raises a HotdashError on the first failing step."""
+    report = BuildReport()
+    with connect(target) as conn:
+        ensure_facts_table(conn)
+    run = dbt.invoke(target, dbt_build_args(options), on_event=on_event)
+    report.dbt_run = run
+    dbt.require_success(run)
+    return report

@@ -1,0 +1,51 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, one fresh database per scenario."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import db
+from runner.facts import ensure_facts_table
+from tests.pytest.helpers import PROJECT_DIR
+
+
+@pytest.fixture(scope="session")
+def hotdash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An embedded server of the tests' own, away from the developer's .hotdash."""
+    home = Path(os.environ.get("HOTDASH_TEST_HOME") or tmp_path_factory.mktemp("hotdash"))
+    saved = {k: os.environ.pop(k, None) for k in ("DBT_PROFILES_DIR", "HOTDASH_DATABASE")}
+    os.environ["HOTDASH_HOME"] = str(home)
+    yield home
+    for key, value in saved.items():
+        if value is not None:
+            os.environ[key] = value
+    if not os.environ.get("HOTDASH_TEST_HOME"):
+        db.stop_embedded(home)
+
+
+@pytest.fixture
+def new_target(hotdash_home: Path) -> Iterator[Callable[[], db.Target]]:
+    """Factory of fresh, empty databases (with the facts table) on the session's server."""
+    made: list[db.Target] = []
+
+    def make() -> db.Target:
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
+        with db.connect(target) as conn:
+            ensure_facts_table(conn)
+        made.append(target)
+        return target
+
+    yield make
+    for target in made:
+        db.drop_database(target)
+
+
+@pytest.fixture
+def target(new_target: Callable[[], db.Target]) -> db.Target:
+    return new_target()

@@ -1,0 +1,72 @@
+"""Helpers the suites share: put facts in, run dbt, read results."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner import db, dbt
+from runner.facts import copy_facts
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures" / "shopify-rest"
+FIXTURE_TOPICS = {
+    "order": "shopify.orders",
+    "refund": "shopify.refunds",
+    "customer": "shopify.customers",
+    "product": "shopify.products",
+    "inventory_item": "shopify.inventory_items",
+    "inventory_level": "shopify.inventory_levels",
+}
+
+
+def insert_facts(
+    target: db.Target,
+    rows: Sequence[tuple[str, str, object]],
+    created_at: datetime.datetime | None = None,
+) -> list[int]:
+    """Insert (shop_domain, topic, payload) rows; a str payload is stored as the JSON text it is.
+
+    created_at defaults to now(); a fixed value makes two databases comparable row for row.
+    """
+    ids = []
+    with db.connect(target) as conn:
+        for shop, topic, payload in rows:
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+            (fact_id,) = conn.execute(
+                "insert into facts (shop_domain, topic, value, created_at)"
+                " values (%s, %s, %s::jsonb, coalesce(%s, now())) returning id",
+                (shop, topic, text, created_at),
+            ).fetchone()
+            ids.append(fact_id)
+    return ids
+
+
+def load_fixtures(target: db.Target, shop: str = "fixture.myshopify.com") -> int:
+    """Load Shopify's fixture payloads through the same COPY path as every other load."""
+    rows = []
+    for name, topic in FIXTURE_TOPICS.items():
+        inner = json.loads((FIXTURES_DIR / f"{name}.json").read_text())[name]
+        rows.append((shop, topic, json.dumps(inner), None))
+    with db.connect(target) as conn:
+        return copy_facts(conn, rows)
+
+
+def run_dbt(target: db.Target, *args: str, ok: bool = True) -> dbt.DbtRun:
+    run = dbt.invoke(target, list(args))
+    if ok:
+        assert run.success, [(n.name, n.status, n.message) for n in run.failed] or run.exception
+    return run
+
+
+def query(target: db.Target, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    with db.connect(target) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def scalar(target: db.Target, sql: str, params: Sequence[object] = ()) -> object:
+    rows = query(target, sql, params)
+    return rows[0][0] if rows else None
+

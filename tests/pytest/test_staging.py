@@ -1,0 +1,244 @@
+"""Staging reads Shopify's payloads exactly, keeps the latest version, and accounts for every fact."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+from decimal import Decimal
+
+import pytest
+
+from tests.pytest.helpers import FIXTURES_DIR, insert_facts, load_fixtures, query, run_dbt, scalar
+
+SHOP = "test.myshopify.com"
+STAGING = "staging+ ops"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES_DIR / f"{name}.json").read_text())[name]
+
+
+def build_staging(target, *extra: str):
+    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
+
+
+def test_shopify_fixtures_stage_exactly(target):
+    load_fixtures(target)
+    build_staging(target)
+
+    order = query(
+        target,
+        "select order_id, order_name, total_price, subtotal_price, total_tax, total_discounts,"
+        " customer_id, email, currency, financial_status, is_test, is_cancelled, discount_codes,"
+        " created_at = '2008-01-10T11:00:00-05:00'::timestamptz"
+        " from staging.stg_shopify__orders",
+    )
+    assert order == [
+        (
+            450789469, "#1001", Decimal("409.94"), Decimal("398.00"), Decimal("11.94"),
+            Decimal("0.00"), 207119551, "bob.norman@hostmail.com", "USD", "authorized",
+            False, False, ["TENOFF"], True,
+        )
+    ]
+    lines = query(
+        target,
+        "select line_item_id, variant_id, sku, quantity, price, gross_amount"
+        " from staging.stg_shopify__order_line_items order by position",
+    )
+    assert lines == [
+        (466157049, 39072856, "IPOD2008GREEN", 1, Decimal("199.00"), Decimal("199.00")),
+        (518995019, 49148385, "IPOD2008RED", 1, Decimal("199.00"), Decimal("199.00")),
+        (703073504, 457924702, "IPOD2008BLACK", 1, Decimal("199.00"), Decimal("199.00")),
+    ]
+    customer = query(
+        target,
+        "select customer_id, email, first_name, last_name, phone, company, city, country_code,"
+        " accepts_marketing, tags from staging.stg_shopify__customers",
+    )
+    assert customer == [
+        (207119551, "bob.norman@hostmail.com", "Bob", "Norman", "555-625-1199", None,
+         "Louisville", "US", False, [])
+    ]
+    refund = query(
+        target, "select refund_id, order_id, refund_amount, is_restock from staging.stg_shopify__refunds"
+    )
+    assert refund == [(509562969, 450789469, Decimal("209.00"), True)]
+    refund_lines = query(
+        target,
+        "select line_item_id, variant_id, quantity, subtotal"
+        " from staging.stg_shopify__refund_line_items order by position",
+    )
+    assert refund_lines == [
+        (703073504, 457924702, 1, Decimal("199.00")),
+        (466157049, 39072856, 1, Decimal("199.00")),
+    ]
+    assert query(
+        target, "select product_id, product_type, title from staging.stg_shopify__products"
+    ) == [(632910392, "Cult Products", "IPod Nano - 8GB")]
+    assert query(
+        target,
+        "select variant_id, sku, price, inventory_item_id from staging.stg_shopify__product_variants"
+        " order by position",
+    ) == [
+        (808950810, "IPOD2008PINK", Decimal("199.00"), None),
+        (49148385, "IPOD2008RED", Decimal("199.00"), None),
+        (39072856, "IPOD2008GREEN", Decimal("199.00"), None),
+        (457924702, "IPOD2008BLACK", Decimal("199.00"), None),
+    ]
+    assert query(
+        target, "select inventory_item_id, sku, cost from staging.stg_shopify__inventory_items"
+    ) == [(808950810, "IPOD2008PINK", None)]
+    assert query(
+        target,
+        "select inventory_item_id, location_id, available from staging.stg_shopify__inventory_levels",
+    ) == [(808950810, 905684977, 6)]
+    assert scalar(target, "select count(*) from ops.facts_quarantine") == 0
+
+
+def order(order_id: int, updated_at: str, **changes) -> dict:
+    payload = copy.deepcopy(fixture("order"))
+    payload.update(id=order_id, updated_at=updated_at, **changes)
+    return payload
+
+
+# (topic, payload, reason the fact is quarantined with)
+MALFORMED = [
+    ("shopify.orders", {k: v for k, v in fixture("order").items() if k != "id"},
+     "id is missing or not an integer"),
+    ("shopify.orders", order(11, "2024-01-01T00:00:00Z", total_price=None),
+     "total_price is missing or not a number"),
+    ("shopify.orders", order(12, "2024-01-01T00:00:00Z", total_price="N/A"),
+     "total_price is missing or not a number"),
+    ("shopify.orders", order(13, "yesterday"), "updated_at is missing or not a timestamp"),
+    ("shopify.orders", order(14, "2024-01-01T00:00:00Z", currency="XYZ"),
+     "currency XYZ is not in var known_currencies"),
+    ("shopify.orders",
+     order(15, "2024-01-01T00:00:00Z",
+           line_items=[{"id": 1, "quantity": -1, "price": "10.00"}]),
+     "a line item has a negative quantity or price"),
+    ("shopify.orders", [1, 2, 3], "payload is a JSON array, not an object"),
+    ("shopify.refunds", {**fixture("refund"), "transactions": [{"amount": "abc"}]},
+     "a transaction has a missing, non-numeric or negative amount"),
+    ("shopify.customers", {k: v for k, v in fixture("customer").items() if k != "id"},
+     "id is missing or not an integer"),
+    ("shopify.products", {**fixture("product"), "variants": "none"}, "variants is not an array"),
+    ("shopify.inventory_items", {**fixture("inventory_item"), "cost": "abc"},
+     "cost is missing or not a number"),
+    ("shopify.inventory_levels", {**fixture("inventory_level"), "available": -3},
+     "available is negative"),
+    ("shopify.inventory_levels", '"just a string"', "payload is a JSON string, not an object"),
+]
+
+
+def test_malformed_facts_are_quarantined_with_their_reason(target):
+    good_with_string_quantity = order(
+        20, "2024-01-01T00:00:00Z",
+        line_items=[{"id": 5, "quantity": "2", "price": "10.00", "variant_id": 9}],
+    )
+    rows = [(SHOP, topic, payload) for topic, payload, _ in MALFORMED]
+    rows += [
+        (SHOP, "shopify.orders", good_with_string_quantity),
+        (SHOP, "shopify.checkouts", {"id": 1}),
+        (SHOP, "app.heartbeat", "{}"),
+    ]
+    ids = insert_facts(target, rows)
+    build_staging(target)
+
+    reasons = dict(query(target, "select fact_id, reason from ops.facts_quarantine"))
+    expected = {ids[i]: reason for i, (_, _, reason) in enumerate(MALFORMED)}
+    # the cost rule names the key; the message for a present, bad value differs from a missing one
+    expected[ids[10]] = "cost is not a number"
+    assert reasons == expected
+    assert query(
+        target, "select order_id, quantity from staging.stg_shopify__orders"
+        " join staging.stg_shopify__order_line_items using (shop_domain, order_id)"
+    ) == [(20, 2)]
+    staged = scalar(
+        target,
+        "select (select count(*) from staging.stg_shopify__orders)"
+        " + (select count(*) from staging.stg_shopify__refunds)"
+        " + (select count(*) from staging.stg_shopify__customers)"
+        " + (select count(*) from staging.stg_shopify__products)"
+        " + (select count(*) from staging.stg_shopify__inventory_items)"
+        " + (select count(*) from staging.stg_shopify__inventory_levels)",
+    )
+    ignored = scalar(
+        target,
+        "select count(*) from facts where topic not like 'shopify.%%'"
+        " or topic = 'shopify.checkouts'",
+    )
+    quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
+    assert (staged, quarantined, ignored) == (1, len(MALFORMED), 2)
+    assert staged + quarantined + ignored == scalar(target, "select count(*) from facts")
+
+
+def test_latest_updated_at_wins_even_out_of_order(target):
+    insert_facts(target, [
+        (SHOP, "shopify.orders", order(30, "2024-01-02T00:00:00Z", financial_status="paid")),
+        (SHOP, "shopify.orders", order(30, "2024-01-03T00:00:00-05:00", financial_status="refunded")),
+        # arrives last but is older: must not win
+        (SHOP, "shopify.orders", order(30, "2024-01-01T00:00:00Z", financial_status="pending")),
+        # same id in another shop is another order
+        ("other.myshopify.com", "shopify.orders", order(30, "2024-01-01T00:00:00Z")),
+    ])
+    build_staging(target)
+    assert query(
+        target,
+        "select shop_domain, financial_status from staging.stg_shopify__orders order by shop_domain",
+    ) == [("other.myshopify.com", "authorized"), (SHOP, "refunded")]
+    # one order per shop keeps three line items, however many versions arrived
+    assert scalar(target, "select count(*) from staging.stg_shopify__order_line_items") == 6
+
+
+STAGED_TABLES = [
+    "staging.stg_shopify__orders", "staging.stg_shopify__order_line_items",
+    "staging.stg_shopify__refunds", "staging.stg_shopify__refund_line_items",
+    "staging.stg_shopify__customers", "staging.stg_shopify__products",
+    "staging.stg_shopify__product_variants", "staging.stg_shopify__inventory_items",
+    "staging.stg_shopify__inventory_levels", "ops.facts_quarantine",
+]
+
+
+def snapshot(target) -> dict[str, list[tuple]]:
+    return {t: sorted(query(target, f"select * from {t}"), key=repr) for t in STAGED_TABLES}
+
+
+@pytest.mark.parametrize("batches", [2, 3])
+def test_incremental_runs_equal_a_full_refresh(new_target, batches):
+    """Facts arriving in batches, with updates and out-of-order events across batch borders."""
+    facts = [
+        (SHOP, "shopify.orders", order(40, "2024-01-02T00:00:00Z", financial_status="paid")),
+        (SHOP, "shopify.products", fixture("product")),
+        (SHOP, "shopify.customers", fixture("customer")),
+        (SHOP, "shopify.orders", order(41, "2024-01-02T00:00:00Z")),
+        (SHOP, "shopify.refunds", fixture("refund")),
+        (SHOP, "shopify.orders", order(40, "2024-01-05T00:00:00Z", financial_status="refunded",
+                                        line_items=fixture("order")["line_items"][:1])),
+        (SHOP, "shopify.orders", order(40, "2024-01-01T00:00:00Z", financial_status="pending")),
+        (SHOP, "shopify.inventory_levels", fixture("inventory_level")),
+        (SHOP, "shopify.inventory_levels",
+         {**fixture("inventory_level"), "available": 2, "updated_at": "2030-01-01T00:00:00Z"}),
+        (SHOP, "shopify.orders", order(41, "2024-01-02T00:00:00Z", total_price="bad")),
+        (SHOP, "shopify.products", {**fixture("product"), "product_type": "Headers",
+                                    "updated_at": "2030-01-01T00:00:00Z",
+                                    "variants": fixture("product")["variants"][:2]}),
+        (SHOP, "shopify.inventory_items", fixture("inventory_item")),
+        (SHOP, "shopify.inventory_items", {**fixture("inventory_item"), "cost": "12.50",
+                                           "updated_at": "2030-01-01T00:00:00Z"}),
+    ]
+    incremental, full = new_target(), new_target()
+    size = -(-len(facts) // batches)
+    stored = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    for start in range(0, len(facts), size):
+        insert_facts(incremental, facts[start:start + size], created_at=stored)
+        build_staging(incremental)
+    insert_facts(full, facts, created_at=stored)
+    build_staging(full, "--full-refresh")
+
+    assert snapshot(incremental) == snapshot(full)
+    got = query(full, "select financial_status, line_item_count from staging.stg_shopify__orders"
+                      " where order_id = 40")
+    assert got == [("refunded", 1)]
+    assert scalar(full, "select count(*) from staging.stg_shopify__product_variants") == 2
+    assert scalar(full, "select cost from staging.stg_shopify__inventory_items") == Decimal("12.50")
