@@ -172,7 +172,40 @@ def _embedded_uri(home: Path, start: bool) -> str:
             )
     server = _server(home)
     info = server.get_postmaster_info()
-    return f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
+    uri = f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
+    _tune_once(home, uri)
+    return uri
+
+
+# Settings for bulk loads and set-based builds of millions of facts on a developer machine.
+EMBEDDED_SETTINGS = {
+    "shared_buffers": "512MB",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "512MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+}
+
+
+def _tune_once(home: Path, uri: str) -> None:
+    """Apply EMBEDDED_SETTINGS with ALTER SYSTEM once, restarting so shared_buffers takes."""
+    marker = home / "pgdata" / "hotdash_tuned"
+    if marker.exists():
+        return
+    with psycopg.connect(uri, autocommit=True) as conn:
+        for name, value in EMBEDDED_SETTINGS.items():
+            conn.execute(
+                psycopg.sql.SQL("alter system set {} = {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Literal(value)
+                )
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import pg_ctl
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=home / "pgdata", user=user, timeout=60)
+    marker.write_text("settings applied: " + ", ".join(EMBEDDED_SETTINGS) + "\n")
 
 
 def _ensure_database(admin_uri: str, dbname: str) -> None:
