@@ -124,7 +124,9 @@ def db_reset(
 
 @app.command()
 def demo(
-    facts: Annotated[int, typer.Option("--facts", min=1, help="How many facts to generate.")] = 100_000,
+    facts: Annotated[
+        int, typer.Option("--facts", min=1, help="How many facts to generate.")
+    ] = 100_000,
     shops: Annotated[int, typer.Option("--shops", min=1, help="How many shops.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same facts.")] = 42,
 ) -> None:

@@ -212,7 +212,9 @@ def _ensure_database(admin_uri: str, dbname: str) -> None:
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(dbname)))
+            conn.execute(
+                psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(dbname))
+            )
 
 
 def drop_database(target: Target) -> None:

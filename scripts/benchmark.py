@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner import db, dbt  # noqa: E402
-from runner.facts import copy_facts, ensure_facts_table, load_demo  # noqa: E402
+from runner import db, dbt
+from runner.facts import copy_facts, ensure_facts_table, load_demo
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -73,7 +73,7 @@ def main() -> None:
         )
         share = args.incremental_share
         figures.setdefault(f"append {share:.0%} new facts", []).append(
-            timed(lambda target=target: add_new_facts(target, share, args.seed))
+            timed(lambda target=target, share=share: add_new_facts(target, share, args.seed))
         )
         figures.setdefault(f"build incremental (+{share:.0%})", []).append(
             timed(lambda target=target: build(target, args.select))
@@ -84,9 +84,7 @@ def main() -> None:
     print(f"\nselect: {' '.join(args.select)}; {args.repeat} runs")
     print(f"{'figure':<40} {'min':>8} {'median':>8} {'max':>8}")
     for name, values in figures.items():
-        print(
-            f"{name:<40} {min(values):8.1f} {statistics.median(values):8.1f} {max(values):8.1f}"
-        )
+        print(f"{name:<40} {min(values):8.1f} {statistics.median(values):8.1f} {max(values):8.1f}")
 
 
 if __name__ == "__main__":
