@@ -13,6 +13,8 @@ import copy
 import dataclasses
 import json
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,7 +28,7 @@ from typer.testing import CliRunner
 
 from runner import db, dbt, grants
 from runner.cli import app
-from runner.errors import SecurityError
+from runner.errors import ConfigError, SecurityError
 from runner.facts import ensure_facts_table
 from runner.pipeline import BuildOptions, build
 from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, run_dbt
@@ -519,6 +521,43 @@ def test_user_without_createrole_gets_a_clear_message(secured: Secured) -> None:
     ]
 
 
+def test_role_created_by_another_database_meanwhile_is_not_an_error(secured: Secured) -> None:
+    """Roles are cluster-wide: two databases building at once may both find a role missing."""
+    name = f"t_race_{uuid.uuid4().hex[:8]}"
+    admin_uri = db._embedded_uri(secured.admin.home, start=False)
+    outcome: list[dbt.DbtRun] = []
+    args = ["run-operation", "hotdash_ensure_roles", "--args", f"{{roles: [{name}]}}"]
+    try:
+        with (
+            psycopg.connect(admin_uri) as other,  # left open: the role is not visible yet
+            psycopg.connect(admin_uri, autocommit=True) as watch,
+        ):
+            other.execute(sql.SQL("create role {} nologin").format(sql.Identifier(name)))
+            worker = threading.Thread(
+                target=lambda: outcome.append(dbt.invoke(secured.admin, args))
+            )
+            worker.start()
+            waiting = False
+            for _ in range(300):  # until dbt's create role waits on ours
+                waiting = bool(
+                    watch.execute(
+                        "select 1 from pg_stat_activity where wait_event_type = 'Lock'"
+                        " and query like %s",
+                        (f"%create role%{name}%",),
+                    ).fetchone()
+                )
+                if waiting or not worker.is_alive():
+                    break
+                time.sleep(0.1)
+            assert waiting
+            other.commit()
+        worker.join(60)
+        assert outcome and outcome[0].success
+    finally:
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
+
+
 def test_marts_made_outside_dbt_in_another_database(secured: Secured, new_target) -> None:
     """A second database on the same server: its own marts (made by SQL), the shared roles."""
     other = dataclasses.replace(new_target(), project_dir=secured.admin.project_dir)
@@ -536,3 +575,41 @@ def test_marts_made_outside_dbt_in_another_database(secured: Secured, new_target
     assert denied(other, AI, "select zip from marts.hand_made")
     # the first database is untouched by the second one's run
     assert grants.verify_security(secured.admin) == []
+
+
+# --- credentials only from the environment ---------------------------------------------------
+
+
+def test_profile_example_takes_every_setting_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (PROJECT_DIR / "profiles.yml.example").read_text()
+    (tmp_path / "profiles.yml").write_text(text)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))
+    monkeypatch.delenv("DBT_TARGET", raising=False)
+    env = {
+        "HOTDASH_PG_HOST": "db.example.com",
+        "HOTDASH_PG_PORT": "6543",
+        "HOTDASH_PG_USER": "hotdash_dbt",
+        "HOTDASH_PG_PASSWORD": "s3cret-from-env",
+        "HOTDASH_PG_DBNAME": "analytics",
+        "HOTDASH_PG_SSLMODE": "verify-full",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    target = db.resolve_target(start=False)
+    assert (target.kind, target.target_name) == ("profile", "prod")
+    assert psycopg.conninfo.conninfo_to_dict(target.conninfo) == {
+        "host": "db.example.com",
+        "port": "6543",
+        "user": "hotdash_dbt",
+        "password": "s3cret-from-env",
+        "dbname": "analytics",
+        "sslmode": "verify-full",
+    }
+    monkeypatch.delenv("HOTDASH_PG_PASSWORD")
+    with pytest.raises(ConfigError, match="HOTDASH_PG_PASSWORD"):
+        db.resolve_target(start=False)
+    outputs = yaml.safe_load(text)["hotdash"]["outputs"]["prod"]
+    for key in ("host", "port", "user", "password", "dbname", "sslmode"):
+        assert "env_var(" in str(outputs[key]), key
