@@ -32,7 +32,13 @@
         ) }}
     {%- endif -%}
     {%- set statements = run_query(hotdash_security_statements_query()) -%}
-    {%- set sql = statements.columns['sql'].values() | list -%}
+    {%- set sql = statements.columns['sql'].values() | reject('none') | list -%}
+    {%- for row in statements.rows if row['step'] == 0 -%}
+        {{ log(
+            'hotdash security: WARNING ' ~ row['relation'] ~ ' belongs to another role; left as it is'
+            ~ ' (verification reports it if it is wrong)', info=true
+        ) }}
+    {%- endfor -%}
     {%- call statement('hotdash_apply_security', auto_begin=true) -%}
         {{ sql | join(';\n') }};
     {%- endcall -%}

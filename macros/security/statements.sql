@@ -51,7 +51,9 @@ managed as (
         namespaces.nspname = settings.marts_schema as is_marts
     from pg_namespace as namespaces
     cross join settings
-    where namespaces.nspname = any(settings.managed_schemas)
+    where
+        namespaces.nspname = any(settings.managed_schemas)
+        and pg_has_role(current_user, namespaces.nspowner, 'usage')
 ),
 
 facts as (
@@ -68,12 +70,18 @@ facts as (
         and pg_has_role(current_user, classes.relowner, 'usage')
 ),
 
-marts as (
+-- Every relation in the project's schemas; only those this user owns (or whose owner role it
+-- holds) can be changed: the others are listed as skipped, and verification judges them.
+relations as (
     select
         classes.oid,
         namespaces.nspname,
         classes.relname,
         classes.relkind,
+        namespaces.nspname || '.' || classes.relname as relation,
+        namespaces.nspname = any(settings.analyst_schemas) as analyst_reads,
+        namespaces.nspname = settings.marts_schema as is_marts,
+        pg_has_role(current_user, classes.relowner, 'usage') as can_manage,
         pg_get_userbyid(classes.relowner) as owner_name,
         exists (
             select 1 from pg_attribute as attributes
@@ -95,26 +103,31 @@ marts as (
     inner join pg_namespace as namespaces on classes.relnamespace = namespaces.oid
     cross join settings
     where
-        namespaces.nspname = settings.marts_schema
-        and classes.relkind in ('r', 'p', 'v', 'm', 'f')
+        namespaces.nspname = any(settings.managed_schemas)
+        and classes.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+),
+
+marts as (
+    select * from relations where is_marts and can_manage and relkind <> 'S'
 ),
 
 statements as (
-    -- 1. Reset: nothing for PUBLIC or the four roles in the project's schemas.
-    select 1 as step, managed.nspname as relation, 0 as sub,
+    -- 0. Not this user's to change (no statement).
+    select 0 as step, relations.relation, 0 as sub, null::text as sql
+    from relations where not relations.can_manage
+    union all
+    -- 1. Reset: nothing for PUBLIC or the four roles in the project's schemas and relations.
+    select 1, managed.nspname, 0,
         format('revoke all on schema %I from public, %I, %I, %I, %I',
-            managed.nspname, settings.loader, settings.analyst, settings.operator, settings.ai) as sql
-    from managed cross join settings
-    union all
-    select 1, managed.nspname, 1,
-        format('revoke all on all tables in schema %I from public, %I, %I, %I, %I',
             managed.nspname, settings.loader, settings.analyst, settings.operator, settings.ai)
     from managed cross join settings
     union all
-    select 1, managed.nspname, 2,
-        format('revoke all on all sequences in schema %I from public, %I, %I, %I, %I',
-            managed.nspname, settings.loader, settings.analyst, settings.operator, settings.ai)
-    from managed cross join settings
+    select 1, relations.relation, 1,
+        format('revoke all on %s %I.%I from public, %I, %I, %I, %I',
+            case when relations.relkind = 'S' then 'sequence' else 'table' end,
+            relations.nspname, relations.relname,
+            settings.loader, settings.analyst, settings.operator, settings.ai)
+    from relations cross join settings where relations.can_manage
     union all
     -- 2. Schema usage: the analyst in its schemas, operator and AI in marts only.
     select 2, managed.nspname, 0,
@@ -125,10 +138,11 @@ statements as (
         format('grant usage on schema %I to %I, %I', managed.nspname, settings.operator, settings.ai)
     from managed cross join settings where managed.is_marts
     union all
-    -- 3. The analyst reads everything in its schemas besides marts (marts are granted per table).
-    select 3, managed.nspname, 0,
-        format('grant select on all tables in schema %I to %I', managed.nspname, settings.analyst)
-    from managed cross join settings where managed.analyst_reads and not managed.is_marts
+    -- 3. The analyst reads everything in its schemas besides marts (marts are granted below).
+    select 3, relations.relation, 0,
+        format('grant select on %I.%I to %I', relations.nspname, relations.relname, settings.analyst)
+    from relations cross join settings
+    where relations.can_manage and relations.analyst_reads and not relations.is_marts and relations.relkind <> 'S'
     union all
     -- 4. Facts: the loader inserts, nobody else is granted anything; usage on the schema if needed.
     select 4, facts.nspname || '.' || facts.relname, 0,

@@ -495,6 +495,27 @@ def test_verify_names_each_extra_grant(
     assert grants.verify_security(secured.admin) == []
 
 
+def test_build_fails_when_verification_fails(secured: Secured) -> None:
+    """What the macros cannot fix fails the nightly build, naming the relation."""
+    with db.connect(secured.admin, autocommit=True) as conn:
+        conn.execute(
+            "create materialized view marts.sec_by_shop as"
+            " select 'a.myshopify.com'::text as shop_domain, 2 as customers"
+        )
+    try:
+        with pytest.raises(SecurityError) as failure:
+            build(secured.builder, BuildOptions(select=["sec_customers"], skip_contracts=True))
+        assert failure.value.message.splitlines()[1:] == [
+            "  marts.sec_by_shop: a materialized view cannot carry row-level security;"
+            " make it a table",
+            "  hotdash_analyst cannot read marts.sec_by_shop",
+        ]
+    finally:
+        with db.connect(secured.admin, autocommit=True) as conn:
+            conn.execute("drop materialized view marts.sec_by_shop")
+    assert grants.verify_security(secured.admin) == []
+
+
 # --- users that cannot create roles; several databases on one server ---------------------------
 
 
