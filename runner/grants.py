@@ -181,7 +181,7 @@ def _allowed(role: str, schema: str, table: str, kind: str, s: SecuritySettings)
         return {"INSERT"} if (schema, table) == (s.facts_schema, FACTS_TABLE) else set()
     if role == ANALYST:
         return {"SELECT"} if schema in ANALYST_SCHEMAS else set()
-    if schema == MARTS_SCHEMA and kind != "m":
+    if schema == MARTS_SCHEMA and kind not in ("m", "f"):
         return {"SELECT"}  # operator and AI (the AI's PII columns are checked separately)
     return set()
 
@@ -228,7 +228,7 @@ def _check_ai_columns(conn: psycopg.Connection, s: SecuritySettings) -> list[str
         "select c.relname, a.attname, has_column_privilege(%s, c.oid, a.attnum, 'SELECT')"
         " from pg_attribute a join pg_class c on c.oid = a.attrelid"
         " join pg_namespace n on n.oid = c.relnamespace"
-        " where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'f')"
+        " where n.nspname = %s and c.relkind in ('r', 'p', 'v')"
         " and a.attnum > 0 and not a.attisdropped order by c.relname, a.attnum",
         (AI, MARTS_SCHEMA),
     ).fetchall()

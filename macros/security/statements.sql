@@ -203,18 +203,18 @@ statements as (
     from marts where marts.relkind = 'v'
     union all
     -- 8. Grants on marts: every row-secured relation to the three readers (AI: non-PII columns);
-    --    a materialized view cannot carry row-level security, so only the analyst reads it.
+    --    a materialized view or foreign table cannot carry row-level security: only the analyst reads it.
     select 8, marts.nspname || '.' || marts.relname, 0,
         format('grant select on %I.%I to %I', marts.nspname, marts.relname, settings.analyst)
     from marts cross join settings
     union all
     select 8, marts.nspname || '.' || marts.relname, 1,
         format('grant select on %I.%I to %I', marts.nspname, marts.relname, settings.operator)
-    from marts cross join settings where marts.relkind <> 'm'
+    from marts cross join settings where marts.relkind not in ('m', 'f')
     union all
     select 8, marts.nspname || '.' || marts.relname, 2,
         format('grant select (%s) on %I.%I to %I', marts.ai_columns, marts.nspname, marts.relname, settings.ai)
-    from marts cross join settings where marts.relkind <> 'm' and marts.ai_columns is not null
+    from marts cross join settings where marts.relkind not in ('m', 'f') and marts.ai_columns is not null
 )
 
 select step, relation, sub, sql from statements order by step, relation, sub
