@@ -192,6 +192,12 @@ def build(
     vars: Annotated[
         str | None, typer.Option("--vars", help="dbt vars as YAML, e.g. '{revenue_goal: 5000000}'.")
     ] = None,
+    skip_security: Annotated[
+        bool,
+        typer.Option(
+            "--skip-security", help="Do not verify grants and row-level security after the build."
+        ),
+    ] = False,
 ) -> None:
     """Run the nightly job: dbt build (seeds, models, tests) and a per-node summary.
 
@@ -201,7 +207,11 @@ def build(
     from runner.pipeline import build as run_build
 
     options = BuildOptions(
-        select=select or (), full_refresh=full_refresh, skip_contracts=skip_contracts, vars=vars
+        select=select or (),
+        full_refresh=full_refresh,
+        skip_contracts=skip_contracts,
+        vars=vars,
+        skip_security=skip_security,
     )
 
     def go() -> None:
@@ -217,6 +227,32 @@ def build(
         if report.dbt_run:
             console.print(node_table(report.dbt_run))
         console.print(f"build finished in {time.monotonic() - start:.1f}s")
+
+    run_guarded(go)
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+@app.command()
+def grants(
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Only check the database; change nothing.")
+    ] = False,
+) -> None:
+    """Apply roles, grants and forced row-level security to the marts, then verify them.
+
+    Example: `hotdash grants`, or `hotdash grants --verify` (exit code 8 on any problem).
+    """
+    from runner import grants as grantsmod
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        if not verify:
+            err_console.print(f"applying grants and row-level security on {target.redacted()}")
+            grantsmod.apply_security(target)
+        grantsmod.require_secure(target)
+        console.print("security verified: roles, grants, forced row-level security and policies")
 
     run_guarded(go)
 

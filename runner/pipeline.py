@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ class BuildOptions:
     full_refresh: bool = False
     skip_contracts: bool = False
     vars: str | None = None
+    skip_security: bool = False
 
 
 @dataclass
@@ -47,4 +49,11 @@ def build(
     run = dbt.invoke(target, dbt_build_args(options), on_event=on_event)
     report.dbt_run = run
     dbt.require_success(run)
+    if not options.skip_security:
+        # dbt's on-run-end hook re-applied grants and row-level security; check what it left.
+        from runner.grants import require_secure
+
+        start = time.monotonic()
+        require_secure(target)
+        report.steps.append(("security", "pass", time.monotonic() - start))
     return report
