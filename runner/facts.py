@@ -15,8 +15,13 @@ FactRow = tuple[str, str, str, dt.datetime | None]
 
 
 def ensure_facts_table(conn: psycopg.Connection) -> None:
-    """Create the facts table and its indexes if they are missing."""
-    conn.execute(FACTS_DDL)
+    """Create the facts table and its indexes when the table is missing.
+
+    In production the app owns the table: when it exists nothing is changed, so a dbt user
+    without CREATE on its schema still runs.
+    """
+    if conn.execute("select to_regclass('public.facts')").fetchone()[0] is None:
+        conn.execute(FACTS_DDL)
 
 
 def copy_facts(
