@@ -195,6 +195,7 @@ def refund(
 
 
 def store_facts() -> list[tuple[str, str, object]]:
+    # fmt: off
     facts = [("shopify.products", product(p)) for p in PRODUCTS]
     facts += [
         ("shopify.inventory_items", inventory_item(3001, "3500.00")),
@@ -215,28 +216,19 @@ def store_facts() -> list[tuple[str, str, object]]:
         ("shopify.orders", order(3, 502, "2024-12-20", [(2002, 1)])),
         ("shopify.orders", order(4, 502, "2025-01-24", [(2002, 1), (2003, 5)])),
         ("shopify.orders", order(5, 503, "2025-03-01", [(2003, 3)])),
-        (
-            "shopify.orders",
-            order(6, 504, "2025-03-10", [(2003, 2)], discounts="4.00", total_tax="2.88"),
-        ),
+        ("shopify.orders", order(6, 504, "2025-03-10", [(2003, 2)], discounts="4.00",
+                                 total_tax="2.88")),
         ("shopify.orders", order(7, 502, "2025-03-05", [(2002, 10)])),
-        (
-            "shopify.orders",
-            order(
-                7,
-                502,
-                "2025-03-05",
-                [(2002, 10)],
-                cancelled_at="2025-03-06T09:00:00-05:00",
-                updated_at="2025-03-06T09:00:00-05:00",
-            ),
-        ),
+        ("shopify.orders", order(7, 502, "2025-03-05", [(2002, 10)],
+                                 cancelled_at="2025-03-06T09:00:00-05:00",
+                                 updated_at="2025-03-06T09:00:00-05:00")),
         ("shopify.orders", order(8, 503, "2025-03-02", [(2001, 1)], test=True)),
         ("shopify.orders", order(9, None, "2025-02-14", [(2003, 10)])),
         ("shopify.orders", order(10, 502, "2025-03-11", [(2002, 1)])),
         ("shopify.refunds", refund(901, 1, "2024-12-05", "5300.00", [(11, 1, "5000.00")])),
         ("shopify.refunds", refund(902, 9, "2025-03-03", "50.00")),
     ]
+    # fmt: on
     return [(SHOP, topic, payload) for topic, payload in facts]
 
 
@@ -286,115 +278,28 @@ def test_growth_metrics(store):
         " from marts.growth_metrics where shop_domain = %s order by month",
         (SHOP,),
     )
+    # fmt: off
     assert rows == [
         # November: O1 + O2; the goal of 5,000 is passed on O1's day and stays reached all year.
-        (
-            "2024-11-01",
-            D("11600.00"),
-            D("500.00"),
-            D("0"),
-            D("11100.00"),
-            2,
-            1,
-            1,
-            D("5550.00"),
-            D("11100.00"),
-            D("0"),
-            D("222.00"),
-            30,
-            30,
-            D("11100.00"),
-            None,
-            "2024-11-20",
-            False,
-        ),
+        ("2024-11-01", D("11600.00"), D("500.00"), D("0"), D("11100.00"), 2, 1, 1, D("5550.00"),
+         D("11100.00"), D("0"), D("222.00"), 30, 30, D("11100.00"), None, "2024-11-20", False),
         # December: O3; O1's refund counts in the month it was made, without its tax.
-        (
-            "2024-12-01",
-            D("800.00"),
-            D("0.00"),
-            D("5000.00"),
-            D("-4200.00"),
-            1,
-            1,
-            1,
-            D("800.00"),
-            D("6900.00"),
-            D("0"),
-            D("138.00"),
-            31,
-            31,
-            D("-4200.00"),
-            None,
-            "2024-11-20",
-            False,
-        ),
+        ("2024-12-01", D("800.00"), D("0.00"), D("5000.00"), D("-4200.00"), 1, 1, 1, D("800.00"),
+         D("6900.00"), D("0"), D("138.00"), 31, 31, D("-4200.00"), None, "2024-11-20", False),
         # January: O4 (C2 is not new); the cumulative restarts with the year.
-        (
-            "2025-01-01",
-            D("900.00"),
-            D("0.00"),
-            D("0"),
-            D("900.00"),
-            1,
-            1,
-            0,
-            D("900.00"),
-            D("900.00"),
-            D("4100.00"),
-            D("18.00"),
-            31,
-            31,
-            D("900.00"),
-            None,
-            None,
-            False,
-        ),
+        ("2025-01-01", D("900.00"), D("0.00"), D("0"), D("900.00"), 1, 1, 0, D("900.00"),
+         D("900.00"), D("4100.00"), D("18.00"), 31, 31, D("900.00"), None, None, False),
         # February: the guest order O9 counts, without a customer.
-        (
-            "2025-02-01",
-            D("200.00"),
-            D("0.00"),
-            D("0"),
-            D("200.00"),
-            1,
-            0,
-            0,
-            D("200.00"),
-            D("1100.00"),
-            D("3900.00"),
-            D("22.00"),
-            28,
-            28,
-            D("200.00"),
-            None,
-            None,
-            False,
-        ),
+        ("2025-02-01", D("200.00"), D("0.00"), D("0"), D("200.00"), 1, 0, 0, D("200.00"),
+         D("1100.00"), D("3900.00"), D("22.00"), 28, 28, D("200.00"), None, None, False),
         # March so far: O5 + O6 - O9's 50.00 refund = 46.00; O7 cancelled, O8 test, O10 later.
         # 46.00 / 10 days x 31 = 142.60. Trailing 3 months (2024-12-11 .. 2025-03-10, 90 days):
         # 800 + 900 + 200 + 60 - 50 + 36 = 1946.00 -> 21.62 a day; 3854.00 to go -> 179 days.
-        (
-            "2025-03-01",
-            D("100.00"),
-            D("4.00"),
-            D("50.00"),
-            D("46.00"),
-            2,
-            2,
-            2,
-            D("48.00"),
-            D("1146.00"),
-            D("3854.00"),
-            D("22.92"),
-            10,
-            31,
-            D("142.60"),
-            D("21.62"),
-            "2025-09-05",
-            True,
-        ),
+        ("2025-03-01", D("100.00"), D("4.00"), D("50.00"), D("46.00"), 2, 2, 2, D("48.00"),
+         D("1146.00"), D("3854.00"), D("22.92"), 10, 31, D("142.60"), D("21.62"), "2025-09-05",
+         True),
     ]
+    # fmt: on
 
 
 def test_product_categories(store):
@@ -406,52 +311,21 @@ def test_product_categories(store):
         " from marts.product_categories where shop_domain = %s order by variant_id",
         (SHOP,),
     )
+    # fmt: off
     assert rows == [
         # O1 is older than 90 days and O8 is a test order: dead.
-        (
-            2001,
-            1001,
-            "Crate Engines",
-            "Engine & Drivetrain",
-            "Engines",
-            D("5000.00"),
-            D("3500.00"),
-            D("30.00"),
-            0,
-            D("0.00"),
-            "dead",
-        ),
+        (2001, 1001, "Crate Engines", "Engine & Drivetrain", "Engines", D("5000.00"),
+         D("3500.00"), D("30.00"), 0, D("0.00"), "dead"),
         # O3 + O4 in the window (O2 before it, O7 cancelled): 2 units, 0.67 a month.
-        (
-            2002,
-            1002,
-            "Coilovers",
-            "Suspension & Steering",
-            "Shocks & Springs",
-            D("800.00"),
-            D("500.00"),
-            D("37.50"),
-            2,
-            D("0.67"),
-            "slow",
-        ),
+        (2002, 1002, "Coilovers", "Suspension & Steering", "Shocks & Springs", D("800.00"),
+         D("500.00"), D("37.50"), 2, D("0.67"), "slow"),
         # Empty product_type -> Other; 5 + 3 + 2 + 10 = 20 units, 6.67 a month; cost unknown.
         (2003, 1003, None, "Other", "Other", D("20.00"), None, None, 20, D("6.67"), "medium"),
         # Unmapped product_type -> Other; never sold.
-        (
-            2004,
-            1004,
-            "Valve Covers",
-            "Other",
-            "Other",
-            D("150.00"),
-            D("60.00"),
-            D("60.00"),
-            0,
-            D("0.00"),
-            "dead",
-        ),
+        (2004, 1004, "Valve Covers", "Other", "Other", D("150.00"), D("60.00"), D("60.00"), 0,
+         D("0.00"), "dead"),
     ]
+    # fmt: on
 
 
 def test_customer_segments(store):
@@ -465,80 +339,23 @@ def test_customer_segments(store):
         " from marts.customer_segments where shop_domain = %s order by customer_id",
         (SHOP,),
     )
+    # fmt: off
     assert rows == [
         # A company: professional; last order 105 days ago: at risk. Engine: 10000 - 5000 refunded
-        # beats 1600 of coilovers.
-        (
-            501,
-            "2024-11-20",
-            "2024-11-25",
-            2,
-            D("11600.00"),
-            D("500.00"),
-            D("5000.00"),
-            D("6100.00"),
-            D("3050.00"),
-            110,
-            105,
-            "Engine & Drivetrain",
-            "professional_shop",
-            "at_risk",
-            "225",
-        ),
+        # beats 1600 of coilovers. RFM: 105 days -> 2, 2 orders -> 2, 6100 -> 5.
+        (501, "2024-11-20", "2024-11-25", 2, D("11600.00"), D("500.00"), D("5000.00"),
+         D("6100.00"), D("3050.00"), 110, 105, "Engine & Drivetrain", "professional_shop",
+         "at_risk", "225"),
         # Two orders (the cancelled and the future one do not count) but 1,700 net: enthusiast.
-        (
-            502,
-            "2024-12-20",
-            "2025-01-24",
-            2,
-            D("1700.00"),
-            D("0.00"),
-            D("0"),
-            D("1700.00"),
-            D("850.00"),
-            80,
-            45,
-            "Suspension & Steering",
-            "enthusiast_collector",
-            "active",
-            "424",
-        ),
+        (502, "2024-12-20", "2025-01-24", 2, D("1700.00"), D("0.00"), D("0"), D("1700.00"),
+         D("850.00"), 80, 45, "Suspension & Steering", "enthusiast_collector", "active", "424"),
         # One order (the test order does not count): first-time builder.
-        (
-            503,
-            "2025-03-01",
-            "2025-03-01",
-            1,
-            D("60.00"),
-            D("0.00"),
-            D("0"),
-            D("60.00"),
-            D("60.00"),
-            9,
-            9,
-            "Other",
-            "first_time_builder",
-            "new",
-            "511",
-        ),
-        (
-            504,
-            "2025-03-10",
-            "2025-03-10",
-            1,
-            D("40.00"),
-            D("4.00"),
-            D("0"),
-            D("36.00"),
-            D("36.00"),
-            0,
-            0,
-            "Other",
-            "first_time_builder",
-            "new",
-            "511",
-        ),
+        (503, "2025-03-01", "2025-03-01", 1, D("60.00"), D("0.00"), D("0"), D("60.00"),
+         D("60.00"), 9, 9, "Other", "first_time_builder", "new", "511"),
+        (504, "2025-03-10", "2025-03-10", 1, D("40.00"), D("4.00"), D("0"), D("36.00"),
+         D("36.00"), 0, 0, "Other", "first_time_builder", "new", "511"),
     ]
+    # fmt: on
 
 
 def test_marketing_targets_only_reach_consenting_customers(store):
@@ -567,34 +384,16 @@ def test_inventory_alerts(store):
         " from marts.inventory_alerts where shop_domain = %s order by capital_rank",
         (SHOP,),
     )
+    # fmt: off
     assert rows == [
         # 40 on hand / 0.67 a month = 60 months of cover: half price; 25 % of 20,000 back.
-        (
-            1,
-            2002,
-            40,
-            D("500.00"),
-            D("20000.00"),
-            D("0.67"),
-            D("60.00"),
-            "discount_50_pct",
-            D("5000.00"),
-            True,
-        ),
+        (1, 2002, 40, D("500.00"), D("20000.00"), D("0.67"), D("60.00"), "discount_50_pct",
+         D("5000.00"), True),
         # Nothing sold in 90 days: discontinue; half of 3 x 3,500 back.
-        (
-            2,
-            2001,
-            3,
-            D("3500.00"),
-            D("10500.00"),
-            D("0.00"),
-            None,
-            "discontinue",
-            D("5250.00"),
-            True,
-        ),
+        (2, 2001, 3, D("3500.00"), D("10500.00"), D("0.00"), None, "discontinue", D("5250.00"),
+         True),
         (3, 2004, 25, D("60.00"), D("1500.00"), D("0.00"), None, "discontinue", D("750.00"), True),
         # 50 / 6.67 = 7.5 months of cover: 25 % off; cost unknown: no capital, no recovery.
         (4, 2003, 50, None, None, D("6.67"), D("7.50"), "discount_25_pct", None, False),
     ]
+    # fmt: on
