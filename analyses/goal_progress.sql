@@ -24,10 +24,10 @@ final as (
         net_revenue as net_revenue_this_month,
         projected_net_revenue as projected_net_revenue_this_month,
         run_rate_net_revenue_per_day,
+        projected_goal_date,
         round(
             remaining_to_goal / ((date_trunc('year', as_of_date) + interval '1 year')::date - as_of_date), 2
         ) as needed_net_revenue_per_day,
-        projected_goal_date,
         projected_goal_date is not null
         and projected_goal_date < (date_trunc('year', as_of_date) + interval '1 year')::date as on_track_this_year
     from current_month

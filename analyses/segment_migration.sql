@@ -43,8 +43,8 @@ stages as (
 migrations as (
     select
         now_stage.shop_domain,
-        coalesce(week_ago.lifecycle_stage, 'none') as from_stage,
-        now_stage.lifecycle_stage as to_stage
+        now_stage.lifecycle_stage as to_stage,
+        coalesce(week_ago.lifecycle_stage, 'none') as from_stage
     from stages as now_stage
     left join stages as week_ago
         on

@@ -47,10 +47,10 @@ joined as (
         orders.order_date,
         orders.order_month,
         line_items.variant_id,
-        coalesce(line_items.product_id, product_variants.product_id) as product_id,
-        coalesce(product_variants.category_l1, 'Other') as category_l1,
         line_items.quantity,
         line_items.gross_amount,
+        coalesce(line_items.product_id, product_variants.product_id) as product_id,
+        coalesce(product_variants.category_l1, 'Other') as category_l1,
         least(coalesce(refunded.units_refunded, 0), line_items.quantity) as units_refunded,
         coalesce(refunded.amount_refunded, 0) as amount_refunded
     from line_items

@@ -36,15 +36,15 @@ joined as (
         variants.shop_domain,
         variants.variant_id,
         variants.product_id,
-        products.title as product_title,
-        variants.title as variant_title,
         variants.sku,
         products.product_type,
-        coalesce(category_tree.category_l1, 'Other') as category_l1,
-        coalesce(category_tree.category_l2, 'Other') as category_l2,
         variants.price,
         variants.inventory_item_id,
+        products.title as product_title,
+        variants.title as variant_title,
         inventory_items.cost as unit_cost,
+        coalesce(category_tree.category_l1, 'Other') as category_l1,
+        coalesce(category_tree.category_l2, 'Other') as category_l2,
         -- Levels of every location when any is known, else the count on the product payload.
         greatest(coalesce(on_hand.units_on_hand, variants.inventory_quantity, 0), 0) as units_on_hand
     from variants

@@ -52,9 +52,9 @@ final as (
         order_id,
         refunded_at,
         refund_date,
-        date_trunc('month', refund_date)::date as refund_month,
         counts_toward_revenue,
         units_refunded,
+        date_trunc('month', refund_date)::date as refund_month,
         case when counts_toward_revenue then refund_value else 0 end as refund_value
     from dated
     where refund_date <= {{ as_of_date() }}

@@ -27,7 +27,7 @@ joined as (
         customers.first_name,
         customers.last_name,
         customers.company,
-        coalesce(customers.tags, array[]::text []) as tags,
+        coalesce(customers.tags, array[]::text[]) as tags,
         coalesce(customers.accepts_marketing, false) as accepts_marketing
     from history
     left join customers
@@ -42,7 +42,7 @@ segmented as (
         case
             when
                 company is not null
-                or tags && array['{{ var("professional_tags") | join("', '") }}']::text []
+                or tags && array['{{ var("professional_tags") | join("', '") }}']::text[]
                 or orders_last_365_days >= {{ var('professional_min_orders_per_year') }}
                 then 'professional_shop'
             when
@@ -76,7 +76,6 @@ final as (
         discounts::numeric as discounts,
         refunds::numeric as refunds,
         net_revenue::numeric as net_revenue,
-        round(average_order_value, 2)::numeric as average_order_value,
         days_since_first_order::integer as days_since_first_order,
         days_since_last_order::integer as days_since_last_order,
         top_category_l1::text as top_category_l1,
@@ -85,6 +84,7 @@ final as (
         recency_score::integer as recency_score,
         frequency_score::integer as frequency_score,
         monetary_score::integer as monetary_score,
+        round(average_order_value, 2)::numeric as average_order_value,
         (recency_score::text || frequency_score::text || monetary_score::text)::text as rfm_score,
         {{ as_of_date() }}::date as as_of_date
     from segmented

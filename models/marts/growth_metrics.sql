@@ -109,12 +109,12 @@ goal_reached as (
 -- Net revenue per day over the trailing months up to the as-of date (the as-of day included).
 run_rate as (
     select
-        shop_domain,
+        daily.shop_domain,
         sum(daily.net_revenue) / (reference.as_of_date - reference.run_rate_window_start) as net_revenue_per_day
     from daily
     cross join reference
     where daily.revenue_date > reference.run_rate_window_start
-    group by shop_domain, reference.as_of_date, reference.run_rate_window_start
+    group by daily.shop_domain, reference.as_of_date, reference.run_rate_window_start
 ),
 
 monthly as (
@@ -122,6 +122,8 @@ monthly as (
         shop_months.shop_domain,
         shop_months.month,
         reference.as_of_date,
+        goal_reached.goal_reached_on,
+        run_rate.net_revenue_per_day,
         shop_months.month = reference.current_month as is_current_month,
         coalesce(monthly_money.gross_sales, 0) as gross_sales,
         coalesce(monthly_money.discounts, 0) as discounts,
@@ -131,9 +133,7 @@ monthly as (
         coalesce(monthly_orders.customers, 0) as customers,
         coalesce(monthly_new_customers.new_customers, 0) as new_customers,
         extract(day from (shop_months.month + interval '1 month' - interval '1 day'))::integer as days_in_month,
-        (shop_months.month + interval '1 month' - interval '1 day')::date as month_end,
-        goal_reached.goal_reached_on,
-        run_rate.net_revenue_per_day
+        (shop_months.month + interval '1 month' - interval '1 day')::date as month_end
     from shop_months
     cross join reference
     left join monthly_money

@@ -31,11 +31,11 @@ joined as (
         product_variants.category_l1,
         product_variants.units_on_hand,
         product_variants.unit_cost,
-        product_variants.units_on_hand * product_variants.unit_cost as capital_tied_up,
         product_variants.margin_pct,
         variant_sales.units_sold_in_window,
         variant_sales.units_per_month,
         variant_sales.inventory_velocity,
+        product_variants.units_on_hand * product_variants.unit_cost as capital_tied_up,
         product_variants.units_on_hand / nullif(variant_sales.units_per_month, 0) as months_of_cover
     from product_variants
     inner join variant_sales
@@ -62,9 +62,9 @@ ranked as (
     select
         *,
         case recommended_action
-        {%- for action, rate in var('cash_recovery_rate').items() %}
-            when '{{ action }}' then capital_tied_up * {{ rate }}
-        {%- endfor %}
+            {%- for action, rate in var('cash_recovery_rate').items() %}
+                when '{{ action }}' then capital_tied_up * {{ rate }}
+            {%- endfor %}
         end as potential_cash_recovery,
         row_number() over (
             partition by shop_domain
@@ -86,15 +86,15 @@ final as (
         unit_cost::numeric as unit_cost,
         capital_tied_up::numeric as capital_tied_up,
         units_sold_in_window::bigint as units_sold_in_window,
-        round(units_per_month, 2)::numeric as monthly_sales_avg,
-        round(months_of_cover, 2)::numeric as months_of_cover,
         margin_pct::numeric as margin_pct,
         inventory_velocity::text as inventory_velocity,
         recommended_action::text as recommended_action,
-        round(potential_cash_recovery, 2)::numeric as potential_cash_recovery,
         capital_rank::integer as capital_rank,
+        round(units_per_month, 2)::numeric as monthly_sales_avg,
+        round(months_of_cover, 2)::numeric as months_of_cover,
+        round(potential_cash_recovery, 2)::numeric as potential_cash_recovery,
         (capital_rank <= {{ var('daily_email_top_n') }} and coalesce(capital_tied_up, 0) > 0)::boolean
-        as in_daily_email,
+            as in_daily_email,
         {{ as_of_date() }}::date as as_of_date
     from ranked
 )
