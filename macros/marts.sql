@@ -1,0 +1,53 @@
+{#- Building blocks the intermediate models and marts share: the reference date and the rules
+    that more than one model (or an analysis) applies. Thresholds come from vars (docs/vars.md). -#}
+
+{#- The reference date ("today") as a SQL date: var as_of_date, or the current date in
+    reporting_timezone when it is null. -#}
+{% macro as_of_date() -%}
+    {%- set as_of = var('as_of_date', none) -%}
+    {%- if as_of is none or (as_of | string | trim) in ('', 'none', 'None', 'null') -%}
+        (current_timestamp at time zone '{{ var("reporting_timezone") }}')::date
+    {%- else -%}
+        '{{ as_of | string | trim }}'::date
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The calendar date of a timestamptz in reporting_timezone. -#}
+{% macro reporting_date(ts) -%}
+    ({{ ts }} at time zone '{{ var("reporting_timezone") }}')::date
+{%- endmacro %}
+
+{#- Lifecycle stage from days since the first and the last order (boundaries inclusive). -#}
+{% macro lifecycle_stage(days_since_first_order, days_since_last_order) -%}
+    case
+        when {{ days_since_first_order }} <= {{ var('lifecycle_new_max_days') }} then 'new'
+        when {{ days_since_last_order }} <= {{ var('lifecycle_active_max_days') }} then 'active'
+        when {{ days_since_last_order }} <= {{ var('lifecycle_at_risk_max_days') }} then 'at_risk'
+        else 'churned'
+    end
+{%- endmacro %}
+
+{#- 1 plus the number of thresholds the value reaches (value >= threshold): a score from 1 to 5. -#}
+{% macro score_at_least(value, thresholds) -%}
+    (1{% for threshold in thresholds %} + case when {{ value }} >= {{ threshold }} then 1 else 0 end{% endfor %})
+{%- endmacro %}
+
+{#- 1 plus the number of thresholds the value stays within (value <= threshold): recency scores. -#}
+{% macro score_at_most(value, thresholds) -%}
+    (1{% for threshold in thresholds %} + case when {{ value }} <= {{ threshold }} then 1 else 0 end{% endfor %})
+{%- endmacro %}
+
+{#- A category_l1 mapped to its marketing content theme (var content_theme_by_category). -#}
+{% macro content_theme(category_l1) -%}
+    case {{ category_l1 }}
+    {%- for category, theme in var('content_theme_by_category').items() %}
+        when '{{ category }}' then '{{ theme }}'
+    {%- endfor %}
+        else 'general_hotrod'
+    end
+{%- endmacro %}
+
+{#- Whether an order counts: cancelled (cancelled_at set) and test orders count for nothing. -#}
+{% macro order_counts_toward_revenue(orders) -%}
+    (not {{ orders }}.is_cancelled and not {{ orders }}.is_test)
+{%- endmacro %}
