@@ -30,9 +30,10 @@ def copy_facts(
     Rows stream through: nothing is held in memory beyond one row.
     """
     count = 0
-    with conn.cursor() as cur, cur.copy(
-        "copy public.facts (shop_domain, topic, value, created_at) from stdin"
-    ) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy("copy public.facts (shop_domain, topic, value, created_at) from stdin") as copy,
+    ):
         for shop_domain, topic, value, created_at in rows:
             copy.write_row((shop_domain, topic, value, created_at or dt.datetime.now(dt.UTC)))
             count += 1
