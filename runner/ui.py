@@ -30,6 +30,9 @@ from runner.pipeline import BuildListener, StepResult
 from runner.status import Freshness
 
 FAILED = ("error", "fail", "runtime error", "failed")
+MAX_MESSAGES = 5
+MAX_MESSAGE_LINES = 4
+SUMMARY_CHARS = 100
 COLORS = {
     "success": "green",
     "pass": "green",
@@ -44,6 +47,11 @@ COLORS = {
 
 def color(status: str) -> str:
     return COLORS.get(status, "red" if status in (*FAILED, "stale") else "white")
+
+
+def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def styled(status: str) -> str:
@@ -75,9 +83,8 @@ def print_table(
 ) -> None:
     """A rich table on a terminal, a plain one elsewhere (CI logs, pipes, files)."""
     if not console.is_terminal:
-        console.print(
-            f"{title}\n{plain_table(headers, rows, right)}", highlight=False, markup=False
-        )
+        text = f"{title}\n{plain_table(headers, rows, right)}"
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
         return
     table = Table(title=title, title_justify="left")
     for i, header in enumerate(headers):
@@ -220,17 +227,21 @@ def print_nodes(console: Console, nodes: Sequence[dbt.NodeResult]) -> None:
         counts[node.status] = counts.get(node.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     console.print(f"{len(nodes)} nodes: {summary or 'none'}", highlight=False, markup=False)
-    for node in nodes:
-        if node.status in FAILED and node.message:
-            console.print(
-                f"{node.status} in {node.name}: {node.message.strip()}",
-                highlight=False,
-                markup=False,
-            )
+    failed = [node for node in nodes if node.status in FAILED and node.message]
+    for node in failed[:MAX_MESSAGES]:
+        lines = node.message.strip().splitlines()[:MAX_MESSAGE_LINES]
+        console.print(
+            f"{node.status} in {node.name}: " + "\n  ".join(line.strip() for line in lines),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if len(failed) > MAX_MESSAGES:
+        console.print(f"... and {len(failed) - MAX_MESSAGES} more failures in logs/dbt.log")
 
 
 def print_steps(console: Console, steps: Sequence[StepResult], seconds: float) -> None:
-    rows = [[s.name, s.status, f"{s.seconds:.1f}", s.summary] for s in steps]
+    rows = [[s.name, s.status, f"{s.seconds:.1f}", shorten(s.summary)] for s in steps]
     print_table(console, "steps", ["step", "status", "seconds", "summary"], rows, {2}, 1)
     console.print(f"build finished in {seconds:.1f}s", highlight=False, markup=False)
 
@@ -320,7 +331,7 @@ def print_runs(console: Console, runs: Sequence[RunSummary]) -> None:
             str(r.nodes),
             str(r.failed_nodes),
             " ".join(r.command_args),
-            (r.error_message or "").splitlines()[0][:80] if r.error_message else "",
+            shorten(r.error_message or "", 80),
         ]
         for r in runs
     ]
