@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from runner.db import Target
 from runner.errors import BuildError
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""Colour codes dbt puts in some messages (unit test diffs); stripped for logs and ops tables."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def _node_result(result) -> NodeResult:  # result: dbt RunResult
         status=status,
         seconds=float(result.execution_time or 0.0),
         rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
-        message=str(result.message or ""),
+        message=ANSI_ESCAPE.sub("", str(result.message or "")),
         failures=result.failures,
     )
 

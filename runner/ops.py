@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from runner.db import Target, connect
 from runner.dbt import NodeResult
@@ -42,7 +43,7 @@ def start_run(target: Target, run_id: uuid.UUID, command_args: Sequence[str]) ->
         (started_at,) = conn.execute(
             "insert into ops.build_runs (run_id, command_args) values (%s, %s)"
             " returning started_at",
-            (run_id, list(command_args)),
+            (run_id, Jsonb(list(command_args))),
         ).fetchone()
     return started_at
 

@@ -10,7 +10,7 @@ create table if not exists ops.build_runs (
     ended_at timestamptz,
     status text not null default 'running'
         check (status in ('running', 'success', 'failed', 'cancelled')),
-    command_args text[] not null default '{}',
+    command_args jsonb not null default '[]',
     error_message text,
     error_type text,
     exit_code integer,
