@@ -32,8 +32,9 @@ app.add_typer(db_app, name="db")
 export_app = typer.Typer(help="Export marts to files: the marketing list and the inventory alerts.")
 app.add_typer(export_app, name="export")
 
-console = Console()
-err_console = Console(stderr=True)
+# Long lines are not broken: a terminal wraps them itself, and CI logs and pipes get whole lines.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class State:
@@ -217,8 +218,9 @@ def load(
         with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
             result = load_file(conn, file, topic=topic, shop=shop, progress=display)
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
+        noun = "fact" if result.facts == 1 else "facts"
         console.print(
-            f"loaded {result.facts:,} facts from {file} ({result.format}) in"
+            f"loaded {result.facts:,} {noun} from {file} ({result.format}) in"
             f" {result.seconds:.1f}s" + (f": {topics}" if topics else ""),
             highlight=False,
         )
@@ -262,6 +264,7 @@ def build(
     )
 
     def go() -> None:
+        options.validate()
         target = dbmod.resolve_target()
         err_console.print(
             f"building on {target.kind} database {target.redacted()}", highlight=False

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from runner.db import Target, connect
 from runner.dbt import NodeResult
+from runner.errors import INTERRUPTED_EXIT_CODE, UNEXPECTED_EXIT_CODE
 
 OPS_DDL = (Path(__file__).parent / "sql" / "ops.sql").read_text()
 
@@ -61,7 +62,12 @@ def finish_run(
     message = getattr(error, "message", None) or (str(error) if error else None)
     if error is not None and not message:
         message = type(error).__name__
-    exit_code = getattr(error, "exit_code", None) if error is not None else 0
+    if error is None:
+        exit_code = 0
+    elif isinstance(error, KeyboardInterrupt):
+        exit_code = INTERRUPTED_EXIT_CODE
+    else:
+        exit_code = getattr(error, "exit_code", UNEXPECTED_EXIT_CODE)
     steps_json = json.dumps([s.__dict__ for s in steps])
     with connect(target) as conn, conn.transaction():
         if nodes:

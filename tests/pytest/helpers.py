@@ -69,4 +69,3 @@ def query(target: db.Target, sql: str, params: Sequence[object] = ()) -> list[tu
 def scalar(target: db.Target, sql: str, params: Sequence[object] = ()) -> object:
     rows = query(target, sql, params)
     return rows[0][0] if rows else None
-

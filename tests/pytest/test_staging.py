@@ -36,9 +36,20 @@ def test_shopify_fixtures_stage_exactly(target):
     )
     assert order == [
         (
-            450789469, "#1001", Decimal("409.94"), Decimal("398.00"), Decimal("11.94"),
-            Decimal("0.00"), 207119551, "bob.norman@hostmail.com", "USD", "authorized",
-            False, False, ["TENOFF"], True,
+            450789469,
+            "#1001",
+            Decimal("409.94"),
+            Decimal("398.00"),
+            Decimal("11.94"),
+            Decimal("0.00"),
+            207119551,
+            "bob.norman@hostmail.com",
+            "USD",
+            "authorized",
+            False,
+            False,
+            ["TENOFF"],
+            True,
         )
     ]
     lines = query(
@@ -57,11 +68,22 @@ def test_shopify_fixtures_stage_exactly(target):
         " accepts_marketing, tags from staging.stg_shopify__customers",
     )
     assert customer == [
-        (207119551, "bob.norman@hostmail.com", "Bob", "Norman", "555-625-1199", None,
-         "Louisville", "US", False, [])
+        (
+            207119551,
+            "bob.norman@hostmail.com",
+            "Bob",
+            "Norman",
+            "555-625-1199",
+            None,
+            "Louisville",
+            "US",
+            False,
+            [],
+        )
     ]
     refund = query(
-        target, "select refund_id, order_id, refund_amount, is_restock from staging.stg_shopify__refunds"
+        target,
+        "select refund_id, order_id, refund_amount, is_restock from staging.stg_shopify__refunds",
     )
     assert refund == [(509562969, 450789469, Decimal("209.00"), True)]
     refund_lines = query(
@@ -104,36 +126,62 @@ def order(order_id: int, updated_at: str, **changes) -> dict:
 
 # (topic, payload, reason the fact is quarantined with)
 MALFORMED = [
-    ("shopify.orders", {k: v for k, v in fixture("order").items() if k != "id"},
-     "id is missing or not an integer"),
-    ("shopify.orders", order(11, "2024-01-01T00:00:00Z", total_price=None),
-     "total_price is missing or not a number"),
-    ("shopify.orders", order(12, "2024-01-01T00:00:00Z", total_price="N/A"),
-     "total_price is missing or not a number"),
+    (
+        "shopify.orders",
+        {k: v for k, v in fixture("order").items() if k != "id"},
+        "id is missing or not an integer",
+    ),
+    (
+        "shopify.orders",
+        order(11, "2024-01-01T00:00:00Z", total_price=None),
+        "total_price is missing or not a number",
+    ),
+    (
+        "shopify.orders",
+        order(12, "2024-01-01T00:00:00Z", total_price="N/A"),
+        "total_price is missing or not a number",
+    ),
     ("shopify.orders", order(13, "yesterday"), "updated_at is missing or not a timestamp"),
-    ("shopify.orders", order(14, "2024-01-01T00:00:00Z", currency="XYZ"),
-     "currency XYZ is not in var known_currencies"),
-    ("shopify.orders",
-     order(15, "2024-01-01T00:00:00Z",
-           line_items=[{"id": 1, "quantity": -1, "price": "10.00"}]),
-     "a line item has a negative quantity or price"),
+    (
+        "shopify.orders",
+        order(14, "2024-01-01T00:00:00Z", currency="XYZ"),
+        "currency XYZ is not in var known_currencies",
+    ),
+    (
+        "shopify.orders",
+        order(15, "2024-01-01T00:00:00Z", line_items=[{"id": 1, "quantity": -1, "price": "10.00"}]),
+        "a line item has a negative quantity or price",
+    ),
     ("shopify.orders", [1, 2, 3], "payload is a JSON array, not an object"),
-    ("shopify.refunds", {**fixture("refund"), "transactions": [{"amount": "abc"}]},
-     "a transaction has a missing, non-numeric or negative amount"),
-    ("shopify.customers", {k: v for k, v in fixture("customer").items() if k != "id"},
-     "id is missing or not an integer"),
+    (
+        "shopify.refunds",
+        {**fixture("refund"), "transactions": [{"amount": "abc"}]},
+        "a transaction has a missing, non-numeric or negative amount",
+    ),
+    (
+        "shopify.customers",
+        {k: v for k, v in fixture("customer").items() if k != "id"},
+        "id is missing or not an integer",
+    ),
     ("shopify.products", {**fixture("product"), "variants": "none"}, "variants is not an array"),
-    ("shopify.inventory_items", {**fixture("inventory_item"), "cost": "abc"},
-     "cost is missing or not a number"),
-    ("shopify.inventory_levels", {**fixture("inventory_level"), "available": -3},
-     "available is negative"),
+    (
+        "shopify.inventory_items",
+        {**fixture("inventory_item"), "cost": "abc"},
+        "cost is missing or not a number",
+    ),
+    (
+        "shopify.inventory_levels",
+        {**fixture("inventory_level"), "available": -3},
+        "available is negative",
+    ),
     ("shopify.inventory_levels", '"just a string"', "payload is a JSON string, not an object"),
 ]
 
 
 def test_malformed_facts_are_quarantined_with_their_reason(target):
     good_with_string_quantity = order(
-        20, "2024-01-01T00:00:00Z",
+        20,
+        "2024-01-01T00:00:00Z",
         line_items=[{"id": 5, "quantity": "2", "price": "10.00", "variant_id": 9}],
     )
     rows = [(SHOP, topic, payload) for topic, payload, _ in MALFORMED]
@@ -151,8 +199,9 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
     expected[ids[10]] = "cost is not a number"
     assert reasons == expected
     assert query(
-        target, "select order_id, quantity from staging.stg_shopify__orders"
-        " join staging.stg_shopify__order_line_items using (shop_domain, order_id)"
+        target,
+        "select order_id, quantity from staging.stg_shopify__orders"
+        " join staging.stg_shopify__order_line_items using (shop_domain, order_id)",
     ) == [(20, 2)]
     staged = scalar(
         target,
@@ -174,14 +223,21 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
 
 
 def test_latest_updated_at_wins_even_out_of_order(target):
-    insert_facts(target, [
-        (SHOP, "shopify.orders", order(30, "2024-01-02T00:00:00Z", financial_status="paid")),
-        (SHOP, "shopify.orders", order(30, "2024-01-03T00:00:00-05:00", financial_status="refunded")),
-        # arrives last but is older: must not win
-        (SHOP, "shopify.orders", order(30, "2024-01-01T00:00:00Z", financial_status="pending")),
-        # same id in another shop is another order
-        ("other.myshopify.com", "shopify.orders", order(30, "2024-01-01T00:00:00Z")),
-    ])
+    insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(30, "2024-01-02T00:00:00Z", financial_status="paid")),
+            (
+                SHOP,
+                "shopify.orders",
+                order(30, "2024-01-03T00:00:00-05:00", financial_status="refunded"),
+            ),
+            # arrives last but is older: must not win
+            (SHOP, "shopify.orders", order(30, "2024-01-01T00:00:00Z", financial_status="pending")),
+            # same id in another shop is another order
+            ("other.myshopify.com", "shopify.orders", order(30, "2024-01-01T00:00:00Z")),
+        ],
+    )
     build_staging(target)
     assert query(
         target,
@@ -192,11 +248,16 @@ def test_latest_updated_at_wins_even_out_of_order(target):
 
 
 STAGED_TABLES = [
-    "staging.stg_shopify__orders", "staging.stg_shopify__order_line_items",
-    "staging.stg_shopify__refunds", "staging.stg_shopify__refund_line_items",
-    "staging.stg_shopify__customers", "staging.stg_shopify__products",
-    "staging.stg_shopify__product_variants", "staging.stg_shopify__inventory_items",
-    "staging.stg_shopify__inventory_levels", "ops.facts_quarantine",
+    "staging.stg_shopify__orders",
+    "staging.stg_shopify__order_line_items",
+    "staging.stg_shopify__refunds",
+    "staging.stg_shopify__refund_line_items",
+    "staging.stg_shopify__customers",
+    "staging.stg_shopify__products",
+    "staging.stg_shopify__product_variants",
+    "staging.stg_shopify__inventory_items",
+    "staging.stg_shopify__inventory_levels",
+    "ops.facts_quarantine",
 ]
 
 
@@ -213,32 +274,56 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
         (SHOP, "shopify.customers", fixture("customer")),
         (SHOP, "shopify.orders", order(41, "2024-01-02T00:00:00Z")),
         (SHOP, "shopify.refunds", fixture("refund")),
-        (SHOP, "shopify.orders", order(40, "2024-01-05T00:00:00Z", financial_status="refunded",
-                                        line_items=fixture("order")["line_items"][:1])),
+        (
+            SHOP,
+            "shopify.orders",
+            order(
+                40,
+                "2024-01-05T00:00:00Z",
+                financial_status="refunded",
+                line_items=fixture("order")["line_items"][:1],
+            ),
+        ),
         (SHOP, "shopify.orders", order(40, "2024-01-01T00:00:00Z", financial_status="pending")),
         (SHOP, "shopify.inventory_levels", fixture("inventory_level")),
-        (SHOP, "shopify.inventory_levels",
-         {**fixture("inventory_level"), "available": 2, "updated_at": "2030-01-01T00:00:00Z"}),
+        (
+            SHOP,
+            "shopify.inventory_levels",
+            {**fixture("inventory_level"), "available": 2, "updated_at": "2030-01-01T00:00:00Z"},
+        ),
         (SHOP, "shopify.orders", order(41, "2024-01-02T00:00:00Z", total_price="bad")),
-        (SHOP, "shopify.products", {**fixture("product"), "product_type": "Headers",
-                                    "updated_at": "2030-01-01T00:00:00Z",
-                                    "variants": fixture("product")["variants"][:2]}),
+        (
+            SHOP,
+            "shopify.products",
+            {
+                **fixture("product"),
+                "product_type": "Headers",
+                "updated_at": "2030-01-01T00:00:00Z",
+                "variants": fixture("product")["variants"][:2],
+            },
+        ),
         (SHOP, "shopify.inventory_items", fixture("inventory_item")),
-        (SHOP, "shopify.inventory_items", {**fixture("inventory_item"), "cost": "12.50",
-                                           "updated_at": "2030-01-01T00:00:00Z"}),
+        (
+            SHOP,
+            "shopify.inventory_items",
+            {**fixture("inventory_item"), "cost": "12.50", "updated_at": "2030-01-01T00:00:00Z"},
+        ),
     ]
     incremental, full = new_target(), new_target()
     size = -(-len(facts) // batches)
     stored = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     for start in range(0, len(facts), size):
-        insert_facts(incremental, facts[start:start + size], created_at=stored)
+        insert_facts(incremental, facts[start : start + size], created_at=stored)
         build_staging(incremental)
     insert_facts(full, facts, created_at=stored)
     build_staging(full, "--full-refresh")
 
     assert snapshot(incremental) == snapshot(full)
-    got = query(full, "select financial_status, line_item_count from staging.stg_shopify__orders"
-                      " where order_id = 40")
+    got = query(
+        full,
+        "select financial_status, line_item_count from staging.stg_shopify__orders"
+        " where order_id = 40",
+    )
     assert got == [("refunded", 1)]
     assert scalar(full, "select count(*) from staging.stg_shopify__product_variants") == 2
     assert scalar(full, "select cost from staging.stg_shopify__inventory_items") == Decimal("12.50")
