@@ -32,7 +32,7 @@ from runner.errors import LoadError
 from runner.facts import FactRow, copy_facts, ensure_facts_table
 
 SHOP_ENV = "HOTDASH_SHOP_DOMAIN"
-PROGRESS_EVERY = 10_000
+PROGRESS_EVERY = 1_000
 SNIPPET_CHARS = 80
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/")
@@ -45,6 +45,7 @@ class LoadProgress:
     facts: int
     bytes_read: int
     total_bytes: int | None
+    done: bool = False  # the last report of a file
 
 
 @dataclass
@@ -254,7 +255,8 @@ class _Source:
             rows = self._jsonl(stream, raw) if self.fmt == "jsonl" else self._document(stream)
             yield from rows
             if self.progress is not None:
-                self.progress(LoadProgress(self.result.facts, raw.tell(), self.total_bytes))
+                position = raw.tell()
+                self.progress(LoadProgress(self.result.facts, position, self.total_bytes, True))
 
     def _jsonl(self, stream: IO[bytes], raw: IO[bytes]) -> Iterator[FactRow]:
         for lineno, line in enumerate(stream, 1):

@@ -33,6 +33,7 @@ FAILED = ("error", "fail", "runtime error", "failed")
 MAX_MESSAGES = 5
 MAX_MESSAGE_LINES = 4
 SUMMARY_CHARS = 100
+PLAIN_PROGRESS_SECONDS = 5.0
 COLORS = {
     "success": "green",
     "pass": "green",
@@ -255,7 +256,7 @@ class LoadDisplay:
     def __init__(self, console: Console, label: str) -> None:
         self.console = console
         self.label = label
-        self.start = time.monotonic()
+        self.start = self.last_line = time.monotonic()
         self.progress: Progress | None = None
         if console.is_terminal:
             self.progress = Progress(
@@ -287,7 +288,11 @@ class LoadDisplay:
                 facts=report.facts,
             )
             return
-        rate = report.facts / max(time.monotonic() - self.start, 1e-9)
+        now = time.monotonic()
+        if not report.done and now - self.last_line < PLAIN_PROGRESS_SECONDS:
+            return
+        self.last_line = now
+        rate = report.facts / max(now - self.start, 1e-9)
         share = (
             f", {report.bytes_read / report.total_bytes:.0%} of the file"
             if report.total_bytes

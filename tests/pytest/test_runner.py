@@ -60,7 +60,7 @@ def test_jsonl_loads_one_fact_per_line_exactly_as_sent(target, tmp_path):
     ]
     stored = scalar(target, "select value from facts where value->>'id' = '2'")
     assert stored == order(2)
-    assert seen[-1] == LoadProgress(3, path.stat().st_size, path.stat().st_size)
+    assert seen[-1] == LoadProgress(3, path.stat().st_size, path.stat().st_size, done=True)
 
 
 def test_gzipped_jsonl_of_a_bulk_export_takes_topics_from_the_gids(target, tmp_path):
@@ -254,6 +254,17 @@ def test_an_unexpected_exception_is_recorded_then_raised(target):
     assert query(
         target, "select status, error_type, error_message, exit_code from ops.build_runs"
     ) == [("failed", "ZeroDivisionError", "division by zero", 1)]
+
+
+def test_an_interrupted_build_is_recorded_as_cancelled(target):
+    def interrupted(ctx) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(target, BuildOptions(), steps=[Step("dbt build", interrupted)])
+    assert query(target, "select status, exit_code, failed_step from ops.build_runs") == [
+        ("cancelled", 130, "dbt build")
+    ]
 
 
 def test_invalid_vars_are_refused_before_anything_runs(target):
