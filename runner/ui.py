@@ -7,6 +7,7 @@ listeners and callbacks, and this module draws what they report.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Sequence
 
@@ -108,6 +109,7 @@ class PlainBuildDisplay(BuildListener):
         self.console = console
         self.total = 0
         self.done = 0
+        self.lock = threading.Lock()  # dbt reports nodes from its worker threads
 
     def __enter__(self) -> PlainBuildDisplay:
         return self
@@ -128,12 +130,13 @@ class PlainBuildDisplay(BuildListener):
     def node_event(self, event: dbt.NodeEvent) -> None:
         if not event.finished:
             return
-        self.done += 1
-        width = len(str(self.total or self.done))
-        self._print(
-            f"  [{self.done:>{width}}/{self.total or '?'}] {event.status:<7} "
-            f"{event.resource_type:<8} {event.name} ({event.seconds:.2f}s)"
-        )
+        with self.lock:
+            self.done += 1
+            width = len(str(self.total or self.done))
+            self._print(
+                f"  [{self.done:>{width}}/{self.total or '?'}] {event.status:<7} "
+                f"{event.resource_type:<8} {event.name} ({event.seconds:.2f}s)"
+            )
 
     def step_finished(self, result: StepResult) -> None:
         detail = f": {result.summary}" if result.summary else ""
@@ -157,6 +160,7 @@ class LiveBuildDisplay(BuildListener):
         self.task = self.progress.add_task("starting", total=None)
         self.step = ""
         self.running: dict[str, str] = {}
+        self.lock = threading.Lock()  # dbt reports nodes from its worker threads
 
     def __enter__(self) -> LiveBuildDisplay:
         self.progress.start()
@@ -180,16 +184,17 @@ class LiveBuildDisplay(BuildListener):
         self.progress.update(self.task, total=count)
 
     def node_event(self, event: dbt.NodeEvent) -> None:
-        if not event.finished:
-            self.running[event.unique_id] = event.name
-        else:
-            self.running.pop(event.unique_id, None)
-            self.progress.advance(self.task)
-            if event.status in FAILED or event.status == "warn":
-                self.progress.console.print(
-                    f"  {styled(event.status)} {event.resource_type} {escape(event.name)}"
-                )
-        self._describe()
+        with self.lock:
+            if not event.finished:
+                self.running[event.unique_id] = event.name
+            else:
+                self.running.pop(event.unique_id, None)
+                self.progress.advance(self.task)
+                if event.status in FAILED or event.status == "warn":
+                    self.progress.console.print(
+                        f"  {styled(event.status)} {event.resource_type} {escape(event.name)}"
+                    )
+            self._describe()
 
     def step_finished(self, result: StepResult) -> None:
         mark = {"success": "[green]✓[/]", "skipped": "[dim]-[/]"}.get(result.status, "[red]✗[/]")
