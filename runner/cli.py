@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,7 @@ from runner import ui
 from runner.errors import (
     INTERRUPTED_EXIT_CODE,
     UNEXPECTED_EXIT_CODE,
+    DatabaseError,
     HotdashError,
     exit_codes,
 )
@@ -72,6 +74,15 @@ def run_guarded(fn: Callable[[], None]) -> None:
         if state.debug:
             raise
         fail(exc)
+    except psycopg.Error as exc:
+        if state.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(
+            DatabaseError(
+                f"the database refused: {first}", hint="`hotdash doctor` checks the setup"
+            )
+        )
     except KeyboardInterrupt:
         if state.debug:
             raise

@@ -196,8 +196,22 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
+def _first_char(path: Path) -> str:
+    """The first character that is not blank (or a byte order mark); '' for an empty file."""
+    stream, raw = _open(path)
+    with raw, stream:
+        while chunk := stream.read(65536):
+            text = chunk.decode("utf-8", errors="replace").lstrip(" \t\r\n\ufeff")
+            if text:
+                return text[0]
+    return ""
+
+
 def detect_format(path: Path) -> str:
     """`jsonl` when the first non-blank line is a JSON object on its own, else `json`."""
+    first = _first_char(path)
+    if first != "{":
+        return "json" if first == "[" else "jsonl"
     stream, raw = _open(path)
     with raw, stream:
         for line in stream:
