@@ -151,3 +151,40 @@ def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[RunSummary]:
         (limit,),
     ).fetchall()
     return [RunSummary(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    """One evaluated expectation, as ops.contract_results stores it."""
+
+    stage: str  # source or mart
+    suite: str
+    expectation: str
+    severity: str  # error or warn
+    success: bool
+    unexpected_count: int | None = None
+    sample: object = None  # a few offending values or rows, stored as JSON
+
+
+def record_contract_results(
+    target: Target, run_id: uuid.UUID, results: Sequence[ContractResult]
+) -> None:
+    """Append a suite run's results under the build's run id (the contracts step calls this)."""
+    with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "insert into ops.contract_results (run_id, stage, suite, expectation, severity,"
+            " success, unexpected_count, sample) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    run_id,
+                    r.stage,
+                    r.suite,
+                    r.expectation,
+                    r.severity,
+                    r.success,
+                    r.unexpected_count,
+                    None if r.sample is None else Jsonb(r.sample),
+                )
+                for r in results
+            ],
+        )

@@ -12,6 +12,10 @@ build_run_nodes as (
     select * from {{ source('ops', 'build_run_nodes') }}
 ),
 
+contract_results as (
+    select * from {{ source('ops', 'contract_results') }}
+),
+
 recent_runs as (
     select
         run_id,
@@ -38,6 +42,15 @@ node_counts as (
         count(*) filter (where status in ('error', 'fail', 'runtime error')) as nodes_failed,
         count(*) filter (where status = 'skipped') as nodes_skipped
     from build_run_nodes
+    group by run_id
+),
+
+contract_counts as (
+    select
+        run_id,
+        count(*) filter (where not success and severity = 'error') as contracts_failed,
+        count(*) filter (where not success and severity = 'warn') as contracts_warned
+    from contract_results
     group by run_id
 ),
 
@@ -75,9 +88,12 @@ final as (
         coalesce(node_counts.nodes_succeeded, 0) as nodes_succeeded,
         coalesce(node_counts.nodes_warned, 0) as nodes_warned,
         coalesce(node_counts.nodes_failed, 0) as nodes_failed,
-        coalesce(node_counts.nodes_skipped, 0) as nodes_skipped
+        coalesce(node_counts.nodes_skipped, 0) as nodes_skipped,
+        coalesce(contract_counts.contracts_failed, 0) as contracts_failed,
+        coalesce(contract_counts.contracts_warned, 0) as contracts_warned
     from recent_runs
     left join node_counts on recent_runs.run_id = node_counts.run_id
+    left join contract_counts on recent_runs.run_id = contract_counts.run_id
     left join slowest_nodes on recent_runs.run_id = slowest_nodes.run_id
 )
 

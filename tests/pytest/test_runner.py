@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import db
+from runner import db, ops
 from runner.doctor import ROLES, run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
 from runner.exports import inventory_alerts, marketing_targets
@@ -301,12 +301,25 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         True,
     )
 
+    ops.record_contract_results(
+        target,
+        report.run_id,
+        [
+            ops.ContractResult("source", "orders", "has_id", "error", False, 3, [{"id": None}]),
+            ops.ContractResult("mart", "growth", "goal_positive", "warn", True, 0),
+        ],
+    )
+    assert query(
+        target,
+        "select stage, severity, success, unexpected_count, sample from ops.contract_results",
+    ) == [("source", "error", False, 3, [{"id": None}]), ("mart", "warn", True, 0, None)]
+
     run_dbt(target, "build", "--select", "pipeline_health")
     slowest = sorted(report.nodes, key=lambda n: (-n.seconds, n.name))[0]
     assert query(
         target,
         "select status, nodes_total, nodes_succeeded, nodes_failed, nodes_skipped, slowest_node,"
-        " command from ops.pipeline_health where run_id = %s",
+        " command, contracts_failed, contracts_warned from ops.pipeline_health where run_id = %s",
         (report.run_id,),
     ) == [
         (
@@ -317,6 +330,8 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
             0,
             slowest.name,
             "build --select staging --select facts_quarantine",
+            1,
+            0,
         )
     ]
 
