@@ -154,6 +154,12 @@ def _query(
         ) from exc
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
     """Write a text file through a temporary file in the same folder, then rename it over."""
     path = Path(path)
@@ -165,6 +171,7 @@ def write_atomic(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a new file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -391,6 +392,12 @@ insert into marts.marketing_targets values
 """
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def operator_may_read(conn, table: str) -> None:
     """The operator role (cluster-wide, shared by the tests) may read this database's table."""
     conn.execute(
@@ -425,6 +432,7 @@ def test_marketing_targets_csv_is_exact_and_written_atomically(target, tmp_path)
         "b.myshopify.com,4\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["targets.csv"]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
     with db.connect(target) as conn:
         one_shop = marketing_targets(conn, out, shop="b.myshopify.com")
