@@ -127,7 +127,13 @@ def _may_be_operator(conn: psycopg.Connection) -> bool:
 def _query(
     conn: psycopg.Connection, mart: str, query: str, params: dict[str, object], shop: str | None
 ) -> tuple[list[str], list[tuple]]:
-    """Run an export query, in the shop's RLS context when a shop is given."""
+    """Run an export query, in the shop's RLS context when a shop is given.
+
+    The context (setting and role) is local to a transaction of the export's own, so the
+    connection must have none open: inside another it would outlive the export.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("exports need a connection with no transaction open (commit first)")
     try:
         with conn.transaction():
             if shop:
