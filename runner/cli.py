@@ -264,7 +264,7 @@ def build(
         str | None, typer.Option("--vars", help="dbt vars as YAML, e.g. '{revenue_goal: 5000000}'.")
     ] = None,
 ) -> None:
-    from runner.pipeline import BuildOptions
+    from runner.pipeline import BuildOptions, BuildReport, build_report
     from runner.pipeline import build as run_build
 
     options = BuildOptions(
@@ -280,12 +280,20 @@ def build(
         err_console.print(
             f"building on {target.kind} database {target.redacted()}", highlight=False
         )
-        with ui.build_display(err_console) as display:
-            report = run_build(target, options, listener=display)
+        try:
+            with ui.build_display(err_console) as display:
+                report = run_build(target, options, listener=display)
+        except HotdashError as exc:
+            failed = build_report(exc)
+            if failed is not None:
+                show(failed)
+            raise
+        show(report)
+
+    def show(report: BuildReport) -> None:
         ui.print_nodes(console, report.nodes)
         ui.print_steps(console, report.steps, report.seconds)
         console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
-        report.raise_for_status()
 
     run_guarded(go)
 

@@ -99,10 +99,6 @@ class BuildReport:
     def status(self) -> str:
         return "failed" if self.error is not None else "success"
 
-    def raise_for_status(self) -> None:
-        if self.error is not None:
-            raise self.error
-
 
 @dataclass
 class BuildContext:
@@ -191,8 +187,8 @@ def build(
 ) -> BuildReport:
     """Run the steps in order, stopping at the first failure, and record the run in ops.
 
-    Returns the report also when a step failed (report.error); raises only when the run
-    cannot even be recorded (bad options, database unreachable) or on an unexpected bug.
+    A failing step's HotdashError is raised once the run is recorded, with the report attached
+    (`build_report(exc)`), so a caller can still show every node that ran.
     """
     options.validate()
     listener = listener or BuildListener()
@@ -242,4 +238,13 @@ def build(
     )
     if unexpected is not None:
         raise unexpected
+    if report.error is not None:
+        report.error.build_report = report  # type: ignore[attr-defined]
+        raise report.error
     return report
+
+
+def build_report(exc: BaseException) -> BuildReport | None:
+    """The report of the build that raised `exc`, if a build did."""
+    report = getattr(exc, "build_report", None)
+    return report if isinstance(report, BuildReport) else None

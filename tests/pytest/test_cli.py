@@ -88,6 +88,20 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     assert query(target, "select run_id::text, status from ops.build_runs") == [(run_id, "success")]
 
 
+def test_a_failing_build_still_prints_its_nodes_and_exits_with_the_build_code(target):
+    result = hotdash(
+        target, "build", "-s", "staging", "-s", "facts_quarantine", "--vars", "{facts_schema: nope}"
+    )
+    assert result.returncode == 6
+    assert "Traceback" not in result.stdout + result.stderr
+    table = result.stdout.splitlines()
+    assert table[0] == "dbt nodes"
+    assert any(line.split()[1:3] == ["test", "error"] for line in table[3:] if line.strip())
+    assert 'relation "nope.facts" does not exist' in result.stdout
+    assert result.stderr.splitlines()[-2].startswith("error: dbt build failed: source_")
+    assert query(target, "select status, exit_code from ops.build_runs") == [("failed", 6)]
+
+
 def test_build_with_bad_vars_exits_with_the_config_code(target):
     result = hotdash(target, "build", "--vars", "[1, 2]")
     assert result.returncode == 2

@@ -18,7 +18,14 @@ from runner.errors import BuildError, CheckError, ConfigError, ExportError, Load
 from runner.exports import inventory_alerts, marketing_targets
 from runner.lint import lint
 from runner.load import LoadProgress, load_file, normalize_topic, topic_from_gid
-from runner.pipeline import BuildListener, BuildOptions, Step, build, contracts_skipped
+from runner.pipeline import (
+    BuildListener,
+    BuildOptions,
+    Step,
+    build,
+    build_report,
+    contracts_skipped,
+)
 from runner.status import freshness, status
 from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt, scalar
 
@@ -214,7 +221,11 @@ def test_steps_run_in_order_and_a_failure_is_recorded_with_its_error(target):
     ]
     listener = Recorder()
     options = BuildOptions(select=("staging",), skip_contracts=True)
-    report = build(target, options, listener=listener, steps=steps)
+    with pytest.raises(BuildError) as err:
+        build(target, options, listener=listener, steps=steps)
+    report = build_report(err.value)
+    assert report is not None
+    assert report.error is err.value
 
     assert ran == ["ok", "boom"]
     assert listener.events == [
@@ -224,7 +235,6 @@ def test_steps_run_in_order_and_a_failure_is_recorded_with_its_error(target):
         "start breaks",
         "failed breaks",
     ]
-    assert isinstance(report.error, BuildError)
     status_, args, message, error_type, exit_code, failed_step, ended, steps_json = build_run(
         target, report.run_id
     )
@@ -242,8 +252,6 @@ def test_steps_run_in_order_and_a_failure_is_recorded_with_its_error(target):
         ("contracts", "skipped", "skipped by option"),
         ("breaks", "failed", "boom happened"),
     ]
-    with pytest.raises(BuildError):
-        report.raise_for_status()
 
 
 def test_an_unexpected_exception_is_recorded_then_raised(target):
@@ -348,9 +356,10 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
 
 
 def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
-    report = build(target, BuildOptions(select=STAGING, vars="{facts_schema: missing_schema}"))
-
-    assert isinstance(report.error, BuildError)
+    with pytest.raises(BuildError) as err:
+        build(target, BuildOptions(select=STAGING, vars="{facts_schema: missing_schema}"))
+    report = build_report(err.value)
+    assert report is not None
     assert build_run(target, report.run_id)[0] == "failed"
     assert build_run(target, report.run_id)[4:6] == (6, "dbt build")
     nodes = query(
@@ -369,10 +378,13 @@ def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
 
 
 def test_a_selection_that_matches_nothing_fails(target):
-    report = build(target, BuildOptions(select=("no_such_model",)))
-    assert isinstance(report.error, ConfigError)
-    assert report.error.message == "--select no_such_model matched no dbt node"
-    assert build_run(target, report.run_id)[:1] == ("failed",)
+    with pytest.raises(ConfigError) as err:
+        build(target, BuildOptions(select=("no_such_model",)))
+    assert err.value.message == "--select no_such_model matched no dbt node"
+    assert err.value.exit_code == 2
+    assert query(target, "select status, failed_step from ops.build_runs") == [
+        ("failed", "dbt build")
+    ]
 
 
 # --- exports --------------------------------------------------------------------------------
