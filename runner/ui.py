@@ -35,6 +35,7 @@ MAX_MESSAGES = 5
 MAX_MESSAGE_LINES = 4
 SUMMARY_CHARS = 100
 PLAIN_PROGRESS_SECONDS = 5.0
+UNCOUNTED = ("unit_test",)  # dbt runs them besides the nodes it counts for "N of M"
 COLORS = {
     "success": "green",
     "pass": "green",
@@ -131,10 +132,14 @@ class PlainBuildDisplay(BuildListener):
         if not event.finished:
             return
         with self.lock:
-            self.done += 1
-            width = len(str(self.total or self.done))
+            if event.resource_type in UNCOUNTED:
+                position = "unit"
+            else:
+                self.done += 1
+                position = f"{self.done}/{self.total or '?'}"
+            width = 2 * len(str(self.total or self.done)) + 1
             self._print(
-                f"  [{self.done:>{width}}/{self.total or '?'}] {event.status:<7} "
+                f"  [{position:>{width}}] {event.status:<7} "
                 f"{event.resource_type:<8} {event.name} ({event.seconds:.2f}s)"
             )
 
@@ -189,7 +194,8 @@ class LiveBuildDisplay(BuildListener):
                 self.running[event.unique_id] = event.name
             else:
                 self.running.pop(event.unique_id, None)
-                self.progress.advance(self.task)
+                if event.resource_type not in UNCOUNTED:
+                    self.progress.advance(self.task)
                 if event.status in FAILED or event.status == "warn":
                     self.progress.console.print(
                         f"  {styled(event.status)} {event.resource_type} {escape(event.name)}"

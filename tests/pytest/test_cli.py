@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,9 +79,9 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     ]
     orders_row = next(row for row in table if row[0] == "stg_shopify__orders")
     assert orders_row[:4] == ["stg_shopify__orders", "model", "success", "1"]
-    # one progress line per node dbt runs (the project's hooks are not counted there)
-    progress = [line for line in result.stderr.splitlines() if line.startswith("  [")]
-    dbt_nodes = len([row for row in table if row[1] != "operation"])
+    # one numbered progress line per node dbt counts (not its hooks, nor unit tests)
+    progress = [line for line in result.stderr.splitlines() if re.match(r"  \[ *\d+/", line)]
+    dbt_nodes = len([row for row in table if row[1] not in ("operation", "unit_test")])
     assert len(progress) == dbt_nodes
     assert progress[-1].startswith(f"  [{dbt_nodes}/{dbt_nodes}] ")
     assert "==> dbt build" in result.stderr
