@@ -5,15 +5,23 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, NoReturn
 
+import psycopg
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from runner import db as dbmod
-from runner import dbt as dbtmod
-from runner.errors import HotdashError
+from runner import ui
+from runner.errors import (
+    INTERRUPTED_EXIT_CODE,
+    UNEXPECTED_EXIT_CODE,
+    DatabaseError,
+    HotdashError,
+    exit_codes,
+)
 
 app = typer.Typer(
     help="Run the hotdash-data pipeline: Shopify facts in, marts out.",
@@ -23,9 +31,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the embedded PostgreSQL (used when no profile is configured).")
 app.add_typer(db_app, name="db")
+export_app = typer.Typer(help="Export marts to files: the marketing list and the inventory alerts.")
+app.add_typer(export_app, name="export")
 
-console = Console()
-err_console = Console(stderr=True)
+# Long lines are not broken: a terminal wraps them itself, and CI logs and pipes get whole lines.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class State:
@@ -39,25 +50,59 @@ state = State()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
-    """hotdash: build the hotdash-data marts. Example: `hotdash demo --facts 100000 && hotdash build`."""
+    """hotdash: build the hotdash-data marts.
+
+    Example: `hotdash demo --facts 100000 && hotdash build`.
+    """
     state.debug = debug
 
 
 def fail(exc: HotdashError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
 def run_guarded(fn: Callable[[], None]) -> None:
-    """Turn typed errors into one clear line, a hint and an exit code (tracebacks with --debug)."""
+    """Turn errors into one clear line, a hint and an exit code (tracebacks only with --debug)."""
     try:
         fn()
+    except typer.Exit:
+        raise
     except HotdashError as exc:
         if state.debug:
             raise
         fail(exc)
+    except psycopg.Error as exc:
+        if state.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(
+            DatabaseError(
+                f"the database refused: {first}", hint="`hotdash doctor` checks the setup"
+            )
+        )
+    except KeyboardInterrupt:
+        if state.debug:
+            raise
+        err_console.print("[bold red]interrupted[/]")
+        raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
+    except Exception as exc:
+        if state.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        err_console.print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {first}", highlight=False
+        )
+        err_console.print("[yellow]hint:[/] rerun with `hotdash --debug ...` for the traceback")
+        raise typer.Exit(UNEXPECTED_EXIT_CODE) from None
+
+
+def exit_code_help() -> str:
+    """The exit codes, as --help prints them (the README has the same table)."""
+    lines = [f"{code:>3}  {name}: {meaning}" for code, name, meaning in exit_codes()]
+    return "Exit codes:\n\n" + "\n\n".join(lines)
 
 
 def progress_printer(label: str) -> Callable[[int], None]:
@@ -148,37 +193,63 @@ def demo(
     run_guarded(go)
 
 
+@app.command()
+def load(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL (.jsonl or .jsonl.gz) or JSON file of facts.")
+    ],
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            "--topic",
+            "-t",
+            help="Topic of objects that do not name one (e.g. shopify.orders or orders).",
+        ),
+    ] = None,
+    shop: Annotated[
+        str | None,
+        typer.Option(
+            "--shop",
+            help="Shop of objects that do not name one (default: $HOTDASH_SHOP_DOMAIN).",
+        ),
+    ] = None,
+) -> None:
+    """Load a file of Shopify facts in one transaction: all of it, or nothing.
+
+    Accepts JSONL (one object per line, streamed; Shopify bulk-operation exports), a JSON array,
+    webhook envelopes {"topic": "orders/create", "shop_domain": "...", "payload": {...}} and REST
+    wrappers {"orders": [...]} / {"order": {...}}. A bad line stops the load and is named.
+
+    Example: `hotdash load orders.jsonl --topic shopify.orders --shop hotrodan.myshopify.com`.
+    """
+    from runner.load import load_file
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
+            result = load_file(conn, file, topic=topic, shop=shop, progress=display)
+        topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
+        noun = "fact" if result.facts == 1 else "facts"
+        console.print(
+            f"loaded {result.facts:,} {noun} from {file} ({result.format}) in"
+            f" {result.seconds:.1f}s" + (f": {topics}" if topics else ""),
+            highlight=False,
+        )
+
+    run_guarded(go)
+
+
 # --- build ----------------------------------------------------------------------------------
 
 
-def node_table(run: dbtmod.DbtRun) -> Table:
-    table = Table(title="dbt nodes", show_lines=False)
-    for col in ("node", "type", "status", "rows", "seconds"):
-        table.add_column(col, justify="right" if col in ("rows", "seconds") else "left")
-    colors = {"success": "green", "pass": "green", "warn": "yellow", "skipped": "dim"}
-    for n in run.nodes:
-        color = colors.get(n.status, "red")
-        rows = "" if n.rows_affected is None else f"{n.rows_affected:,}"
-        table.add_row(n.name, n.resource_type, f"[{color}]{n.status}[/]", rows, f"{n.seconds:.2f}")
-    return table
-
-
-def event_printer() -> Callable[[object], None]:
-    """Plain progress lines, one per finished node (works on a terminal, in CI and in a pipe)."""
-
-    def on_event(event: object) -> None:
-        info = getattr(event, "info", None)
-        if info is None or info.name != "NodeFinished":
-            return
-        node = event.data.node_info  # type: ignore[attr-defined]
-        err_console.print(
-            f"  {node.node_status:<8} {node.resource_type:<6} {node.node_name}", highlight=False
-        )
-
-    return on_event
-
-
-@app.command()
+@app.command(
+    short_help="Run the nightly job: steps, progress, a table of every node; recorded in ops.",
+    help="Run the nightly job: the build steps (source contracts, dbt build, mart contracts,"
+    " grants, verify: those installed), each timed, with live progress and a table of every"
+    " dbt node. Every run is recorded in ops.build_runs and ops.build_run_nodes, also when it"
+    " fails.\n\nExample: `hotdash build`, or `hotdash build --select staging --full-refresh`.\n\n"
+    + exit_code_help(),
+)
 def build(
     select: Annotated[
         list[str] | None, typer.Option("--select", "-s", help="dbt selection (repeatable).")
@@ -199,15 +270,11 @@ def build(
         ),
     ] = False,
 ) -> None:
-    """Run the nightly job: dbt build (seeds, models, tests) and a per-node summary.
-
-    Example: `hotdash build`, or `hotdash build --select staging --full-refresh`.
-    """
-    from runner.pipeline import BuildOptions
+    from runner.pipeline import BuildOptions, BuildReport, build_report
     from runner.pipeline import build as run_build
 
     options = BuildOptions(
-        select=select or (),
+        select=tuple(select or ()),
         full_refresh=full_refresh,
         skip_contracts=skip_contracts,
         vars=vars,
@@ -215,18 +282,185 @@ def build(
     )
 
     def go() -> None:
+        options.validate()
         target = dbmod.resolve_target()
-        err_console.print(f"building on {target.kind} database {target.redacted()}")
-        start = time.monotonic()
+        err_console.print(
+            f"building on {target.kind} database {target.redacted()}", highlight=False
+        )
         try:
-            report = run_build(target, options, on_event=event_printer())
-        except HotdashError:
+            with ui.build_display(err_console) as display:
+                report = run_build(target, options, listener=display)
+        except HotdashError as exc:
+            failed = build_report(exc)
+            if failed is not None:
+                show(failed)
             raise
-        finally:
-            pass
-        if report.dbt_run:
-            console.print(node_table(report.dbt_run))
-        console.print(f"build finished in {time.monotonic() - start:.1f}s")
+        show(report)
+
+    def show(report: BuildReport) -> None:
+        ui.print_nodes(console, report.nodes)
+        ui.print_steps(console, report.steps, report.seconds)
+        console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
+
+    run_guarded(go)
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="How many builds to list.")] = 10,
+    shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's freshness.")] = None,
+) -> None:
+    """Show the last builds and how fresh the facts are per shop and topic.
+
+    Example: `hotdash status --runs 5`.
+    """
+    from runner.status import status as get_status
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn:
+            result = get_status(conn, runs=runs, shop=shop)
+        ui.print_runs(console, result.runs)
+        console.print()
+        ui.print_freshness(console, result.freshness)
+
+    run_guarded(go)
+
+
+# --- exports --------------------------------------------------------------------------------
+
+
+@export_app.command("marketing-targets")
+def export_marketing_targets(
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file to write.")],
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="Only this shop, in its row-level-security context."),
+    ] = None,
+) -> None:
+    """Write the marketing list as CSV for a Klaviyo or Mailchimp list import.
+
+    Columns: Email, First Name, Last Name, Tags (campaign,content_theme), Campaign,
+    Content Theme, Shop Domain, Customer ID.
+
+    Example: `hotdash export marketing-targets --out targets.csv --shop hotrodan.myshopify.com`.
+    """
+    from runner.exports import marketing_targets
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn:
+            result = marketing_targets(conn, out, shop=shop)
+        skipped = f" ({result.skipped:,} without an email left out)" if result.skipped else ""
+        console.print(f"wrote {result.rows:,} rows to {out}{skipped}", highlight=False)
+
+    run_guarded(go)
+
+
+@export_app.command("inventory-alerts")
+def export_inventory_alerts(
+    top: Annotated[int, typer.Option("--top", min=1, help="How many variants.")] = 10,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="csv or markdown (the daily email's table).")
+    ] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")
+    ] = None,
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="Only this shop, in its row-level-security context."),
+    ] = None,
+) -> None:
+    """Write the variants with the most capital tied up and what to do about them.
+
+    Example: `hotdash export inventory-alerts --top 10 --format markdown --out alerts.md`.
+    """
+    from runner.exports import inventory_alerts
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn:
+            text, result = inventory_alerts(conn, top=top, fmt=fmt, shop=shop, out=out)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            console.print(f"wrote {result.rows:,} rows to {out}", highlight=False)
+
+    run_guarded(go)
+
+
+# --- checks and docs ------------------------------------------------------------------------
+
+
+@app.command()
+def lint(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files or folders (default: models tests/dbt analyses)."),
+    ] = None,
+) -> None:
+    """Lint the SQL with sqlfluff (dbt templater) on the resolved profile.
+
+    Example: `hotdash lint`, or `hotdash lint models/staging`.
+    """
+    from runner.lint import DEFAULT_PATHS
+    from runner.lint import lint as run_lint
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        result = run_lint(
+            target,
+            paths or DEFAULT_PATHS,
+            on_line=lambda line: console.print(line, highlight=False, markup=False),
+        )
+        if result.returncode == 0:
+            console.print("lint clean")
+
+    run_guarded(go)
+
+
+@app.command()
+def docs() -> None:
+    """Generate dbt's documentation site (and find the contracts' GX Data Docs).
+
+    Example: `hotdash docs`, then open the printed index.html.
+    """
+    from runner.docs import generate
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        result = generate(target)
+        console.print(f"dbt docs: {result.dbt_index}", highlight=False)
+        if result.gx_index is not None:
+            console.print(f"GX Data Docs: {result.gx_index}", highlight=False)
+        else:
+            console.print("GX Data Docs: not built yet (`hotdash build` runs the contracts)")
+
+    run_guarded(go)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the setup: versions, database, facts table, build record, roles and RLS.
+
+    Each check prints ok, warn or fail with a fix; exits non-zero when one fails.
+    Example: `hotdash doctor`.
+    """
+    from runner.doctor import run_checks
+    from runner.errors import CheckError
+
+    def go() -> None:
+        checks = run_checks()
+        ui.print_checks(console, checks)
+        failed = [c.name for c in checks if c.status == "fail"]
+        if failed:
+            raise CheckError(
+                f"{len(failed)} check(s) failed: {', '.join(failed)}",
+                hint="each failed line above ends with its fix",
+            )
 
     run_guarded(go)
 

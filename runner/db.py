@@ -97,7 +97,8 @@ def _profile_target(profiles_dir: Path, project_dir: Path, home: Path) -> Target
     if not path.exists():
         raise ConfigError(
             f"DBT_PROFILES_DIR points at {profiles_dir}, which has no profiles.yml",
-            hint="copy profiles.yml.example there, or unset DBT_PROFILES_DIR for the embedded database",
+            hint="copy profiles.yml.example there,"
+            " or unset DBT_PROFILES_DIR for the embedded database",
         )
     profiles = yaml.safe_load(path.read_text()) or {}
     profile = profiles.get(PROFILE_NAME)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from runner.db import Target
 from runner.errors import BuildError
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""Colour codes dbt puts in some messages (unit test diffs); stripped for logs and ops tables."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,17 @@ def _node_result(result) -> NodeResult:  # result: dbt RunResult
     adapter = getattr(result, "adapter_response", None) or {}
     rows = adapter.get("rows_affected") if isinstance(adapter, dict) else None
     status = str(getattr(result.status, "value", result.status))
+    resource_type = str(getattr(node.resource_type, "value", node.resource_type))
+    if resource_type == "test":
+        rows = None  # a test's "rows" is its count query's single row; failures say more
     return NodeResult(
         unique_id=node.unique_id,
         name=node.name,
-        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+        resource_type=resource_type,
         status=status,
         seconds=float(result.execution_time or 0.0),
         rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
-        message=str(result.message or ""),
+        message=ANSI_ESCAPE.sub("", str(result.message or "")),
         failures=result.failures,
     )
 
@@ -73,10 +80,12 @@ def invoke(
     args: Sequence[str],
     on_event: Callable[[object], None] | None = None,
     quiet: bool = True,
+    silent: bool = False,
 ) -> DbtRun:
     """Run one dbt command in-process and collect its per-node results.
 
-    dbtRunner keeps global state: one invocation at a time per process.
+    dbtRunner keeps global state: one invocation at a time per process. `silent` keeps dbt's
+    console quiet even on errors (the caller reports them); logs/dbt.log still has everything.
     """
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner
@@ -86,6 +95,8 @@ def invoke(
     full = dbt_args(target, args)
     if quiet:
         full = ["--quiet", *full]
+    if silent:
+        full = ["--log-level", "none", *full]
     res = runner.invoke(full)
     run = DbtRun(command=list(args), success=bool(res.success))
     if res.exception is not None:
@@ -94,6 +105,45 @@ def invoke(
     if results:
         run.nodes = [_node_result(r) for r in results if hasattr(r, "node") and r.node]
     return run
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """A node starting or finishing, as a progress display needs it (no dbt types leak out)."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    finished: bool
+    status: str = "started"
+    seconds: float = 0.0
+
+
+def progress_events(
+    on_node: Callable[[NodeEvent], None], on_total: Callable[[int], None] | None = None
+) -> Callable[[object], None]:
+    """A dbtRunner callback turning dbt's events into NodeEvents (and the selected node count)."""
+
+    def handle(event) -> None:  # event: dbt EventMsg
+        kind = event.info.name
+        if kind == "ConcurrencyLine" and on_total is not None:
+            on_total(int(event.data.node_count))
+        elif kind in ("NodeStart", "NodeFinished"):
+            info = event.data.node_info
+            finished = kind == "NodeFinished"
+            result = event.data.run_result if finished else None
+            on_node(
+                NodeEvent(
+                    unique_id=info.unique_id,
+                    name=info.node_name,
+                    resource_type=info.resource_type,
+                    finished=finished,
+                    status=str(result.status) if result is not None else "started",
+                    seconds=float(result.execution_time) if result is not None else 0.0,
+                )
+            )
+
+    return handle
 
 
 def require_success(run: DbtRun) -> DbtRun:
@@ -108,6 +158,7 @@ def require_success(run: DbtRun) -> DbtRun:
             hint="the node table above has each message; `dbt build --select <name>` reruns one",
         )
     raise BuildError(
-        f"dbt {' '.join(run.command[:1])} failed: {run.exception or 'see the dbt log in logs/dbt.log'}",
+        f"dbt {' '.join(run.command[:1])} failed:"
+        f" {run.exception or 'see the dbt log in logs/dbt.log'}",
         hint="`hotdash doctor` checks the setup",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class HotdashError(Exception):
-    """Base error. The CLI prints `message` and `hint` on one line each and exits with `exit_code`."""
+    """Base error: the CLI prints `message` and `hint`, one line each, and exits `exit_code`."""
 
     exit_code = 1
 
@@ -54,3 +54,40 @@ class SecurityError(HotdashError):
     """Grants or row-level security are not what they must be."""
 
     exit_code = 8
+
+
+class ExportError(HotdashError):
+    """An export could not be written (a mart is missing or its columns changed)."""
+
+    exit_code = 9
+
+
+class CheckError(HotdashError):
+    """A check found problems: lint violations, or a failed `hotdash doctor` check."""
+
+    exit_code = 10
+
+
+INTERRUPTED_EXIT_CODE = 130
+UNEXPECTED_EXIT_CODE = 1
+
+
+def exit_codes() -> list[tuple[int, str, str]]:
+    """(code, error type, meaning) of every exit code, in order, as `--help` and the README list."""
+    classes: list[type[HotdashError]] = []
+    pending: list[type[HotdashError]] = list(HotdashError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        classes.append(cls)
+        pending.extend(cls.__subclasses__())
+    rows = [
+        (0, "-", "Success."),
+        (
+            UNEXPECTED_EXIT_CODE,
+            "unexpected",
+            "An error the runner does not know; --debug shows the traceback.",
+        ),
+    ]
+    rows += [(c.exit_code, c.__name__, (c.__doc__ or "").strip()) for c in classes]
+    rows.append((INTERRUPTED_EXIT_CODE, "interrupted", "Ctrl-C; a build is recorded as cancelled."))
+    return sorted(rows, key=lambda row: row[0])

@@ -1,29 +1,154 @@
-"""The nightly job: source gate, dbt build, mart checks, grants; each step reports its nodes."""
+"""The nightly job as a list of named steps, each timed, reported and recorded in ops.build_runs.
+
+A step is a function of the BuildContext that raises a HotdashError when it fails and may return
+a one-line summary. `default_steps()` is where steps plug in, one line each, in the order
+source contracts -> dbt build -> mart contracts -> grants -> verify; a step that does not exist
+yet is simply absent.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from runner import dbt
+import yaml
+
+from runner import dbt, ops
 from runner.db import Target, connect
+from runner.errors import ConfigError, HotdashError
 from runner.facts import ensure_facts_table
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildOptions:
+    """What `hotdash build` was asked to do; validated once by `validate()`."""
+
     select: Sequence[str] = ()
     full_refresh: bool = False
     skip_contracts: bool = False
-    vars: str | None = None
     skip_security: bool = False
+    vars: str | None = None
+
+    def validate(self) -> None:
+        if self.vars is None:
+            return
+        try:
+            parsed = yaml.safe_load(self.vars)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"--vars is not valid YAML: {str(exc).splitlines()[0]}",
+                hint="""pass a YAML mapping, e.g. --vars '{revenue_goal: 5000000}'""",
+            ) from exc
+        if not isinstance(parsed, dict):
+            raise ConfigError(
+                f"--vars must be a YAML mapping, got {self.vars!r}",
+                hint="""e.g. --vars '{revenue_goal: 5000000}'""",
+            )
+
+    def command_args(self) -> list[str]:
+        """The equivalent command line, as recorded in ops.build_runs.command_args."""
+        args = ["build"]
+        for sel in self.select:
+            args += ["--select", sel]
+        if self.full_refresh:
+            args.append("--full-refresh")
+        if self.skip_contracts:
+            args.append("--skip-contracts")
+        if self.skip_security:
+            args.append("--skip-security")
+        if self.vars:
+            args += ["--vars", self.vars]
+        return args
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: str  # success, failed, skipped
+    seconds: float
+    summary: str = ""
+
+
+class BuildListener:
+    """Receives progress as the build runs. The CLI subclasses it to draw; tests can record."""
+
+    def step_started(self, name: str) -> None: ...
+
+    def step_finished(self, result: StepResult) -> None: ...
+
+    def nodes_selected(self, count: int) -> None: ...
+
+    def node_event(self, event: dbt.NodeEvent) -> None: ...
 
 
 @dataclass
 class BuildReport:
-    dbt_run: dbt.DbtRun | None = None
-    steps: list[tuple[str, str, float]] = field(default_factory=list)
+    """Everything a build did; `error` is the first failure (or None), already recorded."""
+
+    run_id: uuid.UUID
+    options: BuildOptions
+    steps: list[StepResult] = field(default_factory=list)
+    dbt_runs: list[dbt.DbtRun] = field(default_factory=list)
+    error: HotdashError | None = None
+    seconds: float = 0.0
+
+    @property
+    def nodes(self) -> list[dbt.NodeResult]:
+        return [node for run in self.dbt_runs for node in run.nodes]
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "success"
+
+
+@dataclass
+class BuildContext:
+    """What a step gets: where to build, what was asked, this run's id, and the report so far."""
+
+    target: Target
+    options: BuildOptions
+    run_id: uuid.UUID
+    report: BuildReport
+    listener: BuildListener
+
+    def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
+        """Run a dbt command with progress events; its nodes join the report (and ops tables)."""
+        callback = dbt.progress_events(self.listener.node_event, self.listener.nodes_selected)
+        run = dbt.invoke(self.target, args, on_event=callback, quiet=True, silent=True)
+        self.report.dbt_runs.append(run)
+        return run
+
+
+StepFn = Callable[[BuildContext], "str | None"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named step; `skip` says when the options leave it out (e.g. --skip-contracts)."""
+
+    name: str
+    run: StepFn
+    skip: Callable[[BuildOptions], bool] = lambda options: False
+
+
+def contracts_skipped(options: BuildOptions) -> bool:
+    """The `skip` of contract steps: --skip-contracts leaves them out."""
+    return options.skip_contracts
+
+
+def security_skipped(options: BuildOptions) -> bool:
+    """The `skip` of the security check: --skip-security leaves it out."""
+    return options.skip_security
+
+
+def verify_security_step(ctx: BuildContext) -> str:
+    """dbt's on-run-end hook re-applied grants and row-level security; check what it left."""
+    from runner.grants import require_secure
+
+    require_secure(ctx.target)
+    return "grants and forced row-level security verified"
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
@@ -37,23 +162,106 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
     return args
 
 
+def dbt_build_step(ctx: BuildContext) -> str:
+    """dbt build: seeds, models, snapshots and tests in DAG order."""
+    run = ctx.dbt(dbt_build_args(ctx.options))
+    dbt.require_success(run)
+    if not run.nodes and ctx.options.select:
+        raise ConfigError(
+            f"--select {' '.join(ctx.options.select)} matched no dbt node",
+            hint="`dbt ls --select ...` lists what a selection matches",
+        )
+    counts: dict[str, int] = {}
+    for node in run.nodes:
+        counts[node.status] = counts.get(node.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def default_steps() -> list[Step]:
+    """The build, in order. Other steps plug in here with one line each, e.g.
+    `Step("source contracts", contracts.source_step, skip=contracts_skipped)` before dbt build,
+    `Step("mart contracts", contracts.mart_step, skip=contracts_skipped)`, `Step("grants", ...)`
+    and `Step("verify", ...)` after it.
+    """
+    return [
+        Step("dbt build", dbt_build_step),
+        Step("verify security", verify_security_step, skip=security_skipped),
+    ]
+
+
+def prepare(target: Target) -> None:
+    """The tables the build reads and writes: facts (the source) and the ops record."""
+    with connect(target) as conn:
+        ensure_facts_table(conn)
+        ops.ensure_ops_tables(conn)
+
+
 def build(
     target: Target,
     options: BuildOptions,
-    on_event: Callable[[object], None] | None = None,
+    listener: BuildListener | None = None,
+    steps: Sequence[Step] | None = None,
 ) -> BuildReport:
-    """Run the whole job against the target; raises a HotdashError on the first failing step."""
-    report = BuildReport()
-    with connect(target) as conn:
-        ensure_facts_table(conn)
-    run = dbt.invoke(target, dbt_build_args(options), on_event=on_event)
-    report.dbt_run = run
-    dbt.require_success(run)
-    if not options.skip_security:
-        # dbt's on-run-end hook re-applied grants and row-level security; check what it left.
-        from runner.grants import require_secure
+    """Run the steps in order, stopping at the first failure, and record the run in ops.
 
-        start = time.monotonic()
-        require_secure(target)
-        report.steps.append(("security", "pass", time.monotonic() - start))
+    A failing step's HotdashError is raised once the run is recorded, with the report attached
+    (`build_report(exc)`), so a caller can still show every node that ran.
+    """
+    options.validate()
+    listener = listener or BuildListener()
+    steps = default_steps() if steps is None else list(steps)
+    prepare(target)
+    run_id = uuid.uuid4()
+    report = BuildReport(run_id=run_id, options=options)
+    ctx = BuildContext(target, options, run_id, report, listener)
+    ops.start_run(target, run_id, options.command_args())
+    start = time.monotonic()
+    failed_step: str | None = None
+    unexpected: BaseException | None = None
+    for step in steps:
+        if step.skip(options):
+            result = StepResult(step.name, "skipped", 0.0, "skipped by option")
+            report.steps.append(result)
+            listener.step_finished(result)
+            continue
+        listener.step_started(step.name)
+        step_start = time.monotonic()
+        try:
+            summary = step.run(ctx) or ""
+            status = "success"
+        except HotdashError as exc:
+            report.error, summary, status = exc, exc.message, "failed"
+        except BaseException as exc:  # recorded, then re-raised: a bug or Ctrl-C
+            unexpected, summary, status = exc, f"{type(exc).__name__}: {exc}", "failed"
+        result = StepResult(step.name, status, time.monotonic() - step_start, summary)
+        report.steps.append(result)
+        listener.step_finished(result)
+        if status == "failed":
+            failed_step = step.name
+            break
+    report.seconds = time.monotonic() - start
+    if isinstance(unexpected, KeyboardInterrupt):
+        run_status = "cancelled"
+    else:
+        run_status = "failed" if (report.error or unexpected) else "success"
+    ops.finish_run(
+        target,
+        run_id,
+        run_status,
+        [ops.StepRecord(s.name, s.status, round(s.seconds, 3), s.summary) for s in report.steps],
+        report.nodes,
+        error=report.error or unexpected,
+        failed_step=failed_step,
+    )
+    if unexpected is not None:
+        raise unexpected
+    if report.error is not None:
+        report.error.build_report = report  # type: ignore[attr-defined]
+        raise report.error
     return report
+
+
+def build_report(exc: BaseException) -> BuildReport | None:
+    """The report of the build that raised `exc`, if a build did."""
+    report = getattr(exc, "build_report", None)
+    return report if isinstance(report, BuildReport) else None

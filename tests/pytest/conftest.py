@@ -11,6 +11,7 @@ import pytest
 
 from runner import db
 from runner.facts import ensure_facts_table
+from runner.ops import ensure_ops_tables
 from tests.pytest.helpers import PROJECT_DIR
 
 
@@ -38,6 +39,7 @@ def new_target(hotdash_home: Path) -> Iterator[Callable[[], db.Target]]:
         target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
         with db.connect(target) as conn:
             ensure_facts_table(conn)
+            ensure_ops_tables(conn)  # the runner's build record, which pipeline_health reads
         made.append(target)
         return target
 

@@ -1,0 +1,278 @@
+"""Exports of marts to files: the marketing list (CSV for Klaviyo or Mailchimp) and the daily
+inventory alert table (CSV or Markdown). All export SQL lives here.
+
+With a shop, the query runs in that shop's row-level-security context: in a transaction,
+`set_config('app.shop_domain', shop, true)`, as the hotdash_operator role when the connected user
+may take it, and filtered on the same setting (so an owner or superuser, whom RLS does not bind,
+gets the same rows). Files are written to a temporary file next to the target and renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from runner.errors import ConfigError, ExportError
+
+OPERATOR_ROLE = "hotdash_operator"
+
+# Klaviyo maps Email / First Name / Last Name to profile fields and keeps the other columns as
+# custom properties; Mailchimp matches the same headers and reads comma-separated Tags as tags.
+MARKETING_HEADER = (
+    "Email",
+    "First Name",
+    "Last Name",
+    "Tags",
+    "Campaign",
+    "Content Theme",
+    "Shop Domain",
+    "Customer ID",
+)
+
+MARKETING_SQL = """
+select
+    email,
+    first_name,
+    last_name,
+    campaign || ',' || content_theme as tags,
+    campaign,
+    content_theme,
+    shop_domain,
+    customer_id
+from marts.marketing_targets
+where
+    current_setting('app.shop_domain', true) is null
+    or current_setting('app.shop_domain', true) = ''
+    or shop_domain = current_setting('app.shop_domain', true)
+order by shop_domain, campaign, email, customer_id
+"""
+
+INVENTORY_COLUMNS = (
+    "shop_domain",
+    "variant_id",
+    "sku",
+    "product_title",
+    "units_on_hand",
+    "unit_cost",
+    "capital_tied_up",
+    "monthly_sales_avg",
+    "months_of_cover",
+    "margin_pct",
+    "recommended_action",
+    "potential_cash_recovery",
+)
+
+INVENTORY_SQL = """
+select
+    shop_domain,
+    variant_id,
+    sku,
+    product_title,
+    units_on_hand,
+    unit_cost,
+    capital_tied_up,
+    monthly_sales_avg,
+    months_of_cover,
+    margin_pct,
+    recommended_action,
+    potential_cash_recovery
+from marts.inventory_alerts
+where
+    current_setting('app.shop_domain', true) is null
+    or current_setting('app.shop_domain', true) = ''
+    or shop_domain = current_setting('app.shop_domain', true)
+order by capital_tied_up desc nulls last, shop_domain, variant_id
+limit %(top)s
+"""
+
+# The daily email's table: (header, column, how to show a value).
+INVENTORY_MARKDOWN: tuple[tuple[str, str, str], ...] = (
+    ("Product", "product_title", "text"),
+    ("SKU", "sku", "text"),
+    ("On hand", "units_on_hand", "int"),
+    ("Unit cost", "unit_cost", "money"),
+    ("Capital tied up", "capital_tied_up", "money"),
+    ("Sales / month", "monthly_sales_avg", "number"),
+    ("Months of cover", "months_of_cover", "number"),
+    ("Margin", "margin_pct", "pct"),
+    ("Action", "recommended_action", "text"),
+    ("Cash recovery", "potential_cash_recovery", "money"),
+)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    rows: int
+    path: Path | None  # None: written to the caller's stream
+    skipped: int = 0  # rows left out (marketing: no email)
+
+
+def _may_be_operator(conn: psycopg.Connection) -> bool:
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPERATOR_ROLE,)).fetchone()
+    if not exists:
+        return False
+    member = conn.execute("select pg_has_role(current_user, %s, 'member')", (OPERATOR_ROLE,))
+    return bool(member.fetchone()[0])  # type: ignore[index]
+
+
+def _query(
+    conn: psycopg.Connection, mart: str, query: str, params: dict[str, object], shop: str | None
+) -> tuple[list[str], list[tuple]]:
+    """Run an export query, in the shop's RLS context when a shop is given.
+
+    The context (setting and role) is local to a transaction of the export's own, so the
+    connection must have none open: inside another it would outlive the export.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("exports need a connection with no transaction open (commit first)")
+    try:
+        with conn.transaction():
+            if shop:
+                conn.execute("select set_config('app.shop_domain', %s, true)", (shop,))
+                if _may_be_operator(conn):
+                    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(OPERATOR_ROLE)))
+            cur = conn.execute(query, params)
+            columns = [d.name for d in cur.description or ()]
+            return columns, cur.fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise ExportError(
+            f"{mart} does not exist in this database",
+            hint="`hotdash build` builds the marts",
+        ) from exc
+    except psycopg.errors.UndefinedColumn as exc:
+        raise ExportError(
+            f"{mart} lacks a column the export reads: {exc.diag.message_primary}",
+            hint="the mart's columns changed: align the query in runner/exports.py",
+        ) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ExportError(
+            f"not allowed to read {mart}: {exc.diag.message_primary}",
+            hint="`hotdash grants` re-applies grants and row-level security",
+        ) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, write: Callable[[io.TextIOBase], None]) -> None:
+    """Write a text file through a temporary file in the same folder, then rename it over."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a new file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_value(value: object) -> object:
+    return "" if value is None else value
+
+
+def marketing_targets(conn: psycopg.Connection, out: Path, shop: str | None = None) -> ExportResult:
+    """The marketing list as CSV (header MARKETING_HEADER), one row per customer and campaign.
+
+    Rows without an email cannot be imported: they are left out and counted in `skipped`.
+    """
+    _, all_rows = _query(conn, "marts.marketing_targets", MARKETING_SQL, {}, shop)
+    rows = [row for row in all_rows if row[0] and str(row[0]).strip()]
+
+    def write(handle: io.TextIOBase) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(MARKETING_HEADER)
+        writer.writerows([[_csv_value(v) for v in row] for row in rows])
+
+    write_atomic(out, write)
+    return ExportResult(rows=len(rows), path=Path(out), skipped=len(all_rows) - len(rows))
+
+
+def inventory_alerts_rows(
+    conn: psycopg.Connection, top: int = 10, shop: str | None = None
+) -> list[dict[str, object]]:
+    """The `top` variants with the most capital tied up (of one shop, or of all)."""
+    if top < 1:
+        raise ConfigError(f"--top must be at least 1, got {top}")
+    columns, rows = _query(conn, "marts.inventory_alerts", INVENTORY_SQL, {"top": top}, shop)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _show(value: object, how: str) -> str:
+    if value is None:
+        return "n/a"
+    if how == "money":
+        return f"${Decimal(str(value)):,.2f}"
+    if how == "int":
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    if how == "number":
+        return f"{Decimal(str(value)):,.1f}"
+    if how == "pct":
+        return f"{Decimal(str(value)):.1f}%"
+    return str(value).replace("|", "\\|")
+
+
+def inventory_alerts_markdown(rows: Sequence[dict[str, object]], shop: str | None) -> str:
+    """The daily email's table, with a Shop column when several shops are listed."""
+    columns = list(INVENTORY_MARKDOWN)
+    if not shop:
+        columns.insert(0, ("Shop", "shop_domain", "text"))
+    lines = [
+        "| " + " | ".join(header for header, _, _ in columns) + " |",
+        "| " + " | ".join("---:" if how != "text" else "---" for _, _, how in columns) + " |",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_show(row[col], how) for _, col, how in columns) + " |")
+    tied = sum((Decimal(str(r["capital_tied_up"] or 0)) for r in rows), Decimal(0))
+    recovery = sum((Decimal(str(r["potential_cash_recovery"] or 0)) for r in rows), Decimal(0))
+    lines += [
+        "",
+        f"Capital tied up in these {len(rows)} variants: {_show(tied, 'money')};"
+        f" the recommended actions could recover {_show(recovery, 'money')}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def inventory_alerts_csv(rows: Sequence[dict[str, object]], shop: str | None) -> str:
+    """CSV with the mart's column names (shop_domain left out when one shop is exported)."""
+    columns = [c for c in INVENTORY_COLUMNS if not (shop and c == "shop_domain")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(row[c]) for c in columns])
+    return buffer.getvalue()
+
+
+def inventory_alerts(
+    conn: psycopg.Connection,
+    top: int = 10,
+    fmt: str = "csv",
+    shop: str | None = None,
+    out: Path | None = None,
+) -> tuple[str, ExportResult]:
+    """Render the top alerts as csv or markdown; written atomically to `out` when given."""
+    if fmt not in ("csv", "markdown"):
+        raise ConfigError(f"--format must be csv or markdown, got {fmt!r}")
+    rows = inventory_alerts_rows(conn, top=top, shop=shop)
+    text = (inventory_alerts_csv if fmt == "csv" else inventory_alerts_markdown)(rows, shop)
+    if out is not None:
+        write_atomic(out, lambda handle: handle.write(text))
+    return text, ExportResult(rows=len(rows), path=Path(out) if out else None)

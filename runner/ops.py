@@ -1,0 +1,190 @@
+"""The record of builds in schema ops: runs, their dbt nodes, and (filled by the contracts step)
+contract results. Written on short connections of its own, so a failed build is recorded too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from runner.db import Target, connect
+from runner.dbt import NodeResult
+from runner.errors import INTERRUPTED_EXIT_CODE, UNEXPECTED_EXIT_CODE
+
+OPS_DDL = (Path(__file__).parent / "sql" / "ops.sql").read_text()
+
+
+def ensure_ops_tables(conn: psycopg.Connection) -> None:
+    """Create schema ops and its tables if missing (serialized, so two builds cannot race)."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'))")
+        conn.execute(OPS_DDL)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One pipeline step as stored in build_runs.steps."""
+
+    name: str
+    status: str
+    seconds: float
+    summary: str = ""
+
+
+def start_run(target: Target, run_id: uuid.UUID, command_args: Sequence[str]) -> dt.datetime:
+    """Insert the run as running; returns its started_at."""
+    with connect(target, autocommit=True) as conn:
+        ensure_ops_tables(conn)
+        (started_at,) = conn.execute(
+            "insert into ops.build_runs (run_id, command_args) values (%s, %s)"
+            " returning started_at",
+            (run_id, Jsonb(list(command_args))),
+        ).fetchone()
+    return started_at
+
+
+def finish_run(
+    target: Target,
+    run_id: uuid.UUID,
+    status: str,
+    steps: Sequence[StepRecord],
+    nodes: Sequence[NodeResult],
+    error: BaseException | None = None,
+    failed_step: str | None = None,
+) -> None:
+    """Close the run with its status, steps, nodes and error, in one transaction."""
+    message = getattr(error, "message", None) or (str(error) if error else None)
+    if error is not None and not message:
+        message = type(error).__name__
+    if error is None:
+        exit_code = 0
+    elif isinstance(error, KeyboardInterrupt):
+        exit_code = INTERRUPTED_EXIT_CODE
+    else:
+        exit_code = getattr(error, "exit_code", UNEXPECTED_EXIT_CODE)
+    steps_json = json.dumps([s.__dict__ for s in steps])
+    with connect(target) as conn, conn.transaction():
+        if nodes:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into ops.build_run_nodes (run_id, unique_id, name, resource_type,"
+                    " status, rows_affected, failures, seconds, message)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " on conflict (run_id, unique_id) do update set status = excluded.status,"
+                    " rows_affected = excluded.rows_affected, failures = excluded.failures,"
+                    " seconds = excluded.seconds, message = excluded.message",
+                    [
+                        (
+                            run_id,
+                            n.unique_id,
+                            n.name,
+                            n.resource_type,
+                            n.status,
+                            n.rows_affected,
+                            n.failures,
+                            n.seconds,
+                            n.message or None,
+                        )
+                        for n in nodes
+                    ],
+                )
+        conn.execute(
+            "update ops.build_runs set ended_at = clock_timestamp(), status = %s,"
+            " error_message = %s, error_type = %s, exit_code = %s, failed_step = %s,"
+            " steps = %s::jsonb where run_id = %s",
+            (
+                status,
+                message,
+                type(error).__name__ if error is not None else None,
+                exit_code,
+                failed_step,
+                steps_json,
+                run_id,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A recorded run, as `hotdash status` lists it."""
+
+    run_id: uuid.UUID
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str
+    command_args: list[str]
+    error_message: str | None
+    nodes: int
+    failed_nodes: int
+
+    @property
+    def seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[RunSummary]:
+    """The last `limit` runs, newest first; empty when no build was ever recorded."""
+    exists = conn.execute("select to_regclass('ops.build_runs') is not null").fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = conn.execute(
+        """
+        select
+            runs.run_id, runs.started_at, runs.ended_at, runs.status, runs.command_args,
+            runs.error_message,
+            count(nodes.unique_id),
+            count(nodes.unique_id) filter (where nodes.status in ('error', 'fail', 'runtime error'))
+        from ops.build_runs as runs
+        left join ops.build_run_nodes as nodes on nodes.run_id = runs.run_id
+        group by runs.run_id
+        order by runs.started_at desc
+        limit %s
+        """,
+        (limit,),
+    ).fetchall()
+    return [RunSummary(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    """One evaluated expectation, as ops.contract_results stores it."""
+
+    stage: str  # source or mart
+    suite: str
+    expectation: str
+    severity: str  # error or warn
+    success: bool
+    unexpected_count: int | None = None
+    sample: object = None  # a few offending values or rows, stored as JSON
+
+
+def record_contract_results(
+    target: Target, run_id: uuid.UUID, results: Sequence[ContractResult]
+) -> None:
+    """Append a suite run's results under the build's run id (the contracts step calls this)."""
+    with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "insert into ops.contract_results (run_id, stage, suite, expectation, severity,"
+            " success, unexpected_count, sample) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    run_id,
+                    r.stage,
+                    r.suite,
+                    r.expectation,
+                    r.severity,
+                    r.success,
+                    r.unexpected_count,
+                    None if r.sample is None else Jsonb(r.sample),
+                )
+                for r in results
+            ],
+        )

@@ -1,0 +1,113 @@
+"""What `hotdash status` shows: the last recorded builds and how fresh the facts are."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from runner import ops
+from runner.errors import DatabaseError
+
+# The newest fact per (shop_domain, topic), found by skipping through the index
+# facts_shop_topic_created_at_idx (shop_domain, topic, created_at): one index probe per pair
+# instead of a scan of every fact.
+FRESHNESS_SQL = """
+with recursive pairs as (
+    (
+        select facts.shop_domain, facts.topic
+        from public.facts as facts
+        where %(shop)s::text is null or facts.shop_domain = %(shop)s
+        order by facts.shop_domain, facts.topic
+        limit 1
+    )
+    union all
+    select later.shop_domain, later.topic
+    from pairs
+    cross join lateral (
+        select facts.shop_domain, facts.topic
+        from public.facts as facts
+        where
+            (facts.shop_domain, facts.topic) > (pairs.shop_domain, pairs.topic)
+            and (%(shop)s::text is null or facts.shop_domain = %(shop)s)
+        order by facts.shop_domain, facts.topic
+        limit 1
+    ) as later
+)
+
+select
+    pairs.shop_domain,
+    pairs.topic,
+    newest.created_at as latest_created_at,
+    now() - newest.created_at as age
+from pairs
+cross join lateral (
+    select facts.created_at
+    from public.facts as facts
+    where facts.shop_domain = pairs.shop_domain and facts.topic = pairs.topic
+    order by facts.created_at desc
+    limit 1
+) as newest
+order by pairs.shop_domain, pairs.topic
+"""
+
+SOURCES_YML = Path(__file__).resolve().parent.parent / "models" / "staging" / "_app__sources.yml"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    shop_domain: str
+    topic: str
+    latest_created_at: dt.datetime
+    age: dt.timedelta
+    status: str  # fresh, warn, stale (the thresholds of dbt source freshness on facts)
+
+
+def freshness_thresholds(path: Path = SOURCES_YML) -> tuple[dt.timedelta, dt.timedelta]:
+    """warn_after and error_after of the facts source, read from its dbt YAML (24 h / 72 h)."""
+    warn, error = dt.timedelta(hours=24), dt.timedelta(hours=72)
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+        for source in doc.get("sources", []):
+            for table in source.get("tables", []):
+                if table.get("name") != "facts":
+                    continue
+                config = table.get("config", {}).get("freshness") or table.get("freshness") or {}
+                spans = []
+                for key in ("warn_after", "error_after"):
+                    spec = config.get(key) or {}
+                    spans.append(dt.timedelta(**{f"{spec['period']}s": spec["count"]}))
+                warn, error = spans
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        pass  # the defaults above
+    return warn, error
+
+
+def freshness(conn: psycopg.Connection, shop: str | None = None) -> list[Freshness]:
+    """Newest fact and its age per shop and topic (of one shop when given)."""
+    warn, error = freshness_thresholds()
+    try:
+        rows = conn.execute(FRESHNESS_SQL, {"shop": shop}).fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise DatabaseError(
+            "the facts table does not exist in this database",
+            hint="`hotdash load FILE` or `hotdash demo` creates and fills it",
+        ) from exc
+    result = []
+    for shop_domain, topic, latest, age in rows:
+        status = "stale" if age > error else "warn" if age > warn else "fresh"
+        result.append(Freshness(shop_domain, topic, latest, age, status))
+    return result
+
+
+@dataclass(frozen=True)
+class Status:
+    runs: list[ops.RunSummary]
+    freshness: list[Freshness]
+
+
+def status(conn: psycopg.Connection, runs: int = 10, shop: str | None = None) -> Status:
+    return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, shop))

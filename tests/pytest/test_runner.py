@@ -1,0 +1,675 @@
+"""The runner's library, called as the commands call it: load, build and its record, exports,
+status, doctor, lint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runner import db, ops
+from runner.doctor import ROLES, run_checks
+from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
+from runner.exports import inventory_alerts, marketing_targets
+from runner.lint import lint
+from runner.load import LoadProgress, load_file, normalize_topic, topic_from_gid
+from runner.pipeline import (
+    BuildListener,
+    BuildOptions,
+    Step,
+    build,
+    build_report,
+    contracts_skipped,
+)
+from runner.status import freshness, status
+from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt, scalar
+
+SHOP = "runner.myshopify.com"
+OTHER = "other.myshopify.com"
+STAGING = ("staging", "facts_quarantine")
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES_DIR / f"{name}.json").read_text())[name]
+
+
+def order(order_id: int) -> dict:
+    return {**fixture("order"), "id": order_id}
+
+
+def facts(target: db.Target) -> list[tuple]:
+    return query(
+        target,
+        "select shop_domain, topic, (value->>'id') from facts order by id",
+    )
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def test_jsonl_loads_one_fact_per_line_exactly_as_sent(target, tmp_path):
+    lines = [json.dumps(order(1)), "", json.dumps(order(2)), json.dumps(order(3))]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    seen: list[LoadProgress] = []
+    with db.connect(target) as conn:
+        result = load_file(conn, path, topic="orders", shop=SHOP, progress=seen.append)
+
+    assert (result.format, result.facts, result.by_topic) == ("jsonl", 3, {"shopify.orders": 3})
+    assert facts(target) == [
+        (SHOP, "shopify.orders", "1"),
+        (SHOP, "shopify.orders", "2"),
+        (SHOP, "shopify.orders", "3"),
+    ]
+    stored = scalar(target, "select value from facts where value->>'id' = '2'")
+    assert stored == order(2)
+    assert seen[-1] == LoadProgress(3, path.stat().st_size, path.stat().st_size, done=True)
+
+
+def test_gzipped_jsonl_of_a_bulk_export_takes_topics_from_the_gids(target, tmp_path):
+    path = tmp_path / "bulk.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write('{"id": "gid://shopify/Order/1", "name": "#1001"}\n')
+        handle.write('{"id": "gid://shopify/LineItem/7", "__parentId": "gid://shopify/Order/1"}\n')
+        handle.write('{"id": "gid://shopify/InventoryLevel/9?inventory_item_id=3"}\n')
+    with db.connect(target) as conn:
+        result = load_file(conn, path, shop=SHOP)
+    assert result.by_topic == {
+        "shopify.orders": 1,
+        "shopify.line_items": 1,
+        "shopify.inventory_levels": 1,
+    }
+
+
+def test_array_of_webhook_envelopes_keeps_each_topic_shop_and_time(target, tmp_path):
+    received = "2026-03-01T10:00:00+00:00"
+    envelopes = [
+        {"topic": "orders/create", "shop_domain": OTHER, "payload": order(10)},
+        {"topic": "customers/update", "payload": fixture("customer"), "created_at": received},
+        {"topic": "app/uninstalled", "shop_domain": OTHER, "payload": {"id": 5}},
+    ]
+    path = tmp_path / "webhooks.json"
+    path.write_text(json.dumps(envelopes, indent=2))
+    with db.connect(target) as conn:
+        result = load_file(conn, path, shop=SHOP)
+
+    assert result.format == "json"
+    assert facts(target) == [
+        (OTHER, "shopify.orders", "10"),
+        (SHOP, "shopify.customers", "207119551"),
+        (OTHER, "shopify.app", "5"),
+    ]
+    created = scalar(target, "select created_at from facts where topic = 'shopify.customers'")
+    assert created == dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)
+
+
+def test_rest_wrappers_name_their_topic(target, tmp_path):
+    plural = tmp_path / "orders.json"
+    plural.write_text(json.dumps({"orders": [order(1), order(2)]}, indent=2))
+    single = tmp_path / "customer.json"
+    single.write_text(json.dumps({"customer": fixture("customer")}))  # one line: JSONL of one
+    with db.connect(target) as conn:
+        assert load_file(conn, plural, shop=SHOP).by_topic == {"shopify.orders": 2}
+        assert load_file(conn, single, shop=SHOP).by_topic == {"shopify.customers": 1}
+    assert facts(target) == [
+        (SHOP, "shopify.orders", "1"),
+        (SHOP, "shopify.orders", "2"),
+        (SHOP, "shopify.customers", "207119551"),
+    ]
+
+
+def test_a_bad_line_stops_the_load_names_the_line_and_loads_nothing(target, tmp_path):
+    insert_facts(target, [(SHOP, "shopify.orders", order(99))])
+    path = tmp_path / "broken.jsonl"
+    path.write_text(
+        json.dumps(order(1)) + "\n" + json.dumps(order(2)) + "\n" + '{"id": 3, "total_price": }\n'
+    )
+    with db.connect(target) as conn, pytest.raises(LoadError) as err:
+        load_file(conn, path, topic="shopify.orders", shop=SHOP)
+
+    assert err.value.message == (
+        'broken.jsonl line 3: not JSON (Expecting value at column 26): {"id": 3, "total_price": }'
+        "; nothing was loaded"
+    )
+    assert err.value.exit_code == 4
+    assert facts(target) == [(SHOP, "shopify.orders", "99")]
+
+
+def test_a_line_the_database_refuses_is_named_too(target, tmp_path):
+    # Python reads 1e400 as infinity, which jsonb cannot store: the database refuses line 2.
+    path = tmp_path / "webhooks.jsonl"
+    path.write_text(
+        json.dumps({"topic": "orders/create", "payload": order(1)})
+        + "\n"
+        + '{"topic": "orders/create", "payload": {"id": 2, "weight": 1e400}}\n'
+    )
+    with db.connect(target) as conn, pytest.raises(LoadError, match=r"webhooks.jsonl line 2: "):
+        load_file(conn, path, shop=SHOP)
+    assert facts(target) == []
+
+
+def test_topic_and_shop_are_required_only_when_they_cannot_be_inferred(
+    target, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("HOTDASH_SHOP_DOMAIN", raising=False)
+    path = tmp_path / "orders.jsonl"
+    path.write_text(json.dumps(order(1)) + "\n")
+    with db.connect(target) as conn:
+        with pytest.raises(LoadError, match="cannot tell the topic") as no_topic:
+            load_file(conn, path, shop=SHOP)
+        assert "--topic" in (no_topic.value.hint or "")
+        with pytest.raises(LoadError, match="no --shop was given") as no_shop:
+            load_file(conn, path, topic="orders")
+        assert "HOTDASH_SHOP_DOMAIN" in (no_shop.value.hint or "")
+        monkeypatch.setenv("HOTDASH_SHOP_DOMAIN", OTHER)
+        load_file(conn, path, topic="orders")
+    assert facts(target) == [(OTHER, "shopify.orders", "1")]
+
+
+def test_topics_are_normalized():
+    assert [normalize_topic(t) for t in ("orders/create", "orders", "shopify.orders")] == [
+        "shopify.orders"
+    ] * 3
+    assert topic_from_gid("gid://shopify/ProductVariant/1") == "shopify.product_variants"
+    assert topic_from_gid(450789469) is None
+
+
+# --- build and its record -------------------------------------------------------------------
+
+
+class Recorder(BuildListener):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def step_started(self, name: str) -> None:
+        self.events.append(f"start {name}")
+
+    def step_finished(self, result) -> None:
+        self.events.append(f"{result.status} {result.name}")
+
+
+def build_run(target: db.Target, run_id: uuid.UUID) -> tuple:
+    return query(
+        target,
+        "select status, command_args, error_message, error_type, exit_code, failed_step,"
+        " ended_at >= started_at, steps from ops.build_runs where run_id = %s",
+        (run_id,),
+    )[0]
+
+
+def test_steps_run_in_order_and_a_failure_is_recorded_with_its_error(target):
+    ran: list[str] = []
+
+    def ok(ctx) -> str:
+        ran.append("ok")
+        return "fine"
+
+    def boom(ctx) -> None:
+        ran.append("boom")
+        raise BuildError("boom happened", hint="none")
+
+    steps = [
+        Step("first", ok),
+        Step("contracts", ok, skip=contracts_skipped),
+        Step("breaks", boom),
+        Step("never", ok),
+    ]
+    listener = Recorder()
+    options = BuildOptions(select=("staging",), skip_contracts=True)
+    with pytest.raises(BuildError) as err:
+        build(target, options, listener=listener, steps=steps)
+    report = build_report(err.value)
+    assert report is not None
+    assert report.error is err.value
+
+    assert ran == ["ok", "boom"]
+    assert listener.events == [
+        "start first",
+        "success first",
+        "skipped contracts",
+        "start breaks",
+        "failed breaks",
+    ]
+    status_, args, message, error_type, exit_code, failed_step, ended, steps_json = build_run(
+        target, report.run_id
+    )
+    assert (status_, args, message, error_type, exit_code, failed_step, ended) == (
+        "failed",
+        ["build", "--select", "staging", "--skip-contracts"],
+        "boom happened",
+        "BuildError",
+        6,
+        "breaks",
+        True,
+    )
+    assert [(s["name"], s["status"], s["summary"]) for s in steps_json] == [
+        ("first", "success", "fine"),
+        ("contracts", "skipped", "skipped by option"),
+        ("breaks", "failed", "boom happened"),
+    ]
+
+
+def test_an_unexpected_exception_is_recorded_then_raised(target):
+    def bug(ctx) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    with pytest.raises(ZeroDivisionError):
+        build(target, BuildOptions(), steps=[Step("buggy", bug)])
+    assert query(
+        target, "select status, error_type, error_message, exit_code from ops.build_runs"
+    ) == [("failed", "ZeroDivisionError", "division by zero", 1)]
+
+
+def test_an_interrupted_build_is_recorded_as_cancelled(target):
+    def interrupted(ctx) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(target, BuildOptions(), steps=[Step("dbt build", interrupted)])
+    assert query(target, "select status, exit_code, failed_step from ops.build_runs") == [
+        ("cancelled", 130, "dbt build")
+    ]
+
+
+def test_invalid_vars_are_refused_before_anything_runs(target):
+    with pytest.raises(ConfigError, match="--vars"):
+        build(target, BuildOptions(vars="{revenue_goal: "), steps=[])
+    with pytest.raises(ConfigError, match="mapping"):
+        build(target, BuildOptions(vars="just a string"), steps=[])
+    assert scalar(target, "select count(*) from ops.build_runs") == 0
+
+
+def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
+    insert_facts(target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))])
+    report = build(target, BuildOptions(select=STAGING))
+
+    assert report.error is None
+    assert report.steps[0].name == "dbt build"
+    assert {s.status for s in report.steps} == {"success"}
+    recorded = query(
+        target,
+        "select unique_id, status, rows_affected, seconds from ops.build_run_nodes"
+        " where run_id = %s order by unique_id",
+        (report.run_id,),
+    )
+    expected = sorted((n.unique_id, n.status, n.rows_affected, n.seconds) for n in report.nodes)
+    assert recorded == expected
+    # every staging model (and the quarantine) ran; the count of tests grows with the project
+    models = {r[0] for r in recorded if r[0].startswith("model.")}
+    assert {
+        "model.hotdash.facts_quarantine",
+        "model.hotdash.stg_shopify__orders",
+        "model.hotdash.stg_shopify__order_line_items",
+        "model.hotdash.stg_shopify__customers",
+    } <= models
+    assert len(models) == 10
+    assert all(r[1] in ("success", "pass") for r in recorded)
+    assert ("model.hotdash.stg_shopify__orders", "success", 2) in [r[:3] for r in recorded]
+    assert build_run(target, report.run_id)[:7] == (
+        "success",
+        ["build", "--select", "staging", "--select", "facts_quarantine"],
+        None,
+        None,
+        0,
+        None,
+        True,
+    )
+
+    ops.record_contract_results(
+        target,
+        report.run_id,
+        [
+            ops.ContractResult("source", "orders", "has_id", "error", False, 3, [{"id": None}]),
+            ops.ContractResult("mart", "growth", "goal_positive", "warn", True, 0),
+        ],
+    )
+    assert query(
+        target,
+        "select stage, severity, success, unexpected_count, sample from ops.contract_results",
+    ) == [("source", "error", False, 3, [{"id": None}]), ("mart", "warn", True, 0, None)]
+
+    run_dbt(target, "build", "--select", "pipeline_health")
+    slowest = sorted(report.nodes, key=lambda n: (-n.seconds, n.name))[0]
+    assert query(
+        target,
+        "select status, nodes_total, nodes_succeeded, nodes_failed, nodes_skipped, slowest_node,"
+        " command, contracts_failed, contracts_warned from ops.pipeline_health where run_id = %s",
+        (report.run_id,),
+    ) == [
+        (
+            "success",
+            len(recorded),
+            len(recorded),
+            0,
+            0,
+            slowest.name,
+            "build --select staging --select facts_quarantine",
+            1,
+            0,
+        )
+    ]
+
+
+def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
+    with pytest.raises(BuildError) as err:
+        build(target, BuildOptions(select=STAGING, vars="{facts_schema: missing_schema}"))
+    report = build_report(err.value)
+    assert report is not None
+    assert build_run(target, report.run_id)[0] == "failed"
+    assert build_run(target, report.run_id)[4:6] == (6, "dbt build")
+    nodes = query(
+        target,
+        "select unique_id, status, message from ops.build_run_nodes"
+        " where run_id = %s and resource_type <> 'operation'",  # not the project's hooks
+        (report.run_id,),
+    )
+    assert len(nodes) > 0
+    # The tests on the source fail on the missing relation; everything downstream is skipped.
+    errors = [(uid, message) for uid, status, message in nodes if status == "error"]
+    assert errors
+    assert all(uid.startswith("test.hotdash.source_") for uid, _ in errors)
+    assert all('relation "missing_schema.facts" does not exist' in m for _, m in errors)
+    assert {status for _, status, _ in nodes} == {"error", "skipped"}
+
+
+def test_a_selection_that_matches_nothing_fails(target):
+    with pytest.raises(ConfigError) as err:
+        build(target, BuildOptions(select=("no_such_model",)))
+    assert err.value.message == "--select no_such_model matched no dbt node"
+    assert err.value.exit_code == 2
+    assert query(target, "select status, failed_step from ops.build_runs") == [
+        ("failed", "dbt build")
+    ]
+
+
+# --- exports --------------------------------------------------------------------------------
+
+MARKETING_TABLE = """
+create schema if not exists marts;
+create table marts.marketing_targets (
+    shop_domain text, customer_id bigint, email text, first_name text, last_name text,
+    campaign text, content_theme text, net_revenue numeric
+);
+insert into marts.marketing_targets values
+    ('a.myshopify.com', 2, 'zoe@example.com', 'Zoë', 'Hart, Jr.', 'reengagement_campaign',
+     'chassis_builder', 900),
+    ('a.myshopify.com', 1, 'al@example.com', 'Al', 'Bundy', 'high_priority_winback',
+     'engine_specialist', 7200),
+    ('a.myshopify.com', 3, null, 'No', 'Mail', 'new_customer_nurture', 'general_hotrod', 50),
+    ('b.myshopify.com', 4, 'bo@example.com', null, null, 'new_customer_nurture',
+     'general_hotrod', 120);
+"""
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def operator_may_read(conn, table: str) -> None:
+    """The operator role (cluster-wide, shared by the tests) may read this database's table."""
+    conn.execute(
+        "do $$ begin create role hotdash_operator nologin;"
+        " exception when duplicate_object then null; end $$"
+    )
+    conn.execute(
+        "grant usage on schema marts to hotdash_operator;"
+        f" grant select on {table} to hotdash_operator"
+    )
+
+
+def test_marketing_targets_csv_is_exact_and_written_atomically(target, tmp_path):
+    with db.connect(target) as conn:
+        conn.execute(MARKETING_TABLE)
+        operator_may_read(conn, "marts.marketing_targets")
+    out = tmp_path / "targets.csv"
+    out.write_text("old content")
+    with db.connect(target) as conn:
+        everyone = marketing_targets(conn, out)
+    assert (everyone.rows, everyone.skipped) == (3, 1)
+    assert out.read_text(encoding="utf-8") == (
+        "Email,First Name,Last Name,Tags,Campaign,Content Theme,Shop Domain,Customer ID\n"
+        "al@example.com,Al,Bundy,"
+        '"high_priority_winback,engine_specialist",high_priority_winback,engine_specialist,'
+        "a.myshopify.com,1\n"
+        'zoe@example.com,Zoë,"Hart, Jr.",'
+        '"reengagement_campaign,chassis_builder",reengagement_campaign,chassis_builder,'
+        "a.myshopify.com,2\n"
+        "bo@example.com,,,"
+        '"new_customer_nurture,general_hotrod",new_customer_nurture,general_hotrod,'
+        "b.myshopify.com,4\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["targets.csv"]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+    with db.connect(target) as conn:
+        one_shop = marketing_targets(conn, out, shop="b.myshopify.com")
+    assert (one_shop.rows, one_shop.skipped) == (1, 0)
+    assert out.read_text().splitlines()[1:] == [
+        "bo@example.com,,,"
+        '"new_customer_nurture,general_hotrod",new_customer_nurture,general_hotrod,'
+        "b.myshopify.com,4"
+    ]
+
+
+INVENTORY_TABLE = """
+create schema if not exists marts;
+create table marts.inventory_alerts (
+    shop_domain text, variant_id bigint, sku text, product_title text, units_on_hand integer,
+    unit_cost numeric(12, 2), capital_tied_up numeric(14, 2), monthly_sales_avg numeric(10, 2),
+    months_of_cover numeric(10, 1), margin_pct numeric(5, 1), recommended_action text,
+    potential_cash_recovery numeric(14, 2), category_l1 text
+);
+insert into marts.inventory_alerts values
+    ('a.myshopify.com', 11, 'HDR-1', 'Headers | 350', 40, 250.00, 10000.00, 0.00, null, 38.5,
+     'discontinue', 5000.00, 'Exhaust'),
+    ('a.myshopify.com', 12, 'CAM-2', 'Cam kit', 30, 150.00, 4500.00, 2.00, 15.0, 41.0,
+     'discount_50_pct', 1125.00, 'Engine & Drivetrain'),
+    ('a.myshopify.com', 13, 'LUG-3', 'Lug nuts', 1000, null, null, 90.00, 11.1, null,
+     'monitor', null, 'Wheels & Tires'),
+    ('b.myshopify.com', 21, 'BRK-9', 'Brake kit', 20, 400.00, 8000.00, 5.00, 4.0, 30.0,
+     'monitor', 0.00, 'Brakes');
+"""
+
+
+def test_inventory_alerts_top_n_as_csv_and_as_the_email_table(target, tmp_path):
+    with db.connect(target) as conn:
+        conn.execute(INVENTORY_TABLE)
+        operator_may_read(conn, "marts.inventory_alerts")
+    with db.connect(target) as conn:
+        all_csv, result = inventory_alerts(conn, top=2, fmt="csv")
+        shop_md, _ = inventory_alerts(conn, top=10, fmt="markdown", shop="a.myshopify.com")
+        out = tmp_path / "alerts.md"
+        # after a shop's export on the same connection, all shops again
+        written, _ = inventory_alerts(conn, top=2, fmt="markdown", out=out)
+
+    assert result.rows == 2
+    assert all_csv == (
+        "shop_domain,variant_id,sku,product_title,units_on_hand,unit_cost,capital_tied_up,"
+        "monthly_sales_avg,months_of_cover,margin_pct,recommended_action,potential_cash_recovery\n"
+        "a.myshopify.com,11,HDR-1,Headers | 350,40,250.00,10000.00,0.00,,38.5,discontinue,5000.00\n"
+        "b.myshopify.com,21,BRK-9,Brake kit,20,400.00,8000.00,5.00,4.0,30.0,monitor,0.00\n"
+    )
+    assert shop_md == (
+        "| Product | SKU | On hand | Unit cost | Capital tied up | Sales / month"
+        " | Months of cover | Margin | Action | Cash recovery |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
+        "| Headers \\| 350 | HDR-1 | 40 | $250.00 | $10,000.00 | 0.0 | n/a | 38.5%"
+        " | discontinue | $5,000.00 |\n"
+        "| Cam kit | CAM-2 | 30 | $150.00 | $4,500.00 | 2.0 | 15.0 | 41.0%"
+        " | discount_50_pct | $1,125.00 |\n"
+        "| Lug nuts | LUG-3 | 1,000 | n/a | n/a | 90.0 | 11.1 | n/a | monitor | n/a |\n"
+        "\n"
+        "Capital tied up in these 3 variants: $14,500.00;"
+        " the recommended actions could recover $6,125.00.\n"
+    )
+    assert out.read_text() == written
+    assert written.splitlines()[0].startswith("| Shop | Product |")
+    assert "| a.myshopify.com | Headers \\| 350 |" in written
+    assert "| b.myshopify.com | Brake kit |" in written
+
+
+def test_exports_with_a_shop_run_in_its_row_level_security_context(target, tmp_path):
+    """As hotdash_operator, a policy on app.shop_domain decides what the export sees."""
+    with db.connect(target) as conn:
+        conn.execute(MARKETING_TABLE)
+        operator_may_read(conn, "marts.marketing_targets")
+        conn.execute(
+            """
+            alter table marts.marketing_targets enable row level security;
+            alter table marts.marketing_targets force row level security;
+            create policy own_shop_consented on marts.marketing_targets for select
+                to hotdash_operator
+                using (shop_domain = current_setting('app.shop_domain', true)
+                       and campaign <> 'reengagement_campaign');
+            """
+        )
+    out = tmp_path / "a.csv"
+    with db.connect(target) as conn:
+        marketing_targets(conn, out, shop="a.myshopify.com")
+        # the setting and the role were local to the export's transaction
+        assert conn.execute(
+            "select current_setting('app.shop_domain', true), current_user"
+        ).fetchone() in ((None, "postgres"), ("", "postgres"))
+    emails = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert emails == ["al@example.com"]  # zoe is hidden by the policy, not by the export's filter
+
+
+def test_an_export_of_a_missing_mart_says_to_build(target, tmp_path):
+    with db.connect(target) as conn, pytest.raises(ExportError) as err:
+        marketing_targets(conn, tmp_path / "x.csv")
+    assert err.value.message == "marts.marketing_targets does not exist in this database"
+    assert err.value.exit_code == 9
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def test_status_lists_runs_and_freshness_per_shop_and_topic(target):
+    now = scalar(target, "select now()")
+    rows = [
+        (SHOP, "shopify.orders", now - dt.timedelta(hours=80)),
+        (SHOP, "shopify.orders", now - dt.timedelta(hours=1)),
+        (SHOP, "shopify.customers", now - dt.timedelta(hours=30)),
+        (OTHER, "shopify.orders", now - dt.timedelta(hours=73)),
+    ]
+    with db.connect(target) as conn:
+        for shop, topic, created_at in rows:
+            conn.execute(
+                "insert into facts (shop_domain, topic, value, created_at)"
+                " values (%s, %s, '{}', %s)",
+                (shop, topic, created_at),
+            )
+    report = build(target, BuildOptions(), steps=[Step("noop", lambda ctx: None)])
+
+    with db.connect(target) as conn:
+        result = status(conn)
+        only_other = freshness(conn, shop=OTHER)
+    assert [(r.run_id, r.status, r.nodes) for r in result.runs] == [(report.run_id, "success", 0)]
+    assert [(f.shop_domain, f.topic, f.latest_created_at, f.status) for f in result.freshness] == [
+        (OTHER, "shopify.orders", now - dt.timedelta(hours=73), "stale"),
+        (SHOP, "shopify.customers", now - dt.timedelta(hours=30), "warn"),
+        (SHOP, "shopify.orders", now - dt.timedelta(hours=1), "fresh"),
+    ]
+    assert [(f.shop_domain, f.topic) for f in only_other] == [(OTHER, "shopify.orders")]
+
+
+def test_freshness_is_served_by_the_shop_topic_index(target):
+    with db.connect(target) as conn:
+        conn.execute(
+            "insert into facts (shop_domain, topic, value, created_at)"
+            " select 'shop' || (i % 3), 'topic' || (i % 4), '{}', now() - i * interval '1 second'"
+            " from generate_series(1, 30000) as i"
+        )
+        conn.execute("analyze facts")
+        from runner.status import FRESHNESS_SQL
+
+        plan = "\n".join(
+            row[0] for row in conn.execute("explain " + FRESHNESS_SQL, {"shop": None}).fetchall()
+        )
+        assert len(freshness(conn)) == 12
+    assert "facts_shop_topic_created_at_idx" in plan
+    assert "Seq Scan" not in plan
+
+
+def test_status_before_any_build(target):
+    with db.connect(target) as conn:
+        conn.execute("drop schema ops cascade")
+        assert status(conn).runs == []
+
+
+# --- doctor and lint ------------------------------------------------------------------------
+
+
+def doctor_of(target: db.Target, monkeypatch) -> dict[str, tuple[str, str, str]]:
+    monkeypatch.setenv("HOTDASH_DATABASE", db_name(target))
+    return {c.name: (c.status, c.detail, c.hint) for c in run_checks()}
+
+
+def db_name(target: db.Target) -> str:
+    return str(scalar(target, "select current_database()"))
+
+
+def test_doctor_reports_each_check_with_a_fix(target, monkeypatch):
+    existing = {
+        r[0] for r in query(target, "select rolname from pg_roles where rolname like 'hotdash_%%'")
+    }
+    checks = doctor_of(target, monkeypatch)
+    assert checks["database"][0] == "ok"
+    assert checks["facts table"][0] == "ok"
+    assert checks["facts indexes"][0] == "ok"
+    assert checks["build record"][0] == "ok"
+    missing = [role for role in ROLES if role not in existing]
+    if missing:
+        assert checks["roles"] == ("fail", f"missing: {', '.join(missing)}", "`hotdash grants`")
+    else:
+        assert checks["roles"][0] == "ok"
+    assert checks["row-level security"][0] == "warn"
+
+    with db.connect(target) as conn:
+        conn.execute(
+            "create schema marts; create table marts.a (x int); create table marts.b (x int)"
+        )
+        conn.execute("alter table marts.b enable row level security, force row level security")
+    assert doctor_of(target, monkeypatch)["row-level security"] == (
+        "fail",
+        "not enabled and forced on marts.a",
+        "`hotdash grants`",
+    )
+    with db.connect(target) as conn:
+        conn.execute("alter table marts.a enable row level security, force row level security")
+        conn.execute("drop table facts")
+    checks = doctor_of(target, monkeypatch)
+    assert checks["row-level security"][0] == "ok"
+    assert checks["facts table"] == (
+        "fail",
+        "public.facts is missing",
+        "`hotdash load FILE` or `hotdash demo` creates it",
+    )
+
+
+def test_lint_names_violations_with_the_tests_own_profile(target, tmp_path):
+    bad = db.PROJECT_DIR / "analyses" / f"lint_probe_{uuid.uuid4().hex[:8]}.sql"
+    bad.write_text("SELECT 1 AS One\n")
+    try:
+        with pytest.raises(CheckError) as err:
+            lint(target, [str(bad.relative_to(db.PROJECT_DIR))])
+    finally:
+        bad.unlink()
+    assert err.value.message.startswith("sqlfluff found 3 violation(s)")
+    assert err.value.exit_code == 10
+
+
+def test_readme_lists_every_exit_code():
+    from runner.errors import exit_codes
+
+    readme = (Path(db.PROJECT_DIR) / "README.md").read_text()
+    for code, name, _ in exit_codes():
+        assert f"| {code} | {name} |" in readme
