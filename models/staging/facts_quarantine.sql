@@ -1,6 +1,7 @@
 {{
     config(
         materialized='incremental',
+        schema='ops',
         incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
