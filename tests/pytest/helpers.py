@@ -11,7 +11,8 @@ from runner import db, dbt
 from runner.facts import copy_facts
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-FIXTURES_DIR = PROJECT_DIR.parent / "shared" / "fixtures" / "shopify-rest"
+# Shopify's own REST fixtures (MIT, see LICENSE there), copied unchanged.
+FIXTURES_DIR = PROJECT_DIR / "tests" / "fixtures" / "shopify-rest"
 FIXTURE_TOPICS = {
     "order": "shopify.orders",
     "refund": "shopify.refunds",
