@@ -1,5 +1,17 @@
 {#- Building blocks of the incremental staging models. -#}
 
+{#-
+    The incremental cursor: the highest value of `column` already in the model, or 0 on a full
+    refresh. Always an expression, so the SQL around it reads the same in both cases.
+-#}
+{% macro incremental_cursor(column) -%}
+    {%- if is_incremental() -%}
+        (select coalesce(max(existing.{{ column }}), 0) from {{ this }} as existing)
+    {%- else -%}
+        0
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The facts of one topic; on an incremental run only those past the model's cursor on id. -#}
 {% macro facts_of_topic(topic, cursor_column='fact_id') -%}
     select
@@ -8,10 +20,9 @@
         facts.value,
         facts.created_at
     from {{ source('app', 'facts') }} as facts
-    where facts.topic = '{{ topic }}'
-    {%- if is_incremental() %}
-        and facts.id > (select coalesce(max(existing.{{ cursor_column }}), 0) from {{ this }} as existing)
-    {%- endif %}
+    where
+        facts.topic = '{{ topic }}'
+        and facts.id > {{ incremental_cursor(cursor_column) }}
 {%- endmacro %}
 
 {#-
@@ -52,7 +63,5 @@
         facts.value
     from {{ ref(parent_model) }} as parent
     inner join {{ source('app', 'facts') }} as facts on parent.fact_id = facts.id
-    {%- if is_incremental() %}
-    where parent.fact_id > (select coalesce(max(existing.parent_fact_id), 0) from {{ this }} as existing)
-    {%- endif %}
+    where parent.fact_id > {{ incremental_cursor('parent_fact_id') }}
 {%- endmacro %}

@@ -23,9 +23,7 @@ facts as (
     from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
-        {%- if is_incremental() %}
-            and facts.id > (select coalesce(max(existing.fact_id), 0) from {{ this }} as existing)
-        {%- endif %}
+        and facts.id > {{ incremental_cursor('fact_id') }}
 ),
 
 judged as (
