@@ -60,8 +60,15 @@ final as (
         last_sold_on,
         case
             when units_sold_in_window <= 0 then 'dead'
-            when units_per_month >= {{ var('velocity_fast_min_units_per_month') }} then 'fast'
-            when units_per_month >= {{ var('velocity_medium_min_units_per_month') }} then 'medium'
+            -- Compared without dividing, so a band's edge is met exactly.
+            when
+                units_sold_in_window * 30
+                >= {{ var('velocity_fast_min_units_per_month') }} * {{ var('sales_window_days') }}
+                then 'fast'
+            when
+                units_sold_in_window * 30
+                >= {{ var('velocity_medium_min_units_per_month') }} * {{ var('sales_window_days') }}
+                then 'medium'
             else 'slow'
         end as inventory_velocity
     from joined

@@ -110,7 +110,8 @@ goal_reached as (
 run_rate as (
     select
         daily.shop_domain,
-        sum(daily.net_revenue) / (reference.as_of_date - reference.run_rate_window_start) as net_revenue_per_day
+        sum(daily.net_revenue) as run_rate_net_revenue,
+        reference.as_of_date - reference.run_rate_window_start as run_rate_days
     from daily
     cross join reference
     where daily.revenue_date > reference.run_rate_window_start
@@ -123,7 +124,8 @@ monthly as (
         shop_months.month,
         reference.as_of_date,
         goal_reached.goal_reached_on,
-        run_rate.net_revenue_per_day,
+        run_rate.run_rate_net_revenue,
+        run_rate.run_rate_days,
         shop_months.month = reference.current_month as is_current_month,
         coalesce(monthly_money.gross_sales, 0) as gross_sales,
         coalesce(monthly_money.discounts, 0) as discounts,
@@ -182,8 +184,11 @@ projected as (
         case
             when goal_reached_on <= least(month_end, as_of_date) then goal_reached_on
             when not is_current_month then null
-            when net_revenue_per_day > 0
-                then as_of_date + ceil(({{ var('revenue_goal') }} - cumulative_net_revenue) / net_revenue_per_day)::integer
+            -- Days to go = remaining / (net / days), written without the inexact division.
+            when run_rate_net_revenue > 0
+                then as_of_date + ceil(
+                    ({{ var('revenue_goal') }} - cumulative_net_revenue) * run_rate_days / run_rate_net_revenue
+                )::integer
         end as projected_goal_date
     from cumulated
 ),
@@ -209,7 +214,8 @@ final as (
         days_elapsed::integer as days_elapsed,
         days_in_month::integer as days_in_month,
         projected_net_revenue::numeric as projected_net_revenue,
-        (case when is_current_month then round(net_revenue_per_day, 2) end)::numeric as run_rate_net_revenue_per_day,
+        (case when is_current_month then round(run_rate_net_revenue / run_rate_days, 2) end)::numeric
+            as run_rate_net_revenue_per_day,
         projected_goal_date::date as projected_goal_date
     from projected
 )

@@ -36,7 +36,10 @@ joined as (
         variant_sales.units_per_month,
         variant_sales.inventory_velocity,
         product_variants.units_on_hand * product_variants.unit_cost as capital_tied_up,
-        product_variants.units_on_hand / nullif(variant_sales.units_per_month, 0) as months_of_cover
+        -- From the window's units, not the rounded monthly rate: 2 on hand at 1 unit in 90 days
+        -- is exactly 6 months of cover.
+        product_variants.units_on_hand * {{ var('sales_window_days') }}
+        / nullif(variant_sales.units_sold_in_window * 30.0, 0) as months_of_cover
     from product_variants
     inner join variant_sales
         on
