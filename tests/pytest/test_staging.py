@@ -309,13 +309,22 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
             {**fixture("inventory_item"), "cost": "12.50", "updated_at": "2030-01-01T00:00:00Z"},
         ),
     ]
+    # last, in a batch of its own: the pink variant moves to a new product and leaves the old one
+    moved_variant = {
+        **fixture("product"),
+        "id": 999,
+        "updated_at": "2030-02-01T00:00:00Z",
+        "variants": fixture("product")["variants"][:1],
+    }
     incremental, full = new_target(), new_target()
     size = -(-len(facts) // batches)
     stored = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-    for start in range(0, len(facts), size):
-        insert_facts(incremental, facts[start : start + size], created_at=stored)
+    arrivals = [facts[start : start + size] for start in range(0, len(facts), size)]
+    arrivals.append([(SHOP, "shopify.products", moved_variant)])
+    for batch in arrivals:
+        insert_facts(incremental, batch, created_at=stored)
         build_staging(incremental)
-    insert_facts(full, facts, created_at=stored)
+    insert_facts(full, [fact for batch in arrivals for fact in batch], created_at=stored)
     build_staging(full, "--full-refresh")
 
     assert snapshot(incremental) == snapshot(full)
@@ -325,5 +334,7 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
         " where order_id = 40",
     )
     assert got == [("refunded", 1)]
-    assert scalar(full, "select count(*) from staging.stg_shopify__product_variants") == 2
+    assert query(
+        full, "select variant_id, product_id from staging.stg_shopify__product_variants order by 1"
+    ) == [(49148385, 632910392), (808950810, 999)]
     assert scalar(full, "select cost from staging.stg_shopify__inventory_items") == Decimal("12.50")
