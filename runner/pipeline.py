@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from runner import dbt
+from runner import contracts, dbt
 from runner.db import Target, connect
 from runner.facts import ensure_facts_table
 
@@ -22,6 +22,7 @@ class BuildOptions:
 class BuildReport:
     dbt_run: dbt.DbtRun | None = None
     steps: list[tuple[str, str, float]] = field(default_factory=list)
+    contracts: list[contracts.ContractReport] = field(default_factory=list)
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
@@ -44,7 +45,17 @@ def build(
     report = BuildReport()
     with connect(target) as conn:
         ensure_facts_table(conn)
+    session = None if options.skip_contracts else contracts.ContractSession.for_target(target)
+    if session is not None:
+        # The source gate: an error-level source contract stops the build before dbt runs.
+        source = contracts.run_contracts(target, "source", session=session)
+        report.contracts.append(source)
+        contracts.require_contracts(source)
     run = dbt.invoke(target, dbt_build_args(options), on_event=on_event)
     report.dbt_run = run
     dbt.require_success(run)
+    if session is not None:
+        marts = contracts.run_contracts(target, "marts", run_id=source.run_id, session=session)
+        report.contracts.append(marts)
+        contracts.require_contracts(marts)
     return report

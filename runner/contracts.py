@@ -1,0 +1,771 @@
+"""Data contracts: the Great Expectations suites in contracts/ run against the live database.
+
+Suites are YAML files kept in the repo (contracts/source/*.yml, contracts/marts/*.yml; the format
+is described in contracts/README.md). At run time they are loaded into an ephemeral GX context
+and validated through SQLAlchemy: every expectation runs as SQL in PostgreSQL (column
+expectations are compiled by GX; payload and cross-column checks are UnexpectedRowsExpectation
+queries that return only the offending keys). Nothing pulls a table into Python.
+
+Two stages: `source` runs before dbt and checks the facts as they arrived; `marts` runs after dbt
+and checks the marts plus the staging and quarantine models that dbt has just rebuilt. Each
+expectation has a severity: an `error` that fails stops the build, a `warn` is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import jinja2.nativetypes
+import psycopg
+import psycopg.sql
+import yaml
+
+from runner.db import Target, connect
+from runner.errors import ConfigError, HotdashError, MartContractError, SourceContractError
+
+Stage = Literal["source", "marts"]
+Severity = Literal["error", "warn"]
+Status = Literal["pass", "warn", "error", "skipped"]
+
+STAGES: tuple[Stage, ...] = ("source", "marts")
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+SAMPLE_SIZE = 10
+DOCS_SITE = "hotdash"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
+
+# The same tests as macros/json.sql (is_integer_text, is_numeric_text, is_timestamp_text), so a
+# payload the contracts call malformed is one the quarantine rejects.
+_INTEGER_RE = r"^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$"
+_NUMERIC_RE = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"
+_TIMESTAMP_RE = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$"
+)
+
+
+# --- what a suite file holds -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a suite file, rendered and ready to become a GX expectation."""
+
+    suite: str
+    name: str
+    severity: Severity
+    why: str
+    stage: Stage
+    relation: str  # schema.table the GX batch reads
+    kind: Literal["bad_facts", "unexpected_rows", "expect"]
+    query: str | None = None  # for bad_facts and unexpected_rows; {batch} is the relation
+    expect: str | None = None  # a gx.expectations class name, for kind expect
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    topic: str | None = None
+    error_above_share: float | None = None
+    keys: tuple[str, ...] = ()  # columns that identify a bad row in samples
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every relation the check reads (its batch and any named in its query)."""
+        found = [self.relation]
+        if self.query:
+            schemas = "|".join((*MODEL_SCHEMAS, self.relation.split(".")[0]))
+            found += [
+                m.group(0) for m in re.finditer(rf"\b(?:{schemas})\.[a-z_][a-z0-9_]*\b", self.query)
+            ]
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    kind: Stage  # which folder it came from
+    path: Path
+    description: str
+    checks: tuple[Check, ...]
+
+
+def _sql_helpers() -> dict[str, Any]:
+    def is_integer(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_INTEGER_RE}', false)"
+
+    def is_numeric(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_NUMERIC_RE}', false)"
+
+    def is_timestamp(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_TIMESTAMP_RE}', false)"
+
+    def as_numeric(expr: str) -> str:
+        return f"(case when {is_numeric(expr)} then ({expr})::numeric end)"
+
+    def as_timestamp(expr: str) -> str:
+        return f"(case when {is_timestamp(expr)} then ({expr})::timestamptz end)"
+
+    def json_array(expr: str) -> str:
+        """The elements of a jsonb array; none when it is absent or not an array."""
+        return (
+            f"jsonb_array_elements(case when jsonb_typeof({expr}) = 'array'"
+            f" then {expr} else '[]'::jsonb end)"
+        )
+
+    def sql_list(values: Iterable[object]) -> str:
+        return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+    def missing_any(keys: Iterable[str], col: str = "value") -> str:
+        """True when one of the top-level keys is absent or JSON null."""
+        return "(" + " or ".join(f"{col}->>'{k}' is null" for k in keys) + ")"
+
+    return {
+        "is_integer": is_integer,
+        "is_numeric": is_numeric,
+        "is_timestamp": is_timestamp,
+        "as_numeric": as_numeric,
+        "as_timestamp": as_timestamp,
+        "json_array": json_array,
+        "sql_list": sql_list,
+        "missing_any": missing_any,
+    }
+
+
+_TEXT_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_NATIVE_ENV = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+
+
+def _render(value: Any, context: dict[str, Any], native: bool) -> Any:
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        env = _NATIVE_ENV if native else _TEXT_ENV
+        return env.from_string(value).render(**context)
+    if isinstance(value, list):
+        return [_render(v, context, native) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(v, context, native) for k, v in value.items()}
+    return value
+
+
+def facts_relation(project_dir: Path) -> str:
+    """public.facts, or the schema dbt_project.yml's var facts_schema names."""
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    schema = (project.get("vars") or {}).get("facts_schema", "public")
+    return f"{schema}.facts"
+
+
+def load_suite(path: Path, kind: Stage, facts: str) -> Suite:
+    """Read one suite file and render its checks; a malformed file is a ConfigError."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"contract suite {path} is not valid YAML: {exc}") from exc
+    name = doc.get("suite") or path.stem
+    context = {
+        **_sql_helpers(),
+        "vars": doc.get("vars") or {},
+        "col": doc.get("columns") or {},
+        "topic": doc.get("topic"),
+        "facts": facts,
+    }
+    default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
+    context["relation"] = default_relation
+    default_keys = tuple(_render(doc.get("keys") or ["id"], context, native=False))
+    checks = []
+    for i, raw in enumerate(doc.get("expectations") or []):
+        where = f"{path.name}, expectation {raw.get('name') or i + 1}"
+        checks.append(_check(name, kind, raw, context, default_relation, default_keys, where))
+    names = [c.name for c in checks]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"contract suite {path.name} repeats expectation names: {sorted(dupes)}")
+    return Suite(name, kind, path, str(doc.get("description") or "").strip(), tuple(checks))
+
+
+def _check(
+    suite: str,
+    kind: Stage,
+    raw: dict[str, Any],
+    context: dict[str, Any],
+    default_relation: str,
+    default_keys: tuple[str, ...],
+    where: str,
+) -> Check:
+    for key in ("name", "severity", "why"):
+        if not raw.get(key):
+            raise ConfigError(f"{where}: `{key}` is required")
+    severity = raw["severity"]
+    if severity not in ("error", "warn"):
+        raise ConfigError(f"{where}: severity must be error or warn, not {severity!r}")
+    relation = _render(raw.get("relation") or default_relation, context, native=False)
+    on_facts = relation == context["facts"]
+    stage: Stage = "source" if kind == "source" and on_facts else "marts"
+    keys = tuple(_render(raw.get("keys") or ([] if not on_facts else ["id"]), context, False))
+    keys = keys or default_keys
+    share = raw.get("error_above_share")
+    if share is not None:
+        share = float(_render(share, context, native=True))
+        if severity != "warn" or "bad_facts" not in raw:
+            raise ConfigError(f"{where}: error_above_share goes with severity warn and bad_facts")
+    common = {
+        "suite": suite,
+        "name": raw["name"],
+        "severity": severity,
+        "why": " ".join(str(raw["why"]).split()),
+        "stage": stage,
+        "relation": relation,
+        "topic": context.get("topic"),
+        "error_above_share": share,
+        "keys": keys,
+    }
+    if "bad_facts" in raw:
+        if not on_facts or not context.get("topic"):
+            raise ConfigError(f"{where}: bad_facts needs a suite `topic` and the facts relation")
+        predicate = _render(raw["bad_facts"], context, native=False).strip()
+        query = (
+            "select id as fact_id, shop_domain from {batch}"
+            f" where topic = '{context['topic']}' and ({predicate})"
+        )
+        return Check(kind="bad_facts", query=query, **common)
+    if "unexpected_rows" in raw:
+        query = _render(raw["unexpected_rows"], context, native=False).strip()
+        if "{batch}" not in query:
+            raise ConfigError(
+                f"{where}: an unexpected_rows query must read its relation as {{batch}}"
+            )
+        return Check(kind="unexpected_rows", query=query, **common)
+    if "expect" in raw:
+        import great_expectations as gx
+
+        if not hasattr(gx.expectations, raw["expect"]):
+            raise ConfigError(f"{where}: gx.expectations has no {raw['expect']}")
+        kwargs = _render(raw.get("kwargs") or {}, context, native=True)
+        return Check(kind="expect", expect=raw["expect"], kwargs=kwargs, **common)
+    raise ConfigError(f"{where}: give one of bad_facts, unexpected_rows or expect")
+
+
+def load_suites(contracts_dir: Path = CONTRACTS_DIR, facts: str = "public.facts") -> list[Suite]:
+    suites = []
+    for kind in STAGES:
+        for path in sorted((contracts_dir / kind).glob("*.yml")):
+            suites.append(load_suite(path, kind, facts))
+    if not suites:
+        raise ConfigError(f"no contract suites in {contracts_dir}/source or {contracts_dir}/marts")
+    return suites
+
+
+# --- what a run reports ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one expectation: GX's success, the severity it earned, and evidence."""
+
+    suite: str
+    expectation: str
+    stage: Stage
+    severity: Severity
+    status: Status
+    success: bool
+    unexpected_count: int | None
+    unexpected_share: float | None
+    sample: list[Any]
+    relation: str
+    why: str
+    message: str = ""
+
+    @property
+    def sample_text(self) -> str:
+        if not self.sample:
+            return ""
+        first = self.sample[0]
+        if isinstance(first, dict) and set(first) >= {"fact_id"}:
+            return "fact ids " + ", ".join(str(s["fact_id"]) for s in self.sample)
+        return "; ".join(
+            ", ".join(f"{k}={v}" for k, v in s.items()) if isinstance(s, dict) else str(s)
+            for s in self.sample
+        )
+
+    def describe(self) -> str:
+        """One sentence a person can act on."""
+        text = f"{self.suite} / {self.expectation}"
+        if self.status == "pass":
+            return f"{text}: passed"
+        if self.message:
+            return f"{text}: {self.message}"
+        if self.unexpected_count is not None:
+            text += (
+                f": {self.unexpected_count:,} bad row{'s' if self.unexpected_count != 1 else ''}"
+            )
+            if self.unexpected_share is not None:
+                text += f" ({self.unexpected_share:.2%} of the topic's facts)"
+        else:
+            text += ": failed"
+        if self.sample:
+            text += f"; sample: {self.sample_text}"
+        return text
+
+
+@dataclass
+class ContractReport:
+    run_id: str
+    stage: Stage
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+    data_docs: Path | None = None
+    summary: Path | None = None
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        return {
+            s: sum(o.status == s for o in self.outcomes)
+            for s in ("pass", "warn", "error", "skipped")
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+
+def contract_error(report: ContractReport) -> HotdashError | None:
+    """The error to raise for a report with error-level failures, or None."""
+    if report.ok:
+        return None
+    errors = report.errors
+    first = errors[0].describe()
+    more = f" (and {len(errors) - 1} more error-level failures)" if len(errors) > 1 else ""
+    hint = (
+        "`hotdash contracts --stage "
+        + report.stage
+        + "` lists every result"
+        + (f"; Data Docs: {report.data_docs}" if report.data_docs else "")
+    )
+    if report.stage == "source":
+        return SourceContractError(f"error-level source contract failed: {first}{more}", hint)
+    return MartContractError(f"error-level mart contract failed: {first}{more}", hint)
+
+
+def require_contracts(report: ContractReport) -> ContractReport:
+    """Raise SourceContractError / MartContractError on an error-level failure."""
+    error = contract_error(report)
+    if error is not None:
+        raise error
+    return report
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def sqlalchemy_url(target: Target) -> str:
+    """The target as a SQLAlchemy URL with the psycopg 3 driver spelled out.
+
+    GX's add_postgres rejects socket-only URLs, so the socket folder goes in the query string.
+    """
+    from sqlalchemy.engine import URL
+
+    info = psycopg.conninfo.conninfo_to_dict(target.conninfo)
+    host = str(info.get("host") or "")
+    query: dict[str, str] = {}
+    url_host: str | None = host or None
+    if host.startswith("/"):
+        query["host"] = host
+        url_host = None
+        if info.get("port"):
+            query["port"] = str(info["port"])
+    for key in ("sslmode", "sslrootcert", "options"):
+        if info.get(key):
+            query[key] = str(info[key])
+    url = URL.create(
+        "postgresql+psycopg",
+        username=str(info.get("user") or "") or None,
+        password=str(info.get("password") or "") or None,
+        host=url_host,
+        port=int(info["port"]) if info.get("port") and url_host else None,
+        database=str(info.get("dbname") or "") or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+class ContractSession:
+    """One ephemeral GX context, reused for several runs (a build's two stages, a test module).
+
+    Data Docs and the JSON summary go to `out_dir`.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.out_dir = out_dir
+        self.docs_dir = out_dir / "data_docs"
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        for site in list(self.context.get_config().data_docs_sites or {}):
+            self.context.delete_data_docs_site(site)
+        self.context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(self.docs_dir),
+                },
+            },
+        )
+
+    @classmethod
+    def for_target(cls, target: Target) -> ContractSession:
+        return cls(default_out_dir(target))
+
+    def datasource(self, target: Target):
+        name = "hotdash_" + hashlib.sha1(target.conninfo.encode()).hexdigest()[:10]
+        try:
+            return self.context.data_sources.get(name)
+        except (KeyError, ValueError, LookupError):
+            return self.context.data_sources.add_sql(
+                name=name, connection_string=sqlalchemy_url(target)
+            )
+
+    def batch_definition(self, target: Target, relation: str):
+        source = self.datasource(target)
+        schema, table = relation.split(".", 1)
+        try:
+            asset = source.get_asset(relation)
+        except LookupError:
+            asset = source.add_table_asset(name=relation, table_name=table, schema_name=schema)
+        try:
+            return asset.get_batch_definition("whole_table")
+        except (KeyError, LookupError, ValueError):
+            return asset.add_batch_definition_whole_table("whole_table")
+
+    def replace_suite(self, name: str, expectations: Sequence[Any], batch_definition) -> Any:
+        """A fresh suite and validation definition under `name` (replacing an earlier run's)."""
+        gx = self.gx
+        for factory in (self.context.validation_definitions, self.context.suites):
+            with contextlib.suppress(Exception):  # absent on the first run
+                factory.delete(name)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        return self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+
+    def build_docs(self) -> Path:
+        self.context.build_data_docs(site_names=[DOCS_SITE])
+        return self.docs_dir / "index.html"
+
+
+def default_out_dir(target: Target) -> Path:
+    """Git-ignored: the target's HOTDASH_HOME (.hotdash by default) / contracts."""
+    return target.home / "contracts"
+
+
+def run_contracts(
+    target: Target,
+    stage: Stage,
+    run_id: str | None = None,
+    *,
+    session: ContractSession | None = None,
+    contracts_dir: Path = CONTRACTS_DIR,
+    out_dir: Path | None = None,
+    write_docs: bool = True,
+) -> ContractReport:
+    """Run every expectation of `stage` and report each; raises nothing for failed contracts.
+
+    The caller decides: `require_contracts(report)` raises SourceContractError or
+    MartContractError on an error-level failure.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
+    started = time.monotonic()
+    run_id = run_id or uuid.uuid4().hex[:12]
+    facts = facts_relation(target.project_dir)
+    suites = load_suites(contracts_dir, facts)
+    checks = [c for s in suites for c in s.checks if c.stage == stage]
+    out_dir = out_dir or (session.out_dir if session else default_out_dir(target))
+    session = session or ContractSession(out_dir)
+
+    needed = sorted({r for c in checks for r in c.needs})
+    with connect(target) as conn:
+        exists = {r: _relation_exists(conn, r) for r in needed}
+        topics = sorted({c.topic for c in checks if c.kind == "bad_facts" and c.topic})
+        totals = _topic_totals(conn, facts, topics) if topics and exists.get(facts) else {}
+
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    groups: dict[tuple[str, str, str], list[Check]] = {}
+    for check in checks:
+        missing = [r for r in check.needs if not exists.get(r)]
+        if missing:
+            outcomes[(check.suite, check.name)] = _missing(check, missing, facts)
+            continue
+        group = "sql" if check.kind in ("bad_facts", "unexpected_rows") else "columns"
+        groups.setdefault((check.suite, check.relation, group), []).append(check)
+
+    for (suite, relation, group), members in groups.items():
+        name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
+        validation = session.replace_suite(
+            name,
+            [_expectation(session.gx, c) for c in members],
+            session.batch_definition(target, relation),
+        )
+        if group == "sql":
+            result_format: Any = "COMPLETE"
+        else:
+            keys = sorted({k for c in members for k in c.keys})
+            result_format = {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": SAMPLE_SIZE,
+                "unexpected_index_column_names": keys,
+            }
+        result = validation.run(result_format=result_format)
+        by_name = {c.name: c for c in members}
+        for r in result.results:
+            check = by_name[r.expectation_config.meta["check"]]
+            outcomes[(check.suite, check.name)] = _outcome(check, r, totals)
+
+    report = ContractReport(
+        run_id=run_id,
+        stage=stage,
+        outcomes=[outcomes[(c.suite, c.name)] for c in checks],
+    )
+    if write_docs:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report.data_docs = session.build_docs()
+    report.seconds = time.monotonic() - started
+    if write_docs:
+        report.summary = write_summary(report, out_dir)
+    record_results(target, report)
+    return report
+
+
+def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
+
+
+def _topic_totals(conn: psycopg.Connection, facts: str, topics: list[str]) -> dict[str, int]:
+    schema, table = facts.split(".", 1)
+    rows = conn.execute(
+        psycopg.sql.SQL(
+            "select topic, count(*) from {} where topic = any(%s) group by topic"
+        ).format(psycopg.sql.Identifier(schema, table)),
+        (topics,),
+    ).fetchall()
+    return {topic: count for topic, count in rows}
+
+
+def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
+    """A relation the check reads is absent: the facts table is an error, a model is skipped.
+
+    A model that should exist after a full build is dbt's to report; skipping here keeps a
+    `--select` build from failing on marts it did not build.
+    """
+    status: Status = "error" if facts in missing else "skipped"
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=status,
+        success=False,
+        unexpected_count=None,
+        unexpected_share=None,
+        sample=[],
+        relation=check.relation,
+        why=check.why,
+        message=f"needs {', '.join(missing)}, which does not exist",
+    )
+
+
+def _expectation(gx: Any, check: Check) -> Any:
+    common = {
+        "description": check.why,
+        "severity": "critical" if check.severity == "error" else "warning",
+        "meta": {
+            "check": check.name,
+            "suite": check.suite,
+            "severity": check.severity,
+            "why": check.why,
+            **({"error_above_share": check.error_above_share} if check.error_above_share else {}),
+        },
+    }
+    if check.kind == "expect":
+        return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
+    # GX formats the query with str.format: literal braces (regex counts) are doubled.
+    query = check.query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
+    result = r.result or {}
+    info = r.exception_info or {}
+    raised = bool(info.get("raised_exception"))
+    message = ""
+    if raised:
+        message = "the check could not run: " + str(info.get("exception_message") or "").strip()
+        message = message.splitlines()[0][:400]
+    count: int | None = None
+    sample: list[Any] = []
+    if check.kind == "expect":
+        count = result.get("unexpected_count")
+        if result.get("partial_unexpected_index_list"):
+            sample = result["partial_unexpected_index_list"]
+        elif result.get("partial_unexpected_list"):
+            sample = result["partial_unexpected_list"]
+        elif not r.success and "observed_value" in result:
+            sample = [{"observed_value": result["observed_value"], **(result.get("details") or {})}]
+    else:
+        observed = result.get("observed_value")
+        count = int(observed) if isinstance(observed, int | float) else None
+        sample = list(((result.get("details") or {}).get("unexpected_rows")) or [])
+    sample = _jsonable(sample[:SAMPLE_SIZE])
+
+    share: float | None = None
+    if check.kind == "bad_facts" and count is not None and check.topic:
+        total = totals.get(check.topic, 0)
+        share = count / total if total else 0.0
+    status: Status
+    if r.success and not raised:
+        status = "pass"
+    elif check.error_above_share is not None and share is not None and not raised:
+        status = "error" if share > check.error_above_share else "warn"
+    else:
+        status = check.severity
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=status,
+        success=bool(r.success) and not raised,
+        unexpected_count=count,
+        unexpected_share=share,
+        sample=sample,
+        relation=check.relation,
+        why=check.why,
+        message=message,
+    )
+
+
+def write_summary(report: ContractReport, out_dir: Path) -> Path:
+    """contracts_summary.json: the latest report of each stage (a later run replaces its stage)."""
+    path = out_dir / "contracts_summary.json"
+    try:
+        doc = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        doc = {}
+    stages = doc.get("stages") if isinstance(doc.get("stages"), dict) else {}
+    stages[report.stage] = report.to_dict()
+    doc = {
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ok": all(s.get("ok", False) for s in stages.values()),
+        "stages": stages,
+    }
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return path
+
+
+RESULT_COLUMNS = (
+    "run_id",
+    "stage",
+    "suite",
+    "expectation",
+    "severity",
+    "status",
+    "success",
+    "unexpected_count",
+    "unexpected_share",
+    "sample",
+    "relation",
+    "message",
+)
+
+
+def record_results(target: Target, report: ContractReport) -> int:
+    """Append the outcomes to ops.contract_results when that table exists (its columns decide)."""
+    with connect(target) as conn:
+        if not _relation_exists(conn, "ops.contract_results"):
+            return 0
+        present = {
+            name: dtype
+            for name, dtype in conn.execute(
+                "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'ops' and table_name = 'contract_results'"
+            ).fetchall()
+        }
+        columns = [c for c in RESULT_COLUMNS if c in present]
+        if not columns:
+            return 0
+        rows = []
+        for o in report.outcomes:
+            values = {
+                "run_id": report.run_id,
+                "stage": report.stage,
+                "suite": o.suite,
+                "expectation": o.expectation,
+                "severity": o.severity,
+                "status": o.status,
+                "success": o.success,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_share": o.unexpected_share,
+                "sample": json.dumps(o.sample),
+                "relation": o.relation,
+                "message": o.message or None,
+            }
+            rows.append(tuple(values[c] for c in columns))
+        placeholders = psycopg.sql.SQL(", ").join(
+            psycopg.sql.SQL("%s::jsonb") if present[c] == "jsonb" else psycopg.sql.Placeholder()
+            for c in columns
+        )
+        statement = psycopg.sql.SQL("insert into ops.contract_results ({}) values ({})").format(
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), placeholders
+        )
+        with conn.cursor() as cur:
+            cur.executemany(statement, rows)
+        return len(rows)

@@ -1,0 +1,441 @@
+"""Data contracts: a clean fact set passes every suite; each kind of bad data fails exactly the
+expectation written for it, with the exit code a scheduler acts on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from runner import contracts, db, pipeline
+from runner.cli import app
+from runner.errors import MartContractError, SourceContractError
+from runner.facts import ensure_facts_table
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
+
+SHOP = "contracts.myshopify.com"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+ORDER_DAY = NOW - dt.timedelta(days=2)
+MONTH = ORDER_DAY.date().replace(day=1)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def order(order_id: int, **changes: object) -> dict:
+    """A paid order of customer 1: 2 x variant 101 at 100.00 and 1 x variant 102 at 50.00,
+    10.00 off: gross 250.00, total 240.00."""
+    payload = {
+        "id": order_id,
+        "name": f"#{order_id}",
+        "created_at": iso(ORDER_DAY),
+        "updated_at": iso(ORDER_DAY),
+        "processed_at": iso(ORDER_DAY),
+        "cancelled_at": None,
+        "test": False,
+        "financial_status": "paid",
+        "currency": "USD",
+        "total_line_items_price": "250.00",
+        "subtotal_price": "240.00",
+        "total_discounts": "10.00",
+        "total_tax": "0.00",
+        "total_price": "240.00",
+        "customer": {"id": 1},
+        "line_items": [
+            {
+                "id": order_id * 10 + 1,
+                "variant_id": 101,
+                "product_id": 100,
+                "quantity": 2,
+                "price": "100.00",
+                "total_discount": "0.00",
+            },
+            {
+                "id": order_id * 10 + 2,
+                "variant_id": 102,
+                "product_id": 100,
+                "quantity": 1,
+                "price": "50.00",
+                "total_discount": "0.00",
+            },
+        ],
+    }
+    payload.update(changes)
+    return payload
+
+
+def good_facts() -> list[tuple[str, str, object]]:
+    """Order 1001 counts (net 250 - 10 - 50 refunded = 190.00); 1002 is cancelled, 1003 a test.
+    Variant 101 has 5 units at cost 40.00, variant 102 has 3 at 20.00."""
+    return [
+        (
+            SHOP,
+            "shopify.customers",
+            {
+                "id": 1,
+                "email": "pat@example.com",
+                "first_name": "Pat",
+                "created_at": iso(ORDER_DAY),
+                "updated_at": iso(ORDER_DAY),
+                "tags": "",
+                "email_marketing_consent": {"state": "subscribed"},
+                "default_address": {"company": None, "city": "Tulsa", "country_code": "US"},
+            },
+        ),
+        (
+            SHOP,
+            "shopify.products",
+            {
+                "id": 100,
+                "title": "Cam kit",
+                "product_type": "Camshafts",
+                "updated_at": iso(ORDER_DAY),
+                "variants": [
+                    {"id": 101, "price": "100.00", "inventory_item_id": 11},
+                    {"id": 102, "price": "50.00", "inventory_item_id": 12},
+                ],
+            },
+        ),
+        (
+            SHOP,
+            "shopify.inventory_items",
+            {"id": 11, "cost": "40.00", "updated_at": iso(ORDER_DAY)},
+        ),
+        (
+            SHOP,
+            "shopify.inventory_items",
+            {"id": 12, "cost": "20.00", "updated_at": iso(ORDER_DAY)},
+        ),
+        (
+            SHOP,
+            "shopify.inventory_levels",
+            {
+                "inventory_item_id": 11,
+                "location_id": 1,
+                "available": 5,
+                "updated_at": iso(ORDER_DAY),
+            },
+        ),
+        (
+            SHOP,
+            "shopify.inventory_levels",
+            {
+                "inventory_item_id": 12,
+                "location_id": 1,
+                "available": 3,
+                "updated_at": iso(ORDER_DAY),
+            },
+        ),
+        (SHOP, "shopify.orders", order(1001)),
+        (
+            SHOP,
+            "shopify.orders",
+            order(1002, cancelled_at=iso(ORDER_DAY), financial_status="voided"),
+        ),
+        (SHOP, "shopify.orders", order(1003, test=True)),
+        (
+            SHOP,
+            "shopify.refunds",
+            {
+                "id": 5001,
+                "order_id": 1001,
+                "created_at": iso(ORDER_DAY),
+                "refund_line_items": [
+                    {"id": 1, "line_item_id": 10012, "quantity": 1, "subtotal": "50.00"}
+                ],
+                "transactions": [{"amount": "50.00", "kind": "refund", "status": "success"}],
+            },
+        ),
+    ]
+
+
+MARTS_DDL = """
+create schema if not exists marts;
+create table marts.growth_metrics (
+    shop_domain text, month date, gross_sales numeric, discounts numeric, refunds numeric,
+    net_revenue numeric, orders bigint, customers bigint, new_customers bigint,
+    average_order_value numeric, cumulative_net_revenue numeric, revenue_goal numeric,
+    remaining_to_goal numeric, pct_of_goal numeric, projected_month_revenue numeric,
+    projected_goal_date date
+);
+create table marts.inventory_alerts (
+    shop_domain text, variant_id bigint, units_on_hand bigint, unit_cost numeric,
+    capital_tied_up numeric, monthly_sales_avg numeric, months_of_cover numeric,
+    margin_pct numeric, recommended_action text, potential_cash_recovery numeric
+);
+create table marts.customer_segments (
+    shop_domain text, customer_id bigint, primary_segment text, lifecycle_stage text
+);
+create table marts.marketing_targets (
+    shop_domain text, customer_id bigint, campaign text, content_theme text
+);
+create table marts.product_categories (
+    shop_domain text, variant_id bigint, category_l1 text, margin_pct numeric,
+    inventory_velocity text
+);
+"""
+
+
+def make_marts(target: db.Target) -> None:
+    """The marts the good facts must give, written by hand."""
+    with db.connect(target) as conn:
+        conn.execute(MARTS_DDL)
+        conn.execute(
+            "insert into marts.growth_metrics values (%s, %s, 250.00, 10.00, 50.00, 190.00,"
+            " 1, 1, 1, 190.00, 190.00, 10000000, 9999810.00, 0.0019, 190.00, null)",
+            (SHOP, MONTH),
+        )
+        conn.execute(
+            "insert into marts.inventory_alerts values"
+            " (%(s)s, 101, 5, 40.00, 200.00, 0.67, 7.46, 60.00, 'discount_25_pct', 50.00),"
+            " (%(s)s, 102, 3, 20.00, 60.00, 0.33, 9.09, 60.00, 'monitor', 0.00)",
+            {"s": SHOP},
+        )
+        conn.execute(
+            "insert into marts.customer_segments values (%s, 1, 'first_time_builder', 'new')",
+            (SHOP,),
+        )
+        conn.execute(
+            "insert into marts.marketing_targets"
+            " values (%s, 1, 'new_customer_nurture', 'general_hotrod')",
+            (SHOP,),
+        )
+        conn.execute(
+            "insert into marts.product_categories values"
+            " (%(s)s, 101, 'Engine & Drivetrain', 60.00, 'slow'),"
+            " (%(s)s, 102, 'Engine & Drivetrain', 60.00, 'slow')",
+            {"s": SHOP},
+        )
+
+
+def dbname(target: db.Target) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(target.conninfo)["dbname"])
+
+
+def cli(target: db.Target, *args: str):
+    return CliRunner().invoke(app, list(args), env={"HOTDASH_DATABASE": dbname(target)})
+
+
+def not_passed(report: contracts.ContractReport) -> dict[str, str]:
+    return {f"{o.suite}/{o.expectation}": o.status for o in report.outcomes if o.status != "pass"}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> contracts.ContractSession:
+    """One GX context for the module: creating it is the slow part of a contract run."""
+    return contracts.ContractSession(tmp_path_factory.mktemp("contracts"))
+
+
+@pytest.fixture(scope="module")
+def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db.Target]:
+    """The good facts, built by the pipeline (source gate, dbt, mart stage), then the marts."""
+    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname="t_contracts_built")
+    with db.connect(target) as conn:
+        ensure_facts_table(conn)
+    insert_facts(target, good_facts())
+    report = pipeline.build(target, pipeline.BuildOptions(select=("+facts_quarantine", "staging")))
+    assert [r.stage for r in report.contracts] == ["source", "marts"]
+    make_marts(target)
+    yield target
+    db.drop_database(target)
+
+
+def test_a_clean_build_passes_every_contract(built, session):
+    source = contracts.run_contracts(built, "source", session=session)
+    marts = contracts.run_contracts(built, "marts", run_id=source.run_id, session=session)
+
+    assert not_passed(source) == {}
+    assert not_passed(marts) == {}
+    suites = {o.suite for o in source.outcomes + marts.outcomes}
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 12
+    assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
+    summary = json.loads(marts.summary.read_text())
+    assert summary["ok"] is True
+    assert set(summary["stages"]) == {"source", "marts"}
+    assert summary["stages"]["marts"]["run_id"] == source.run_id
+    assert summary["stages"]["marts"]["counts"]["error"] == 0
+    index = marts.data_docs.read_text()
+    assert "marts_growth_metrics.marts.growth_metrics" in index
+
+
+def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
+    with db.connect(built) as conn:
+        conn.execute(
+            "update marts.inventory_alerts set capital_tied_up = 200.01 where variant_id = 101"
+        )
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+        result = cli(built, "contracts", "--stage", "marts")
+    finally:
+        with db.connect(built) as conn:
+            conn.execute(
+                "update marts.inventory_alerts set capital_tied_up = 200.00 where variant_id = 101"
+            )
+
+    assert not_passed(report) == {
+        "marts_inventory_alerts/capital_tied_up_is_units_times_cost": "error"
+    }
+    (bad,) = report.errors
+    assert bad.unexpected_count == 1
+    assert bad.sample == [
+        {
+            "shop_domain": SHOP,
+            "variant_id": 101,
+            "units_on_hand": 5,
+            "unit_cost": "40.00",
+            "capital_tied_up": "200.01",
+        }
+    ]
+    error = contracts.contract_error(report)
+    assert isinstance(error, MartContractError)
+    assert "capital_tied_up_is_units_times_cost: 1 bad row" in error.message
+    assert "variant_id=101" in error.message
+    assert result.exit_code == MartContractError.exit_code == 7
+
+
+def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session):
+    shift = (
+        "update marts.growth_metrics set gross_sales = gross_sales + %(d)s,"
+        " net_revenue = net_revenue + %(d)s,"
+        " cumulative_net_revenue = cumulative_net_revenue + %(d)s"
+    )
+    with db.connect(built) as conn:
+        conn.execute(shift, {"d": 0.01})
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        with db.connect(built) as conn:
+            conn.execute(shift, {"d": -0.01})
+
+    assert not_passed(report) == {
+        "marts_growth_metrics/net_revenue_reconciles_with_staged_orders": "error"
+    }
+    assert report.errors[0].sample == [
+        {"shop_domain": SHOP, "staged_net_revenue": "190.00", "mart_net_revenue": "190.01"}
+    ]
+    assert isinstance(contracts.contract_error(report), MartContractError)
+
+
+def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
+    with db.connect(built) as conn:
+        conn.execute("update marts.customer_segments set lifecycle_stage = 'dormant'")
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        with db.connect(built) as conn:
+            conn.execute("update marts.customer_segments set lifecycle_stage = 'new'")
+
+    assert not_passed(report) == {"marts_customer_segments/lifecycle_stage_is_known": "error"}
+    (bad,) = report.errors
+    assert bad.unexpected_count == 1
+    assert bad.sample == [{"lifecycle_stage": "dormant", "shop_domain": SHOP, "customer_id": 1}]
+
+
+def test_non_numeric_totals_above_the_error_share_stop_the_source(target, session):
+    insert_facts(target, good_facts())
+    (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="12,50"))])
+
+    report = contracts.run_contracts(target, "source", session=session)
+    result = cli(target, "contracts", "--stage", "source")
+
+    # 1 of 4 orders facts (25%) is above the 2% error share.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "error"}
+    (bad,) = report.errors
+    assert (bad.unexpected_count, bad.unexpected_share) == (1, 0.25)
+    assert bad.sample == [{"fact_id": bad_id, "shop_domain": SHOP}]
+    assert result.exit_code == SourceContractError.exit_code == 5
+    assert f"fact ids {bad_id}" in result.output
+    assert "total_price_is_a_number" in result.output
+
+
+def test_a_few_malformed_facts_only_warn(target, session):
+    insert_facts(target, good_facts())
+    insert_facts(target, [(SHOP, "shopify.orders", order(2000 + i)) for i in range(60)])
+    (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="n/a"))])
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    # 1 of 64 orders facts (1.6%) is under the 2% error share: reported, not blocking.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "warn"}
+    (warning,) = report.warnings
+    assert warning.unexpected_count == 1
+    assert warning.sample == [{"fact_id": bad_id, "shop_domain": SHOP}]
+    assert report.ok
+    assert cli(target, "contracts", "--stage", "source").exit_code == 0
+
+
+def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
+    insert_facts(target, good_facts())
+    (bad_id,) = insert_facts(
+        target,
+        [
+            (
+                SHOP,
+                "shopify.inventory_levels",
+                {
+                    "inventory_item_id": 12,
+                    "location_id": 2,
+                    "available": -3,
+                    "updated_at": iso(ORDER_DAY),
+                },
+            )
+        ],
+    )
+    with db.connect(target) as conn:
+        conn.execute(
+            "create schema ops; create table ops.contract_results (run_id text, stage text,"
+            " suite text, expectation text, severity text, success boolean,"
+            " unexpected_count bigint, sample jsonb, recorded_at timestamptz default now())"
+        )
+
+    with pytest.raises(SourceContractError) as raised:
+        pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
+
+    message = raised.value.message
+    assert "source_inventory_levels / available_is_not_negative: 1 bad row" in message
+    assert f"fact ids {bad_id}" in message
+    assert raised.value.exit_code == 5
+    # dbt never ran: no staging schema.
+    assert scalar(target, "select to_regnamespace('staging') is null") is True
+    failed = query(
+        target,
+        "select suite, expectation, severity, unexpected_count, sample from ops.contract_results"
+        " where not success",
+    )
+    assert failed == [
+        (
+            "source_inventory_levels",
+            "available_is_not_negative",
+            "warn",
+            1,
+            [{"fact_id": bad_id, "shop_domain": SHOP}],
+        )
+    ]
+    assert scalar(
+        target, "select count(*) from ops.contract_results where stage = 'source'"
+    ) == len([c for s in contracts.load_suites() for c in s.checks if c.stage == "source"])
+
+
+def test_every_expectation_declares_severity_and_why():
+    suites = contracts.load_suites()
+    checks = [c for s in suites for c in s.checks]
+    assert {s.name for s in suites if s.kind == "source"} == {
+        "source_facts",
+        "source_orders",
+        "source_refunds",
+        "source_customers",
+        "source_products",
+        "source_inventory_items",
+        "source_inventory_levels",
+    }
+    assert all(c.severity in ("error", "warn") and len(c.why) > 20 for c in checks)
+    # Per-fact payload checks never block on their own: they escalate above a share.
+    assert all(
+        c.severity == "warn" and c.error_above_share for c in checks if c.kind == "bad_facts"
+    )
