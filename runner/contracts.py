@@ -16,16 +16,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jinja2
 import jinja2.nativetypes
@@ -70,7 +73,8 @@ class Check:
     stage: Stage
     relation: str  # schema.table the GX batch reads
     kind: Literal["bad_facts", "unexpected_rows", "expect"]
-    query: str | None = None  # for bad_facts and unexpected_rows; {batch} is the relation
+    # unexpected_rows: a query reading {batch}; bad_facts: a predicate on a fact's `value`.
+    query: str | None = None
     expect: str | None = None  # a gx.expectations class name, for kind expect
     kwargs: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
@@ -231,12 +235,10 @@ def _check(
     if "bad_facts" in raw:
         if not on_facts or not context.get("topic"):
             raise ConfigError(f"{where}: bad_facts needs a suite `topic` and the facts relation")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", raw["name"]):
+            raise ConfigError(f"{where}: a bad_facts name is lower_snake_case (it names a column)")
         predicate = _render(raw["bad_facts"], context, native=False).strip()
-        query = (
-            "select id as fact_id, shop_domain from {batch}"
-            f" where topic = '{context['topic']}' and ({predicate})"
-        )
-        return Check(kind="bad_facts", query=query, **common)
+        return Check(kind="bad_facts", query=predicate, **common)
     if "unexpected_rows" in raw:
         query = _render(raw["unexpected_rows"], context, native=False).strip()
         if "{batch}" not in query:
@@ -421,13 +423,14 @@ class ContractSession:
     Data Docs and the JSON summary go to `out_dir`.
     """
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, threads: int | None = None) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         self.out_dir = out_dir
         self.docs_dir = out_dir / "data_docs"
+        self.threads = threads or int(os.environ.get("HOTDASH_CONTRACT_THREADS") or 2)
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -534,6 +537,7 @@ def run_contracts(
         group = "sql" if check.kind in ("bad_facts", "unexpected_rows") else "columns"
         groups.setdefault((check.suite, check.relation, group), []).append(check)
 
+    runs = []
     for (suite, relation, group), members in groups.items():
         name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
         validation = session.replace_suite(
@@ -550,11 +554,19 @@ def run_contracts(
                 "partial_unexpected_count": SAMPLE_SIZE,
                 "unexpected_index_column_names": keys,
             }
-        result = validation.run(result_format=result_format)
+        runs.append((validation, result_format, members))
+
+    # Validations are independent queries: run a few at once (PostgreSQL does the work).
+    with ThreadPoolExecutor(max_workers=max(1, session.threads)) as pool:
+        results = list(pool.map(lambda run: run[0].run(result_format=run[1]), runs))
+    for (_, _, members), result in zip(runs, results, strict=True):
         by_name = {c.name: c for c in members}
         for r in result.results:
             check = by_name[r.expectation_config.meta["check"]]
-            outcomes[(check.suite, check.name)] = _outcome(check, r, totals)
+            if check.kind == "bad_facts":
+                outcomes[(check.suite, check.name)] = _bad_facts_outcome(check, r, totals)
+            else:
+                outcomes[(check.suite, check.name)] = _outcome(check, r)
 
     report = ContractReport(
         run_id=run_id,
@@ -623,9 +635,97 @@ def _expectation(gx: Any, check: Check) -> Any:
     }
     if check.kind == "expect":
         return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
+    query = bad_facts_query(check) if check.kind == "bad_facts" else check.query
     # GX formats the query with str.format: literal braces (regex counts) are doubled.
-    query = check.query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    if check.kind == "bad_facts":
+        return _bad_facts_expectation_class()(unexpected_rows_query=query, **common)
     return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+
+
+def bad_facts_query(check: Check) -> str:
+    """The facts of the check's topic whose payload breaks it: one row with their count and the
+    lowest fact ids, or no row when there are none."""
+    return (
+        "select count(*) as bad_facts,"
+        f" (array_agg(id order by id))[1:{SAMPLE_SIZE}] as sample_fact_ids\n"
+        f"from {{batch}}\nwhere topic = '{check.topic}' and (\n    {check.query}\n)\n"
+        "having count(*) > 0"
+    )
+
+
+@functools.cache
+def _bad_facts_expectation_class() -> type:
+    """UnexpectedRowsExpectation that evaluates its query once.
+
+    The stock expectation counts the query's rows and then fetches them: two full evaluations of
+    every payload predicate. A bad_facts query returns one aggregated row (count and sample), so
+    fetching that row is all the validation needs.
+    """
+    import great_expectations as gx
+
+    class ExpectNoBadFacts(gx.expectations.UnexpectedRowsExpectation):
+        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            rows = metrics["unexpected_rows_query.table"]
+            count = sum(int(row["bad_facts"]) for row in rows)
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
+            }
+
+    return ExpectNoBadFacts
+
+
+def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
+    result = r.result or {}
+    info = r.exception_info or {}
+    if info.get("raised_exception"):
+        message = "the check could not run: " + str(info.get("exception_message") or "").strip()
+        return _failed_to_run(check, message)
+    rows = (result.get("details") or {}).get("unexpected_rows") or []
+    count = sum(int(row["bad_facts"]) for row in rows)
+    sample = [{"fact_id": i} for row in rows for i in (row["sample_fact_ids"] or [])]
+    total = totals.get(check.topic or "", 0)
+    share = count / total if total else 0.0
+    status: Status
+    if count == 0:
+        status = "pass"
+    elif check.error_above_share is not None:
+        status = "error" if share > check.error_above_share else "warn"
+    else:
+        status = check.severity
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=status,
+        success=count == 0,
+        unexpected_count=count,
+        unexpected_share=share,
+        sample=sample[:SAMPLE_SIZE],
+        relation=check.relation,
+        why=check.why,
+    )
+
+
+def _failed_to_run(check: Check, message: str) -> Outcome:
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=check.severity,
+        success=False,
+        unexpected_count=None,
+        unexpected_share=None,
+        sample=[],
+        relation=check.relation,
+        why=check.why,
+        message=(message.splitlines() or [""])[0][:400],
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -642,14 +742,12 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
+def _outcome(check: Check, r: Any) -> Outcome:
     result = r.result or {}
     info = r.exception_info or {}
-    raised = bool(info.get("raised_exception"))
-    message = ""
-    if raised:
+    if info.get("raised_exception"):
         message = "the check could not run: " + str(info.get("exception_message") or "").strip()
-        message = message.splitlines()[0][:400]
+        return _failed_to_run(check, message)
     count: int | None = None
     sample: list[Any] = []
     if check.kind == "expect":
@@ -664,32 +762,18 @@ def _outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
         observed = result.get("observed_value")
         count = int(observed) if isinstance(observed, int | float) else None
         sample = list(((result.get("details") or {}).get("unexpected_rows")) or [])
-    sample = _jsonable(sample[:SAMPLE_SIZE])
-
-    share: float | None = None
-    if check.kind == "bad_facts" and count is not None and check.topic:
-        total = totals.get(check.topic, 0)
-        share = count / total if total else 0.0
-    status: Status
-    if r.success and not raised:
-        status = "pass"
-    elif check.error_above_share is not None and share is not None and not raised:
-        status = "error" if share > check.error_above_share else "warn"
-    else:
-        status = check.severity
     return Outcome(
         suite=check.suite,
         expectation=check.name,
         stage=check.stage,
         severity=check.severity,
-        status=status,
-        success=bool(r.success) and not raised,
+        status="pass" if r.success else check.severity,
+        success=bool(r.success),
         unexpected_count=count,
-        unexpected_share=share,
-        sample=sample,
+        unexpected_share=None,
+        sample=_jsonable(sample[:SAMPLE_SIZE]),
         relation=check.relation,
         why=check.why,
-        message=message,
     )
 
 
