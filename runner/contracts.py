@@ -623,7 +623,7 @@ def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
 
 def _expectation(gx: Any, check: Check) -> Any:
     common = {
-        "description": check.why,
+        "description": f"{check.name} ({check.severity}): {check.why}",
         "severity": "critical" if check.severity == "error" else "warning",
         "meta": {
             "check": check.name,
@@ -680,10 +680,9 @@ def _bad_facts_expectation_class() -> type:
 
 def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
     result = r.result or {}
-    info = r.exception_info or {}
-    if info.get("raised_exception"):
-        message = "the check could not run: " + str(info.get("exception_message") or "").strip()
-        return _failed_to_run(check, message)
+    error = _exception_message(r.exception_info)
+    if error is not None:
+        return _failed_to_run(check, "the check could not run: " + error)
     rows = (result.get("details") or {}).get("unexpected_rows") or []
     count = sum(int(row["bad_facts"]) for row in rows)
     sample = [{"fact_id": i} for row in rows for i in (row["sample_fact_ids"] or [])]
@@ -709,6 +708,17 @@ def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
         relation=check.relation,
         why=check.why,
     )
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX's exception_info is one record, or one record per metric that failed."""
+    if not isinstance(info, dict):
+        return None
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and record.get("raised_exception"):
+            return str(record.get("exception_message") or "unknown error").strip()
+    return None
 
 
 def _failed_to_run(check: Check, message: str) -> Outcome:
@@ -744,10 +754,9 @@ def _jsonable(value: Any) -> Any:
 
 def _outcome(check: Check, r: Any) -> Outcome:
     result = r.result or {}
-    info = r.exception_info or {}
-    if info.get("raised_exception"):
-        message = "the check could not run: " + str(info.get("exception_message") or "").strip()
-        return _failed_to_run(check, message)
+    error = _exception_message(r.exception_info)
+    if error is not None:
+        return _failed_to_run(check, "the check could not run: " + error)
     count: int | None = None
     sample: list[Any] = []
     if check.kind == "expect":

@@ -240,7 +240,17 @@ def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db
         ensure_facts_table(conn)
     insert_facts(target, good_facts())
     report = pipeline.build(target, pipeline.BuildOptions(select=("+facts_quarantine", "staging")))
-    assert [r.stage for r in report.contracts] == ["source", "marts"]
+    source, marts = report.contracts
+    assert (source.stage, marts.stage) == ("source", "marts")
+    # Marts this build did not select are skipped, not failed; staging checks ran.
+    assert marts.ok and {o.suite for o in marts.outcomes if o.status == "skipped"} == {
+        "marts_growth_metrics",
+        "marts_inventory_alerts",
+        "marts_customer_segments",
+        "marts_marketing_targets",
+        "marts_product_categories",
+    }
+    assert {o.status for o in marts.outcomes if o.suite.startswith("source_")} == {"pass"}
     make_marts(target)
     yield target
     db.drop_database(target)
@@ -335,6 +345,55 @@ def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
     (bad,) = report.errors
     assert bad.unexpected_count == 1
     assert bad.sample == [{"lifecycle_stage": "dormant", "shop_domain": SHOP, "customer_id": 1}]
+
+
+def test_a_renamed_mart_column_fails_the_checks_that_read_it(built, session):
+    with db.connect(built) as conn:
+        conn.execute("alter table marts.product_categories rename inventory_velocity to velocity")
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        with db.connect(built) as conn:
+            conn.execute(
+                "alter table marts.product_categories rename velocity to inventory_velocity"
+            )
+
+    assert not_passed(report) == {"marts_product_categories/inventory_velocity_is_known": "error"}
+    assert report.errors[0].message.startswith("the check could not run")
+    assert "inventory_velocity" in report.errors[0].message
+
+
+def test_a_stale_topic_only_warns(target, session):
+    insert_facts(target, good_facts())
+    insert_facts(
+        target,
+        [
+            (
+                SHOP,
+                "shopify.inventory_levels",
+                {
+                    "inventory_item_id": 11,
+                    "location_id": 2,
+                    "available": 1,
+                    "updated_at": iso(ORDER_DAY),
+                },
+            )
+        ],
+        created_at=NOW - dt.timedelta(days=3),
+    )
+    with db.connect(target) as conn:
+        conn.execute(
+            "update facts set created_at = %s where topic = 'shopify.inventory_levels'",
+            (NOW - dt.timedelta(days=3),),
+        )
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert not_passed(report) == {"source_inventory_levels/is_fresh": "warn"}
+    assert report.warnings[0].sample == [
+        {"shop_domain": SHOP, "last_fact_at": (NOW - dt.timedelta(days=3)).isoformat()}
+    ]
+    assert report.ok
 
 
 def test_non_numeric_totals_above_the_error_share_stop_the_source(target, session):
