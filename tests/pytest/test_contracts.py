@@ -481,6 +481,21 @@ def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
     ) == len([c for s in contracts.load_suites() for c in s.checks if c.stage == "source"])
 
 
+def test_a_missing_facts_table_is_an_error(target, session):
+    with db.connect(target) as conn:
+        conn.execute("drop table facts")
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert {o.status for o in report.outcomes} == {"error"}
+    assert report.errors[0].message == "needs public.facts, which does not exist"
+    assert isinstance(contracts.contract_error(report), SourceContractError)
+
+
+def test_an_unknown_stage_is_a_usage_error(target):
+    assert cli(target, "contracts", "--stage", "mart").exit_code == 2
+
+
 def test_every_expectation_declares_severity_and_why():
     suites = contracts.load_suites()
     checks = [c for s in suites for c in s.checks]
