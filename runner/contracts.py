@@ -383,6 +383,38 @@ def require_contracts(report: ContractReport) -> ContractReport:
     return report
 
 
+# --- build steps -----------------------------------------------------------------------------
+
+
+def source_step(ctx: Any) -> str:
+    """Build step before dbt: the source gate. Raises SourceContractError on an error-level failure.
+
+    `ctx` is the build's context (target, run_id); both contract steps share one GX context
+    through it, so the Data Docs index shows the whole build.
+    """
+    return _step(ctx, "source")
+
+
+def mart_step(ctx: Any) -> str:
+    """Build step after dbt: mart suites and staging checks. Raises MartContractError."""
+    return _step(ctx, "marts")
+
+
+def _step(ctx: Any, stage: Stage) -> str:
+    session = ctx.__dict__.get("contract_session")
+    if session is None:
+        session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
+    report = run_contracts(ctx.target, stage, run_id=str(ctx.run_id), session=session)
+    require_contracts(report)
+    counts = report.counts()
+    summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"
+    if report.warnings:
+        summary += "; warnings: " + ", ".join(
+            f"{o.suite}/{o.expectation} ({o.unexpected_count or 0:,})" for o in report.warnings[:5]
+        )
+    return summary
+
+
 # --- running ---------------------------------------------------------------------------------
 
 
@@ -514,7 +546,7 @@ def run_contracts(
     if stage not in STAGES:
         raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
     started = time.monotonic()
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or str(uuid.uuid4())
     facts = facts_relation(target.project_dir)
     suites = load_suites(contracts_dir, facts)
     checks = [c for s in suites for c in s.checks if c.stage == stage]

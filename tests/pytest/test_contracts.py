@@ -3,8 +3,10 @@ expectation written for it, with the exit code a scheduler acts on."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,6 +184,23 @@ create table marts.product_categories (
 """
 
 
+# The runner's record of contract results (runner/sql/ops.sql creates it before a build).
+CONTRACT_RESULTS_DDL = """
+create schema if not exists ops;
+create table if not exists ops.contract_results (
+    run_id uuid not null,
+    stage text not null,
+    suite text not null,
+    expectation text not null,
+    severity text not null,
+    success boolean not null,
+    unexpected_count bigint,
+    sample jsonb,
+    recorded_at timestamptz not null default now()
+);
+"""
+
+
 def make_marts(target: db.Target) -> None:
     """The marts the good facts must give, written by hand."""
     with db.connect(target) as conn:
@@ -347,6 +366,40 @@ def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
     assert bad.sample == [{"lifecycle_stage": "dormant", "shop_domain": SHOP, "customer_id": 1}]
 
 
+@dataclasses.dataclass
+class StepContext:
+    """What a build step gets from the pipeline: the target and the run's id."""
+
+    target: db.Target
+    run_id: uuid.UUID
+
+
+def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
+    ctx = StepContext(built, uuid.uuid4())
+    with db.connect(built) as conn:
+        conn.execute(CONTRACT_RESULTS_DDL)
+        conn.execute("update marts.marketing_targets set campaign = 'spring_sale'")
+    try:
+        summary = contracts.source_step(ctx)
+        with pytest.raises(MartContractError) as raised:
+            contracts.mart_step(ctx)
+        recorded = query(
+            built,
+            "select stage, count(*), count(*) filter (where not success)"
+            " from ops.contract_results where run_id = %s group by stage order by stage",
+            (ctx.run_id,),
+        )
+    finally:
+        with db.connect(built) as conn:
+            conn.execute("update marts.marketing_targets set campaign = 'new_customer_nurture'")
+            conn.execute("drop table ops.contract_results")
+
+    assert summary.startswith("43 passed, 0 warned, 0 skipped")
+    assert "marts_marketing_targets / campaign_is_known: 1 bad row" in raised.value.message
+    assert "campaign=spring_sale" in raised.value.message
+    assert recorded == [("marts", 56, 1), ("source", 43, 0)]
+
+
 def test_a_renamed_mart_column_fails_the_checks_that_read_it(built, session):
     with db.connect(built) as conn:
         conn.execute("alter table marts.product_categories rename inventory_velocity to velocity")
@@ -447,11 +500,7 @@ def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
         ],
     )
     with db.connect(target) as conn:
-        conn.execute(
-            "create schema ops; create table ops.contract_results (run_id text, stage text,"
-            " suite text, expectation text, severity text, success boolean,"
-            " unexpected_count bigint, sample jsonb, recorded_at timestamptz default now())"
-        )
+        conn.execute(CONTRACT_RESULTS_DDL)
 
     with pytest.raises(SourceContractError) as raised:
         pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
