@@ -8,10 +8,13 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal as D
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from runner import contracts, db, pipeline
@@ -157,31 +160,88 @@ def good_facts() -> list[tuple[str, str, object]]:
     ]
 
 
-MARTS_DDL = """
-create schema if not exists marts;
-create table marts.growth_metrics (
-    shop_domain text, month date, gross_sales numeric, discounts numeric, refunds numeric,
-    net_revenue numeric, orders bigint, customers bigint, new_customers bigint,
-    average_order_value numeric, cumulative_net_revenue numeric, revenue_goal numeric,
-    remaining_to_goal numeric, pct_of_goal numeric, projected_month_revenue numeric,
-    projected_goal_date date
-);
-create table marts.inventory_alerts (
-    shop_domain text, variant_id bigint, units_on_hand bigint, unit_cost numeric,
-    capital_tied_up numeric, monthly_sales_avg numeric, months_of_cover numeric,
-    margin_pct numeric, recommended_action text, potential_cash_recovery numeric
-);
-create table marts.customer_segments (
-    shop_domain text, customer_id bigint, primary_segment text, lifecycle_stage text
-);
-create table marts.marketing_targets (
-    shop_domain text, customer_id bigint, campaign text, content_theme text
-);
-create table marts.product_categories (
-    shop_domain text, variant_id bigint, category_l1 text, margin_pct numeric,
-    inventory_velocity text
-);
-"""
+# The hand-made marts: each column by the name the suites use (their `columns:` block maps it
+# to the mart's own name), with its type.
+MART_COLUMNS = {
+    "growth_metrics": {
+        "shop_domain": "text",
+        "month": "date",
+        "gross_sales": "numeric",
+        "discounts": "numeric",
+        "refunds": "numeric",
+        "net_revenue": "numeric",
+        "orders": "bigint",
+        "customers": "bigint",
+        "new_customers": "bigint",
+        "average_order_value": "numeric",
+        "cumulative_net_revenue": "numeric",
+        "revenue_goal": "numeric",
+        "remaining_to_goal": "numeric",
+        "pct_of_goal": "numeric",
+        "projected_month_revenue": "numeric",
+        "projected_goal_date": "date",
+    },
+    "inventory_alerts": {
+        "shop_domain": "text",
+        "variant_id": "bigint",
+        "units_on_hand": "bigint",
+        "unit_cost": "numeric",
+        "capital_tied_up": "numeric",
+        "monthly_sales_avg": "numeric",
+        "months_of_cover": "numeric",
+        "margin_pct": "numeric",
+        "recommended_action": "text",
+        "potential_cash_recovery": "numeric",
+    },
+    "customer_segments": {
+        "shop_domain": "text",
+        "customer_id": "bigint",
+        "primary_segment": "text",
+        "lifecycle_stage": "text",
+    },
+    "marketing_targets": {
+        "shop_domain": "text",
+        "customer_id": "bigint",
+        "campaign": "text",
+        "content_theme": "text",
+        "email": "text",
+    },
+    "product_categories": {
+        "shop_domain": "text",
+        "variant_id": "bigint",
+        "category_l1": "text",
+        "margin_pct": "numeric",
+        "inventory_velocity": "text",
+    },
+}
+
+# What the good facts must give, by hand: order 1001 is 250.00 gross, 10.00 off, 50.00 refunded.
+# fmt: off
+MART_ROWS = {
+    "growth_metrics": [(
+        SHOP, MONTH, D("250.00"), D("10.00"), D("50.00"), D("190.00"), 1, 1, 1, D("240.00"),
+        D("190.00"), 10000000, D("9999810.00"), D("0.0019"), D("190.00"), None,
+    )],
+    "inventory_alerts": [
+        (SHOP, 101, 5, D("40.00"), D("200.00"), D("0.67"), D("7.46"), D("60.00"),
+         "discount_25_pct", D("50.00")),
+        (SHOP, 102, 3, D("20.00"), D("60.00"), D("0.33"), D("9.09"), D("60.00"),
+         "monitor", D("0.00")),
+    ],
+    "customer_segments": [(SHOP, 1, "first_time_builder", "new")],
+    "marketing_targets": [(SHOP, 1, "new_customer_nurture", "general_hotrod", "pat@example.com")],
+    "product_categories": [
+        (SHOP, 101, "Engine & Drivetrain", D("60.00"), "slow"),
+        (SHOP, 102, "Engine & Drivetrain", D("60.00"), "slow"),
+    ],
+}
+# fmt: on
+
+
+def col(mart: str, name: str) -> str:
+    """The mart's own name for a column, from the suite's `columns:` block."""
+    suite = yaml.safe_load((contracts.CONTRACTS_DIR / "marts" / f"{mart}.yml").read_text())
+    return suite["columns"][name]
 
 
 # The runner's record of contract results (runner/sql/ops.sql creates it before a build).
@@ -202,35 +262,36 @@ create table if not exists ops.contract_results (
 
 
 def make_marts(target: db.Target) -> None:
-    """The marts the good facts must give, written by hand."""
+    """Create the hand-made marts in schema marts."""
     with db.connect(target) as conn:
-        conn.execute(MARTS_DDL)
-        conn.execute(
-            "insert into marts.growth_metrics values (%s, %s, 250.00, 10.00, 50.00, 190.00,"
-            " 1, 1, 1, 190.00, 190.00, 10000000, 9999810.00, 0.0019, 190.00, null)",
-            (SHOP, MONTH),
-        )
-        conn.execute(
-            "insert into marts.inventory_alerts values"
-            " (%(s)s, 101, 5, 40.00, 200.00, 0.67, 7.46, 60.00, 'discount_25_pct', 50.00),"
-            " (%(s)s, 102, 3, 20.00, 60.00, 0.33, 9.09, 60.00, 'monitor', 0.00)",
-            {"s": SHOP},
-        )
-        conn.execute(
-            "insert into marts.customer_segments values (%s, 1, 'first_time_builder', 'new')",
-            (SHOP,),
-        )
-        conn.execute(
-            "insert into marts.marketing_targets"
-            " values (%s, 1, 'new_customer_nurture', 'general_hotrod')",
-            (SHOP,),
-        )
-        conn.execute(
-            "insert into marts.product_categories values"
-            " (%(s)s, 101, 'Engine & Drivetrain', 60.00, 'slow'),"
-            " (%(s)s, 102, 'Engine & Drivetrain', 60.00, 'slow')",
-            {"s": SHOP},
-        )
+        conn.execute("create schema if not exists marts")
+        for mart, columns in MART_COLUMNS.items():
+            names = [psycopg.sql.Identifier(col(mart, name)) for name in columns]
+            table = psycopg.sql.Identifier("marts", mart)
+            conn.execute(
+                psycopg.sql.SQL("create table {} ({})").format(
+                    table,
+                    psycopg.sql.SQL(", ").join(
+                        psycopg.sql.SQL("{} {}").format(n, psycopg.sql.SQL(t))
+                        for n, t in zip(names, columns.values(), strict=True)
+                    ),
+                )
+            )
+            insert = psycopg.sql.SQL("insert into {} ({}) values ({})").format(
+                table,
+                psycopg.sql.SQL(", ").join(names),
+                psycopg.sql.SQL(", ").join(psycopg.sql.Placeholder() * len(names)),
+            )
+            conn.cursor().executemany(insert, MART_ROWS[mart])
+
+
+def set_column(target: db.Target, mart: str, name: str, value: object, where: str = "true") -> None:
+    """Overwrite one column of a hand-made mart (by the name the suites use)."""
+    statement = psycopg.sql.SQL("update {} set {} = %s where " + where).format(
+        psycopg.sql.Identifier("marts", mart), psycopg.sql.Identifier(col(mart, name))
+    )
+    with db.connect(target) as conn:
+        conn.execute(statement, (value,))
 
 
 def dbname(target: db.Target) -> str:
@@ -294,18 +355,13 @@ def test_a_clean_build_passes_every_contract(built, session):
 
 
 def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
-    with db.connect(built) as conn:
-        conn.execute(
-            "update marts.inventory_alerts set capital_tied_up = 200.01 where variant_id = 101"
-        )
+    where = f"{col('inventory_alerts', 'variant_id')} = 101"
+    set_column(built, "inventory_alerts", "capital_tied_up", D("200.01"), where)
     try:
         report = contracts.run_contracts(built, "marts", session=session)
         result = cli(built, "contracts", "--stage", "marts")
     finally:
-        with db.connect(built) as conn:
-            conn.execute(
-                "update marts.inventory_alerts set capital_tied_up = 200.00 where variant_id = 101"
-            )
+        set_column(built, "inventory_alerts", "capital_tied_up", D("200.00"), where)
 
     assert not_passed(report) == {
         "marts_inventory_alerts/capital_tied_up_is_units_times_cost": "error"
@@ -329,18 +385,19 @@ def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
 
 
 def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session):
-    shift = (
-        "update marts.growth_metrics set gross_sales = gross_sales + %(d)s,"
-        " net_revenue = net_revenue + %(d)s,"
-        " cumulative_net_revenue = cumulative_net_revenue + %(d)s"
-    )
-    with db.connect(built) as conn:
-        conn.execute(shift, {"d": 0.01})
+    # Gross, net and cumulative all a cent up: the month adds up, staging does not agree.
+    shifted = {
+        "gross_sales": D("250.01"),
+        "net_revenue": D("190.01"),
+        "cumulative_net_revenue": D("190.01"),
+    }
+    for name, value in shifted.items():
+        set_column(built, "growth_metrics", name, value)
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
-        with db.connect(built) as conn:
-            conn.execute(shift, {"d": -0.01})
+        for name, value in shifted.items():
+            set_column(built, "growth_metrics", name, value - D("0.01"))
 
     assert not_passed(report) == {
         "marts_growth_metrics/net_revenue_reconciles_with_staged_orders": "error"
@@ -352,13 +409,11 @@ def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session)
 
 
 def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
-    with db.connect(built) as conn:
-        conn.execute("update marts.customer_segments set lifecycle_stage = 'dormant'")
+    set_column(built, "customer_segments", "lifecycle_stage", "dormant")
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
-        with db.connect(built) as conn:
-            conn.execute("update marts.customer_segments set lifecycle_stage = 'new'")
+        set_column(built, "customer_segments", "lifecycle_stage", "new")
 
     assert not_passed(report) == {"marts_customer_segments/lifecycle_stage_is_known": "error"}
     (bad,) = report.errors
@@ -378,7 +433,11 @@ def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
     ctx = StepContext(built, uuid.uuid4())
     with db.connect(built) as conn:
         conn.execute(CONTRACT_RESULTS_DDL)
-        conn.execute("update marts.marketing_targets set campaign = 'spring_sale'")
+        conn.execute(
+            psycopg.sql.SQL("update marts.marketing_targets set {} = 'spring_sale'").format(
+                psycopg.sql.Identifier(col("marketing_targets", "campaign"))
+            )
+        )
     try:
         summary = contracts.source_step(ctx)
         with pytest.raises(MartContractError) as raised:
@@ -391,25 +450,34 @@ def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
         )
     finally:
         with db.connect(built) as conn:
-            conn.execute("update marts.marketing_targets set campaign = 'new_customer_nurture'")
+            conn.execute(
+                psycopg.sql.SQL(
+                    "update marts.marketing_targets set {} = 'new_customer_nurture'"
+                ).format(psycopg.sql.Identifier(col("marketing_targets", "campaign")))
+            )
             conn.execute("drop table ops.contract_results")
 
     assert summary.startswith("43 passed, 0 warned, 0 skipped")
     assert "marts_marketing_targets / campaign_is_known: 1 bad row" in raised.value.message
     assert "campaign=spring_sale" in raised.value.message
-    assert recorded == [("marts", 56, 1), ("source", 43, 0)]
+    checks = [c for s in contracts.load_suites() for c in s.checks]
+    assert recorded == [
+        ("marts", sum(c.stage == "marts" for c in checks), 1),
+        ("source", sum(c.stage == "source" for c in checks), 0),
+    ]
 
 
 def test_a_renamed_mart_column_fails_the_checks_that_read_it(built, session):
+    velocity = psycopg.sql.Identifier(col("product_categories", "inventory_velocity"))
+    renamed = psycopg.sql.Identifier("velocity")
+    rename = psycopg.sql.SQL("alter table marts.product_categories rename {} to {}")
     with db.connect(built) as conn:
-        conn.execute("alter table marts.product_categories rename inventory_velocity to velocity")
+        conn.execute(rename.format(velocity, renamed))
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
         with db.connect(built) as conn:
-            conn.execute(
-                "alter table marts.product_categories rename velocity to inventory_velocity"
-            )
+            conn.execute(rename.format(renamed, velocity))
 
     assert not_passed(report) == {"marts_product_categories/inventory_velocity_is_known": "error"}
     assert report.errors[0].message.startswith("the check could not run")
