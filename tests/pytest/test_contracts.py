@@ -630,3 +630,10 @@ def test_every_expectation_declares_severity_and_why():
     assert all(
         c.severity == "warn" and c.error_above_share for c in checks if c.kind == "bad_facts"
     )
+
+
+def test_payload_tests_match_the_quarantine_macros():
+    """A payload the contracts call malformed must be one the quarantine rejects: same regexes."""
+    macros = (PROJECT_DIR / "macros" / "json.sql").read_text()
+    for regex in (contracts._INTEGER_RE, contracts._NUMERIC_RE, contracts._TIMESTAMP_RE):
+        assert f"~ '{regex}'" in macros.replace("\n        ~ '", " ~ '")
