@@ -239,10 +239,13 @@ def contract_table(report) -> Table:  # report: runner.contracts.ContractReport
         if o.unexpected_share is not None and o.unexpected_count:
             bad += f" ({o.unexpected_share:.2%})"
         detail = o.message or o.sample_text
+        severity = o.severity
+        if o.error_above_share is not None:
+            severity += f" (error >{o.error_above_share:.0%})"
         table.add_row(
             o.suite,
             o.expectation,
-            o.severity,
+            severity,
             f"[{colors[o.status]}]{o.status}[/]",
             bad,
             detail[:120],

@@ -285,6 +285,7 @@ class Outcome:
     relation: str
     why: str
     message: str = ""
+    error_above_share: float | None = None  # a warn that becomes an error above this share
 
     @property
     def sample_text(self) -> str:
@@ -739,6 +740,7 @@ def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
         sample=sample[:SAMPLE_SIZE],
         relation=check.relation,
         why=check.why,
+        error_above_share=check.error_above_share,
     )
 
 
