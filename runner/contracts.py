@@ -44,7 +44,8 @@ Severity = Literal["error", "warn"]
 Status = Literal["pass", "warn", "error", "skipped"]
 
 STAGES: tuple[Stage, ...] = ("source", "marts")
-CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONTRACTS_DIR = PROJECT_DIR / "contracts"
 SAMPLE_SIZE = 10
 DOCS_SITE = "hotdash"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
@@ -161,14 +162,18 @@ def _render(value: Any, context: dict[str, Any], native: bool) -> Any:
     return value
 
 
-def facts_relation(project_dir: Path) -> str:
-    """public.facts, or the schema dbt_project.yml's var facts_schema names."""
+def dbt_vars(project_dir: Path) -> dict[str, Any]:
+    """The vars of dbt_project.yml, so a suite uses the thresholds the models use."""
     project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    schema = (project.get("vars") or {}).get("facts_schema", "public")
-    return f"{schema}.facts"
+    return dict(project.get("vars") or {})
 
 
-def load_suite(path: Path, kind: Stage, facts: str) -> Suite:
+def facts_relation(project_vars: dict[str, Any]) -> str:
+    """public.facts, or in the schema the dbt var facts_schema names."""
+    return f"{project_vars.get('facts_schema') or 'public'}.facts"
+
+
+def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
     """Read one suite file and render its checks; a malformed file is a ConfigError."""
     try:
         doc = yaml.safe_load(path.read_text()) or {}
@@ -180,7 +185,8 @@ def load_suite(path: Path, kind: Stage, facts: str) -> Suite:
         "vars": doc.get("vars") or {},
         "col": doc.get("columns") or {},
         "topic": doc.get("topic"),
-        "facts": facts,
+        "facts": facts_relation(project_vars),
+        "dbt_vars": project_vars,
     }
     default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
     context["relation"] = default_relation
@@ -256,11 +262,14 @@ def _check(
     raise ConfigError(f"{where}: give one of bad_facts, unexpected_rows or expect")
 
 
-def load_suites(contracts_dir: Path = CONTRACTS_DIR, facts: str = "public.facts") -> list[Suite]:
+def load_suites(
+    contracts_dir: Path = CONTRACTS_DIR, project_dir: Path = PROJECT_DIR
+) -> list[Suite]:
+    project_vars = dbt_vars(project_dir)
     suites = []
     for kind in STAGES:
         for path in sorted((contracts_dir / kind).glob("*.yml")):
-            suites.append(load_suite(path, kind, facts))
+            suites.append(load_suite(path, kind, project_vars))
     if not suites:
         raise ConfigError(f"no contract suites in {contracts_dir}/source or {contracts_dir}/marts")
     return suites
@@ -548,8 +557,8 @@ def run_contracts(
         raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
     started = time.monotonic()
     run_id = run_id or str(uuid.uuid4())
-    facts = facts_relation(target.project_dir)
-    suites = load_suites(contracts_dir, facts)
+    facts = facts_relation(dbt_vars(target.project_dir))
+    suites = load_suites(contracts_dir, target.project_dir)
     checks = [c for s in suites for c in s.checks if c.stage == stage]
     out_dir = out_dir or (session.out_dir if session else default_out_dir(target))
     session = session or ContractSession(out_dir)
