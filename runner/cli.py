@@ -261,6 +261,13 @@ def contracts(
             "--stage", help="source (facts, before dbt) or marts (after dbt); default both."
         ),
     ] = None,
+    new_facts_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-facts-only",
+            help="Payload checks read only facts not yet staged (as an incremental build does).",
+        ),
+    ] = False,
 ) -> None:
     """Run the data contract suites (contracts/) against the database and print each result.
 
@@ -281,7 +288,9 @@ def contracts(
         reports = []
         run_id = None
         for name in [stage] if stage else list(contractsmod.STAGES):
-            report = contractsmod.run_contracts(target, name, run_id=run_id, session=session)
+            report = contractsmod.run_contracts(
+                target, name, run_id=run_id, session=session, new_facts_only=new_facts_only
+            )
             run_id = report.run_id
             reports.append(report)
             console.print(contract_table(report))

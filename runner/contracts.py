@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -47,6 +49,9 @@ STAGES: tuple[Stage, ...] = ("source", "marts")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = PROJECT_DIR / "contracts"
 SAMPLE_SIZE = 10
+# With new_facts_only, a batch's share of bad facts is taken of at least this many facts, so a
+# handful of new facts cannot block a build on one bad payload.
+MIN_SHARE_BASE = 1000
 DOCS_SITE = "hotdash"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
 
@@ -81,6 +86,7 @@ class Check:
     topic: str | None = None
     error_above_share: float | None = None
     keys: tuple[str, ...] = ()  # columns that identify a bad row in samples
+    cursor: str | None = None  # staging model whose max(fact_id) marks the facts already staged
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -188,6 +194,7 @@ def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
         "facts": facts_relation(project_vars),
         "dbt_vars": project_vars,
     }
+    context["cursor"] = doc.get("cursor")
     default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
     context["relation"] = default_relation
     default_keys = tuple(_render(doc.get("keys") or ["id"], context, native=False))
@@ -235,6 +242,7 @@ def _check(
         "stage": stage,
         "relation": relation,
         "topic": context.get("topic"),
+        "cursor": context.get("cursor"),
         "error_above_share": share,
         "keys": keys,
     }
@@ -295,6 +303,8 @@ class Outcome:
     why: str
     message: str = ""
     error_above_share: float | None = None  # a warn that becomes an error above this share
+    checked: int | None = None  # payload checks: how many facts of the topic were read
+    after_fact_id: int = 0  # payload checks: only facts past this id were read
 
     @property
     def sample_text(self) -> str:
@@ -320,7 +330,8 @@ class Outcome:
                 f": {self.unexpected_count:,} bad row{'s' if self.unexpected_count != 1 else ''}"
             )
             if self.unexpected_share is not None:
-                text += f" ({self.unexpected_share:.2%} of the topic's facts)"
+                scope = f" after fact {self.after_fact_id}" if self.after_fact_id else ""
+                text += f" ({self.unexpected_share:.2%} of {self.checked or 0:,} facts{scope})"
         else:
             text += ": failed"
         if self.sample:
@@ -399,8 +410,9 @@ def require_contracts(report: ContractReport) -> ContractReport:
 def source_step(ctx: Any) -> str:
     """Build step before dbt: the source gate. Raises SourceContractError on an error-level failure.
 
-    `ctx` is the build's context (target, run_id); both contract steps share one GX context
-    through it, so the Data Docs index shows the whole build.
+    `ctx` is the build's context (target, options, run_id); both contract steps share one GX
+    context through it, so the Data Docs index shows the whole build. Unless the build is a full
+    refresh, the payload checks read only the facts the build is about to stage.
     """
     return _step(ctx, "source")
 
@@ -414,7 +426,13 @@ def _step(ctx: Any, stage: Stage) -> str:
     session = ctx.__dict__.get("contract_session")
     if session is None:
         session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
-    report = run_contracts(ctx.target, stage, run_id=str(ctx.run_id), session=session)
+    report = run_contracts(
+        ctx.target,
+        stage,
+        run_id=str(ctx.run_id),
+        session=session,
+        new_facts_only=not ctx.options.full_refresh,
+    )
     require_contracts(report)
     counts = report.counts()
     summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"
@@ -476,8 +494,12 @@ class ContractSession:
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        for site in list(self.context.get_config().data_docs_sites or {}):
+        # The ephemeral context comes with a docs site in a fresh temporary folder: replace it.
+        for site, config in dict(self.context.get_config().data_docs_sites or {}).items():
             self.context.delete_data_docs_site(site)
+            folder = (config.get("store_backend") or {}).get("base_directory")
+            if folder and Path(folder).is_relative_to(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
         self.context.add_data_docs_site(
             site_name=DOCS_SITE,
             site_config={
@@ -547,11 +569,16 @@ def run_contracts(
     contracts_dir: Path = CONTRACTS_DIR,
     out_dir: Path | None = None,
     write_docs: bool = True,
+    new_facts_only: bool = False,
 ) -> ContractReport:
     """Run every expectation of `stage` and report each; raises nothing for failed contracts.
 
     The caller decides: `require_contracts(report)` raises SourceContractError or
     MartContractError on an error-level failure.
+
+    new_facts_only: the per-fact payload checks read only the facts past each topic's staging
+    cursor (what an incremental dbt build is about to stage; the quarantine has judged the rest),
+    and their share is taken of at least MIN_SHARE_BASE facts.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
@@ -566,8 +593,15 @@ def run_contracts(
     needed = sorted({r for c in checks for r in c.needs})
     with connect(target) as conn:
         exists = {r: _relation_exists(conn, r) for r in needed}
-        topics = sorted({c.topic for c in checks if c.kind == "bad_facts" and c.topic})
-        totals = _topic_totals(conn, facts, topics) if topics and exists.get(facts) else {}
+        cursors: dict[str, str | None] = {
+            c.topic: c.cursor for c in checks if c.kind == "bad_facts" and c.topic
+        }
+        after = {
+            topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
+            for topic, cursor in cursors.items()
+        }
+        totals = _topic_totals(conn, facts, after) if exists.get(facts) else {}
+    share_base = MIN_SHARE_BASE if new_facts_only else 0
 
     outcomes: dict[tuple[str, str], Outcome] = {}
     groups: dict[tuple[str, str, str], list[Check]] = {}
@@ -584,7 +618,7 @@ def run_contracts(
         name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
         validation = session.replace_suite(
             name,
-            [_expectation(session.gx, c) for c in members],
+            [_expectation(session.gx, c, after.get(c.topic or "", 0)) for c in members],
             session.batch_definition(target, relation),
         )
         if group == "sql":
@@ -606,7 +640,9 @@ def run_contracts(
         for r in result.results:
             check = by_name[r.expectation_config.meta["check"]]
             if check.kind == "bad_facts":
-                outcomes[(check.suite, check.name)] = _bad_facts_outcome(check, r, totals)
+                outcomes[(check.suite, check.name)] = _bad_facts_outcome(
+                    check, r, totals, after.get(check.topic or "", 0), share_base
+                )
             else:
                 outcomes[(check.suite, check.name)] = _outcome(check, r)
 
@@ -629,15 +665,27 @@ def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
 
 
-def _topic_totals(conn: psycopg.Connection, facts: str, topics: list[str]) -> dict[str, int]:
+def _cursor(conn: psycopg.Connection, relation: str) -> int:
+    """The highest fact id a staging model holds; 0 before its first build."""
+    if not _relation_exists(conn, relation):
+        return 0
+    schema, table = relation.split(".", 1)
+    statement = psycopg.sql.SQL("select coalesce(max(fact_id), 0) from {}").format(
+        psycopg.sql.Identifier(schema, table)
+    )
+    return int(conn.execute(statement).fetchone()[0])
+
+
+def _topic_totals(conn: psycopg.Connection, facts: str, after: dict[str, int]) -> dict[str, int]:
+    """How many facts of each topic the payload checks read (those past its cursor)."""
     schema, table = facts.split(".", 1)
-    rows = conn.execute(
-        psycopg.sql.SQL(
-            "select topic, count(*) from {} where topic = any(%s) group by topic"
-        ).format(psycopg.sql.Identifier(schema, table)),
-        (topics,),
-    ).fetchall()
-    return {topic: count for topic, count in rows}
+    statement = psycopg.sql.SQL("select count(*) from {} where topic = %s and id > %s").format(
+        psycopg.sql.Identifier(schema, table)
+    )
+    return {
+        topic: int(conn.execute(statement, (topic, after_id)).fetchone()[0])
+        for topic, after_id in after.items()
+    }
 
 
 def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
@@ -663,7 +711,7 @@ def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
     )
 
 
-def _expectation(gx: Any, check: Check) -> Any:
+def _expectation(gx: Any, check: Check, after_id: int = 0) -> Any:
     common = {
         "description": f"{check.name} ({check.severity}): {check.why}",
         "severity": "critical" if check.severity == "error" else "warning",
@@ -677,7 +725,7 @@ def _expectation(gx: Any, check: Check) -> Any:
     }
     if check.kind == "expect":
         return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
-    query = bad_facts_query(check) if check.kind == "bad_facts" else check.query
+    query = bad_facts_query(check, after_id) if check.kind == "bad_facts" else check.query
     # GX formats the query with str.format: literal braces (regex counts) are doubled.
     query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
     if check.kind == "bad_facts":
@@ -685,13 +733,14 @@ def _expectation(gx: Any, check: Check) -> Any:
     return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
 
 
-def bad_facts_query(check: Check) -> str:
-    """The facts of the check's topic whose payload breaks it: one row with their count and the
-    lowest fact ids, or no row when there are none."""
+def bad_facts_query(check: Check, after_id: int = 0) -> str:
+    """The facts of the check's topic (past fact id `after_id`) whose payload breaks it: one row
+    with their count and the lowest fact ids, or no row when there are none."""
+    after = f" and id > {int(after_id)}" if after_id else ""
     return (
         "select count(*) as bad_facts,"
         f" (array_agg(id order by id))[1:{SAMPLE_SIZE}] as sample_fact_ids\n"
-        f"from {{batch}}\nwhere topic = '{check.topic}' and (\n    {check.query}\n)\n"
+        f"from {{batch}}\nwhere topic = '{check.topic}'{after} and (\n    {check.query}\n)\n"
         "having count(*) > 0"
     )
 
@@ -720,7 +769,9 @@ def _bad_facts_expectation_class() -> type:
     return ExpectNoBadFacts
 
 
-def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
+def _bad_facts_outcome(
+    check: Check, r: Any, totals: dict[str, int], after_id: int = 0, share_base: int = 0
+) -> Outcome:
     result = r.result or {}
     error = _exception_message(r.exception_info)
     if error is not None:
@@ -728,7 +779,7 @@ def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
     rows = (result.get("details") or {}).get("unexpected_rows") or []
     count = sum(int(row["bad_facts"]) for row in rows)
     sample = [{"fact_id": i} for row in rows for i in (row["sample_fact_ids"] or [])]
-    total = totals.get(check.topic or "", 0)
+    total = max(totals.get(check.topic or "", 0), share_base)
     share = count / total if total else 0.0
     status: Status
     if count == 0:
@@ -750,6 +801,8 @@ def _bad_facts_outcome(check: Check, r: Any, totals: dict[str, int]) -> Outcome:
         relation=check.relation,
         why=check.why,
         error_above_share=check.error_above_share,
+        checked=totals.get(check.topic or "", 0),
+        after_fact_id=after_id,
     )
 
 

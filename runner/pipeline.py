@@ -48,7 +48,10 @@ def build(
     session = None if options.skip_contracts else contracts.ContractSession.for_target(target)
     if session is not None:
         # The source gate: an error-level source contract stops the build before dbt runs.
-        source = contracts.run_contracts(target, "source", session=session)
+        # An incremental build stages only the facts past each topic's cursor: check those.
+        source = contracts.run_contracts(
+            target, "source", session=session, new_facts_only=not options.full_refresh
+        )
         report.contracts.append(source)
         contracts.require_contracts(source)
     run = dbt.invoke(target, dbt_build_args(options), on_event=on_event)

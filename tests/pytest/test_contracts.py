@@ -166,6 +166,7 @@ MART_COLUMNS = {
     "growth_metrics": {
         "shop_domain": "text",
         "month": "date",
+        "as_of_date": "date",
         "gross_sales": "numeric",
         "discounts": "numeric",
         "refunds": "numeric",
@@ -219,8 +220,8 @@ MART_COLUMNS = {
 # fmt: off
 MART_ROWS = {
     "growth_metrics": [(
-        SHOP, MONTH, D("250.00"), D("10.00"), D("50.00"), D("190.00"), 1, 1, 1, D("240.00"),
-        D("190.00"), 10000000, D("9999810.00"), D("0.0019"), D("190.00"), None,
+        SHOP, MONTH, NOW.date(), D("250.00"), D("10.00"), D("50.00"), D("190.00"), 1, 1, 1,
+        D("240.00"), D("190.00"), 10000000, D("9999810.00"), D("0.0019"), D("190.00"), None,
     )],
     "inventory_alerts": [
         (SHOP, 101, 5, D("40.00"), D("200.00"), D("0.67"), D("7.46"), D("60.00"),
@@ -408,6 +409,30 @@ def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session)
     assert isinstance(contracts.contract_error(report), MartContractError)
 
 
+def test_a_mart_built_for_a_past_date_reconciles_without_later_orders(built, session):
+    # Built with as_of_date the day before order 1001: a month with no revenue.
+    past = {
+        "as_of_date": ORDER_DAY.date() - dt.timedelta(days=1),
+        "gross_sales": 0,
+        "discounts": 0,
+        "refunds": 0,
+        "net_revenue": 0,
+        "cumulative_net_revenue": 0,
+    }
+    original = dict(
+        zip(MART_COLUMNS["growth_metrics"], MART_ROWS["growth_metrics"][0], strict=True)
+    )
+    for name, value in past.items():
+        set_column(built, "growth_metrics", name, value)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        for name in past:
+            set_column(built, "growth_metrics", name, original[name])
+
+    assert not_passed(report) == {}
+
+
 def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
     set_column(built, "customer_segments", "lifecycle_stage", "dormant")
     try:
@@ -423,10 +448,11 @@ def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
 
 @dataclasses.dataclass
 class StepContext:
-    """What a build step gets from the pipeline: the target and the run's id."""
+    """What a build step gets from the pipeline: the target, the options and the run's id."""
 
     target: db.Target
     run_id: uuid.UUID
+    options: pipeline.BuildOptions = dataclasses.field(default_factory=pipeline.BuildOptions)
 
 
 def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
@@ -545,6 +571,36 @@ def test_an_order_in_an_unknown_currency_is_caught_with_the_dbt_var(target, sess
     assert report.errors[0].sample == [{"fact_id": bad_id}]
 
 
+def test_an_incremental_gate_reads_only_facts_not_yet_staged(target, session):
+    insert_facts(target, good_facts())
+    old_bad, new_bad = insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(1004, total_price="x")),
+            (SHOP, "shopify.orders", order(1005, total_price="y")),
+        ],
+    )
+    # Orders are staged up to the first bad one (staging's cursor is its highest fact_id).
+    with db.connect(target) as conn:
+        conn.execute("create schema staging")
+        conn.execute(
+            "create table staging.stg_shopify__orders as select %s::bigint as fact_id", (old_bad,)
+        )
+
+    report = contracts.run_contracts(target, "source", session=session, new_facts_only=True)
+    full = contracts.run_contracts(target, "source", session=session)
+
+    # One bad fact of one new one: its share is taken of at least 1,000 facts, so it warns.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "warn"}
+    (warning,) = report.warnings
+    assert (warning.unexpected_count, warning.checked, warning.after_fact_id) == (1, 1, old_bad)
+    assert warning.sample == [{"fact_id": new_bad}]
+    assert warning.unexpected_share == 1 / contracts.MIN_SHARE_BASE
+    # Read in full, 2 of 5 orders are bad: an error.
+    assert not_passed(full) == {"source_orders/total_price_is_a_number": "error"}
+    assert full.errors[0].sample == [{"fact_id": old_bad}, {"fact_id": new_bad}]
+
+
 def test_a_few_malformed_facts_only_warn(target, session):
     insert_facts(target, good_facts())
     insert_facts(target, [(SHOP, "shopify.orders", order(2000 + i)) for i in range(60)])
@@ -582,7 +638,8 @@ def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
         conn.execute(CONTRACT_RESULTS_DDL)
 
     with pytest.raises(SourceContractError) as raised:
-        pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
+        # A full refresh reads every fact: 1 of 3 levels (33%) is above the 2% error share.
+        pipeline.build(target, pipeline.BuildOptions(select=("staging",), full_refresh=True))
 
     message = raised.value.message
     assert "source_inventory_levels / available_is_not_negative: 1 bad row" in message
