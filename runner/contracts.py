@@ -125,6 +125,22 @@ def _sql_helpers() -> dict[str, Any]:
     def as_timestamp(expr: str) -> str:
         return f"(case when {is_timestamp(expr)} then ({expr})::timestamptz end)"
 
+    def is_negative(expr: str) -> str:
+        """A number below zero. Only text starting with '-' is parsed: the regex is the cost."""
+        return (
+            f"(case when ltrim({expr}) like '-%' then coalesce({as_numeric(expr)} < 0, false)"
+            " else false end)"
+        )
+
+    def is_after(expr: str, bound: str) -> str:
+        """A timestamp later than `bound` (SQL). Only text whose date is no earlier than the day
+        before the bound's is parsed: an ISO date-time's first ten characters are its date, and
+        no offset moves it by a day or more."""
+        return (
+            f"(case when left({expr}, 10) >= to_char(({bound}) - interval '1 day', 'YYYY-MM-DD')"
+            f" then coalesce({as_timestamp(expr)} > ({bound}), false) else false end)"
+        )
+
     def json_array(expr: str) -> str:
         """The elements of a jsonb array; none when it is absent or not an array."""
         return (
@@ -146,6 +162,8 @@ def _sql_helpers() -> dict[str, Any]:
         "as_numeric": as_numeric,
         "as_timestamp": as_timestamp,
         "json_array": json_array,
+        "is_negative": is_negative,
+        "is_after": is_after,
         "sql_list": sql_list,
         "missing_any": missing_any,
     }

@@ -601,6 +601,23 @@ def test_an_incremental_gate_reads_only_facts_not_yet_staged(target, session):
     assert full.errors[0].sample == [{"fact_id": old_bad}, {"fact_id": new_bad}]
 
 
+def test_timestamps_in_the_future_are_caught_beyond_the_clock_skew(target, session):
+    insert_facts(target, good_facts())
+    soon, later = NOW + dt.timedelta(minutes=10), NOW + dt.timedelta(days=2)
+    (_, bad_id) = insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(1004, updated_at=iso(soon))),
+            (SHOP, "shopify.orders", order(1005, updated_at=iso(later).replace("Z", "-05:00"))),
+        ],
+    )
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert not_passed(report) == {"source_orders/timestamps_are_not_in_the_future": "error"}
+    assert report.errors[0].sample == [{"fact_id": bad_id}]
+
+
 def test_a_few_malformed_facts_only_warn(target, session):
     insert_facts(target, good_facts())
     insert_facts(target, [(SHOP, "shopify.orders", order(2000 + i)) for i in range(60)])
