@@ -316,7 +316,9 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> contracts.ContractSessi
 @pytest.fixture(scope="module")
 def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db.Target]:
     """The good facts, built by the pipeline (source gate, dbt, mart stage), then the marts."""
-    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname="t_contracts_built")
+    target = db.embedded_target(
+        PROJECT_DIR, hotdash_home, dbname=f"t_contracts_{uuid.uuid4().hex[:10]}"
+    )
     with db.connect(target) as conn:
         ensure_facts_table(conn)
     insert_facts(target, good_facts())
