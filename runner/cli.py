@@ -12,6 +12,7 @@ import psycopg
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from runner import db as dbmod
 from runner import ui
@@ -299,8 +300,92 @@ def build(
 
     def show(report: BuildReport) -> None:
         ui.print_nodes(console, report.nodes)
+        for contract_report in report.contracts:
+            console.print(contract_table(contract_report))
         ui.print_steps(console, report.steps, report.seconds)
         console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
+
+    run_guarded(go)
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+def contract_table(report) -> Table:  # report: runner.contracts.ContractReport
+    counts = report.counts()
+    table = Table(
+        title=f"{report.stage} contracts: {counts['pass']} passed, {counts['warn']} warned, "
+        f"{counts['error']} failed, {counts['skipped']} skipped ({report.seconds:.1f}s)",
+        show_lines=False,
+    )
+    for col in ("suite", "expectation", "severity", "result", "bad rows", "sample"):
+        table.add_column(col, justify="right" if col == "bad rows" else "left", overflow="fold")
+    colors = {"pass": "green", "warn": "yellow", "error": "bold red", "skipped": "dim"}
+    for o in report.outcomes:
+        bad = "" if o.unexpected_count is None else f"{o.unexpected_count:,}"
+        if o.unexpected_share is not None and o.unexpected_count:
+            bad += f" ({o.unexpected_share:.2%})"
+        detail = o.message or o.sample_text
+        severity = o.severity
+        if o.error_above_share is not None:
+            severity += f" (error >{o.error_above_share:.0%})"
+        table.add_row(
+            o.suite,
+            o.expectation,
+            severity,
+            f"[{colors[o.status]}]{o.status}[/]",
+            bad,
+            detail[:120],
+        )
+    return table
+
+
+@app.command()
+def contracts(
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage", help="source (facts, before dbt) or marts (after dbt); default both."
+        ),
+    ] = None,
+    new_facts_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-facts-only",
+            help="Payload checks read only facts not yet staged (as an incremental build does).",
+        ),
+    ] = False,
+) -> None:
+    """Run the data contract suites (contracts/) against the database and print each result.
+
+    Exits non-zero when an error-level contract fails (5 for source, 7 for marts).
+    Example: `hotdash contracts --stage source`.
+    """
+    from runner import contracts as contractsmod
+
+    def go() -> None:
+        if stage not in (None, *contractsmod.STAGES):
+            from runner.errors import ConfigError
+
+            raise ConfigError(
+                f"unknown stage {stage!r}", hint="use --stage source or --stage marts"
+            )
+        target = dbmod.resolve_target()
+        session = contractsmod.ContractSession.for_target(target)
+        reports = []
+        run_id = None
+        for name in [stage] if stage else list(contractsmod.STAGES):
+            report = contractsmod.run_contracts(
+                target, name, run_id=run_id, session=session, new_facts_only=new_facts_only
+            )
+            run_id = report.run_id
+            reports.append(report)
+            console.print(contract_table(report))
+        if reports and reports[-1].data_docs:
+            console.print(f"Data Docs: {reports[-1].data_docs}")
+            console.print(f"summary: {reports[-1].summary}")
+        for report in reports:
+            contractsmod.require_contracts(report)
 
     run_guarded(go)
 

@@ -93,6 +93,7 @@ class BuildReport:
     dbt_runs: list[dbt.DbtRun] = field(default_factory=list)
     error: HotdashError | None = None
     seconds: float = 0.0
+    contracts: list = field(default_factory=list)  # runner.contracts.ContractReport, per stage
 
     @property
     def nodes(self) -> list[dbt.NodeResult]:
@@ -178,13 +179,15 @@ def dbt_build_step(ctx: BuildContext) -> str:
 
 
 def default_steps() -> list[Step]:
-    """The build, in order. Other steps plug in here with one line each, e.g.
-    `Step("source contracts", contracts.source_step, skip=contracts_skipped)` before dbt build,
-    `Step("mart contracts", contracts.mart_step, skip=contracts_skipped)`, `Step("grants", ...)`
-    and `Step("verify", ...)` after it.
+    """The build, in order: the source gate, dbt (whose on-run-end hook re-applies grants and
+    row-level security), the mart contracts, and the security check. A new step is one line.
     """
+    from runner import contracts
+
     return [
+        Step("source contracts", contracts.source_step, skip=contracts_skipped),
         Step("dbt build", dbt_build_step),
+        Step("mart contracts", contracts.mart_step, skip=contracts_skipped),
         Step("verify security", verify_security_step, skip=security_skipped),
     ]
 

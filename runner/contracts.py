@@ -1,0 +1,979 @@
+"""Data contracts: the Great Expectations suites in contracts/ run against the live database.
+
+Suites are YAML files kept in the repo (contracts/source/*.yml, contracts/marts/*.yml; the format
+is described in contracts/README.md). At run time they are loaded into an ephemeral GX context
+and validated through SQLAlchemy: every expectation runs as SQL in PostgreSQL (column
+expectations are compiled by GX; payload and cross-column checks are UnexpectedRowsExpectation
+queries that return only the offending keys). Nothing pulls a table into Python.
+
+Two stages: `source` runs before dbt and checks the facts as they arrived; `marts` runs after dbt
+and checks the marts plus the staging and quarantine models that dbt has just rebuilt. Each
+expectation has a severity: an `error` that fails stops the build, a `warn` is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import jinja2
+import jinja2.nativetypes
+import psycopg
+import psycopg.sql
+import yaml
+
+from runner.db import Target, connect
+from runner.errors import ConfigError, HotdashError, MartContractError, SourceContractError
+
+Stage = Literal["source", "marts"]
+Severity = Literal["error", "warn"]
+Status = Literal["pass", "warn", "error", "skipped"]
+
+STAGES: tuple[Stage, ...] = ("source", "marts")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONTRACTS_DIR = PROJECT_DIR / "contracts"
+SAMPLE_SIZE = 10
+# With new_facts_only, a batch's share of bad facts is taken of at least this many facts, so a
+# handful of new facts cannot block a build on one bad payload.
+MIN_SHARE_BASE = 1000
+DOCS_SITE = "hotdash"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
+
+# The same tests as macros/json.sql (is_integer_text, is_numeric_text, is_timestamp_text), so a
+# payload the contracts call malformed is one the quarantine rejects.
+_INTEGER_RE = r"^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$"
+_NUMERIC_RE = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"
+_TIMESTAMP_RE = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?"
+    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$"
+)
+
+
+# --- what a suite file holds -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a suite file, rendered and ready to become a GX expectation."""
+
+    suite: str
+    name: str
+    severity: Severity
+    why: str
+    stage: Stage
+    relation: str  # schema.table the GX batch reads
+    kind: Literal["bad_facts", "unexpected_rows", "expect"]
+    # unexpected_rows: a query reading {batch}; bad_facts: a predicate on a fact's `value`.
+    query: str | None = None
+    expect: str | None = None  # a gx.expectations class name, for kind expect
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    topic: str | None = None
+    error_above_share: float | None = None
+    keys: tuple[str, ...] = ()  # columns that identify a bad row in samples
+    cursor: str | None = None  # staging model whose max(fact_id) marks the facts already staged
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every relation the check reads (its batch and any named in its query)."""
+        found = [self.relation]
+        if self.query:
+            schemas = "|".join((*MODEL_SCHEMAS, self.relation.split(".")[0]))
+            found += [
+                m.group(0) for m in re.finditer(rf"\b(?:{schemas})\.[a-z_][a-z0-9_]*\b", self.query)
+            ]
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    kind: Stage  # which folder it came from
+    path: Path
+    description: str
+    checks: tuple[Check, ...]
+
+
+def _sql_helpers() -> dict[str, Any]:
+    def is_integer(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_INTEGER_RE}', false)"
+
+    def is_numeric(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_NUMERIC_RE}', false)"
+
+    def is_timestamp(expr: str) -> str:
+        return f"coalesce(({expr}) ~ '{_TIMESTAMP_RE}', false)"
+
+    def as_numeric(expr: str) -> str:
+        return f"(case when {is_numeric(expr)} then ({expr})::numeric end)"
+
+    def as_timestamp(expr: str) -> str:
+        return f"(case when {is_timestamp(expr)} then ({expr})::timestamptz end)"
+
+    def is_negative(expr: str) -> str:
+        """A number below zero. Only text starting with '-' is parsed: the regex is the cost."""
+        return (
+            f"(case when ltrim({expr}) like '-%' then coalesce({as_numeric(expr)} < 0, false)"
+            " else false end)"
+        )
+
+    def is_after(expr: str, bound: str) -> str:
+        """A timestamp later than `bound` (SQL). Only text whose date is no earlier than the day
+        before the bound's is parsed: an ISO date-time's first ten characters are its date, and
+        no offset moves it by a day or more."""
+        return (
+            f"(case when left({expr}, 10) >= to_char(({bound}) - interval '1 day', 'YYYY-MM-DD')"
+            f" then coalesce({as_timestamp(expr)} > ({bound}), false) else false end)"
+        )
+
+    def json_array(expr: str) -> str:
+        """The elements of a jsonb array; none when it is absent or not an array."""
+        return (
+            f"jsonb_array_elements(case when jsonb_typeof({expr}) = 'array'"
+            f" then {expr} else '[]'::jsonb end)"
+        )
+
+    def sql_list(values: Iterable[object]) -> str:
+        return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+    def missing_any(keys: Iterable[str], col: str = "value") -> str:
+        """True when one of the top-level keys is absent or JSON null."""
+        return "(" + " or ".join(f"{col}->>'{k}' is null" for k in keys) + ")"
+
+    return {
+        "is_integer": is_integer,
+        "is_numeric": is_numeric,
+        "is_timestamp": is_timestamp,
+        "as_numeric": as_numeric,
+        "as_timestamp": as_timestamp,
+        "json_array": json_array,
+        "is_negative": is_negative,
+        "is_after": is_after,
+        "sql_list": sql_list,
+        "missing_any": missing_any,
+    }
+
+
+_TEXT_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_NATIVE_ENV = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+
+
+def _render(value: Any, context: dict[str, Any], native: bool) -> Any:
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        env = _NATIVE_ENV if native else _TEXT_ENV
+        return env.from_string(value).render(**context)
+    if isinstance(value, list):
+        return [_render(v, context, native) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(v, context, native) for k, v in value.items()}
+    return value
+
+
+def dbt_vars(project_dir: Path) -> dict[str, Any]:
+    """The vars of dbt_project.yml, so a suite uses the thresholds the models use."""
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    return dict(project.get("vars") or {})
+
+
+def facts_relation(project_vars: dict[str, Any]) -> str:
+    """public.facts, or in the schema the dbt var facts_schema names."""
+    return f"{project_vars.get('facts_schema') or 'public'}.facts"
+
+
+def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
+    """Read one suite file and render its checks; a malformed file is a ConfigError."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"contract suite {path} is not valid YAML: {exc}") from exc
+    name = doc.get("suite") or path.stem
+    context = {
+        **_sql_helpers(),
+        "vars": doc.get("vars") or {},
+        "col": doc.get("columns") or {},
+        "topic": doc.get("topic"),
+        "facts": facts_relation(project_vars),
+        "dbt_vars": project_vars,
+    }
+    context["cursor"] = doc.get("cursor")
+    default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
+    context["relation"] = default_relation
+    default_keys = tuple(_render(doc.get("keys") or ["id"], context, native=False))
+    checks = []
+    for i, raw in enumerate(doc.get("expectations") or []):
+        where = f"{path.name}, expectation {raw.get('name') or i + 1}"
+        checks.append(_check(name, kind, raw, context, default_relation, default_keys, where))
+    names = [c.name for c in checks]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"contract suite {path.name} repeats expectation names: {sorted(dupes)}")
+    return Suite(name, kind, path, str(doc.get("description") or "").strip(), tuple(checks))
+
+
+def _check(
+    suite: str,
+    kind: Stage,
+    raw: dict[str, Any],
+    context: dict[str, Any],
+    default_relation: str,
+    default_keys: tuple[str, ...],
+    where: str,
+) -> Check:
+    for key in ("name", "severity", "why"):
+        if not raw.get(key):
+            raise ConfigError(f"{where}: `{key}` is required")
+    severity = raw["severity"]
+    if severity not in ("error", "warn"):
+        raise ConfigError(f"{where}: severity must be error or warn, not {severity!r}")
+    relation = _render(raw.get("relation") or default_relation, context, native=False)
+    on_facts = relation == context["facts"]
+    stage: Stage = "source" if kind == "source" and on_facts else "marts"
+    keys = tuple(_render(raw.get("keys") or ([] if not on_facts else ["id"]), context, False))
+    keys = keys or default_keys
+    share = raw.get("error_above_share")
+    if share is not None:
+        share = float(_render(share, context, native=True))
+        if severity != "warn" or "bad_facts" not in raw:
+            raise ConfigError(f"{where}: error_above_share goes with severity warn and bad_facts")
+    common = {
+        "suite": suite,
+        "name": raw["name"],
+        "severity": severity,
+        "why": " ".join(str(raw["why"]).split()),
+        "stage": stage,
+        "relation": relation,
+        "topic": context.get("topic"),
+        "cursor": context.get("cursor"),
+        "error_above_share": share,
+        "keys": keys,
+    }
+    if "bad_facts" in raw:
+        if not on_facts or not context.get("topic"):
+            raise ConfigError(f"{where}: bad_facts needs a suite `topic` and the facts relation")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", raw["name"]):
+            raise ConfigError(f"{where}: a bad_facts name is lower_snake_case (it names a column)")
+        predicate = _render(raw["bad_facts"], context, native=False).strip()
+        return Check(kind="bad_facts", query=predicate, **common)
+    if "unexpected_rows" in raw:
+        query = _render(raw["unexpected_rows"], context, native=False).strip()
+        if "{batch}" not in query:
+            raise ConfigError(
+                f"{where}: an unexpected_rows query must read its relation as {{batch}}"
+            )
+        return Check(kind="unexpected_rows", query=query, **common)
+    if "expect" in raw:
+        import great_expectations as gx
+
+        if not hasattr(gx.expectations, raw["expect"]):
+            raise ConfigError(f"{where}: gx.expectations has no {raw['expect']}")
+        kwargs = _render(raw.get("kwargs") or {}, context, native=True)
+        return Check(kind="expect", expect=raw["expect"], kwargs=kwargs, **common)
+    raise ConfigError(f"{where}: give one of bad_facts, unexpected_rows or expect")
+
+
+def load_suites(
+    contracts_dir: Path = CONTRACTS_DIR, project_dir: Path = PROJECT_DIR
+) -> list[Suite]:
+    project_vars = dbt_vars(project_dir)
+    suites = []
+    for kind in STAGES:
+        for path in sorted((contracts_dir / kind).glob("*.yml")):
+            suites.append(load_suite(path, kind, project_vars))
+    if not suites:
+        raise ConfigError(f"no contract suites in {contracts_dir}/source or {contracts_dir}/marts")
+    return suites
+
+
+# --- what a run reports ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one expectation: GX's success, the severity it earned, and evidence."""
+
+    suite: str
+    expectation: str
+    stage: Stage
+    severity: Severity
+    status: Status
+    success: bool
+    unexpected_count: int | None
+    unexpected_share: float | None
+    sample: list[Any]
+    relation: str
+    why: str
+    message: str = ""
+    error_above_share: float | None = None  # a warn that becomes an error above this share
+    checked: int | None = None  # payload checks: how many facts of the topic were read
+    after_fact_id: int = 0  # payload checks: only facts past this id were read
+
+    @property
+    def sample_text(self) -> str:
+        if not self.sample:
+            return ""
+        first = self.sample[0]
+        if isinstance(first, dict) and set(first) >= {"fact_id"}:
+            return "fact ids " + ", ".join(str(s["fact_id"]) for s in self.sample)
+        return "; ".join(
+            ", ".join(f"{k}={v}" for k, v in s.items()) if isinstance(s, dict) else str(s)
+            for s in self.sample
+        )
+
+    def describe(self) -> str:
+        """One sentence a person can act on."""
+        text = f"{self.suite} / {self.expectation}"
+        if self.status == "pass":
+            return f"{text}: passed"
+        if self.message:
+            return f"{text}: {self.message}"
+        if self.unexpected_count is not None:
+            text += (
+                f": {self.unexpected_count:,} bad row{'s' if self.unexpected_count != 1 else ''}"
+            )
+            if self.unexpected_share is not None:
+                scope = f" after fact {self.after_fact_id}" if self.after_fact_id else ""
+                text += f" ({self.unexpected_share:.2%} of {self.checked or 0:,} facts{scope})"
+        else:
+            text += ": failed"
+        if self.sample:
+            text += f"; sample: {self.sample_text}"
+        return text
+
+
+@dataclass
+class ContractReport:
+    run_id: str
+    stage: Stage
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+    data_docs: Path | None = None
+    summary: Path | None = None
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        return {
+            s: sum(o.status == s for o in self.outcomes)
+            for s in ("pass", "warn", "error", "skipped")
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
+
+
+def contract_error(report: ContractReport) -> HotdashError | None:
+    """The error to raise for a report with error-level failures, or None."""
+    if report.ok:
+        return None
+    errors = report.errors
+    first = errors[0].describe()
+    more = f" (and {len(errors) - 1} more error-level failures)" if len(errors) > 1 else ""
+    hint = (
+        "`hotdash contracts --stage "
+        + report.stage
+        + "` lists every result"
+        + (f"; Data Docs: {report.data_docs}" if report.data_docs else "")
+    )
+    if report.stage == "source":
+        return SourceContractError(f"error-level source contract failed: {first}{more}", hint)
+    return MartContractError(f"error-level mart contract failed: {first}{more}", hint)
+
+
+def require_contracts(report: ContractReport) -> ContractReport:
+    """Raise SourceContractError / MartContractError on an error-level failure."""
+    error = contract_error(report)
+    if error is not None:
+        raise error
+    return report
+
+
+# --- build steps -----------------------------------------------------------------------------
+
+
+def source_step(ctx: Any) -> str:
+    """Build step before dbt: the source gate. Raises SourceContractError on an error-level failure.
+
+    `ctx` is the build's context (target, options, run_id); both contract steps share one GX
+    context through it, so the Data Docs index shows the whole build. Unless the build is a full
+    refresh, the payload checks read only the facts the build is about to stage.
+    """
+    return _step(ctx, "source")
+
+
+def mart_step(ctx: Any) -> str:
+    """Build step after dbt: mart suites and staging checks. Raises MartContractError."""
+    return _step(ctx, "marts")
+
+
+def _step(ctx: Any, stage: Stage) -> str:
+    session = ctx.__dict__.get("contract_session")
+    if session is None:
+        session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
+    report = run_contracts(
+        ctx.target,
+        stage,
+        run_id=str(ctx.run_id),
+        session=session,
+        new_facts_only=not ctx.options.full_refresh,
+    )
+    ctx.report.contracts.append(report)
+    require_contracts(report)
+    counts = report.counts()
+    summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"
+    if report.warnings:
+        summary += "; warnings: " + ", ".join(
+            f"{o.suite}/{o.expectation} ({o.unexpected_count or 0:,})" for o in report.warnings[:5]
+        )
+    return summary
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def sqlalchemy_url(target: Target) -> str:
+    """The target as a SQLAlchemy URL with the psycopg 3 driver spelled out.
+
+    GX's add_postgres rejects socket-only URLs, so the socket folder goes in the query string.
+    """
+    from sqlalchemy.engine import URL
+
+    info = psycopg.conninfo.conninfo_to_dict(target.conninfo)
+    host = str(info.get("host") or "")
+    query: dict[str, str] = {}
+    url_host: str | None = host or None
+    if host.startswith("/"):
+        query["host"] = host
+        url_host = None
+        if info.get("port"):
+            query["port"] = str(info["port"])
+    for key in ("sslmode", "sslrootcert", "options"):
+        if info.get(key):
+            query[key] = str(info[key])
+    url = URL.create(
+        "postgresql+psycopg",
+        username=str(info.get("user") or "") or None,
+        password=str(info.get("password") or "") or None,
+        host=url_host,
+        port=int(info["port"]) if info.get("port") and url_host else None,
+        database=str(info.get("dbname") or "") or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+class ContractSession:
+    """One ephemeral GX context, reused for several runs (a build's two stages, a test module).
+
+    Data Docs and the JSON summary go to `out_dir`.
+    """
+
+    def __init__(self, out_dir: Path, threads: int | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.out_dir = out_dir
+        self.docs_dir = out_dir / "data_docs"
+        self.threads = threads or int(os.environ.get("HOTDASH_CONTRACT_THREADS") or 2)
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # The ephemeral context comes with a docs site in a fresh temporary folder: replace it.
+        for site, config in dict(self.context.get_config().data_docs_sites or {}).items():
+            self.context.delete_data_docs_site(site)
+            folder = (config.get("store_backend") or {}).get("base_directory")
+            if folder and Path(folder).is_relative_to(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
+        self.context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(self.docs_dir),
+                },
+            },
+        )
+
+    @classmethod
+    def for_target(cls, target: Target) -> ContractSession:
+        return cls(default_out_dir(target))
+
+    def datasource(self, target: Target):
+        name = "hotdash_" + hashlib.sha1(target.conninfo.encode()).hexdigest()[:10]
+        try:
+            return self.context.data_sources.get(name)
+        except (KeyError, ValueError, LookupError):
+            return self.context.data_sources.add_sql(
+                name=name, connection_string=sqlalchemy_url(target)
+            )
+
+    def batch_definition(self, target: Target, relation: str):
+        source = self.datasource(target)
+        schema, table = relation.split(".", 1)
+        try:
+            asset = source.get_asset(relation)
+        except LookupError:
+            asset = source.add_table_asset(name=relation, table_name=table, schema_name=schema)
+        try:
+            return asset.get_batch_definition("whole_table")
+        except (KeyError, LookupError, ValueError):
+            return asset.add_batch_definition_whole_table("whole_table")
+
+    def replace_suite(self, name: str, expectations: Sequence[Any], batch_definition) -> Any:
+        """A fresh suite and validation definition under `name` (replacing an earlier run's)."""
+        gx = self.gx
+        for factory in (self.context.validation_definitions, self.context.suites):
+            with contextlib.suppress(Exception):  # absent on the first run
+                factory.delete(name)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=name))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        return self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+
+    def build_docs(self) -> Path:
+        self.context.build_data_docs(site_names=[DOCS_SITE])
+        return self.docs_dir / "index.html"
+
+
+def default_out_dir(target: Target) -> Path:
+    """Git-ignored: the target's HOTDASH_HOME (.hotdash by default) / contracts."""
+    return target.home / "contracts"
+
+
+def run_contracts(
+    target: Target,
+    stage: Stage,
+    run_id: str | None = None,
+    *,
+    session: ContractSession | None = None,
+    contracts_dir: Path = CONTRACTS_DIR,
+    out_dir: Path | None = None,
+    write_docs: bool = True,
+    new_facts_only: bool = False,
+) -> ContractReport:
+    """Run every expectation of `stage` and report each; raises nothing for failed contracts.
+
+    The caller decides: `require_contracts(report)` raises SourceContractError or
+    MartContractError on an error-level failure.
+
+    new_facts_only: the per-fact payload checks read only the facts past each topic's staging
+    cursor (what an incremental dbt build is about to stage; the quarantine has judged the rest),
+    and their share is taken of at least MIN_SHARE_BASE facts.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
+    started = time.monotonic()
+    run_id = run_id or str(uuid.uuid4())
+    facts = facts_relation(dbt_vars(target.project_dir))
+    suites = load_suites(contracts_dir, target.project_dir)
+    checks = [c for s in suites for c in s.checks if c.stage == stage]
+    out_dir = out_dir or (session.out_dir if session else default_out_dir(target))
+    session = session or ContractSession(out_dir)
+
+    needed = sorted({r for c in checks for r in c.needs})
+    with connect(target) as conn:
+        exists = {r: _relation_exists(conn, r) for r in needed}
+        cursors: dict[str, str | None] = {
+            c.topic: c.cursor for c in checks if c.kind == "bad_facts" and c.topic
+        }
+        after = {
+            topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
+            for topic, cursor in cursors.items()
+        }
+        totals = _topic_totals(conn, facts, after) if exists.get(facts) else {}
+    share_base = MIN_SHARE_BASE if new_facts_only else 0
+
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    groups: dict[tuple[str, str, str], list[Check]] = {}
+    for check in checks:
+        missing = [r for r in check.needs if not exists.get(r)]
+        if missing:
+            outcomes[(check.suite, check.name)] = _missing(check, missing, facts)
+            continue
+        group = "sql" if check.kind in ("bad_facts", "unexpected_rows") else "columns"
+        groups.setdefault((check.suite, check.relation, group), []).append(check)
+
+    runs = []
+    for (suite, relation, group), members in groups.items():
+        name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
+        validation = session.replace_suite(
+            name,
+            [_expectation(session.gx, c, after.get(c.topic or "", 0)) for c in members],
+            session.batch_definition(target, relation),
+        )
+        if group == "sql":
+            result_format: Any = "COMPLETE"
+        else:
+            keys = sorted({k for c in members for k in c.keys})
+            result_format = {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": SAMPLE_SIZE,
+                "unexpected_index_column_names": keys,
+            }
+        runs.append((validation, result_format, members))
+
+    # Validations are independent queries: run a few at once (PostgreSQL does the work).
+    with ThreadPoolExecutor(max_workers=max(1, session.threads)) as pool:
+        results = list(pool.map(lambda run: run[0].run(result_format=run[1]), runs))
+    for (_, _, members), result in zip(runs, results, strict=True):
+        by_name = {c.name: c for c in members}
+        for r in result.results:
+            check = by_name[r.expectation_config.meta["check"]]
+            if check.kind == "bad_facts":
+                outcomes[(check.suite, check.name)] = _bad_facts_outcome(
+                    check, r, totals, after.get(check.topic or "", 0), share_base
+                )
+            else:
+                outcomes[(check.suite, check.name)] = _outcome(check, r)
+
+    report = ContractReport(
+        run_id=run_id,
+        stage=stage,
+        outcomes=[outcomes[(c.suite, c.name)] for c in checks],
+    )
+    if write_docs:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report.data_docs = session.build_docs()
+    report.seconds = time.monotonic() - started
+    if write_docs:
+        report.summary = write_summary(report, out_dir)
+    record_results(target, report)
+    return report
+
+
+def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
+
+
+def _cursor(conn: psycopg.Connection, relation: str) -> int:
+    """The highest fact id a staging model holds; 0 before its first build."""
+    if not _relation_exists(conn, relation):
+        return 0
+    schema, table = relation.split(".", 1)
+    statement = psycopg.sql.SQL("select coalesce(max(fact_id), 0) from {}").format(
+        psycopg.sql.Identifier(schema, table)
+    )
+    return int(conn.execute(statement).fetchone()[0])
+
+
+def _topic_totals(conn: psycopg.Connection, facts: str, after: dict[str, int]) -> dict[str, int]:
+    """How many facts of each topic the payload checks read (those past its cursor)."""
+    schema, table = facts.split(".", 1)
+    statement = psycopg.sql.SQL("select count(*) from {} where topic = %s and id > %s").format(
+        psycopg.sql.Identifier(schema, table)
+    )
+    return {
+        topic: int(conn.execute(statement, (topic, after_id)).fetchone()[0])
+        for topic, after_id in after.items()
+    }
+
+
+def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
+    """A relation the check reads is absent: the facts table is an error, a model is skipped.
+
+    A model that should exist after a full build is dbt's to report; skipping here keeps a
+    `--select` build from failing on marts it did not build.
+    """
+    status: Status = "error" if facts in missing else "skipped"
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=status,
+        success=False,
+        unexpected_count=None,
+        unexpected_share=None,
+        sample=[],
+        relation=check.relation,
+        why=check.why,
+        message=f"needs {', '.join(missing)}, which does not exist",
+    )
+
+
+def _expectation(gx: Any, check: Check, after_id: int = 0) -> Any:
+    common = {
+        "description": f"{check.name} ({check.severity}): {check.why}",
+        "severity": "critical" if check.severity == "error" else "warning",
+        "meta": {
+            "check": check.name,
+            "suite": check.suite,
+            "severity": check.severity,
+            "why": check.why,
+            **({"error_above_share": check.error_above_share} if check.error_above_share else {}),
+        },
+    }
+    if check.kind == "expect":
+        return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
+    query = bad_facts_query(check, after_id) if check.kind == "bad_facts" else check.query
+    # GX formats the query with str.format: literal braces (regex counts) are doubled.
+    query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    if check.kind == "bad_facts":
+        return _bad_facts_expectation_class()(unexpected_rows_query=query, **common)
+    return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+
+
+def bad_facts_query(check: Check, after_id: int = 0) -> str:
+    """The facts of the check's topic (past fact id `after_id`) whose payload breaks it: one row
+    with their count and the lowest fact ids, or no row when there are none."""
+    after = f" and id > {int(after_id)}" if after_id else ""
+    return (
+        "select count(*) as bad_facts,"
+        f" (array_agg(id order by id))[1:{SAMPLE_SIZE}] as sample_fact_ids\n"
+        f"from {{batch}}\nwhere topic = '{check.topic}'{after} and (\n    {check.query}\n)\n"
+        "having count(*) > 0"
+    )
+
+
+@functools.cache
+def _bad_facts_expectation_class() -> type:
+    """UnexpectedRowsExpectation that evaluates its query once.
+
+    The stock expectation counts the query's rows and then fetches them: two full evaluations of
+    every payload predicate. A bad_facts query returns one aggregated row (count and sample), so
+    fetching that row is all the validation needs.
+    """
+    import great_expectations as gx
+
+    class ExpectNoBadFacts(gx.expectations.UnexpectedRowsExpectation):
+        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            rows = metrics["unexpected_rows_query.table"]
+            count = sum(int(row["bad_facts"]) for row in rows)
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
+            }
+
+    return ExpectNoBadFacts
+
+
+def _bad_facts_outcome(
+    check: Check, r: Any, totals: dict[str, int], after_id: int = 0, share_base: int = 0
+) -> Outcome:
+    result = r.result or {}
+    error = _exception_message(r.exception_info)
+    if error is not None:
+        return _failed_to_run(check, "the check could not run: " + error)
+    rows = (result.get("details") or {}).get("unexpected_rows") or []
+    count = sum(int(row["bad_facts"]) for row in rows)
+    sample = [{"fact_id": i} for row in rows for i in (row["sample_fact_ids"] or [])]
+    total = max(totals.get(check.topic or "", 0), share_base)
+    share = count / total if total else 0.0
+    status: Status
+    if count == 0:
+        status = "pass"
+    elif check.error_above_share is not None:
+        status = "error" if share > check.error_above_share else "warn"
+    else:
+        status = check.severity
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=status,
+        success=count == 0,
+        unexpected_count=count,
+        unexpected_share=share,
+        sample=sample[:SAMPLE_SIZE],
+        relation=check.relation,
+        why=check.why,
+        error_above_share=check.error_above_share,
+        checked=totals.get(check.topic or "", 0),
+        after_fact_id=after_id,
+    )
+
+
+def _exception_message(info: Any) -> str | None:
+    """GX's exception_info is one record, or one record per metric that failed."""
+    if not isinstance(info, dict):
+        return None
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and record.get("raised_exception"):
+            return str(record.get("exception_message") or "unknown error").strip()
+    return None
+
+
+def _failed_to_run(check: Check, message: str) -> Outcome:
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status=check.severity,
+        success=False,
+        unexpected_count=None,
+        unexpected_share=None,
+        sample=[],
+        relation=check.relation,
+        why=check.why,
+        message=(message.splitlines() or [""])[0][:400],
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _outcome(check: Check, r: Any) -> Outcome:
+    result = r.result or {}
+    error = _exception_message(r.exception_info)
+    if error is not None:
+        return _failed_to_run(check, "the check could not run: " + error)
+    count: int | None = None
+    sample: list[Any] = []
+    if check.kind == "expect":
+        count = result.get("unexpected_count")
+        if result.get("partial_unexpected_index_list"):
+            sample = result["partial_unexpected_index_list"]
+        elif result.get("partial_unexpected_list"):
+            sample = result["partial_unexpected_list"]
+        elif not r.success and "observed_value" in result:
+            sample = [{"observed_value": result["observed_value"], **(result.get("details") or {})}]
+    else:
+        observed = result.get("observed_value")
+        count = int(observed) if isinstance(observed, int | float) else None
+        sample = list(((result.get("details") or {}).get("unexpected_rows")) or [])
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        status="pass" if r.success else check.severity,
+        success=bool(r.success),
+        unexpected_count=count,
+        unexpected_share=None,
+        sample=_jsonable(sample[:SAMPLE_SIZE]),
+        relation=check.relation,
+        why=check.why,
+    )
+
+
+def write_summary(report: ContractReport, out_dir: Path) -> Path:
+    """contracts_summary.json: the latest report of each stage (a later run replaces its stage)."""
+    path = out_dir / "contracts_summary.json"
+    try:
+        doc = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        doc = {}
+    stages = doc.get("stages") if isinstance(doc.get("stages"), dict) else {}
+    stages[report.stage] = report.to_dict()
+    doc = {
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ok": all(s.get("ok", False) for s in stages.values()),
+        "stages": stages,
+    }
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return path
+
+
+RESULT_COLUMNS = (
+    "run_id",
+    "stage",
+    "suite",
+    "expectation",
+    "severity",
+    "status",
+    "success",
+    "unexpected_count",
+    "unexpected_share",
+    "sample",
+    "relation",
+    "message",
+)
+
+
+def record_results(target: Target, report: ContractReport) -> int:
+    """Append the outcomes to ops.contract_results when that table exists (its columns decide)."""
+    with connect(target) as conn:
+        if not _relation_exists(conn, "ops.contract_results"):
+            return 0
+        present = {
+            name: dtype
+            for name, dtype in conn.execute(
+                "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'ops' and table_name = 'contract_results'"
+            ).fetchall()
+        }
+        columns = [c for c in RESULT_COLUMNS if c in present]
+        if not columns:
+            return 0
+        rows = []
+        for o in report.outcomes:
+            values = {
+                "run_id": report.run_id,
+                "stage": report.stage,
+                "suite": o.suite,
+                "expectation": o.expectation,
+                "severity": o.severity,
+                "status": o.status,
+                "success": o.success,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_share": o.unexpected_share,
+                "sample": json.dumps(o.sample),
+                "relation": o.relation,
+                "message": o.message or None,
+            }
+            rows.append(tuple(values[c] for c in columns))
+        placeholders = psycopg.sql.SQL(", ").join(
+            psycopg.sql.SQL("%s::jsonb") if present[c] == "jsonb" else psycopg.sql.Placeholder()
+            for c in columns
+        )
+        statement = psycopg.sql.SQL("insert into ops.contract_results ({}) values ({})").format(
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), placeholders
+        )
+        with conn.cursor() as cur:
+            cur.executemany(statement, rows)
+        return len(rows)

@@ -1,0 +1,726 @@
+"""Data contracts: a clean fact set passes every suite; each kind of bad data fails exactly the
+expectation written for it, with the exit code a scheduler acts on."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+
+import psycopg
+import psycopg.sql
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from runner import contracts, db, pipeline
+from runner.cli import app
+from runner.errors import MartContractError, SourceContractError
+from runner.facts import ensure_facts_table
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
+
+SHOP = "contracts.myshopify.com"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+ORDER_DAY = NOW - dt.timedelta(days=2)
+MONTH = ORDER_DAY.date().replace(day=1)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def order(order_id: int, **changes: object) -> dict:
+    """A paid order of customer 1: 2 x variant 101 at 100.00 and 1 x variant 102 at 50.00,
+    10.00 off: gross 250.00, total 240.00."""
+    payload = {
+        "id": order_id,
+        "name": f"#{order_id}",
+        "created_at": iso(ORDER_DAY),
+        "updated_at": iso(ORDER_DAY),
+        "processed_at": iso(ORDER_DAY),
+        "cancelled_at": None,
+        "test": False,
+        "financial_status": "paid",
+        "currency": "USD",
+        "total_line_items_price": "250.00",
+        "subtotal_price": "240.00",
+        "total_discounts": "10.00",
+        "total_tax": "0.00",
+        "total_price": "240.00",
+        "customer": {"id": 1},
+        "line_items": [
+            {
+                "id": order_id * 10 + 1,
+                "variant_id": 101,
+                "product_id": 100,
+                "quantity": 2,
+                "price": "100.00",
+                "total_discount": "0.00",
+            },
+            {
+                "id": order_id * 10 + 2,
+                "variant_id": 102,
+                "product_id": 100,
+                "quantity": 1,
+                "price": "50.00",
+                "total_discount": "0.00",
+            },
+        ],
+    }
+    payload.update(changes)
+    return payload
+
+
+def good_facts() -> list[tuple[str, str, object]]:
+    """Order 1001 counts (net 250 - 10 - 50 refunded = 190.00); 1002 is cancelled, 1003 a test.
+    Variant 101 has 5 units at cost 40.00, variant 102 has 3 at 20.00."""
+    return [
+        (
+            SHOP,
+            "shopify.customers",
+            {
+                "id": 1,
+                "email": "pat@example.com",
+                "first_name": "Pat",
+                "created_at": iso(ORDER_DAY),
+                "updated_at": iso(ORDER_DAY),
+                "tags": "",
+                "email_marketing_consent": {"state": "subscribed"},
+                "default_address": {"company": None, "city": "Tulsa", "country_code": "US"},
+            },
+        ),
+        (
+            SHOP,
+            "shopify.products",
+            {
+                "id": 100,
+                "title": "Cam kit",
+                "product_type": "Camshafts",
+                "updated_at": iso(ORDER_DAY),
+                "variants": [
+                    {"id": 101, "price": "100.00", "inventory_item_id": 11},
+                    {"id": 102, "price": "50.00", "inventory_item_id": 12},
+                ],
+            },
+        ),
+        (
+            SHOP,
+            "shopify.inventory_items",
+            {"id": 11, "cost": "40.00", "updated_at": iso(ORDER_DAY)},
+        ),
+        (
+            SHOP,
+            "shopify.inventory_items",
+            {"id": 12, "cost": "20.00", "updated_at": iso(ORDER_DAY)},
+        ),
+        (
+            SHOP,
+            "shopify.inventory_levels",
+            {
+                "inventory_item_id": 11,
+                "location_id": 1,
+                "available": 5,
+                "updated_at": iso(ORDER_DAY),
+            },
+        ),
+        (
+            SHOP,
+            "shopify.inventory_levels",
+            {
+                "inventory_item_id": 12,
+                "location_id": 1,
+                "available": 3,
+                "updated_at": iso(ORDER_DAY),
+            },
+        ),
+        (SHOP, "shopify.orders", order(1001)),
+        (
+            SHOP,
+            "shopify.orders",
+            order(1002, cancelled_at=iso(ORDER_DAY), financial_status="voided"),
+        ),
+        (SHOP, "shopify.orders", order(1003, test=True)),
+        (
+            SHOP,
+            "shopify.refunds",
+            {
+                "id": 5001,
+                "order_id": 1001,
+                "created_at": iso(ORDER_DAY),
+                "refund_line_items": [
+                    {"id": 1, "line_item_id": 10012, "quantity": 1, "subtotal": "50.00"}
+                ],
+                "transactions": [{"amount": "50.00", "kind": "refund", "status": "success"}],
+            },
+        ),
+    ]
+
+
+# The hand-made marts: each column by the name the suites use (their `columns:` block maps it
+# to the mart's own name), with its type.
+MART_COLUMNS = {
+    "growth_metrics": {
+        "shop_domain": "text",
+        "month": "date",
+        "as_of_date": "date",
+        "gross_sales": "numeric",
+        "discounts": "numeric",
+        "refunds": "numeric",
+        "net_revenue": "numeric",
+        "orders": "bigint",
+        "customers": "bigint",
+        "new_customers": "bigint",
+        "average_order_value": "numeric",
+        "cumulative_net_revenue": "numeric",
+        "revenue_goal": "numeric",
+        "remaining_to_goal": "numeric",
+        "pct_of_goal": "numeric",
+        "projected_month_revenue": "numeric",
+        "projected_goal_date": "date",
+    },
+    "inventory_alerts": {
+        "shop_domain": "text",
+        "variant_id": "bigint",
+        "units_on_hand": "bigint",
+        "unit_cost": "numeric",
+        "capital_tied_up": "numeric",
+        "monthly_sales_avg": "numeric",
+        "months_of_cover": "numeric",
+        "margin_pct": "numeric",
+        "recommended_action": "text",
+        "potential_cash_recovery": "numeric",
+    },
+    "customer_segments": {
+        "shop_domain": "text",
+        "customer_id": "bigint",
+        "primary_segment": "text",
+        "lifecycle_stage": "text",
+    },
+    "marketing_targets": {
+        "shop_domain": "text",
+        "customer_id": "bigint",
+        "campaign": "text",
+        "content_theme": "text",
+        "email": "text",
+    },
+    "product_categories": {
+        "shop_domain": "text",
+        "variant_id": "bigint",
+        "category_l1": "text",
+        "margin_pct": "numeric",
+        "inventory_velocity": "text",
+    },
+}
+
+# What the good facts must give, by hand: order 1001 is 250.00 gross, 10.00 off, 50.00 refunded.
+# fmt: off
+MART_ROWS = {
+    "growth_metrics": [(
+        SHOP, MONTH, NOW.date(), D("250.00"), D("10.00"), D("50.00"), D("190.00"), 1, 1, 1,
+        D("240.00"), D("190.00"), 10000000, D("9999810.00"), D("0.0019"), D("190.00"), None,
+    )],
+    "inventory_alerts": [
+        (SHOP, 101, 5, D("40.00"), D("200.00"), D("0.67"), D("7.46"), D("60.00"),
+         "discount_25_pct", D("50.00")),
+        (SHOP, 102, 3, D("20.00"), D("60.00"), D("0.33"), D("9.09"), D("60.00"),
+         "monitor", D("0.00")),
+    ],
+    "customer_segments": [(SHOP, 1, "first_time_builder", "new")],
+    "marketing_targets": [(SHOP, 1, "new_customer_nurture", "general_hotrod", "pat@example.com")],
+    "product_categories": [
+        (SHOP, 101, "Engine & Drivetrain", D("60.00"), "slow"),
+        (SHOP, 102, "Engine & Drivetrain", D("60.00"), "slow"),
+    ],
+}
+# fmt: on
+
+
+def col(mart: str, name: str) -> str:
+    """The mart's own name for a column, from the suite's `columns:` block."""
+    suite = yaml.safe_load((contracts.CONTRACTS_DIR / "marts" / f"{mart}.yml").read_text())
+    return suite["columns"][name]
+
+
+# The runner's record of contract results (runner/sql/ops.sql creates it before a build).
+CONTRACT_RESULTS_DDL = """
+create schema if not exists ops;
+create table if not exists ops.contract_results (
+    run_id uuid not null,
+    stage text not null,
+    suite text not null,
+    expectation text not null,
+    severity text not null,
+    success boolean not null,
+    unexpected_count bigint,
+    sample jsonb,
+    recorded_at timestamptz not null default now()
+);
+"""
+
+
+def make_marts(target: db.Target) -> None:
+    """Create the hand-made marts in schema marts."""
+    with db.connect(target) as conn:
+        conn.execute("create schema if not exists marts")
+        for mart, columns in MART_COLUMNS.items():
+            names = [psycopg.sql.Identifier(col(mart, name)) for name in columns]
+            table = psycopg.sql.Identifier("marts", mart)
+            conn.execute(
+                psycopg.sql.SQL("create table {} ({})").format(
+                    table,
+                    psycopg.sql.SQL(", ").join(
+                        psycopg.sql.SQL("{} {}").format(n, psycopg.sql.SQL(t))
+                        for n, t in zip(names, columns.values(), strict=True)
+                    ),
+                )
+            )
+            insert = psycopg.sql.SQL("insert into {} ({}) values ({})").format(
+                table,
+                psycopg.sql.SQL(", ").join(names),
+                psycopg.sql.SQL(", ").join(psycopg.sql.Placeholder() * len(names)),
+            )
+            conn.cursor().executemany(insert, MART_ROWS[mart])
+
+
+def set_column(target: db.Target, mart: str, name: str, value: object, where: str = "true") -> None:
+    """Overwrite one column of a hand-made mart (by the name the suites use)."""
+    statement = psycopg.sql.SQL("update {} set {} = %s where " + where).format(
+        psycopg.sql.Identifier("marts", mart), psycopg.sql.Identifier(col(mart, name))
+    )
+    with db.connect(target) as conn:
+        conn.execute(statement, (value,))
+
+
+def dbname(target: db.Target) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(target.conninfo)["dbname"])
+
+
+def cli(target: db.Target, *args: str):
+    return CliRunner().invoke(app, list(args), env={"HOTDASH_DATABASE": dbname(target)})
+
+
+def not_passed(report: contracts.ContractReport) -> dict[str, str]:
+    return {f"{o.suite}/{o.expectation}": o.status for o in report.outcomes if o.status != "pass"}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> contracts.ContractSession:
+    """One GX context for the module: creating it is the slow part of a contract run."""
+    return contracts.ContractSession(tmp_path_factory.mktemp("contracts"))
+
+
+@pytest.fixture(scope="module")
+def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db.Target]:
+    """The good facts, built by the pipeline (source gate, dbt, mart stage), then the marts."""
+    target = db.embedded_target(
+        PROJECT_DIR, hotdash_home, dbname=f"t_contracts_{uuid.uuid4().hex[:10]}"
+    )
+    with db.connect(target) as conn:
+        ensure_facts_table(conn)
+    insert_facts(target, good_facts())
+    report = pipeline.build(target, pipeline.BuildOptions(select=("+facts_quarantine", "staging")))
+    source, marts = report.contracts
+    assert (source.stage, marts.stage) == ("source", "marts")
+    # Marts this build did not select are skipped, not failed; staging checks ran.
+    assert marts.ok and {o.suite for o in marts.outcomes if o.status == "skipped"} == {
+        "marts_growth_metrics",
+        "marts_inventory_alerts",
+        "marts_customer_segments",
+        "marts_marketing_targets",
+        "marts_product_categories",
+    }
+    assert {o.status for o in marts.outcomes if o.suite.startswith("source_")} == {"pass"}
+    make_marts(target)
+    yield target
+    db.drop_database(target)
+
+
+def test_a_clean_build_passes_every_contract(built, session):
+    source = contracts.run_contracts(built, "source", session=session)
+    marts = contracts.run_contracts(built, "marts", run_id=source.run_id, session=session)
+
+    assert not_passed(source) == {}
+    assert not_passed(marts) == {}
+    suites = {o.suite for o in source.outcomes + marts.outcomes}
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 12
+    assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
+    summary = json.loads(marts.summary.read_text())
+    assert summary["ok"] is True
+    assert set(summary["stages"]) == {"source", "marts"}
+    assert summary["stages"]["marts"]["run_id"] == source.run_id
+    assert summary["stages"]["marts"]["counts"]["error"] == 0
+    index = marts.data_docs.read_text()
+    assert "marts_growth_metrics.marts.growth_metrics" in index
+
+
+def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
+    where = f"{col('inventory_alerts', 'variant_id')} = 101"
+    set_column(built, "inventory_alerts", "capital_tied_up", D("200.01"), where)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+        result = cli(built, "contracts", "--stage", "marts")
+    finally:
+        set_column(built, "inventory_alerts", "capital_tied_up", D("200.00"), where)
+
+    assert not_passed(report) == {
+        "marts_inventory_alerts/capital_tied_up_is_units_times_cost": "error"
+    }
+    (bad,) = report.errors
+    assert bad.unexpected_count == 1
+    assert bad.sample == [
+        {
+            "shop_domain": SHOP,
+            "variant_id": 101,
+            "units_on_hand": 5,
+            "unit_cost": "40.00",
+            "capital_tied_up": "200.01",
+        }
+    ]
+    error = contracts.contract_error(report)
+    assert isinstance(error, MartContractError)
+    assert "capital_tied_up_is_units_times_cost: 1 bad row" in error.message
+    assert "variant_id=101" in error.message
+    assert result.exit_code == MartContractError.exit_code == 7
+
+
+def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session):
+    # Gross, net and cumulative all a cent up: the month adds up, staging does not agree.
+    shifted = {
+        "gross_sales": D("250.01"),
+        "net_revenue": D("190.01"),
+        "cumulative_net_revenue": D("190.01"),
+    }
+    for name, value in shifted.items():
+        set_column(built, "growth_metrics", name, value)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        for name, value in shifted.items():
+            set_column(built, "growth_metrics", name, value - D("0.01"))
+
+    assert not_passed(report) == {
+        "marts_growth_metrics/net_revenue_reconciles_with_staged_orders": "error"
+    }
+    assert report.errors[0].sample == [
+        {"shop_domain": SHOP, "staged_net_revenue": "190.00", "mart_net_revenue": "190.01"}
+    ]
+    assert isinstance(contracts.contract_error(report), MartContractError)
+
+
+def test_a_mart_built_for_a_past_date_reconciles_without_later_orders(built, session):
+    # Built with as_of_date the day before order 1001: a month with no revenue.
+    past = {
+        "as_of_date": ORDER_DAY.date() - dt.timedelta(days=1),
+        "gross_sales": 0,
+        "discounts": 0,
+        "refunds": 0,
+        "net_revenue": 0,
+        "cumulative_net_revenue": 0,
+    }
+    original = dict(
+        zip(MART_COLUMNS["growth_metrics"], MART_ROWS["growth_metrics"][0], strict=True)
+    )
+    for name, value in past.items():
+        set_column(built, "growth_metrics", name, value)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        for name in past:
+            set_column(built, "growth_metrics", name, original[name])
+
+    assert not_passed(report) == {}
+
+
+def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
+    set_column(built, "customer_segments", "lifecycle_stage", "dormant")
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        set_column(built, "customer_segments", "lifecycle_stage", "new")
+
+    assert not_passed(report) == {"marts_customer_segments/lifecycle_stage_is_known": "error"}
+    (bad,) = report.errors
+    assert bad.unexpected_count == 1
+    assert bad.sample == [{"lifecycle_stage": "dormant", "shop_domain": SHOP, "customer_id": 1}]
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a build step gets from the pipeline: the target, the options and the run's id."""
+
+    target: db.Target
+    run_id: uuid.UUID
+    options: pipeline.BuildOptions = dataclasses.field(default_factory=pipeline.BuildOptions)
+
+
+def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
+    ctx = StepContext(built, uuid.uuid4())
+    with db.connect(built) as conn:
+        conn.execute(CONTRACT_RESULTS_DDL)
+        conn.execute(
+            psycopg.sql.SQL("update marts.marketing_targets set {} = 'spring_sale'").format(
+                psycopg.sql.Identifier(col("marketing_targets", "campaign"))
+            )
+        )
+    try:
+        summary = contracts.source_step(ctx)
+        with pytest.raises(MartContractError) as raised:
+            contracts.mart_step(ctx)
+        recorded = query(
+            built,
+            "select stage, count(*), count(*) filter (where not success)"
+            " from ops.contract_results where run_id = %s group by stage order by stage",
+            (ctx.run_id,),
+        )
+    finally:
+        with db.connect(built) as conn:
+            conn.execute(
+                psycopg.sql.SQL(
+                    "update marts.marketing_targets set {} = 'new_customer_nurture'"
+                ).format(psycopg.sql.Identifier(col("marketing_targets", "campaign")))
+            )
+            conn.execute("drop table ops.contract_results")
+
+    checks = [c for s in contracts.load_suites() for c in s.checks]
+    assert summary == f"{sum(c.stage == 'source' for c in checks)} passed, 0 warned, 0 skipped"
+    assert "marts_marketing_targets / campaign_is_known: 1 bad row" in raised.value.message
+    assert "campaign=spring_sale" in raised.value.message
+    assert recorded == [
+        ("marts", sum(c.stage == "marts" for c in checks), 1),
+        ("source", sum(c.stage == "source" for c in checks), 0),
+    ]
+
+
+def test_a_renamed_mart_column_fails_the_checks_that_read_it(built, session):
+    velocity = psycopg.sql.Identifier(col("product_categories", "inventory_velocity"))
+    renamed = psycopg.sql.Identifier("velocity")
+    rename = psycopg.sql.SQL("alter table marts.product_categories rename {} to {}")
+    with db.connect(built) as conn:
+        conn.execute(rename.format(velocity, renamed))
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        with db.connect(built) as conn:
+            conn.execute(rename.format(renamed, velocity))
+
+    assert not_passed(report) == {"marts_product_categories/inventory_velocity_is_known": "error"}
+    assert report.errors[0].message.startswith("the check could not run")
+    assert "inventory_velocity" in report.errors[0].message
+
+
+def test_a_stale_topic_only_warns(target, session):
+    insert_facts(target, good_facts())
+    insert_facts(
+        target,
+        [
+            (
+                SHOP,
+                "shopify.inventory_levels",
+                {
+                    "inventory_item_id": 11,
+                    "location_id": 2,
+                    "available": 1,
+                    "updated_at": iso(ORDER_DAY),
+                },
+            )
+        ],
+        created_at=NOW - dt.timedelta(days=3),
+    )
+    with db.connect(target) as conn:
+        conn.execute(
+            "update facts set created_at = %s where topic = 'shopify.inventory_levels'",
+            (NOW - dt.timedelta(days=3),),
+        )
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert not_passed(report) == {"source_inventory_levels/is_fresh": "warn"}
+    assert report.warnings[0].sample == [
+        {"shop_domain": SHOP, "last_fact_at": (NOW - dt.timedelta(days=3)).isoformat()}
+    ]
+    assert report.ok
+
+
+def test_non_numeric_totals_above_the_error_share_stop_the_source(target, session):
+    insert_facts(target, good_facts())
+    (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="12,50"))])
+
+    report = contracts.run_contracts(target, "source", session=session)
+    result = cli(target, "contracts", "--stage", "source")
+
+    # 1 of 4 orders facts (25%) is above the 2% error share.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "error"}
+    (bad,) = report.errors
+    assert (bad.unexpected_count, bad.unexpected_share) == (1, 0.25)
+    assert bad.sample == [{"fact_id": bad_id}]
+    assert result.exit_code == SourceContractError.exit_code == 5
+    assert f"fact ids {bad_id}" in result.output
+    assert "total_price_is_a_number" in result.output
+
+
+def test_an_order_in_an_unknown_currency_is_caught_with_the_dbt_var(target, session):
+    insert_facts(target, good_facts())
+    (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, currency="XYZ"))])
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    # known_currencies (dbt_project.yml) is ["USD"]: the quarantine rejects XYZ, so do contracts.
+    assert not_passed(report) == {"source_orders/currency_is_known": "error"}
+    assert report.errors[0].sample == [{"fact_id": bad_id}]
+
+
+def test_an_incremental_gate_reads_only_facts_not_yet_staged(target, session):
+    insert_facts(target, good_facts())
+    old_bad, new_bad = insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(1004, total_price="x")),
+            (SHOP, "shopify.orders", order(1005, total_price="y")),
+        ],
+    )
+    # Orders are staged up to the first bad one (staging's cursor is its highest fact_id).
+    with db.connect(target) as conn:
+        conn.execute("create schema staging")
+        conn.execute(
+            "create table staging.stg_shopify__orders as select %s::bigint as fact_id", (old_bad,)
+        )
+
+    report = contracts.run_contracts(target, "source", session=session, new_facts_only=True)
+    full = contracts.run_contracts(target, "source", session=session)
+
+    # One bad fact of one new one: its share is taken of at least 1,000 facts, so it warns.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "warn"}
+    (warning,) = report.warnings
+    assert (warning.unexpected_count, warning.checked, warning.after_fact_id) == (1, 1, old_bad)
+    assert warning.sample == [{"fact_id": new_bad}]
+    assert warning.unexpected_share == 1 / contracts.MIN_SHARE_BASE
+    # Read in full, 2 of 5 orders are bad: an error.
+    assert not_passed(full) == {"source_orders/total_price_is_a_number": "error"}
+    assert full.errors[0].sample == [{"fact_id": old_bad}, {"fact_id": new_bad}]
+
+
+def test_timestamps_in_the_future_are_caught_beyond_the_clock_skew(target, session):
+    insert_facts(target, good_facts())
+    soon, later = NOW + dt.timedelta(minutes=10), NOW + dt.timedelta(days=2)
+    (_, bad_id) = insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(1004, updated_at=iso(soon))),
+            (SHOP, "shopify.orders", order(1005, updated_at=iso(later).replace("Z", "-05:00"))),
+        ],
+    )
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert not_passed(report) == {"source_orders/timestamps_are_not_in_the_future": "error"}
+    assert report.errors[0].sample == [{"fact_id": bad_id}]
+
+
+def test_a_few_malformed_facts_only_warn(target, session):
+    insert_facts(target, good_facts())
+    insert_facts(target, [(SHOP, "shopify.orders", order(2000 + i)) for i in range(60)])
+    (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="n/a"))])
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    # 1 of 64 orders facts (1.6%) is under the 2% error share: reported, not blocking.
+    assert not_passed(report) == {"source_orders/total_price_is_a_number": "warn"}
+    (warning,) = report.warnings
+    assert warning.unexpected_count == 1
+    assert warning.sample == [{"fact_id": bad_id}]
+    assert report.ok
+    assert cli(target, "contracts", "--stage", "source").exit_code == 0
+
+
+def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
+    insert_facts(target, good_facts())
+    (bad_id,) = insert_facts(
+        target,
+        [
+            (
+                SHOP,
+                "shopify.inventory_levels",
+                {
+                    "inventory_item_id": 12,
+                    "location_id": 2,
+                    "available": -3,
+                    "updated_at": iso(ORDER_DAY),
+                },
+            )
+        ],
+    )
+    with db.connect(target) as conn:
+        conn.execute(CONTRACT_RESULTS_DDL)
+
+    with pytest.raises(SourceContractError) as raised:
+        # A full refresh reads every fact: 1 of 3 levels (33%) is above the 2% error share.
+        pipeline.build(target, pipeline.BuildOptions(select=("staging",), full_refresh=True))
+
+    message = raised.value.message
+    assert "source_inventory_levels / available_is_not_negative: 1 bad row" in message
+    assert f"fact ids {bad_id}" in message
+    assert raised.value.exit_code == 5
+    # dbt never ran: no staging schema.
+    assert scalar(target, "select to_regnamespace('staging') is null") is True
+    failed = query(
+        target,
+        "select suite, expectation, severity, unexpected_count, sample from ops.contract_results"
+        " where not success",
+    )
+    assert failed == [
+        (
+            "source_inventory_levels",
+            "available_is_not_negative",
+            "warn",
+            1,
+            [{"fact_id": bad_id}],
+        )
+    ]
+    assert scalar(
+        target, "select count(*) from ops.contract_results where stage = 'source'"
+    ) == len([c for s in contracts.load_suites() for c in s.checks if c.stage == "source"])
+
+
+def test_a_missing_facts_table_is_an_error(target, session):
+    with db.connect(target) as conn:
+        conn.execute("drop table facts")
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    assert {o.status for o in report.outcomes} == {"error"}
+    assert report.errors[0].message == "needs public.facts, which does not exist"
+    assert isinstance(contracts.contract_error(report), SourceContractError)
+
+
+def test_an_unknown_stage_is_a_usage_error(target):
+    assert cli(target, "contracts", "--stage", "mart").exit_code == 2
+
+
+def test_every_expectation_declares_severity_and_why():
+    suites = contracts.load_suites()
+    checks = [c for s in suites for c in s.checks]
+    assert {s.name for s in suites if s.kind == "source"} == {
+        "source_facts",
+        "source_orders",
+        "source_refunds",
+        "source_customers",
+        "source_products",
+        "source_inventory_items",
+        "source_inventory_levels",
+    }
+    assert all(c.severity in ("error", "warn") and len(c.why) > 20 for c in checks)
+    # Per-fact payload checks never block on their own: they escalate above a share.
+    assert all(
+        c.severity == "warn" and c.error_above_share for c in checks if c.kind == "bad_facts"
+    )
+
+
+def test_payload_tests_match_the_quarantine_macros():
+    """A payload the contracts call malformed must be one the quarantine rejects: same regexes."""
+    macros = (PROJECT_DIR / "macros" / "json.sql").read_text()
+    for regex in (contracts._INTEGER_RE, contracts._NUMERIC_RE, contracts._TIMESTAMP_RE):
+        assert f"~ '{regex}'" in macros.replace("\n        ~ '", " ~ '")
