@@ -451,7 +451,9 @@ def _step(ctx: Any, stage: Stage) -> str:
         session=session,
         new_facts_only=not ctx.options.full_refresh,
     )
-    ctx.report.contracts.append(report)
+    build_report = getattr(ctx, "report", None)
+    if build_report is not None:
+        build_report.contracts.append(report)
     require_contracts(report)
     counts = report.counts()
     summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"

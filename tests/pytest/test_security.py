@@ -364,7 +364,7 @@ def test_rebuild_restores_grants_and_policies(secured: Secured) -> None:
         secured.builder,
         BuildOptions(select=[*MODELS, *MARTS], skip_contracts=True, vars=None),
     )
-    assert [(s.name, s.status) for s in report.steps] == [
+    assert [(s.name, s.status) for s in report.steps if s.status != "skipped"] == [
         ("dbt build", "success"),
         ("verify security", "success"),
     ]
