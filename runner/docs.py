@@ -8,13 +8,6 @@ from pathlib import Path
 from runner import dbt
 from runner.db import Target
 
-# Where the contract suites' Data Docs may be; the first index.html found is reported.
-GX_DATA_DOCS = (
-    Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html",
-    Path("target") / "gx_data_docs" / "index.html",
-    Path("target") / "data_docs" / "index.html",
-)
-
 
 @dataclass(frozen=True)
 class DocsResult:
@@ -22,11 +15,12 @@ class DocsResult:
     gx_index: Path | None
 
 
-def gx_data_docs(project_dir: Path) -> Path | None:
-    for candidate in GX_DATA_DOCS:
-        if (project_dir / candidate).is_file():
-            return project_dir / candidate
-    return None
+def gx_data_docs(target: Target) -> Path | None:
+    """The contracts' Data Docs index, written by the last `hotdash contracts` or build."""
+    from runner.contracts import default_out_dir
+
+    index = default_out_dir(target) / "data_docs" / "index.html"
+    return index if index.is_file() else None
 
 
 def generate(target: Target) -> DocsResult:
@@ -35,5 +29,5 @@ def generate(target: Target) -> DocsResult:
     dbt.require_success(run)
     return DocsResult(
         dbt_index=target.project_dir / "target" / "index.html",
-        gx_index=gx_data_docs(target.project_dir),
+        gx_index=gx_data_docs(target),
     )
