@@ -175,17 +175,29 @@ def demo(
     ] = 100_000,
     shops: Annotated[int, typer.Option("--shops", min=1, help="How many shops.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same facts.")] = 42,
+    if_empty: Annotated[
+        bool,
+        typer.Option(
+            "--if-empty", help="Load only into an empty facts table (a rerun adds nothing twice)."
+        ),
+    ] = False,
 ) -> None:
-    """Generate realistic demo facts and load them with COPY.
+    """Generate realistic demo facts and load them with COPY, all or nothing.
 
     Example: `hotdash demo --facts 1000000 --shops 2 --seed 7`.
     """
-    from runner.facts import load_demo
+    from runner.facts import ensure_facts_table, load_demo
 
     def go() -> None:
         target = dbmod.resolve_target()
         start = time.monotonic()
         with dbmod.connect(target) as conn:
+            if if_empty:
+                ensure_facts_table(conn)
+                present = conn.execute("select exists (select 1 from public.facts)").fetchone()[0]
+                if present:
+                    console.print("facts table is not empty: no demo facts loaded (--if-empty)")
+                    return
             count = load_demo(
                 conn, facts, shops=shops, seed=seed, progress=progress_printer("facts loaded")
             )

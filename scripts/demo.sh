@@ -10,5 +10,5 @@ if [ ! -x .venv/bin/hotdash ]; then
 fi
 . .venv/bin/activate
 hotdash db up
-hotdash demo --facts "${1:-100000}"
+hotdash demo --facts "${1:-100000}" --if-empty
 hotdash build

@@ -142,3 +142,20 @@ def test_build_help_lists_the_exit_codes():
     assert result.returncode == 0
     for line in ("0  -: Success.", "4  LoadError:", "6  BuildError:", "130  interrupted:"):
         assert line in result.stdout
+
+
+def test_demo_loads_deterministic_facts_and_if_empty_makes_a_rerun_add_nothing(new_target):
+    first, second = new_target(), new_target()
+    for target in (first, second):
+        result = hotdash(
+            target, "demo", "--facts", "800", "--shops", "2", "--seed", "5", "--if-empty"
+        )
+        assert result.returncode == 0, result.stderr
+    again = hotdash(first, "demo", "--facts", "800", "--if-empty")
+    assert again.returncode == 0, again.stderr
+    assert "no demo facts loaded" in again.stdout
+
+    content = "select shop_domain, topic, value::text, created_at from facts order by id"
+    assert scalar(first, "select count(*) from facts") == 800
+    assert query(first, content) == query(second, content)
+    assert scalar(first, "select count(distinct shop_domain) from facts") == 2
