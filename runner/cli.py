@@ -36,8 +36,12 @@ export_app = typer.Typer(help="Export marts to files: the marketing list and the
 app.add_typer(export_app, name="export")
 
 # Long lines are not broken: a terminal wraps them itself, and CI logs and pipes get whole lines.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# In a pipe or a CI log there is no terminal width to fit: tables get room to stay on one line.
+PIPE_WIDTH = 160
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+err_console = Console(
+    stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPE_WIDTH
+)
 
 
 class State:
