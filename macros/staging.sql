@@ -12,17 +12,22 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The facts of one topic; on an incremental run only those past the model's cursor on id. -#}
+{#-
+    The good facts of one topic (facts_triage found no reason to quarantine them); on an
+    incremental run only those past the model's cursor on id.
+-#}
 {% macro facts_of_topic(topic, cursor_column='fact_id') -%}
     select
         facts.id,
         facts.shop_domain,
         facts.value,
         facts.created_at
-    from {{ source('app', 'facts') }} as facts
+    from {{ ref('facts_triage') }} as triage
+    inner join {{ source('app', 'facts') }} as facts on triage.fact_id = facts.id
     where
-        facts.topic = '{{ topic }}'
-        and facts.id > {{ incremental_cursor(cursor_column) }}
+        triage.topic = '{{ topic }}'
+        and triage.reason is null
+        and triage.fact_id > {{ incremental_cursor(cursor_column) }}
 {%- endmacro %}
 
 {#-

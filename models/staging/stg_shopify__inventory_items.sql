@@ -30,7 +30,6 @@ parsed as (
         {{ json_timestamptz('value', 'created_at') }} as created_at,
         {{ json_timestamptz('value', 'updated_at') }} as updated_at
     from facts
-    where {{ inventory_item_quarantine_reason('value') }} is null
 ),
 
 final as (

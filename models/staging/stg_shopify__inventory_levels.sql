@@ -27,7 +27,6 @@ parsed as (
         {{ json_integer('value', 'available') }} as available,
         {{ json_timestamptz('value', 'updated_at') }} as updated_at
     from facts
-    where {{ inventory_level_quarantine_reason('value') }} is null
 ),
 
 final as (

@@ -50,7 +50,6 @@ parsed as (
         {{ json_string('value', 'source_name') }} as source_name,
         jsonb_array_length({{ json_get('value', 'line_items') }}) as line_item_count
     from facts
-    where {{ order_quarantine_reason('value') }} is null
 ),
 
 final as (

@@ -33,7 +33,6 @@ parsed as (
         {{ json_timestamptz('value', 'created_at') }} as created_at,
         {{ json_timestamptz('value', 'updated_at') }} as updated_at
     from facts
-    where {{ product_quarantine_reason('value') }} is null
 ),
 
 final as (

@@ -43,7 +43,6 @@ parsed as (
             end
         ), 0) as refund_line_item_count
     from facts
-    where {{ refund_quarantine_reason('value') }} is null
 ),
 
 final as (

@@ -67,6 +67,7 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     )
     assert sorted(row[0] for row in table if row[1] == "model") == [
         "facts_quarantine",
+        "facts_triage",
         "stg_shopify__customers",
         "stg_shopify__inventory_items",
         "stg_shopify__inventory_levels",

@@ -312,7 +312,7 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         "model.hotdash.stg_shopify__order_line_items",
         "model.hotdash.stg_shopify__customers",
     } <= models
-    assert len(models) == 10
+    assert len(models) == 11
     assert all(r[1] in ("success", "pass") for r in recorded)
     assert ("model.hotdash.stg_shopify__orders", "success", 2) in [r[:3] for r in recorded]
     assert build_run(target, report.run_id)[:7] == (
