@@ -63,6 +63,8 @@ _TIMESTAMP_RE = (
     r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?"
     r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$"
 )
+# Dates the shape admits but the calendar does not (year 0, Feb 30, Apr 31, ...).
+_IMPOSSIBLE_DAY_RE = r"^(0000|\d{4}-(02-3[01]|(04|06|09|11)-31))"
 
 
 # --- what a suite file holds -----------------------------------------------------------------
@@ -117,7 +119,13 @@ def _sql_helpers() -> dict[str, Any]:
         return f"coalesce(({expr}) ~ '{_NUMERIC_RE}', false)"
 
     def is_timestamp(expr: str) -> str:
-        return f"coalesce(({expr}) ~ '{_TIMESTAMP_RE}', false)"
+        year = f"substr({expr}, 1, 4)::integer"
+        leap = f"({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0))"
+        return (
+            f"coalesce(case when ({expr}) ~ '{_TIMESTAMP_RE}'"
+            f" and ({expr}) !~ '{_IMPOSSIBLE_DAY_RE}'"
+            f" then substr({expr}, 6, 5) <> '02-29' or {leap} else false end, false)"
+        )
 
     def as_numeric(expr: str) -> str:
         return f"(case when {is_numeric(expr)} then ({expr})::numeric end)"

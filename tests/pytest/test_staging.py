@@ -175,13 +175,34 @@ MALFORMED = [
         "available is negative",
     ),
     ("shopify.inventory_levels", '"just a string"', "payload is a JSON string, not an object"),
+    # dates the calendar does not have: a cast would raise and fail the build
+    (
+        "shopify.orders",
+        order(16, "2023-02-29T10:00:00Z"),
+        "updated_at is missing or not a timestamp",
+    ),
+    (
+        "shopify.orders",
+        order(17, "2024-04-31T10:00:00Z"),
+        "updated_at is missing or not a timestamp",
+    ),
+    (
+        "shopify.orders",
+        order(18, "1900-02-29T10:00:00Z"),
+        "updated_at is missing or not a timestamp",
+    ),
+    (
+        "shopify.customers",
+        {**fixture("customer"), "updated_at": "0000-01-01T00:00:00Z"},
+        "updated_at is missing or not a timestamp",
+    ),
 ]
 
 
 def test_malformed_facts_are_quarantined_with_their_reason(target):
     good_with_string_quantity = order(
         20,
-        "2024-01-01T00:00:00Z",
+        "2000-02-29T00:00:00Z",  # a leap day (2000 is divisible by 400) is a date
         line_items=[{"id": 5, "quantity": "2", "price": "10.00", "variant_id": 9}],
     )
     rows = [(SHOP, topic, payload) for topic, payload, _ in MALFORMED]
