@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from runner import contracts, db, pipeline
+from runner import contracts, db, ops, pipeline
 from runner.cli import app
 from runner.errors import MartContractError, SourceContractError
 from runner.facts import ensure_facts_table
@@ -245,23 +245,6 @@ def col(mart: str, name: str) -> str:
     return suite["columns"][name]
 
 
-# The runner's record of contract results (runner/sql/ops.sql creates it before a build).
-CONTRACT_RESULTS_DDL = """
-create schema if not exists ops;
-create table if not exists ops.contract_results (
-    run_id uuid not null,
-    stage text not null,
-    suite text not null,
-    expectation text not null,
-    severity text not null,
-    success boolean not null,
-    unexpected_count bigint,
-    sample jsonb,
-    recorded_at timestamptz not null default now()
-);
-"""
-
-
 def make_marts(target: db.Target) -> None:
     """Create the hand-made marts in schema marts."""
     with db.connect(target) as conn:
@@ -460,7 +443,7 @@ class StepContext:
 def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
     ctx = StepContext(built, uuid.uuid4())
     with db.connect(built) as conn:
-        conn.execute(CONTRACT_RESULTS_DDL)
+        ops.ensure_ops_tables(conn)
         conn.execute(
             psycopg.sql.SQL("update marts.marketing_targets set {} = 'spring_sale'").format(
                 psycopg.sql.Identifier(col("marketing_targets", "campaign"))
@@ -654,7 +637,7 @@ def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
         ],
     )
     with db.connect(target) as conn:
-        conn.execute(CONTRACT_RESULTS_DDL)
+        ops.ensure_ops_tables(conn)
 
     with pytest.raises(SourceContractError) as raised:
         # A full refresh reads every fact: 1 of 3 levels (33%) is above the 2% error share.
