@@ -724,20 +724,7 @@ def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
     `--select` build from failing on marts it did not build.
     """
     status: Status = "error" if facts in missing else "skipped"
-    return Outcome(
-        suite=check.suite,
-        expectation=check.name,
-        stage=check.stage,
-        severity=check.severity,
-        status=status,
-        success=False,
-        unexpected_count=None,
-        unexpected_share=None,
-        sample=[],
-        relation=check.relation,
-        why=check.why,
-        message=f"needs {', '.join(missing)}, which does not exist",
-    )
+    return _not_run(check, status, f"needs {', '.join(missing)}, which does not exist")
 
 
 def _expectation(gx: Any, check: Check, after_id: int = 0) -> Any:
@@ -847,19 +834,24 @@ def _exception_message(info: Any) -> str | None:
 
 
 def _failed_to_run(check: Check, message: str) -> Outcome:
+    return _not_run(check, check.severity, (message.splitlines() or [""])[0][:400])
+
+
+def _not_run(check: Check, status: Status, message: str) -> Outcome:
+    """The outcome of a check that produced no result: no count, no sample, a message."""
     return Outcome(
         suite=check.suite,
         expectation=check.name,
         stage=check.stage,
         severity=check.severity,
-        status=check.severity,
+        status=status,
         success=False,
         unexpected_count=None,
         unexpected_share=None,
         sample=[],
         relation=check.relation,
         why=check.why,
-        message=(message.splitlines() or [""])[0][:400],
+        message=message,
     )
 
 

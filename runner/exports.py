@@ -38,7 +38,16 @@ MARKETING_HEADER = (
     "Customer ID",
 )
 
-MARKETING_SQL = """
+# No shop in the session: every shop; with one (--shop), only its rows (RLS says the same).
+SHOP_FILTER = """\
+where
+    current_setting('app.shop_domain', true) is null
+    or current_setting('app.shop_domain', true) = ''
+    or shop_domain = current_setting('app.shop_domain', true)
+"""
+
+MARKETING_SQL = (
+    """
 select
     email,
     first_name,
@@ -49,12 +58,10 @@ select
     shop_domain,
     customer_id
 from marts.marketing_targets
-where
-    current_setting('app.shop_domain', true) is null
-    or current_setting('app.shop_domain', true) = ''
-    or shop_domain = current_setting('app.shop_domain', true)
-order by shop_domain, campaign, email, customer_id
 """
+    + SHOP_FILTER
+    + "order by shop_domain, campaign, email, customer_id\n"
+)
 
 INVENTORY_COLUMNS = (
     "shop_domain",
@@ -71,28 +78,13 @@ INVENTORY_COLUMNS = (
     "potential_cash_recovery",
 )
 
-INVENTORY_SQL = """
-select
-    shop_domain,
-    variant_id,
-    sku,
-    product_title,
-    units_on_hand,
-    unit_cost,
-    capital_tied_up,
-    monthly_sales_avg,
-    months_of_cover,
-    margin_pct,
-    recommended_action,
-    potential_cash_recovery
-from marts.inventory_alerts
-where
-    current_setting('app.shop_domain', true) is null
-    or current_setting('app.shop_domain', true) = ''
-    or shop_domain = current_setting('app.shop_domain', true)
-order by capital_tied_up desc nulls last, shop_domain, variant_id
-limit %(top)s
-"""
+INVENTORY_SQL = (
+    "select\n    "
+    + ",\n    ".join(INVENTORY_COLUMNS)
+    + "\nfrom marts.inventory_alerts\n"
+    + SHOP_FILTER
+    + "order by capital_tied_up desc nulls last, shop_domain, variant_id\nlimit %(top)s\n"
+)
 
 # The daily email's table: (header, column, how to show a value).
 INVENTORY_MARKDOWN: tuple[tuple[str, str, str], ...] = (
