@@ -12,15 +12,22 @@
     ]) }}
 {%- endmacro %}
 
+{#- A key that is absent or JSON null: "<key> is missing" (the contracts count these apart). -#}
+{% macro _required(col, key) -%}
+    when {{ json_text(col, key) }} is null then '{{ key }} is missing'
+{%- endmacro %}
+
 {#- Rules every payload shares: an object with an integer id. -#}
 {% macro _object_with_id(col, id_key='id') -%}
     when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
-    when not {{ is_integer_text(json_text(col, id_key)) }} then '{{ id_key }} is missing or not an integer'
+    {{ _required(col, id_key) }}
+    when not {{ is_integer_text(json_text(col, id_key)) }} then '{{ id_key }} is not an integer'
 {%- endmacro %}
 
 {% macro _timestamp_rule(col, key, required=true) -%}
     {%- if required %}
-    when not {{ is_timestamp_text(json_text(col, key)) }} then '{{ key }} is missing or not a timestamp'
+    {{ _required(col, key) }}
+    when not {{ is_timestamp_text(json_text(col, key)) }} then '{{ key }} is not a timestamp'
     {%- else %}
     when {{ json_text(col, key) }} is not null and not {{ is_timestamp_text(json_text(col, key)) }}
         then '{{ key }} is not a timestamp'
@@ -29,7 +36,8 @@
 
 {% macro _money_rule(col, key, required=true) -%}
     {%- if required %}
-    when not {{ is_numeric_text(json_text(col, key)) }} then '{{ key }} is missing or not a number'
+    {{ _required(col, key) }}
+    when not {{ is_numeric_text(json_text(col, key)) }} then '{{ key }} is not a number'
     {%- else %}
     when {{ json_text(col, key) }} is not null and not {{ is_numeric_text(json_text(col, key)) }}
         then '{{ key }} is not a number'
@@ -59,7 +67,8 @@
         when {{ json_text(col, 'customer', 'id') }} is not null
             and not {{ is_integer_text(json_text(col, 'customer', 'id')) }}
             then 'customer.id is not an integer'
-        when coalesce({{ json_type(col, 'line_items') }}, 'missing') <> 'array' then 'line_items is missing or not an array'
+        {{ _required(col, 'line_items') }}
+        when {{ json_type(col, 'line_items') }} <> 'array' then 'line_items is not an array'
         when exists (
             select 1 from {{ json_array_elements(col, 'line_items') }} as li (item)
             where jsonb_typeof(li.item) <> 'object'
@@ -78,7 +87,8 @@
 {% macro refund_quarantine_reason(col='value') -%}
     case
         {{ _object_with_id(col) }}
-        when not {{ is_integer_text(json_text(col, 'order_id')) }} then 'order_id is missing or not an integer'
+        {{ _required(col, 'order_id') }}
+        when not {{ is_integer_text(json_text(col, 'order_id')) }} then 'order_id is not an integer'
         {{ _timestamp_rule(col, 'created_at') }}
         {{ _timestamp_rule(col, 'processed_at', required=false) }}
         {{ _array_rule(col, 'refund_line_items') }}
@@ -142,8 +152,10 @@
 {% macro inventory_level_quarantine_reason(col='value') -%}
     case
         when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
-        when not {{ is_integer_text(json_text(col, 'inventory_item_id')) }} then 'inventory_item_id is missing or not an integer'
-        when not {{ is_integer_text(json_text(col, 'location_id')) }} then 'location_id is missing or not an integer'
+        {{ _required(col, 'inventory_item_id') }}
+        when not {{ is_integer_text(json_text(col, 'inventory_item_id')) }} then 'inventory_item_id is not an integer'
+        {{ _required(col, 'location_id') }}
+        when not {{ is_integer_text(json_text(col, 'location_id')) }} then 'location_id is not an integer'
         {{ _timestamp_rule(col, 'updated_at') }}
         when {{ json_text(col, 'available') }} is not null
             and not {{ is_integer_text(json_text(col, 'available')) }} then 'available is not an integer'
@@ -160,5 +172,49 @@
         when 'shopify.products' then {{ product_quarantine_reason(col) }}
         when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(col) }}
         when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(col) }}
+    end
+{%- endmacro %}
+
+{#-
+    What is staged but suspicious: a text[] of warnings (null when there are none): a timestamp in
+    the future, an unknown financial status or consent state. A warning does not quarantine the fact; the source contracts count them (contracts/source/*.yml, `flagged`).
+    A timestamp is parsed only when its date is no earlier than yesterday's: the regex is the cost.
+-#}
+{% macro _future_warning(col, key) -%}
+    case
+        when {{ json_text(col, key) }} >= to_char(now() - interval '1 day', 'YYYY-MM-DD')
+            and {{ safe_timestamptz(json_text(col, key)) }}
+            > now() + interval '{{ var("clock_skew_tolerance") }}'
+            then '{{ key }} is in the future'
+    end
+{%- endmacro %}
+
+{% macro _warnings(items) -%}
+    nullif(array_remove(array[
+        {%- for item in items %}
+        {{ item }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ]::text [], null), '{}')
+{%- endmacro %}
+
+{% macro triage_warnings(topic_col='topic', col='value') -%}
+    case {{ topic_col }}
+        when 'shopify.orders' then {{ _warnings([
+            _future_warning(col, 'created_at'),
+            _future_warning(col, 'updated_at'),
+            "case when " ~ json_text(col, 'financial_status') ~ " not in ('"
+                ~ var('known_financial_statuses') | join("', '") ~ "') then 'financial_status '"
+                ~ " || " ~ json_text(col, 'financial_status') ~ " || ' is not known' end",
+        ]) }}
+        when 'shopify.refunds' then {{ _warnings([_future_warning(col, 'created_at')]) }}
+        when 'shopify.customers' then {{ _warnings([
+            _future_warning(col, 'updated_at'),
+            "case when " ~ json_text(col, 'email_marketing_consent', 'state') ~ " not in ('"
+                ~ var('known_consent_states') | join("', '") ~ "') then 'email_marketing_consent.state '"
+                ~ " || " ~ json_text(col, 'email_marketing_consent', 'state') ~ " || ' is not known' end",
+        ]) }}
+        when 'shopify.products' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
+        when 'shopify.inventory_items' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
+        when 'shopify.inventory_levels' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
     end
 {%- endmacro %}

@@ -261,8 +261,8 @@ def load(
 
 @app.command(
     short_help="Run the nightly job: steps, progress, a table of every node; recorded in ops.",
-    help="Run the nightly job: the build steps (source contracts, dbt build, mart contracts,"
-    " grants, verify: those installed), each timed, with live progress and a table of every"
+    help="Run the nightly job: the build steps (facts contracts, judge facts, payload contracts,"
+    " dbt build, mart contracts, verify security), each timed, with live progress and a table of every"
     " dbt node. Every run is recorded in ops.build_runs and ops.build_run_nodes, also when it"
     " fails.\n\nExample: `hotdash build`, or `hotdash build --select staging --full-refresh`.\n\n"
     + exit_code_help(),
@@ -368,12 +368,15 @@ def contracts(
         bool,
         typer.Option(
             "--new-facts-only",
-            help="Payload checks read only facts not yet staged (as an incremental build does).",
+            help="Row checks read only facts not yet judged, payload checks only facts not yet"
+            " staged (as an incremental build does).",
         ),
     ] = False,
 ) -> None:
     """Run the data contract suites (contracts/) against the database and print each result.
 
+    The source stage checks the facts table, has dbt judge the facts not yet judged
+    (ops.facts_triage, as a build does), then checks the payloads by their verdicts.
     Exits non-zero when an error-level contract fails (5 for source, 7 for marts).
     Example: `hotdash contracts --stage source`.
     """

@@ -42,6 +42,9 @@ from runner.db import Target, connect
 from runner.errors import ConfigError, HotdashError, MartContractError, SourceContractError
 
 Stage = Literal["source", "marts"]
+# The source stage in two parts: the facts table itself (before dbt judges anything), then the
+# payloads as ops.facts_triage judged them.
+Part = Literal["facts", "payload"]
 Severity = Literal["error", "warn"]
 Status = Literal["pass", "warn", "error", "skipped"]
 
@@ -54,17 +57,13 @@ SAMPLE_SIZE = 10
 MIN_SHARE_BASE = 1000
 DOCS_SITE = "hotdash"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
-
-# The same tests as macros/json.sql (is_integer_text, is_numeric_text, is_timestamp_text), so a
-# payload the contracts call malformed is one the quarantine rejects.
-_INTEGER_RE = r"^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$"
-_NUMERIC_RE = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"
-_TIMESTAMP_RE = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?"
-    r"(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$"
-)
-# Dates the shape admits but the calendar does not (year 0, Feb 30, Apr 31, ...).
-_IMPOSSIBLE_DAY_RE = r"^(0000|\d{4}-(02-3[01]|(04|06|09|11)-31))"
+# Every fact of a staged topic with its verdict (models/staging/facts_triage.sql).
+TRIAGE = "ops.facts_triage"
+TRIAGE_MODEL = "facts_triage"
+FACTS_SOURCE = "source:app.facts"  # dbt's name of the facts table, with its tests
+# In a facts-table query, the facts this run checks: `id > <the triage cursor>` when only new
+# facts are read, else `true`.
+NEW_FACTS = "{new_facts}"
 
 
 # --- what a suite file holds -----------------------------------------------------------------
@@ -80,20 +79,26 @@ class Check:
     why: str
     stage: Stage
     relation: str  # schema.table the GX batch reads
-    kind: Literal["bad_facts", "unexpected_rows", "expect"]
-    # unexpected_rows: a query reading {batch}; bad_facts: a predicate on a fact's `value`.
-    query: str | None = None
+    kind: Literal["judged", "unexpected_rows", "expect"]
+    query: str | None = None  # unexpected_rows: a query reading {batch}
     expect: str | None = None  # a gx.expectations class name, for kind expect
     kwargs: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
     error_above_share: float | None = None
     keys: tuple[str, ...] = ()  # columns that identify a bad row in samples
     cursor: str | None = None  # staging model whose max(fact_id) marks the facts already staged
+    part: Part | None = None  # source stage: facts (before judging) or payload (after)
+    # judged: LIKE patterns on a fact's triage reason (quarantined) and warnings (flagged).
+    quarantined: tuple[str, ...] = ()
+    flagged: tuple[str, ...] = ()
+    facts: str = "public.facts"  # the facts relation
 
     @property
     def needs(self) -> tuple[str, ...]:
         """Every relation the check reads (its batch and any named in its query)."""
         found = [self.relation]
+        if self.part == "payload":
+            found.append(self.facts)  # verdicts are of facts: no facts table, no verdicts
         if self.query:
             schemas = "|".join((*MODEL_SCHEMAS, self.relation.split(".")[0]))
             found += [
@@ -112,69 +117,14 @@ class Suite:
 
 
 def _sql_helpers() -> dict[str, Any]:
-    def is_integer(expr: str) -> str:
-        return f"coalesce(({expr}) ~ '{_INTEGER_RE}', false)"
-
-    def is_numeric(expr: str) -> str:
-        return f"coalesce(({expr}) ~ '{_NUMERIC_RE}', false)"
-
-    def is_timestamp(expr: str) -> str:
-        year = f"substr({expr}, 1, 4)::integer"
-        leap = f"({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0))"
-        return (
-            f"coalesce(case when ({expr}) ~ '{_TIMESTAMP_RE}'"
-            f" and ({expr}) !~ '{_IMPOSSIBLE_DAY_RE}'"
-            f" then substr({expr}, 6, 5) <> '02-29' or {leap} else false end, false)"
-        )
-
-    def as_numeric(expr: str) -> str:
-        return f"(case when {is_numeric(expr)} then ({expr})::numeric end)"
-
-    def as_timestamp(expr: str) -> str:
-        return f"(case when {is_timestamp(expr)} then ({expr})::timestamptz end)"
-
-    def is_negative(expr: str) -> str:
-        """A number below zero. Only text starting with '-' is parsed: the regex is the cost."""
-        return (
-            f"(case when ltrim({expr}) like '-%' then coalesce({as_numeric(expr)} < 0, false)"
-            " else false end)"
-        )
-
-    def is_after(expr: str, bound: str) -> str:
-        """A timestamp later than `bound` (SQL). Only text whose date is no earlier than the day
-        before the bound's is parsed: an ISO date-time's first ten characters are its date, and
-        no offset moves it by a day or more."""
-        return (
-            f"(case when left({expr}, 10) >= to_char(({bound}) - interval '1 day', 'YYYY-MM-DD')"
-            f" then coalesce({as_timestamp(expr)} > ({bound}), false) else false end)"
-        )
-
-    def json_array(expr: str) -> str:
-        """The elements of a jsonb array; none when it is absent or not an array."""
-        return (
-            f"jsonb_array_elements(case when jsonb_typeof({expr}) = 'array'"
-            f" then {expr} else '[]'::jsonb end)"
-        )
-
     def sql_list(values: Iterable[object]) -> str:
-        return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+        return ", ".join(_literal(v) for v in values)
 
-    def missing_any(keys: Iterable[str], col: str = "value") -> str:
-        """True when one of the top-level keys is absent or JSON null."""
-        return "(" + " or ".join(f"{col}->>'{k}' is null" for k in keys) + ")"
+    return {"sql_list": sql_list}
 
-    return {
-        "is_integer": is_integer,
-        "is_numeric": is_numeric,
-        "is_timestamp": is_timestamp,
-        "as_numeric": as_numeric,
-        "as_timestamp": as_timestamp,
-        "json_array": json_array,
-        "is_negative": is_negative,
-        "is_after": is_after,
-        "sql_list": sql_list,
-        "missing_any": missing_any,
-    }
+
+def _literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 _TEXT_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -196,8 +146,13 @@ def _render(value: Any, context: dict[str, Any], native: bool) -> Any:
 
 def dbt_vars(project_dir: Path) -> dict[str, Any]:
     """The vars of dbt_project.yml, so a suite uses the thresholds the models use."""
-    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    project = _yaml_load((project_dir / "dbt_project.yml").read_text()) or {}
     return dict(project.get("vars") or {})
+
+
+def _yaml_load(text: str) -> Any:
+    """yaml.safe_load, with the C loader when PyYAML has it (ten times faster)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def facts_relation(project_vars: dict[str, Any]) -> str:
@@ -208,7 +163,7 @@ def facts_relation(project_vars: dict[str, Any]) -> str:
 def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
     """Read one suite file and render its checks; a malformed file is a ConfigError."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = _yaml_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"contract suite {path} is not valid YAML: {exc}") from exc
     name = doc.get("suite") or path.stem
@@ -218,6 +173,7 @@ def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
         "col": doc.get("columns") or {},
         "topic": doc.get("topic"),
         "facts": facts_relation(project_vars),
+        "triage": TRIAGE,
         "dbt_vars": project_vars,
     }
     context["cursor"] = doc.get("cursor")
@@ -250,40 +206,58 @@ def _check(
     severity = raw["severity"]
     if severity not in ("error", "warn"):
         raise ConfigError(f"{where}: severity must be error or warn, not {severity!r}")
-    relation = _render(raw.get("relation") or default_relation, context, native=False)
+    judged = "quarantined" in raw or "flagged" in raw
+    relation = (
+        TRIAGE if judged else _render(raw.get("relation") or default_relation, context, False)
+    )
     on_facts = relation == context["facts"]
-    stage: Stage = "source" if kind == "source" and on_facts else "marts"
+    stage: Stage = "marts"
+    part: Part | None = None
+    if kind == "source" and (on_facts or relation.startswith("ops.")):
+        stage, part = "source", ("facts" if on_facts else "payload")
     keys = tuple(_render(raw.get("keys") or ([] if not on_facts else ["id"]), context, False))
     keys = keys or default_keys
     share = raw.get("error_above_share")
     if share is not None:
         share = float(_render(share, context, native=True))
-        if severity != "warn" or "bad_facts" not in raw:
-            raise ConfigError(f"{where}: error_above_share goes with severity warn and bad_facts")
+        if severity != "warn" or not judged:
+            raise ConfigError(
+                f"{where}: error_above_share goes with severity warn and quarantined/flagged"
+            )
     common = {
         "suite": suite,
         "name": raw["name"],
         "severity": severity,
         "why": " ".join(str(raw["why"]).split()),
         "stage": stage,
+        "part": part,
         "relation": relation,
         "topic": context.get("topic"),
         "cursor": context.get("cursor"),
         "error_above_share": share,
         "keys": keys,
+        "facts": context["facts"],
     }
-    if "bad_facts" in raw:
-        if not on_facts or not context.get("topic"):
-            raise ConfigError(f"{where}: bad_facts needs a suite `topic` and the facts relation")
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", raw["name"]):
-            raise ConfigError(f"{where}: a bad_facts name is lower_snake_case (it names a column)")
-        predicate = _render(raw["bad_facts"], context, native=False).strip()
-        return Check(kind="bad_facts", query=predicate, **common)
+    if judged:
+        if kind != "source" or not context.get("topic"):
+            raise ConfigError(f"{where}: quarantined/flagged need a source suite with a `topic`")
+        patterns = {}
+        for key in ("quarantined", "flagged"):
+            value = _render(raw.get(key) or [], context, native=False)
+            if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{where}: `{key}` is a list of LIKE patterns")
+            patterns[key] = tuple(value)
+        return Check(kind="judged", **patterns, **common)
     if "unexpected_rows" in raw:
         query = _render(raw["unexpected_rows"], context, native=False).strip()
         if "{batch}" not in query:
             raise ConfigError(
                 f"{where}: an unexpected_rows query must read its relation as {{batch}}"
+            )
+        if on_facts and NEW_FACTS not in query and raw.get("all_facts") is not True:
+            raise ConfigError(
+                f"{where}: a query on the facts table reads {NEW_FACTS} (the facts this run"
+                " checks), or says `all_facts: true`"
             )
         return Check(kind="unexpected_rows", query=query, **common)
     if "expect" in raw:
@@ -293,7 +267,7 @@ def _check(
             raise ConfigError(f"{where}: gx.expectations has no {raw['expect']}")
         kwargs = _render(raw.get("kwargs") or {}, context, native=True)
         return Check(kind="expect", expect=raw["expect"], kwargs=kwargs, **common)
-    raise ConfigError(f"{where}: give one of bad_facts, unexpected_rows or expect")
+    raise ConfigError(f"{where}: give one of quarantined/flagged, unexpected_rows or expect")
 
 
 def load_suites(
@@ -392,6 +366,12 @@ class ContractReport:
             for s in ("pass", "warn", "error", "skipped")
         }
 
+    def extend(self, other: ContractReport) -> ContractReport:
+        """Add a later part of the same stage (the source payloads after the facts table)."""
+        self.outcomes.extend(other.outcomes)
+        self.seconds += other.seconds
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -433,14 +413,22 @@ def require_contracts(report: ContractReport) -> ContractReport:
 # --- build steps -----------------------------------------------------------------------------
 
 
-def source_step(ctx: Any) -> str:
-    """Build step before dbt: the source gate. Raises SourceContractError on an error-level failure.
+def facts_step(ctx: Any) -> str:
+    """Build step before dbt: the facts table's checks (the gate's first half).
 
-    `ctx` is the build's context (target, options, run_id); both contract steps share one GX
+    `ctx` is the build's context (target, options, run_id); the contract steps share one GX
     context through it, so the Data Docs index shows the whole build. Unless the build is a full
-    refresh, the payload checks read only the facts the build is about to stage.
+    refresh, row checks read only the facts past the triage cursor (the facts not yet judged).
+    Raises SourceContractError on an error-level failure.
     """
-    return _step(ctx, "source")
+    return _step(ctx, "source", "facts")
+
+
+def payload_step(ctx: Any) -> str:
+    """Build step after the judge step, before staging: the payloads as ops.facts_triage judged
+    them, per topic (the gate's second half). Unless the build is a full refresh, only the facts
+    past each topic's staging cursor count. Raises SourceContractError."""
+    return _step(ctx, "source", "payload")
 
 
 def mart_step(ctx: Any) -> str:
@@ -448,7 +436,7 @@ def mart_step(ctx: Any) -> str:
     return _step(ctx, "marts")
 
 
-def _step(ctx: Any, stage: Stage) -> str:
+def _step(ctx: Any, stage: Stage, part: Part | None = None) -> str:
     session = ctx.__dict__.get("contract_session")
     if session is None:
         session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
@@ -458,11 +446,22 @@ def _step(ctx: Any, stage: Stage) -> str:
         run_id=str(ctx.run_id),
         session=session,
         new_facts_only=not ctx.options.full_refresh,
+        part=part,
+        write_docs=False,
     )
-    build_report = getattr(ctx, "report", None)
-    if build_report is not None:
-        build_report.contracts.append(report)
-    require_contracts(report)
+    whole = report
+    earlier = ctx.__dict__.get("source_report")
+    if part == "payload" and earlier is not None:
+        whole = earlier.extend(report)
+    else:
+        build_report = getattr(ctx, "report", None)
+        if build_report is not None:
+            build_report.contracts.append(report)
+        if part == "facts":
+            ctx.__dict__["source_report"] = report
+    if part != "facts" or not report.ok:
+        publish(whole, session)
+    require_contracts(whole)
     counts = report.counts()
     summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"
     if report.warnings:
@@ -470,6 +469,25 @@ def _step(ctx: Any, stage: Stage) -> str:
             f"{o.suite}/{o.expectation} ({o.unexpected_count or 0:,})" for o in report.warnings[:5]
         )
     return summary
+
+
+def judge_args(full_refresh: bool = False, vars: str | None = None) -> list[str]:
+    """The dbt command that judges the facts not yet judged (all of them on a full refresh),
+    after dbt's own tests of the facts source."""
+    args = ["build", "--select", FACTS_SOURCE, TRIAGE_MODEL]
+    if full_refresh:
+        args.append("--full-refresh")
+    if vars:
+        args += ["--vars", vars]
+    return args
+
+
+def judge_facts(target: Target) -> None:
+    """Judge the facts stored since the last build (dbt build of ops.facts_triage); raises
+    BuildError when dbt fails."""
+    from runner import dbt
+
+    dbt.require_success(dbt.invoke(target, judge_args(), quiet=True, silent=True))
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -545,6 +563,14 @@ class ContractSession:
     def for_target(cls, target: Target) -> ContractSession:
         return cls(default_out_dir(target))
 
+    def suites(self, contracts_dir: Path, project_dir: Path) -> list[Suite]:
+        """The suite files, read once per session (a build reads them in each step)."""
+        key = (contracts_dir, project_dir)
+        cache = self.__dict__.setdefault("_suites", {})
+        if key not in cache:
+            cache[key] = load_suites(contracts_dir, project_dir)
+        return cache[key]
+
     def datasource(self, target: Target):
         name = "hotdash_" + hashlib.sha1(target.conninfo.encode()).hexdigest()[:10]
         try:
@@ -599,37 +625,97 @@ def run_contracts(
     out_dir: Path | None = None,
     write_docs: bool = True,
     new_facts_only: bool = False,
+    part: Part | None = None,
+    judge: bool = True,
 ) -> ContractReport:
-    """Run every expectation of `stage` and report each; raises nothing for failed contracts.
+    """Run every expectation of `stage` (or of one `part` of the source stage) and report each;
+    raises nothing for failed contracts.
 
     The caller decides: `require_contracts(report)` raises SourceContractError or
     MartContractError on an error-level failure.
 
-    new_facts_only: the per-fact payload checks read only the facts past each topic's staging
-    cursor (what an incremental dbt build is about to stage; the quarantine has judged the rest),
-    and their share is taken of at least MIN_SHARE_BASE facts.
+    The source stage checks the facts table, then (with `judge`, when those checks passed) has
+    dbt judge the facts not yet judged (ops.facts_triage), then checks the payloads by their
+    verdicts. A build runs the three as separate steps (`facts_step`, its judge step,
+    `payload_step`).
+
+    new_facts_only: facts-table row checks read only the facts past the triage cursor, and the
+    payload checks only the facts past each topic's staging cursor (what an incremental dbt build
+    is about to stage); a batch's share of bad facts is taken of at least MIN_SHARE_BASE facts.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
+    if part is not None and stage != "source":
+        raise ConfigError(f"stage {stage} has no part {part!r}", hint="parts are of stage source")
     started = time.monotonic()
     run_id = run_id or str(uuid.uuid4())
-    facts = facts_relation(dbt_vars(target.project_dir))
-    suites = load_suites(contracts_dir, target.project_dir)
-    checks = [c for s in suites for c in s.checks if c.stage == stage]
     out_dir = out_dir or (session.out_dir if session else default_out_dir(target))
     session = session or ContractSession(out_dir)
+    if stage == "source" and part is None:
+        options = {
+            "session": session,
+            "contracts_dir": contracts_dir,
+            "write_docs": False,
+            "new_facts_only": new_facts_only,
+        }
+        report = run_contracts(target, stage, run_id, part="facts", **options)
+        if judge and report.ok:
+            judge_facts(target)
+        blocked = None if report.ok else "not run: the facts table failed an error-level check"
+        checks = _checks(session, contracts_dir, target.project_dir, stage, "payload")
+        payload = ContractReport(
+            run_id, stage, _run(target, checks, session, new_facts_only, blocked=blocked)
+        )
+        record_results(target, payload)
+        report.extend(payload)
+    else:
+        checks = _checks(session, contracts_dir, target.project_dir, stage, part)
+        report = ContractReport(run_id, stage, _run(target, checks, session, new_facts_only))
+        record_results(target, report)
+    report.seconds = time.monotonic() - started
+    if write_docs:
+        publish(report, session)
+    return report
 
+
+def _checks(
+    session: ContractSession,
+    contracts_dir: Path,
+    project_dir: Path,
+    stage: Stage,
+    part: Part | None,
+) -> list[Check]:
+    suites = session.suites(contracts_dir, project_dir)
+    return [c for s in suites for c in s.checks if c.stage == stage and part in (None, c.part)]
+
+
+def publish(report: ContractReport, session: ContractSession) -> None:
+    """Data Docs (every validation of the session) and the JSON summary (this stage)."""
+    session.out_dir.mkdir(parents=True, exist_ok=True)
+    report.data_docs = session.build_docs()
+    report.summary = write_summary(report, session.out_dir)
+
+
+def _run(
+    target: Target,
+    checks: Sequence[Check],
+    session: ContractSession,
+    new_facts_only: bool,
+    blocked: str | None = None,
+) -> list[Outcome]:
+    """Validate `checks` and return their outcomes, in order. `blocked`: skip every check that
+    could run, with that message."""
     needed = sorted({r for c in checks for r in c.needs})
     with connect(target) as conn:
         exists = {r: _relation_exists(conn, r) for r in needed}
-        cursors: dict[str, str | None] = {
-            c.topic: c.cursor for c in checks if c.kind == "bad_facts" and c.topic
-        }
+        # The facts past the triage cursor are the ones no build has judged yet.
+        facts_after = _cursor(conn, TRIAGE) if new_facts_only else 0
+        cursors = {c.topic: c.cursor for c in checks if c.kind == "judged" and c.topic}
         after = {
             topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
             for topic, cursor in cursors.items()
         }
-        totals = _topic_totals(conn, facts, after) if exists.get(facts) else {}
+        totals = _topic_totals(conn, after) if exists.get(TRIAGE) else {}
     share_base = MIN_SHARE_BASE if new_facts_only else 0
 
     outcomes: dict[tuple[str, str], Outcome] = {}
@@ -637,18 +723,32 @@ def run_contracts(
     for check in checks:
         missing = [r for r in check.needs if not exists.get(r)]
         if missing:
-            outcomes[(check.suite, check.name)] = _missing(check, missing, facts)
-            continue
-        group = "sql" if check.kind in ("bad_facts", "unexpected_rows") else "columns"
-        groups.setdefault((check.suite, check.relation, group), []).append(check)
+            outcomes[(check.suite, check.name)] = _missing(check, missing)
+        elif blocked:
+            outcomes[(check.suite, check.name)] = _not_run(check, "skipped", blocked)
+        else:
+            group = "columns" if check.kind == "expect" else "sql"
+            groups.setdefault((check.suite, check.relation, group), []).append(check)
 
     runs = []
     for (suite, relation, group), members in groups.items():
         name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
+        judged = [c for c in members if c.kind == "judged"]
+        topic = judged[0].topic if judged else None
+        shared = judged_query(judged, after.get(topic or "", 0)) if judged else ""
+        expectations = []
+        for c in members:
+            if c.kind == "judged":
+                expectations.append(_expectation(session.gx, c, shared))
+            elif c.kind == "unexpected_rows":
+                window = f"id > {facts_after}" if facts_after else "true"
+                expectations.append(
+                    _expectation(session.gx, c, (c.query or "").replace(NEW_FACTS, window))
+                )
+            else:
+                expectations.append(_expectation(session.gx, c))
         validation = session.replace_suite(
-            name,
-            [_expectation(session.gx, c, after.get(c.topic or "", 0)) for c in members],
-            session.batch_definition(target, relation),
+            name, expectations, session.batch_definition(target, relation)
         )
         if group == "sql":
             result_format: Any = "COMPLETE"
@@ -668,26 +768,13 @@ def run_contracts(
         by_name = {c.name: c for c in members}
         for r in result.results:
             check = by_name[r.expectation_config.meta["check"]]
-            if check.kind == "bad_facts":
-                outcomes[(check.suite, check.name)] = _bad_facts_outcome(
+            if check.kind == "judged":
+                outcomes[(check.suite, check.name)] = _judged_outcome(
                     check, r, totals, after.get(check.topic or "", 0), share_base
                 )
             else:
                 outcomes[(check.suite, check.name)] = _outcome(check, r)
-
-    report = ContractReport(
-        run_id=run_id,
-        stage=stage,
-        outcomes=[outcomes[(c.suite, c.name)] for c in checks],
-    )
-    if write_docs:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        report.data_docs = session.build_docs()
-    report.seconds = time.monotonic() - started
-    if write_docs:
-        report.summary = write_summary(report, out_dir)
-    record_results(target, report)
-    return report
+    return [outcomes[(c.suite, c.name)] for c in checks]
 
 
 def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
@@ -695,7 +782,7 @@ def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
 
 
 def _cursor(conn: psycopg.Connection, relation: str) -> int:
-    """The highest fact id a staging model holds; 0 before its first build."""
+    """The highest fact id a model holds; 0 before its first build."""
     if not _relation_exists(conn, relation):
         return 0
     schema, table = relation.split(".", 1)
@@ -705,10 +792,10 @@ def _cursor(conn: psycopg.Connection, relation: str) -> int:
     return int(conn.execute(statement).fetchone()[0])
 
 
-def _topic_totals(conn: psycopg.Connection, facts: str, after: dict[str, int]) -> dict[str, int]:
-    """How many facts of each topic the payload checks read (those past its cursor)."""
-    schema, table = facts.split(".", 1)
-    statement = psycopg.sql.SQL("select count(*) from {} where topic = %s and id > %s").format(
+def _topic_totals(conn: psycopg.Connection, after: dict[str, int]) -> dict[str, int]:
+    """How many facts of each topic the payload checks read (the judged ones past its cursor)."""
+    schema, table = TRIAGE.split(".", 1)
+    statement = psycopg.sql.SQL("select count(*) from {} where topic = %s and fact_id > %s").format(
         psycopg.sql.Identifier(schema, table)
     )
     return {
@@ -717,17 +804,17 @@ def _topic_totals(conn: psycopg.Connection, facts: str, after: dict[str, int]) -
     }
 
 
-def _missing(check: Check, missing: list[str], facts: str) -> Outcome:
+def _missing(check: Check, missing: list[str]) -> Outcome:
     """A relation the check reads is absent: the facts table is an error, a model is skipped.
 
     A model that should exist after a full build is dbt's to report; skipping here keeps a
     `--select` build from failing on marts it did not build.
     """
-    status: Status = "error" if facts in missing else "skipped"
+    status: Status = "error" if check.facts in missing else "skipped"
     return _not_run(check, status, f"needs {', '.join(missing)}, which does not exist")
 
 
-def _expectation(gx: Any, check: Check, after_id: int = 0) -> Any:
+def _expectation(gx: Any, check: Check, query: str = "") -> Any:
     common = {
         "description": f"{check.name} ({check.severity}): {check.why}",
         "severity": "critical" if check.severity == "error" else "warning",
@@ -737,55 +824,89 @@ def _expectation(gx: Any, check: Check, after_id: int = 0) -> Any:
             "severity": check.severity,
             "why": check.why,
             **({"error_above_share": check.error_above_share} if check.error_above_share else {}),
+            **({"quarantined": list(check.quarantined)} if check.quarantined else {}),
+            **({"flagged": list(check.flagged)} if check.flagged else {}),
         },
     }
     if check.kind == "expect":
         return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
-    query = bad_facts_query(check, after_id) if check.kind == "bad_facts" else check.query
     # GX formats the query with str.format: literal braces (regex counts) are doubled.
     query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
-    if check.kind == "bad_facts":
-        return _bad_facts_expectation_class()(unexpected_rows_query=query, **common)
+    if check.kind == "judged":
+        return _judged_expectation_class()(unexpected_rows_query=query, **common)
     return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
 
 
-def bad_facts_query(check: Check, after_id: int = 0) -> str:
-    """The facts of the check's topic (past fact id `after_id`) whose payload breaks it: one row
-    with their count and the lowest fact ids, or no row when there are none."""
-    after = f" and id > {int(after_id)}" if after_id else ""
-    return (
-        "select count(*) as bad_facts,"
-        f" (array_agg(id order by id))[1:{SAMPLE_SIZE}] as sample_fact_ids\n"
-        f"from {{batch}}\nwhere topic = '{check.topic}'{after} and (\n    {check.query}\n)\n"
-        "having count(*) > 0"
-    )
+def judged_query(checks: Sequence[Check], after_id: int = 0) -> str:
+    """One query for every judged check of a topic: per check, how many facts (past fact id
+    `after_id`) it accounts for and the lowest of their ids.
+
+    A quarantined fact counts for the first check whose `quarantined` pattern matches its reason;
+    a staged fact counts once for each check whose `flagged` pattern matches one of its warnings
+    (the first that matches each warning). The checks share the query text, so GX computes it
+    once for all of them.
+    """
+    topic = checks[0].topic
+
+    def case(value: str, field: str) -> str:
+        whens = [
+            f"when {value} like any (array[{', '.join(map(_literal, patterns))}]) "
+            f"then {_literal(c.name)}"
+            for c in checks
+            if (patterns := getattr(c, field))
+        ]
+        return "case " + " ".join(whens) + " end" if whens else "null::text"
+
+    after = f" and fact_id > {int(after_id)}" if after_id else ""
+    return f"""with judged as (
+    select fact_id, reason, warnings from {{batch}}
+    where topic = {_literal(topic)}{after}
+        and (reason is not null or warnings is not null)
+),
+verdicts as (
+    select fact_id, {case("reason", "quarantined")} as check_name
+    from judged
+    where reason is not null
+    union all
+    select judged.fact_id, {case("w.warning", "flagged")}
+    from judged cross join lateral unnest(judged.warnings) as w (warning)
+    where judged.reason is null
+)
+select
+    check_name,
+    count(distinct fact_id) as bad_facts,
+    (array_agg(distinct fact_id order by fact_id))[1:{SAMPLE_SIZE}] as sample_fact_ids
+from verdicts
+where check_name is not null
+group by check_name"""
 
 
 @functools.cache
-def _bad_facts_expectation_class() -> type:
-    """UnexpectedRowsExpectation that evaluates its query once.
+def _judged_expectation_class() -> type:
+    """UnexpectedRowsExpectation over a topic's verdicts.
 
-    The stock expectation counts the query's rows and then fetches them: two full evaluations of
-    every payload predicate. A bad_facts query returns one aggregated row (count and sample), so
-    fetching that row is all the validation needs.
+    Every judged check of a topic carries the same query (see judged_query), so GX computes the
+    metric once and each expectation reads its own row. The stock expectation would count the
+    query's rows and then fetch them: fetching the rows is all it takes here.
     """
     import great_expectations as gx
 
-    class ExpectNoBadFacts(gx.expectations.UnexpectedRowsExpectation):
+    class ExpectNoJudgedFacts(gx.expectations.UnexpectedRowsExpectation):
         metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
 
         def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-            rows = metrics["unexpected_rows_query.table"]
+            name = (self.meta or {}).get("check")
+            rows = [r for r in metrics["unexpected_rows_query.table"] if r["check_name"] == name]
             count = sum(int(row["bad_facts"]) for row in rows)
             return {
                 "success": count == 0,
                 "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
             }
 
-    return ExpectNoBadFacts
+    return ExpectNoJudgedFacts
 
 
-def _bad_facts_outcome(
+def _judged_outcome(
     check: Check, r: Any, totals: dict[str, int], after_id: int = 0, share_base: int = 0
 ) -> Outcome:
     result = r.result or {}

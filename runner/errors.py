@@ -33,7 +33,9 @@ class LoadError(HotdashError):
 
 
 class SourceContractError(HotdashError):
-    """An error-level source contract failed: the build was stopped before dbt ran."""
+    """An error-level source contract failed: the build was stopped before anything was staged
+    (the facts-table checks run before dbt; the payload checks once dbt has judged the new facts).
+    """
 
     exit_code = 5
 

@@ -2,8 +2,8 @@
 
 A step is a function of the BuildContext that raises a HotdashError when it fails and may return
 a one-line summary. `default_steps()` is where steps plug in, one line each, in the order
-source contracts -> dbt build -> mart contracts -> grants -> verify; a step that does not exist
-yet is simply absent.
+facts contracts -> judge facts -> payload contracts -> dbt build -> mart contracts -> verify
+security.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ class BuildReport:
 
     @property
     def nodes(self) -> list[dbt.NodeResult]:
-        return [node for run in self.dbt_runs for node in run.nodes]
+        """Every node the build's dbt steps ran; a node run by two steps (the project's
+        on-run-end hook) counts once, as the later step left it."""
+        latest = {node.unique_id: node for run in self.dbt_runs for node in run.nodes}
+        return list(latest.values())
 
     @property
     def status(self) -> str:
@@ -152,10 +155,31 @@ def verify_security_step(ctx: BuildContext) -> str:
     return "grants and forced row-level security verified"
 
 
+def judge_step(ctx: BuildContext) -> str:
+    """dbt tests the facts source and judges the facts stored since the last build
+    (ops.facts_triage and its tests), so the payload contracts can count the verdicts before
+    anything is staged.
+
+    It runs whatever --select says: staging reads only judged facts. --full-refresh re-judges
+    every fact when no --select narrows the build.
+    """
+    from runner import contracts
+
+    full = ctx.options.full_refresh and not ctx.options.select
+    run = ctx.dbt(contracts.judge_args(full_refresh=full, vars=ctx.options.vars))
+    dbt.require_success(run)
+    rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
+    return f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
+
+
 def dbt_build_args(options: BuildOptions) -> list[str]:
+    """Everything selected but what the judge step built: the triage and the facts source's tests."""
+    from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
+
     args = ["build"]
     if options.select:
         args += ["--select", *options.select]
+    args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE]
     if options.full_refresh:
         args.append("--full-refresh")
     if options.vars:
@@ -165,9 +189,12 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
 
 def dbt_build_step(ctx: BuildContext) -> str:
     """dbt build: seeds, models, snapshots and tests in DAG order."""
+    from runner.contracts import TRIAGE_MODEL
+
     run = ctx.dbt(dbt_build_args(ctx.options))
     dbt.require_success(run)
-    if not run.nodes and ctx.options.select:
+    selects_only_the_triage = set(ctx.options.select) <= {TRIAGE_MODEL, f"ops.{TRIAGE_MODEL}"}
+    if not run.nodes and ctx.options.select and not selects_only_the_triage:
         raise ConfigError(
             f"--select {' '.join(ctx.options.select)} matched no dbt node",
             hint="`dbt ls --select ...` lists what a selection matches",
@@ -179,13 +206,17 @@ def dbt_build_step(ctx: BuildContext) -> str:
 
 
 def default_steps() -> list[Step]:
-    """The build, in order: the source gate, dbt (whose on-run-end hook re-applies grants and
-    row-level security), the mart contracts, and the security check. A new step is one line.
+    """The build, in order: the source gate in two halves (the facts table before dbt runs, then
+    the payloads as dbt judged them, before anything is staged), dbt (whose on-run-end hook
+    re-applies grants and row-level security), the mart contracts, and the security check.
+    A new step is one line.
     """
     from runner import contracts
 
     return [
-        Step("source contracts", contracts.source_step, skip=contracts_skipped),
+        Step("facts contracts", contracts.facts_step, skip=contracts_skipped),
+        Step("judge facts", judge_step),
+        Step("payload contracts", contracts.payload_step, skip=contracts_skipped),
         Step("dbt build", dbt_build_step),
         Step("mart contracts", contracts.mart_step, skip=contracts_skipped),
         Step("verify security", verify_security_step, skip=security_skipped),

@@ -48,8 +48,10 @@ node_counts as (
 contract_counts as (
     select
         run_id,
-        count(*) filter (where not success and severity = 'error') as contracts_failed,
-        count(*) filter (where not success and severity = 'warn') as contracts_warned
+        count(*) filter (where coalesce(status, case when not success then severity end) = 'error')
+            as contracts_failed,
+        count(*) filter (where coalesce(status, case when not success then severity end) = 'warn')
+            as contracts_warned
     from contract_results
     group by run_id
 ),

@@ -35,7 +35,7 @@ create table if not exists ops.build_run_nodes (
 );
 
 -- One row per expectation the contract suites evaluated; the contracts step writes it.
--- stage: source (before dbt) or mart (after); severity: error blocks, warn reports.
+-- stage: source (before staging) or marts (after dbt); severity: error blocks, warn reports.
 -- No foreign key: `hotdash contracts` run on its own records under a run id of its own.
 create table if not exists ops.contract_results (
     run_id uuid not null,
@@ -50,3 +50,10 @@ create table if not exists ops.contract_results (
 );
 
 create index if not exists contract_results_run_id_idx on ops.contract_results (run_id);
+
+-- status: pass, warn, error (a warn-level check escalates to error above its share), skipped.
+alter table ops.contract_results
+    add column if not exists status text,
+    add column if not exists unexpected_share double precision,
+    add column if not exists relation text,
+    add column if not exists message text;

@@ -80,12 +80,18 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     ]
     orders_row = next(row for row in table if row[0] == "stg_shopify__orders")
     assert orders_row[:4] == ["stg_shopify__orders", "model", "success", "1"]
-    # one numbered progress line per node dbt counts (not its hooks, nor unit tests)
+    # one numbered progress line per node dbt counts (not its hooks, nor unit tests), numbered
+    # in each dbt step: the judge step (the facts source's tests, facts_triage and its tests),
+    # then dbt build
     progress = [line for line in result.stderr.splitlines() if re.match(r"  \[ *\d+/", line)]
     dbt_nodes = len([row for row in table if row[1] not in ("operation", "unit_test")])
+    judged = len([row for row in table if "facts_triage" in row[0] or "_app_facts_" in row[0]])
     assert len(progress) == dbt_nodes
-    assert progress[-1].startswith(f"  [{dbt_nodes}/{dbt_nodes}] ")
-    assert "==> dbt build" in result.stderr
+    assert progress[judged - 1].startswith(f"  [{judged}/{judged}] ")
+    assert progress[-1].startswith(f"  [{dbt_nodes - judged}/{dbt_nodes - judged}] ")
+    stderr = result.stderr
+    assert stderr.index("==> judge facts") < stderr.index("==> payload contracts")
+    assert stderr.index("==> payload contracts") < stderr.index("==> dbt build")
     run_id = out[-1].split()[1]
     assert query(target, "select run_id::text, status from ops.build_runs") == [(run_id, "success")]
 

@@ -22,6 +22,7 @@ from runner.cli import app
 from runner.errors import MartContractError, SourceContractError
 from runner.facts import ensure_facts_table
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
+from tests.pytest.test_staging import MALFORMED
 
 SHOP = "contracts.myshopify.com"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -450,7 +451,9 @@ def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
             )
         )
     try:
-        summary = contracts.source_step(ctx)
+        facts_summary = contracts.facts_step(ctx)
+        contracts.judge_facts(built)
+        payload_summary = contracts.payload_step(ctx)
         with pytest.raises(MartContractError) as raised:
             contracts.mart_step(ctx)
         recorded = query(
@@ -469,7 +472,11 @@ def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
             conn.execute("drop table ops.contract_results")
 
     checks = [c for s in contracts.load_suites() for c in s.checks]
-    assert summary == f"{sum(c.stage == 'source' for c in checks)} passed, 0 warned, 0 skipped"
+    facts_checks = sum(c.part == "facts" for c in checks)
+    payload_checks = sum(c.part == "payload" for c in checks)
+    assert facts_summary == f"{facts_checks} passed, 0 warned, 0 skipped"
+    assert payload_summary == f"{payload_checks} passed, 0 warned, 0 skipped"
+    assert facts_checks + payload_checks == sum(c.stage == "source" for c in checks)
     assert "marts_marketing_targets / campaign_is_known: 1 bad row" in raised.value.message
     assert "campaign=spring_sale" in raised.value.message
     assert recorded == [
@@ -619,7 +626,7 @@ def test_a_few_malformed_facts_only_warn(target, session):
     assert cli(target, "contracts", "--stage", "source").exit_code == 0
 
 
-def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
+def test_a_negative_inventory_level_stops_the_build_before_staging(target):
     insert_facts(target, good_facts())
     (bad_id,) = insert_facts(
         target,
@@ -647,7 +654,8 @@ def test_a_negative_inventory_level_stops_the_build_before_dbt(target):
     assert "source_inventory_levels / available_is_not_negative: 1 bad row" in message
     assert f"fact ids {bad_id}" in message
     assert raised.value.exit_code == 5
-    # dbt never ran: no staging schema.
+    # dbt judged the facts, then the gate stopped the build: nothing was staged.
+    assert scalar(target, "select count(*) from ops.facts_triage") == len(good_facts()) + 1
     assert scalar(target, "select to_regnamespace('staging') is null") is True
     failed = query(
         target,
@@ -697,14 +705,31 @@ def test_every_expectation_declares_severity_and_why():
     }
     assert all(c.severity in ("error", "warn") and len(c.why) > 20 for c in checks)
     # Per-fact payload checks never block on their own: they escalate above a share.
-    assert all(
-        c.severity == "warn" and c.error_above_share for c in checks if c.kind == "bad_facts"
-    )
+    assert all(c.severity == "warn" and c.error_above_share for c in checks if c.kind == "judged")
+    # Every topic suite ends with the catch-all for verdicts its expectations do not name.
+    for suite in suites:
+        judged = [c for c in suite.checks if c.kind == "judged"]
+        if judged:
+            assert (judged[-1].name, judged[-1].quarantined) == ("no_other_verdicts", ("%",))
 
 
-def test_payload_tests_match_the_quarantine_macros():
-    """A payload the contracts call malformed must be one the quarantine rejects: same regexes."""
-    macros = " ".join((PROJECT_DIR / "macros" / "json.sql").read_text().split())
-    for regex in (contracts._INTEGER_RE, contracts._NUMERIC_RE, contracts._TIMESTAMP_RE):
-        assert f"~ '{regex}'" in macros
-    assert f"!~ '{contracts._IMPOSSIBLE_DAY_RE}'" in macros
+def test_every_quarantine_reason_has_its_own_expectation(target, session):
+    """Each malformed payload of the staging tests is counted by a named expectation of its
+    topic's suite, never by the catch-all: the suites know every rule."""
+    rows = [(SHOP, topic, payload) for topic, payload, _ in MALFORMED]
+    insert_facts(target, rows)
+
+    report = contracts.run_contracts(target, "source", session=session)
+
+    counted = {
+        (o.suite, o.expectation): o.unexpected_count
+        for o in report.outcomes
+        if o.unexpected_count and o.relation == contracts.TRIAGE
+    }
+    assert not [key for key in counted if key[1] == "no_other_verdicts"]
+    judged = [o for o in report.outcomes if o.relation == contracts.TRIAGE and o.checked]
+    assert sum(counted.get((o.suite, o.expectation), 0) for o in judged) == len(MALFORMED)
+    assert counted[("source_orders", "payload_is_an_object_with_an_integer_id")] == 2
+    assert counted[("source_orders", "required_keys_are_present")] == 1  # total_price
+    assert counted[("source_orders", "timestamps_parse")] == 4
+    assert counted[("source_inventory_levels", "available_is_not_negative")] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import db, ops
+from runner import contracts, db
 from runner.doctor import ROLES, run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
 from runner.exports import inventory_alerts, marketing_targets
@@ -291,7 +291,9 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
 
     assert report.error is None
     assert [(s.name, s.status) for s in report.steps] == [
-        ("source contracts", "skipped"),
+        ("facts contracts", "skipped"),
+        ("judge facts", "success"),
+        ("payload contracts", "skipped"),
         ("dbt build", "success"),
         ("mart contracts", "skipped"),
         ("verify security", "success"),
@@ -325,18 +327,42 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         True,
     )
 
-    ops.record_contract_results(
+    def outcome(suite: str, name: str, severity: str, status: str, count: int, sample: list):
+        return contracts.Outcome(
+            suite=suite,
+            expectation=name,
+            stage="source",
+            severity=severity,
+            status=status,
+            success=status == "pass",
+            unexpected_count=count,
+            unexpected_share=None,
+            sample=sample,
+            relation="public.facts",
+            why="why it matters",
+        )
+
+    run_id = str(report.run_id)
+    contracts.record_results(
         target,
-        report.run_id,
-        [
-            ops.ContractResult("source", "orders", "has_id", "error", False, 3, [{"id": None}]),
-            ops.ContractResult("mart", "growth", "goal_positive", "warn", True, 0),
-        ],
+        contracts.ContractReport(
+            run_id,
+            "source",
+            [
+                outcome("orders", "has_id", "error", "error", 3, [{"id": None}]),
+                outcome("orders", "total", "warn", "error", 30, [{"fact_id": 7}]),
+                outcome("growth", "goal_positive", "warn", "pass", 0, []),
+            ],
+        ),
     )
     assert query(
         target,
-        "select stage, severity, success, unexpected_count, sample from ops.contract_results",
-    ) == [("source", "error", False, 3, [{"id": None}]), ("mart", "warn", True, 0, None)]
+        "select severity, status, success, unexpected_count, sample from ops.contract_results",
+    ) == [
+        ("error", "error", False, 3, [{"id": None}]),
+        ("warn", "error", False, 30, [{"fact_id": 7}]),
+        ("warn", "pass", True, 0, []),
+    ]
 
     run_dbt(target, "build", "--select", "pipeline_health")
     slowest = sorted(report.nodes, key=lambda n: (-n.seconds, n.name))[0]
@@ -354,7 +380,7 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
             0,
             slowest.name,
             "build --select staging --select facts_quarantine --skip-contracts",
-            1,
+            2,  # the error, and the warn-level check above its share
             0,
         )
     ]
@@ -366,7 +392,8 @@ def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
     report = build_report(err.value)
     assert report is not None
     assert build_run(target, report.run_id)[0] == "failed"
-    assert build_run(target, report.run_id)[4:6] == (6, "dbt build")
+    # The facts source's tests run in the judge step, before anything is judged or staged.
+    assert build_run(target, report.run_id)[4:6] == (6, "judge facts")
     nodes = query(
         target,
         "select unique_id, status, message from ops.build_run_nodes"

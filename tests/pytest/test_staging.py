@@ -129,19 +129,19 @@ MALFORMED = [
     (
         "shopify.orders",
         {k: v for k, v in fixture("order").items() if k != "id"},
-        "id is missing or not an integer",
+        "id is missing",
     ),
     (
         "shopify.orders",
         order(11, "2024-01-01T00:00:00Z", total_price=None),
-        "total_price is missing or not a number",
+        "total_price is missing",
     ),
     (
         "shopify.orders",
         order(12, "2024-01-01T00:00:00Z", total_price="N/A"),
-        "total_price is missing or not a number",
+        "total_price is not a number",
     ),
-    ("shopify.orders", order(13, "yesterday"), "updated_at is missing or not a timestamp"),
+    ("shopify.orders", order(13, "yesterday"), "updated_at is not a timestamp"),
     (
         "shopify.orders",
         order(14, "2024-01-01T00:00:00Z", currency="XYZ"),
@@ -161,13 +161,13 @@ MALFORMED = [
     (
         "shopify.customers",
         {k: v for k, v in fixture("customer").items() if k != "id"},
-        "id is missing or not an integer",
+        "id is missing",
     ),
     ("shopify.products", {**fixture("product"), "variants": "none"}, "variants is not an array"),
     (
         "shopify.inventory_items",
         {**fixture("inventory_item"), "cost": "abc"},
-        "cost is missing or not a number",
+        "cost is not a number",
     ),
     (
         "shopify.inventory_levels",
@@ -179,22 +179,22 @@ MALFORMED = [
     (
         "shopify.orders",
         order(16, "2023-02-29T10:00:00Z"),
-        "updated_at is missing or not a timestamp",
+        "updated_at is not a timestamp",
     ),
     (
         "shopify.orders",
         order(17, "2024-04-31T10:00:00Z"),
-        "updated_at is missing or not a timestamp",
+        "updated_at is not a timestamp",
     ),
     (
         "shopify.orders",
         order(18, "1900-02-29T10:00:00Z"),
-        "updated_at is missing or not a timestamp",
+        "updated_at is not a timestamp",
     ),
     (
         "shopify.customers",
         {**fixture("customer"), "updated_at": "0000-01-01T00:00:00Z"},
-        "updated_at is missing or not a timestamp",
+        "updated_at is not a timestamp",
     ),
 ]
 
@@ -216,8 +216,6 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
 
     reasons = dict(query(target, "select fact_id, reason from ops.facts_quarantine"))
     expected = {ids[i]: reason for i, (_, _, reason) in enumerate(MALFORMED)}
-    # the cost rule names the key; the message for a present, bad value differs from a missing one
-    expected[ids[10]] = "cost is not a number"
     assert reasons == expected
     assert query(
         target,
