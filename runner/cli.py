@@ -261,7 +261,7 @@ def load(
 
 @app.command(
     short_help="Run the nightly job: steps, progress, a table of every node; recorded in ops.",
-    help="Run the nightly job: the build steps (facts contracts, judge facts, payload contracts,"
+    help="Run the nightly job: the build steps (load project, facts contracts, judge facts, payload contracts,"
     " dbt build, mart contracts, verify security), each timed, with live progress and a table of every"
     " dbt node. Every run is recorded in ops.build_runs and ops.build_run_nodes, also when it"
     " fails.\n\nExample: `hotdash build`, or `hotdash build --select staging --full-refresh`.\n\n"

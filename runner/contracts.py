@@ -3,12 +3,14 @@
 Suites are YAML files kept in the repo (contracts/source/*.yml, contracts/marts/*.yml; the format
 is described in contracts/README.md). At run time they are loaded into an ephemeral GX context
 and validated through SQLAlchemy: every expectation runs as SQL in PostgreSQL (column
-expectations are compiled by GX; payload and cross-column checks are UnexpectedRowsExpectation
-queries that return only the offending keys). Nothing pulls a table into Python.
+expectations are compiled by GX; cross-column and verdict checks are UnexpectedRowsExpectation
+queries that return only the offending keys or counts). Nothing pulls a table into Python.
 
-Two stages: `source` runs before dbt and checks the facts as they arrived; `marts` runs after dbt
-and checks the marts plus the staging and quarantine models that dbt has just rebuilt. Each
-expectation has a severity: an `error` that fails stops the build, a `warn` is reported.
+Two stages. `source` guards what gets staged, in two parts: `facts` checks the facts table
+before dbt runs; `payload` counts, per topic, the verdicts dbt's ops.facts_triage gave each fact
+(judged once, by macros/quarantine_rules.sql) before anything is staged. `marts` runs after dbt
+and checks the marts plus the staging models that dbt has just rebuilt. Each expectation has a
+severity: an `error` that fails stops the build, a `warn` is reported.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -61,8 +65,9 @@ MODEL_SCHEMAS = ("staging", "intermediate", "marts", "ops")
 TRIAGE = "ops.facts_triage"
 TRIAGE_MODEL = "facts_triage"
 FACTS_SOURCE = "source:app.facts"  # dbt's name of the facts table, with its tests
-# In a facts-table query, the facts this run checks: `id > <the triage cursor>` when only new
-# facts are read, else `true`.
+# In a source query, the facts this run checks, or `true` when it checks every fact: on the facts
+# table `id > <the triage cursor>` (the facts not judged yet), on ops.facts_triage
+# `fact_id > <the suite's staging cursor>` (the facts not staged yet).
 NEW_FACTS = "{new_facts}"
 
 
@@ -254,10 +259,10 @@ def _check(
             raise ConfigError(
                 f"{where}: an unexpected_rows query must read its relation as {{batch}}"
             )
-        if on_facts and NEW_FACTS not in query and raw.get("all_facts") is not True:
+        if part and NEW_FACTS not in query and raw.get("all_facts") is not True:
             raise ConfigError(
-                f"{where}: a query on the facts table reads {NEW_FACTS} (the facts this run"
-                " checks), or says `all_facts: true`"
+                f"{where}: a source query reads {NEW_FACTS} (the facts this run checks),"
+                " or says `all_facts: true`"
             )
         return Check(kind="unexpected_rows", query=query, **common)
     if "expect" in raw:
@@ -437,18 +442,24 @@ def mart_step(ctx: Any) -> str:
 
 
 def _step(ctx: Any, stage: Stage, part: Part | None = None) -> str:
-    session = ctx.__dict__.get("contract_session")
-    if session is None:
-        session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
-    report = run_contracts(
-        ctx.target,
-        stage,
-        run_id=str(ctx.run_id),
-        session=session,
-        new_facts_only=not ctx.options.full_refresh,
-        part=part,
-        write_docs=False,
-    )
+    worker: ContractWorker | None = ctx.__dict__.get("contract_worker")
+    session: ContractSession | None = None
+    new_facts_only = not ctx.options.full_refresh
+    if worker is not None:
+        report = worker.run(ctx.target, stage, part, str(ctx.run_id), new_facts_only)
+    else:
+        session = ctx.__dict__.get("contract_session")
+        if session is None:
+            session = ctx.__dict__["contract_session"] = ContractSession.for_target(ctx.target)
+        report = run_contracts(
+            ctx.target,
+            stage,
+            run_id=str(ctx.run_id),
+            session=session,
+            new_facts_only=new_facts_only,
+            part=part,
+            write_docs=False,
+        )
     whole = report
     earlier = ctx.__dict__.get("source_report")
     if part == "payload" and earlier is not None:
@@ -460,7 +471,11 @@ def _step(ctx: Any, stage: Stage, part: Part | None = None) -> str:
         if part == "facts":
             ctx.__dict__["source_report"] = report
     if part != "facts" or not report.ok:
-        publish(whole, session)
+        if worker is not None:
+            # A passing gate's Data Docs are written while dbt builds.
+            worker.publish(whole, wait=not (part == "payload" and whole.ok))
+        else:
+            publish(whole, session)
     require_contracts(whole)
     counts = report.counts()
     summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['skipped']} skipped"
@@ -488,6 +503,96 @@ def judge_facts(target: Target) -> None:
     from runner import dbt
 
     dbt.require_success(dbt.invoke(target, judge_args(), quiet=True, silent=True))
+
+
+class ContractWorker:
+    """Runs a build's contract steps in a process of its own.
+
+    Importing Great Expectations and creating its context takes 2–3 s of one core. Started with
+    the build, the worker spends them while the build loads the dbt project; the contract steps
+    then cost only their checks. The source stage's Data Docs are written while dbt builds.
+    Ctrl-C is left to the build, which closes the worker.
+    """
+
+    def __init__(self, target: Target) -> None:
+        import multiprocessing
+
+        self.out_dir = default_out_dir(target)
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(str(self.out_dir),),
+        )
+        self._pending: list[Future] = [self._pool.submit(_worker_warm, target.project_dir)]
+
+    def run(
+        self, target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
+    ) -> ContractReport:
+        future = self._pool.submit(_worker_run, target, stage, part, run_id, new_facts_only)
+        return future.result()
+
+    def publish(self, report: ContractReport, wait: bool = True) -> None:
+        """Data Docs and the JSON summary, as `publish` writes them; `wait=False` returns at once
+        (the worker does it before its next task)."""
+        future = self._pool.submit(_worker_publish, report)
+        report.data_docs = self.out_dir / "data_docs" / "index.html"
+        report.summary = self.out_dir / "contracts_summary.json"
+        if wait:
+            future.result()
+        else:
+            self._pending.append(future)
+
+    def close(self, cancel: bool = False) -> None:
+        """Let pending Data Docs finish, then stop the process. `cancel` (the build was
+        interrupted): drop what is pending and return at once; the worker ends when its current
+        task does, or with this process."""
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_start(out_dir: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
+    _WORKER["out_dir"] = Path(out_dir)
+    # A build killed outright cannot close its worker: the worker goes with it.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_session() -> ContractSession:
+    if "session" not in _WORKER:
+        _WORKER["session"] = ContractSession(_WORKER["out_dir"])
+    return _WORKER["session"]
+
+
+def _worker_warm(project_dir: Path) -> None:
+    _worker_session().suites(CONTRACTS_DIR, project_dir)
+
+
+def _worker_run(
+    target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
+) -> ContractReport:
+    return run_contracts(
+        target,
+        stage,
+        run_id,
+        session=_worker_session(),
+        new_facts_only=new_facts_only,
+        part=part,
+        write_docs=False,
+    )
+
+
+def _worker_publish(report: ContractReport) -> None:
+    publish(report, _worker_session())
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -598,9 +703,10 @@ class ContractSession:
         for factory in (self.context.validation_definitions, self.context.suites):
             with contextlib.suppress(Exception):  # absent on the first run
                 factory.delete(name)
-        suite = self.context.suites.add(gx.ExpectationSuite(name=name))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
+        # Built whole, then added: add_expectation on a stored suite re-saves it every time.
+        suite = self.context.suites.add(
+            gx.ExpectationSuite(name=name, expectations=list(expectations))
+        )
         return self.context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
         )
@@ -710,7 +816,7 @@ def _run(
         exists = {r: _relation_exists(conn, r) for r in needed}
         # The facts past the triage cursor are the ones no build has judged yet.
         facts_after = _cursor(conn, TRIAGE) if new_facts_only else 0
-        cursors = {c.topic: c.cursor for c in checks if c.kind == "judged" and c.topic}
+        cursors = {c.topic: c.cursor for c in checks if c.part == "payload" and c.topic}
         after = {
             topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
             for topic, cursor in cursors.items()
@@ -741,7 +847,11 @@ def _run(
             if c.kind == "judged":
                 expectations.append(_expectation(session.gx, c, shared))
             elif c.kind == "unexpected_rows":
-                window = f"id > {facts_after}" if facts_after else "true"
+                if c.part == "payload":
+                    since = after.get(c.topic or "", 0)
+                    window = f"fact_id > {since}" if since else "true"
+                else:
+                    window = f"id > {facts_after}" if facts_after else "true"
                 expectations.append(
                     _expectation(session.gx, c, (c.query or "").replace(NEW_FACTS, window))
                 )

@@ -98,6 +98,8 @@ def invoke(
     if silent:
         full = ["--log-level", "none", *full]
     res = runner.invoke(full)
+    if isinstance(res.exception, KeyboardInterrupt):
+        raise res.exception  # dbt catches Ctrl-C and reports a failure: it is an interruption
     run = DbtRun(command=list(args), success=bool(res.success))
     if res.exception is not None:
         run.exception = str(res.exception)

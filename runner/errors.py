@@ -13,6 +13,9 @@ class HotdashError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):  # raised in a worker process, re-raised here: keep the hint
+        return (type(self), (self.message, self.hint))
+
 
 class ConfigError(HotdashError):
     """The profile, environment or arguments are not usable."""

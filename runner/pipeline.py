@@ -2,8 +2,8 @@
 
 A step is a function of the BuildContext that raises a HotdashError when it fails and may return
 a one-line summary. `default_steps()` is where steps plug in, one line each, in the order
-facts contracts -> judge facts -> payload contracts -> dbt build -> mart contracts -> verify
-security.
+load project -> facts contracts -> judge facts -> payload contracts -> dbt build -> mart contracts
+-> verify security.
 """
 
 from __future__ import annotations
@@ -155,6 +155,18 @@ def verify_security_step(ctx: BuildContext) -> str:
     return "grants and forced row-level security verified"
 
 
+def load_project_step(ctx: BuildContext) -> str:
+    """dbt parses the project once for the build's dbt steps. Unless contracts are skipped, a
+    worker process loads Great Expectations meanwhile (runner.contracts.ContractWorker)."""
+    if not ctx.options.skip_contracts:
+        from runner.contracts import ContractWorker
+
+        ctx.__dict__["contract_worker"] = ContractWorker(ctx.target)
+    args = ["parse"] + (["--vars", ctx.options.vars] if ctx.options.vars else [])
+    dbt.require_success(ctx.dbt(args))
+    return "dbt project parsed" + ("" if ctx.options.skip_contracts else "; contracts loading")
+
+
 def judge_step(ctx: BuildContext) -> str:
     """dbt tests the facts source and judges the facts stored since the last build
     (ops.facts_triage and its tests), so the payload contracts can count the verdicts before
@@ -214,6 +226,7 @@ def default_steps() -> list[Step]:
     from runner import contracts
 
     return [
+        Step("load project", load_project_step),
         Step("facts contracts", contracts.facts_step, skip=contracts_skipped),
         Step("judge facts", judge_step),
         Step("payload contracts", contracts.payload_step, skip=contracts_skipped),
@@ -228,6 +241,34 @@ def prepare(target: Target) -> None:
     with connect(target) as conn:
         ensure_facts_table(conn)
         ops.ensure_ops_tables(conn)
+
+
+def _run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str | None, BaseException | None]:
+    """Run the steps in order until one fails: (the failed step, an exception that is not a
+    HotdashError, to re-raise once recorded). A HotdashError goes to ctx.report.error."""
+    report, options, listener = ctx.report, ctx.options, ctx.listener
+    unexpected: BaseException | None = None
+    for step in steps:
+        if step.skip(options):
+            result = StepResult(step.name, "skipped", 0.0, "skipped by option")
+            report.steps.append(result)
+            listener.step_finished(result)
+            continue
+        listener.step_started(step.name)
+        step_start = time.monotonic()
+        try:
+            summary = step.run(ctx) or ""
+            status = "success"
+        except HotdashError as exc:
+            report.error, summary, status = exc, exc.message, "failed"
+        except BaseException as exc:  # recorded, then re-raised: a bug or Ctrl-C
+            unexpected, summary, status = exc, f"{type(exc).__name__}: {exc}", "failed"
+        result = StepResult(step.name, status, time.monotonic() - step_start, summary)
+        report.steps.append(result)
+        listener.step_finished(result)
+        if status == "failed":
+            return step.name, unexpected
+    return None, None
 
 
 def build(
@@ -252,27 +293,12 @@ def build(
     start = time.monotonic()
     failed_step: str | None = None
     unexpected: BaseException | None = None
-    for step in steps:
-        if step.skip(options):
-            result = StepResult(step.name, "skipped", 0.0, "skipped by option")
-            report.steps.append(result)
-            listener.step_finished(result)
-            continue
-        listener.step_started(step.name)
-        step_start = time.monotonic()
-        try:
-            summary = step.run(ctx) or ""
-            status = "success"
-        except HotdashError as exc:
-            report.error, summary, status = exc, exc.message, "failed"
-        except BaseException as exc:  # recorded, then re-raised: a bug or Ctrl-C
-            unexpected, summary, status = exc, f"{type(exc).__name__}: {exc}", "failed"
-        result = StepResult(step.name, status, time.monotonic() - step_start, summary)
-        report.steps.append(result)
-        listener.step_finished(result)
-        if status == "failed":
-            failed_step = step.name
-            break
+    try:
+        failed_step, unexpected = _run_steps(ctx, steps)
+    finally:
+        worker = ctx.__dict__.pop("contract_worker", None)
+        if worker is not None:
+            worker.close(cancel=unexpected is not None)
     report.seconds = time.monotonic() - start
     if isinstance(unexpected, KeyboardInterrupt):
         run_status = "cancelled"

@@ -733,3 +733,44 @@ def test_every_quarantine_reason_has_its_own_expectation(target, session):
     assert counted[("source_orders", "required_keys_are_present")] == 1  # total_price
     assert counted[("source_orders", "timestamps_parse")] == 4
     assert counted[("source_inventory_levels", "available_is_not_negative")] == 1
+
+
+def test_a_blank_shop_among_new_facts_stops_the_build_before_dbt(target):
+    insert_facts(target, good_facts())
+    pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
+    judged = scalar(target, "select count(*) from ops.facts_triage")
+    (bad_id,) = insert_facts(target, [(" ", "shopify.orders", order(1004))])
+
+    with pytest.raises(SourceContractError) as raised:
+        pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
+
+    assert raised.value.message.startswith(
+        "error-level source contract failed: source_facts / shop_domain_is_present: 1 bad row"
+    )
+    assert raised.value.message.endswith(f"sample: fact ids {bad_id}")
+    # Stopped before dbt ran: the new fact was not even judged.
+    assert scalar(target, "select count(*) from ops.facts_triage") == judged
+    steps = query(target, "select steps from ops.build_runs order by started_at desc limit 1")[0][0]
+    assert [(s["name"], s["status"]) for s in steps] == [
+        ("load project", "success"),
+        ("facts contracts", "failed"),
+    ]
+
+
+def test_an_incremental_gate_reads_only_facts_not_yet_judged(target, session):
+    (old_bad,) = insert_facts(target, [(" ", "shopify.orders", order(1004))])
+    insert_facts(target, good_facts())
+    contracts.judge_facts(target)  # the blank-shop fact was judged by an earlier build
+
+    new_only = contracts.run_contracts(target, "source", session=session, new_facts_only=True)
+    every = contracts.run_contracts(target, "source", session=session)
+
+    assert not_passed(new_only) == {}
+    assert [f"{o.suite}/{o.expectation}" for o in every.errors] == [
+        "source_facts/shop_domain_is_present"
+    ]
+    assert every.errors[0].sample == [{"fact_id": old_bad, "topic": "shopify.orders"}]
+    # A broken facts table is not judged: the payload checks wait for it.
+    payload = [o for o in every.outcomes if o.relation == contracts.TRIAGE]
+    assert payload and {o.status for o in payload} == {"skipped"}
+    assert payload[0].message == "not run: the facts table failed an error-level check"

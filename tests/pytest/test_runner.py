@@ -291,6 +291,7 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
 
     assert report.error is None
     assert [(s.name, s.status) for s in report.steps] == [
+        ("load project", "success"),
         ("facts contracts", "skipped"),
         ("judge facts", "success"),
         ("payload contracts", "skipped"),

@@ -365,6 +365,7 @@ def test_rebuild_restores_grants_and_policies(secured: Secured) -> None:
         BuildOptions(select=[*MODELS, *MARTS], skip_contracts=True, vars=None),
     )
     assert [(s.name, s.status) for s in report.steps if s.status != "skipped"] == [
+        ("load project", "success"),
         ("judge facts", "success"),
         ("dbt build", "success"),
         ("verify security", "success"),
