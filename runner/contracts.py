@@ -944,7 +944,43 @@ def _expectation(gx: Any, check: Check, query: str = "") -> Any:
     query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
     if check.kind == "judged":
         return _judged_expectation_class()(unexpected_rows_query=query, **common)
-    return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query, **common)
+    counted = (
+        f"select unexpected.*, count(*) over () as {ROWS_TOTAL}\n"
+        f"from (\n{query.rstrip().rstrip(';')}\n) as unexpected\nlimit {SAMPLE_LIMIT}"
+    )
+    return _rows_expectation_class()(unexpected_rows_query=counted, **common)
+
+
+# unexpected_rows checks: the column that carries the count of all bad rows next to the sample,
+# and how many rows are fetched.
+ROWS_TOTAL = "unexpected_rows_total"
+SAMPLE_LIMIT = 200
+
+
+@functools.cache
+def _rows_expectation_class() -> type:
+    """UnexpectedRowsExpectation that evaluates its query once.
+
+    The stock expectation runs the query twice, to count its rows and then to fetch them; a
+    reconciliation over every staged order is not cheap. Here the query carries its own count
+    (`count(*) over ()`) and one fetch gives the count and the sample.
+    """
+    import great_expectations as gx
+
+    class ExpectNoUnexpectedRows(gx.expectations.UnexpectedRowsExpectation):
+        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            rows = [dict(row) for row in metrics["unexpected_rows_query.table"]]
+            count = int(rows[0][ROWS_TOTAL]) if rows else 0
+            for row in rows:
+                row.pop(ROWS_TOTAL, None)
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
+            }
+
+    return ExpectNoUnexpectedRows
 
 
 def judged_query(checks: Sequence[Check], after_id: int = 0) -> str:
