@@ -26,12 +26,14 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -514,6 +516,13 @@ class ContractWorker:
     Ctrl-C is left to the build, which closes the worker.
     """
 
+    @staticmethod
+    def available() -> bool:
+        """Whether a worker can start: a spawned process re-imports the main module from its
+        file, which a script read from stdin does not have."""
+        path = getattr(sys.modules.get("__main__"), "__file__", None)
+        return path is None or Path(path).is_file()
+
     def __init__(self, target: Target) -> None:
         import multiprocessing
 
@@ -525,16 +534,25 @@ class ContractWorker:
             initargs=(str(self.out_dir),),
         )
         self._pending: list[Future] = [self._pool.submit(_worker_warm, target.project_dir)]
+        self._local = False  # the worker died: the checks run in this process
 
     def run(
         self, target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
     ) -> ContractReport:
-        future = self._pool.submit(_worker_run, target, stage, part, run_id, new_facts_only)
-        return future.result()
+        args = (target, stage, part, run_id, new_facts_only)
+        try:
+            return self._pool.submit(_worker_run, *args).result()
+        except BrokenProcessPool:  # the process died (killed, out of memory): go on without it
+            self._local = True
+            _WORKER.setdefault("out_dir", self.out_dir)
+            return _worker_run(*args)
 
     def publish(self, report: ContractReport, wait: bool = True) -> None:
         """Data Docs and the JSON summary, as `publish` writes them; `wait=False` returns at once
         (the worker does it before its next task)."""
+        if self._local:
+            publish(report, _worker_session())
+            return
         future = self._pool.submit(_worker_publish, report)
         report.data_docs = self.out_dir / "data_docs" / "index.html"
         report.summary = self.out_dir / "contracts_summary.json"
@@ -553,6 +571,12 @@ class ContractWorker:
 _WORKER: dict[str, Any] = {}
 
 
+def _worker_session() -> ContractSession:
+    if "session" not in _WORKER:
+        _WORKER["session"] = ContractSession(_WORKER["out_dir"])
+    return _WORKER["session"]
+
+
 def _worker_start(out_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
     _WORKER["out_dir"] = Path(out_dir)
@@ -565,12 +589,11 @@ def _worker_start(out_dir: str) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    # Once the pool has let the worker go, end it without tearing down what GX loaded (that
+    # takes most of a second): the last of multiprocessing's exit finalizers.
+    import multiprocessing.util
 
-
-def _worker_session() -> ContractSession:
-    if "session" not in _WORKER:
-        _WORKER["session"] = ContractSession(_WORKER["out_dir"])
-    return _WORKER["session"]
+    multiprocessing.util.Finalize(None, os._exit, args=(0,), exitpriority=-(10**6))
 
 
 def _worker_warm(project_dir: Path) -> None:

@@ -161,7 +161,8 @@ def load_project_step(ctx: BuildContext) -> str:
     if not ctx.options.skip_contracts:
         from runner.contracts import ContractWorker
 
-        ctx.__dict__["contract_worker"] = ContractWorker(ctx.target)
+        if ContractWorker.available():
+            ctx.__dict__["contract_worker"] = ContractWorker(ctx.target)
     args = ["parse"] + (["--vars", ctx.options.vars] if ctx.options.vars else [])
     dbt.require_success(ctx.dbt(args))
     return "dbt project parsed" + ("" if ctx.options.skip_contracts else "; contracts loading")
