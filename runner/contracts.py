@@ -856,12 +856,11 @@ def _run(
         elif blocked:
             outcomes[(check.suite, check.name)] = _not_run(check, "skipped", blocked)
         else:
-            group = "columns" if check.kind == "expect" else "sql"
-            groups.setdefault((check.suite, check.relation, group), []).append(check)
+            groups.setdefault((check.suite, check.relation), []).append(check)
 
     runs = []
-    for (suite, relation, group), members in groups.items():
-        name = f"{suite}.{relation}" + (".sql" if group == "sql" else "")
+    for (suite, relation), members in groups.items():
+        name = f"{suite}.{relation}"
         judged = [c for c in members if c.kind == "judged"]
         topic = judged[0].topic if judged else None
         shared = judged_query(judged, after.get(topic or "", 0)) if judged else ""
@@ -883,15 +882,14 @@ def _run(
         validation = session.replace_suite(
             name, expectations, session.batch_definition(target, relation)
         )
-        if group == "sql":
-            result_format: Any = "COMPLETE"
-        else:
-            keys = sorted({k for c in members for k in c.keys})
-            result_format = {
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": SAMPLE_SIZE,
-                "unexpected_index_column_names": keys,
-            }
+        # SUMMARY: a sample of each column check's bad values, not all of them. The query
+        # checks return their own rows whatever the format (see _rows_expectation_class).
+        keys = sorted({k for c in members if c.kind == "expect" for k in c.keys})
+        result_format = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": SAMPLE_SIZE,
+            **({"unexpected_index_column_names": keys} if keys else {}),
+        }
         runs.append((validation, result_format, members))
 
     # Validations are independent queries: run a few at once (PostgreSQL does the work).
