@@ -177,7 +177,8 @@
 
 {#-
     What is staged but suspicious: a text[] of warnings (null when there are none): a timestamp in
-    the future, an unknown financial status or consent state. A warning does not quarantine the fact; the source contracts count them (contracts/source/*.yml, `flagged`).
+    the future, an unknown financial status or consent state. A warning does not quarantine the
+    fact; the source contracts count them (contracts/source/*.yml, `flagged`).
     A timestamp is parsed only when its date is no earlier than yesterday's: the regex is the cost.
 -#}
 {% macro _future_warning(col, key) -%}

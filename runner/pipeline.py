@@ -202,12 +202,12 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
 
 def dbt_build_step(ctx: BuildContext) -> str:
     """dbt build: seeds, models, snapshots and tests in DAG order."""
-    from runner.contracts import TRIAGE_MODEL
+    from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
 
     run = ctx.dbt(dbt_build_args(ctx.options))
     dbt.require_success(run)
-    selects_only_the_triage = set(ctx.options.select) <= {TRIAGE_MODEL, f"ops.{TRIAGE_MODEL}"}
-    if not run.nodes and ctx.options.select and not selects_only_the_triage:
+    judged_only = set(ctx.options.select) <= {TRIAGE_MODEL, f"ops.{TRIAGE_MODEL}", FACTS_SOURCE}
+    if not run.nodes and ctx.options.select and not judged_only:
         raise ConfigError(
             f"--select {' '.join(ctx.options.select)} matched no dbt node",
             hint="`dbt ls --select ...` lists what a selection matches",
