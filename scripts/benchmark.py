@@ -119,33 +119,31 @@ def main() -> None:
             loaded = timed(load)
             if not extra:
                 figures.setdefault(f"generate+load {args.facts:,} facts", []).append(loaded)
-            if args.pipeline:
-                steps = hotdash_build(target, dbname, "--full-refresh", *extra)
-                wall = steps.pop("process, wall clock")
-                figures.setdefault(f"full: wall clock{label}", []).append(wall)
+
+            def measure(
+                run: str, *build_args: str, target=target, dbname=dbname, label=label, extra=extra
+            ) -> None:
+                """One build, as `hotdash build` (step by step) or as a dbt build of --select."""
+                if not args.pipeline:
+                    figures.setdefault(f"build {run}", []).append(
+                        timed(lambda: build(target, args.select, *build_args))
+                    )
+                    return
+                steps = hotdash_build(target, dbname, *build_args, *extra)
+                figures.setdefault(f"{run}: wall clock{label}", []).append(
+                    steps.pop("process, wall clock")
+                )
                 if not extra:
                     for name, value in steps.items():
-                        figures.setdefault(f"full: {name}", []).append(value)
-            else:
-                figures.setdefault("build full", []).append(
-                    timed(lambda target=target: build(target, args.select, "--full-refresh"))
-                )
+                        figures.setdefault(f"{run}: {name}", []).append(value)
+
+            measure("full", "--full-refresh")
             appended = timed(
                 lambda target=target, share=share: add_new_facts(target, share, args.seed)
             )
             if not extra:
                 figures.setdefault(f"append {share:.0%} new facts", []).append(appended)
-            if args.pipeline:
-                steps = hotdash_build(target, dbname, *extra)
-                wall = steps.pop("process, wall clock")
-                figures.setdefault(f"+{share:.0%}: wall clock{label}", []).append(wall)
-                if not extra:
-                    for name, value in steps.items():
-                        figures.setdefault(f"+{share:.0%}: {name}", []).append(value)
-            else:
-                figures.setdefault(f"build incremental (+{share:.0%})", []).append(
-                    timed(lambda target=target: build(target, args.select))
-                )
+            measure(f"+{share:.0%}")
             db.drop_database(target)
         print(f"run {i + 1}/{args.repeat} done", file=sys.stderr)
 
