@@ -6,6 +6,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -774,3 +778,31 @@ def test_an_incremental_gate_reads_only_facts_not_yet_judged(target, session):
     payload = [o for o in every.outcomes if o.relation == contracts.TRIAGE]
     assert payload and {o.status for o in payload} == {"skipped"}
     assert payload[0].message == "not run: the facts table failed an error-level check"
+
+
+def test_a_build_goes_on_when_its_contract_worker_dies(built):
+    worker = contracts.ContractWorker(built)
+    try:
+        (pid,) = list(worker._pool._processes)  # the process the worker spawned
+        os.kill(pid, signal.SIGKILL)
+        report = worker.run(built, "marts", None, str(uuid.uuid4()), True)
+        worker.publish(report)
+    finally:
+        worker.close()
+
+    # The checks ran in this process instead, and their results were published.
+    assert report.stage == "marts" and report.ok
+    assert {o.status for o in report.outcomes} == {"pass"}
+    assert report.data_docs is not None and report.data_docs.is_file()
+
+
+@pytest.mark.parametrize(("how", "available"), [("file", True), ("stdin", False)])
+def test_no_worker_where_the_main_module_cannot_be_imported_again(tmp_path, how, available):
+    code = "from runner.contracts import ContractWorker; print(ContractWorker.available())"
+    script = tmp_path / "main.py"
+    script.write_text(code)
+    command = [sys.executable, str(script)] if how == "file" else [sys.executable, "-"]
+    done = subprocess.run(
+        command, input=code, capture_output=True, text=True, cwd=PROJECT_DIR, check=True
+    )
+    assert done.stdout.strip() == str(available)
