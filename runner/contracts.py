@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -123,13 +123,6 @@ class Suite:
     checks: tuple[Check, ...]
 
 
-def _sql_helpers() -> dict[str, Any]:
-    def sql_list(values: Iterable[object]) -> str:
-        return ", ".join(_literal(v) for v in values)
-
-    return {"sql_list": sql_list}
-
-
 def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -175,7 +168,7 @@ def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
         raise ConfigError(f"contract suite {path} is not valid YAML: {exc}") from exc
     name = doc.get("suite") or path.stem
     context = {
-        **_sql_helpers(),
+        "sql_list": lambda values: ", ".join(map(_literal, values)),
         "vars": doc.get("vars") or {},
         "col": doc.get("columns") or {},
         "topic": doc.get("topic"),
