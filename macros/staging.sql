@@ -14,20 +14,23 @@
 
 {#-
     The good facts of one topic (facts_triage found no reason to quarantine them); on an
-    incremental run only those past the model's cursor on id.
+    incremental run only those of the judge batches past the model's cursor. The cursor is the
+    batch, not the fact id: a fact committed late (a lower id than facts already staged) is in a
+    later batch, so it is read on the first build after its commit (macros/triage.sql).
 -#}
-{% macro facts_of_topic(topic, cursor_column='fact_id') -%}
+{% macro facts_of_topic(topic) -%}
     select
         facts.id,
         facts.shop_domain,
         facts.value,
-        facts.created_at
+        facts.created_at,
+        triage.judge_batch
     from {{ ref('facts_triage') }} as triage
     inner join {{ source('app', 'facts') }} as facts on triage.fact_id = facts.id
     where
         triage.topic = '{{ topic }}'
         and triage.reason is null
-        and triage.fact_id > {{ incremental_cursor(cursor_column) }}
+        and triage.judge_batch > {{ incremental_cursor('judge_batch') }}
 {%- endmacro %}
 
 {#-
@@ -56,8 +59,9 @@
 {%- endmacro %}
 
 {#-
-    The winning parent rows that changed since the child model last ran, joined back to their
-    payload: child models (line items, variants) unnest from here.
+    The winning parent rows that changed since the child model last ran (read from judge batches
+    past the child's cursor), joined back to their payload: child models (line items, variants)
+    unnest from here.
 -#}
 {% macro changed_parents(parent_model, parent_columns) -%}
     select
@@ -65,8 +69,9 @@
         parent.{{ column }},
         {%- endfor %}
         parent.fact_id as parent_fact_id,
+        parent.judge_batch as parent_judge_batch,
         facts.value
     from {{ ref(parent_model) }} as parent
     inner join {{ source('app', 'facts') }} as facts on parent.fact_id = facts.id
-    where parent.fact_id > {{ incremental_cursor('parent_fact_id') }}
+    where parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
 {%- endmacro %}

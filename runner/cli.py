@@ -286,6 +286,22 @@ def build(
             "--skip-security", help="Do not verify grants and row-level security after the build."
         ),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="When another build is running on this database, wait for it to finish"
+            " (default: exit at once with code 11, naming it).",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            help="With --wait, give up after this many seconds (exit code 11).",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     from runner.pipeline import BuildOptions, BuildReport, build_report
     from runner.pipeline import build as run_build
@@ -306,7 +322,9 @@ def build(
         )
         try:
             with ui.build_display(err_console) as display:
-                report = run_build(target, options, listener=display)
+                report = run_build(
+                    target, options, listener=display, wait=(wait_timeout if wait else 0)
+                )
         except HotdashError as exc:
             failed = build_report(exc)
             if failed is not None:

@@ -68,8 +68,8 @@ TRIAGE = "ops.facts_triage"
 TRIAGE_MODEL = "facts_triage"
 FACTS_SOURCE = "source:app.facts"  # dbt's name of the facts table, with its tests
 # In a source query, the facts this run checks, or `true` when it checks every fact: on the facts
-# table `id > <the triage cursor>` (the facts not judged yet), on ops.facts_triage
-# `fact_id > <the suite's staging cursor>` (the facts not staged yet).
+# table the facts not judged yet (past the judge's watermark and not in ops.facts_triage), on
+# ops.facts_triage `judge_batch > <the suite's staging cursor>` (the facts not staged yet).
 NEW_FACTS = "{new_facts}"
 
 
@@ -304,7 +304,7 @@ class Outcome:
     message: str = ""
     error_above_share: float | None = None  # a warn that becomes an error above this share
     checked: int | None = None  # payload checks: how many facts of the topic were read
-    after_fact_id: int = 0  # payload checks: only facts past this id were read
+    after_batch: int = 0  # payload checks: only facts of judge batches past this one were read
 
     @property
     def sample_text(self) -> str:
@@ -330,7 +330,7 @@ class Outcome:
                 f": {self.unexpected_count:,} bad row{'s' if self.unexpected_count != 1 else ''}"
             )
             if self.unexpected_share is not None:
-                scope = f" after fact {self.after_fact_id}" if self.after_fact_id else ""
+                scope = f" after judge batch {self.after_batch}" if self.after_batch else ""
                 text += f" ({self.unexpected_share:.2%} of {self.checked or 0:,} facts{scope})"
         else:
             text += ": failed"
@@ -831,7 +831,8 @@ def _run(
     with connect(target) as conn:
         exists = {r: _relation_exists(conn, r) for r in needed}
         # The facts past the triage cursor are the ones no build has judged yet.
-        facts_after = _cursor(conn, TRIAGE) if new_facts_only else 0
+        judged_before = new_facts_only and _relation_exists(conn, TRIAGE)
+        facts_after = _settled_through(conn) if judged_before else None
         cursors = {c.topic: c.cursor for c in checks if c.part == "payload" and c.topic}
         after = {
             topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
@@ -864,9 +865,9 @@ def _run(
             elif c.kind == "unexpected_rows":
                 if c.part == "payload":
                     since = after.get(c.topic or "", 0)
-                    window = f"fact_id > {since}" if since else "true"
+                    window = f"judge_batch > {since}" if since else "true"
                 else:
-                    window = f"id > {facts_after}" if facts_after else "true"
+                    window = _unjudged(facts_after)
                 expectations.append(
                     _expectation(session.gx, c, (c.query or "").replace(NEW_FACTS, window))
                 )
@@ -906,22 +907,48 @@ def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
 
 
 def _cursor(conn: psycopg.Connection, relation: str) -> int:
-    """The highest fact id a model holds; 0 before its first build."""
+    """The last judge batch a staging model has read; 0 before its first build."""
     if not _relation_exists(conn, relation):
         return 0
     schema, table = relation.split(".", 1)
-    statement = psycopg.sql.SQL("select coalesce(max(fact_id), 0) from {}").format(
+    statement = psycopg.sql.SQL("select coalesce(max(judge_batch), 0) from {}").format(
         psycopg.sql.Identifier(schema, table)
     )
     return int(conn.execute(statement).fetchone()[0])
 
 
+def _settled_through(conn: psycopg.Connection) -> int:
+    """The judge's watermark, as triage_settled_through() in macros/triage.sql computes it:
+    every fact up to it is judged or will never commit."""
+    if not _relation_exists(conn, "ops.facts_triage_batches"):
+        return 0
+    return int(
+        conn.execute(
+            "select coalesce(max(settled.max_fact_id), 0) from ops.facts_triage_batches as settled"
+            " where exists (select 1 from ops.facts_triage_batches as later"
+            " where later.judge_batch > settled.judge_batch and later.xid_horizon is not null"
+            " and later.judged_xmin >= settled.xid_horizon)"
+        ).fetchone()[0]
+    )
+
+
+def _unjudged(settled: int | None) -> str:
+    """The facts no build has judged yet, as a predicate on the facts table (`true`: every
+    fact). They are the ones the next judge reads: past the watermark and not in the triage."""
+    if settled is None:
+        return "true"
+    return (
+        f"id > {int(settled)} and id not in"
+        f" (select fact_id from {TRIAGE} where fact_id > {int(settled)})"
+    )
+
+
 def _topic_totals(conn: psycopg.Connection, after: dict[str, int]) -> dict[str, int]:
     """How many facts of each topic the payload checks read (the judged ones past its cursor)."""
     schema, table = TRIAGE.split(".", 1)
-    statement = psycopg.sql.SQL("select count(*) from {} where topic = %s and fact_id > %s").format(
-        psycopg.sql.Identifier(schema, table)
-    )
+    statement = psycopg.sql.SQL(
+        "select count(*) from {} where topic = %s and judge_batch > %s"
+    ).format(psycopg.sql.Identifier(schema, table))
     return {
         topic: int(conn.execute(statement, (topic, after_id)).fetchone()[0])
         for topic, after_id in after.items()
@@ -1017,7 +1044,7 @@ def judged_query(checks: Sequence[Check], after_id: int = 0) -> str:
         ]
         return "case " + " ".join(whens) + " end" if whens else "null::text"
 
-    after = f" and fact_id > {int(after_id)}" if after_id else ""
+    after = f" and judge_batch > {int(after_id)}" if after_id else ""
     return f"""with judged as (
     select fact_id, reason, warnings from {{batch}}
     where topic = {_literal(topic)}{after}
@@ -1099,7 +1126,7 @@ def _judged_outcome(
         why=check.why,
         error_above_share=check.error_above_share,
         checked=totals.get(check.topic or "", 0),
-        after_fact_id=after_id,
+        after_batch=after_id,
     )
 
 

@@ -73,6 +73,12 @@ class CheckError(HotdashError):
     exit_code = 10
 
 
+class BuildLockedError(HotdashError):
+    """Another build holds this database's build lock (one build at a time); nothing was run."""
+
+    exit_code = 11
+
+
 INTERRUPTED_EXIT_CODE = 130
 UNEXPECTED_EXIT_CODE = 1
 

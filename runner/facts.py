@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import psycopg
 
-FACTS_DDL = (Path(__file__).parent / "sql" / "facts.sql").read_text()
+from runner.setup import facts_ddl
 
 FactRow = tuple[str, str, str, dt.datetime | None]
 """(shop_domain, topic, value as JSON text, created_at or None for now())."""
@@ -21,7 +20,7 @@ def ensure_facts_table(conn: psycopg.Connection) -> None:
     without CREATE on its schema still runs.
     """
     if conn.execute("select to_regclass('public.facts')").fetchone()[0] is None:
-        conn.execute(FACTS_DDL)
+        conn.execute(facts_ddl())
 
 
 def copy_facts(

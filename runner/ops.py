@@ -3,12 +3,12 @@ contract results. Written on short connections of its own, so a failed build is 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -16,15 +16,15 @@ from psycopg.types.json import Jsonb
 from runner.db import Target, connect
 from runner.dbt import NodeResult
 from runner.errors import INTERRUPTED_EXIT_CODE, UNEXPECTED_EXIT_CODE
-
-OPS_DDL = (Path(__file__).parent / "sql" / "ops.sql").read_text()
+from runner.lock import BuildLock, client_identity
+from runner.setup import ops_ddl
 
 
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create schema ops and its tables if missing (serialized, so two builds cannot race)."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'))")
-        conn.execute(OPS_DDL)
+        conn.execute(ops_ddl())
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,34 @@ class StepRecord:
     summary: str = ""
 
 
-def start_run(target: Target, run_id: uuid.UUID, command_args: Sequence[str]) -> dt.datetime:
-    """Insert the run as running; returns its started_at."""
-    with connect(target, autocommit=True) as conn:
-        ensure_ops_tables(conn)
-        (started_at,) = conn.execute(
-            "insert into ops.build_runs (run_id, command_args) values (%s, %s)"
-            " returning started_at",
-            (run_id, Jsonb(list(command_args))),
-        ).fetchone()
+def start_run(
+    conn: psycopg.Connection, run_id: uuid.UUID, command_args: Sequence[str], lock: BuildLock
+) -> dt.datetime:
+    """Insert the run as running, with the process and the database session that hold the build
+    lock for it (how the next build tells a live run from a dead one); returns its started_at."""
+    client_pid, client_host = client_identity()
+    (started_at,) = conn.execute(
+        "insert into ops.build_runs (run_id, command_args, client_pid, client_host,"
+        " backend_pid, backend_start) values (%s, %s, %s, %s, %s, %s) returning started_at",
+        (
+            run_id,
+            Jsonb(list(command_args)),
+            client_pid,
+            client_host,
+            lock.backend_pid,
+            lock.backend_start,
+        ),
+    ).fetchone()
     return started_at
+
+
+def set_step(conn: psycopg.Connection, run_id: uuid.UUID, step: str) -> None:
+    """Record the step a run is in (an abandoned run keeps the step it died in)."""
+    # A session that is gone (the database restarted) fails the step itself soon enough.
+    with contextlib.suppress(psycopg.Error):
+        conn.execute(
+            "update ops.build_runs set current_step = %s where run_id = %s", (step, run_id)
+        )
 
 
 def finish_run(

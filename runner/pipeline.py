@@ -8,6 +8,7 @@ load project -> facts contracts -> judge facts -> payload contracts -> dbt build
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from runner import dbt, ops
+from runner import dbt, lock, ops
 from runner.db import Target, connect
-from runner.errors import ConfigError, HotdashError
+from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
 
 
@@ -82,6 +83,8 @@ class BuildListener:
 
     def node_event(self, event: dbt.NodeEvent) -> None: ...
 
+    def waiting_for_lock(self, holder: lock.Holder | None) -> None: ...
+
 
 @dataclass
 class BuildReport:
@@ -116,6 +119,7 @@ class BuildContext:
     run_id: uuid.UUID
     report: BuildReport
     listener: BuildListener
+    lock: lock.BuildLock | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables)."""
@@ -256,6 +260,8 @@ def _run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str | None, Ba
             listener.step_finished(result)
             continue
         listener.step_started(step.name)
+        if ctx.lock is not None:
+            ops.set_step(ctx.lock.conn, ctx.run_id, step.name)
         step_start = time.monotonic()
         try:
             summary = step.run(ctx) or ""
@@ -277,8 +283,14 @@ def build(
     options: BuildOptions,
     listener: BuildListener | None = None,
     steps: Sequence[Step] | None = None,
+    wait: float | None = 0,
 ) -> BuildReport:
     """Run the steps in order, stopping at the first failure, and record the run in ops.
+
+    One build at a time: the build lock is taken first (runner.lock). wait: 0 raises
+    BuildLockedError at once when another build holds it, None waits for it, a number waits that
+    many seconds; the listener hears `waiting_for_lock` when the wait starts. Runs that died
+    (their session no longer holds the lock) are marked abandoned before this one starts.
 
     A failing step's HotdashError is raised once the run is recorded, with the report attached
     (`build_report(exc)`), so a caller can still show every node that ran.
@@ -286,11 +298,33 @@ def build(
     options.validate()
     listener = listener or BuildListener()
     steps = default_steps() if steps is None else list(steps)
-    prepare(target)
-    run_id = uuid.uuid4()
+    held = lock.acquire(target, wait=wait, on_wait=listener.waiting_for_lock)
+    saved_env = os.environ.get(lock.RUN_ID_ENV)
+    try:
+        prepare(target)
+        run_id = uuid.uuid4()
+        lock.mark_abandoned(held.conn)
+        ops.start_run(held.conn, run_id, options.command_args(), held)
+        os.environ[lock.RUN_ID_ENV] = str(run_id)
+        return _build(target, options, listener, steps, run_id, held)
+    finally:
+        if saved_env is None:
+            os.environ.pop(lock.RUN_ID_ENV, None)
+        else:
+            os.environ[lock.RUN_ID_ENV] = saved_env
+        held.close()
+
+
+def _build(
+    target: Target,
+    options: BuildOptions,
+    listener: BuildListener,
+    steps: Sequence[Step],
+    run_id: uuid.UUID,
+    held: lock.BuildLock,
+) -> BuildReport:
     report = BuildReport(run_id=run_id, options=options)
-    ctx = BuildContext(target, options, run_id, report, listener)
-    ops.start_run(target, run_id, options.command_args())
+    ctx = BuildContext(target, options, run_id, report, listener, held)
     start = time.monotonic()
     failed_step: str | None = None
     unexpected: BaseException | None = None
@@ -305,15 +339,27 @@ def build(
         run_status = "cancelled"
     else:
         run_status = "failed" if (report.error or unexpected) else "success"
-    ops.finish_run(
-        target,
-        run_id,
-        run_status,
-        [ops.StepRecord(s.name, s.status, round(s.seconds, 3), s.summary) for s in report.steps],
-        report.nodes,
-        error=report.error or unexpected,
-        failed_step=failed_step,
-    )
+    try:
+        ops.finish_run(
+            target,
+            run_id,
+            run_status,
+            [
+                ops.StepRecord(s.name, s.status, round(s.seconds, 3), s.summary)
+                for s in report.steps
+            ],
+            report.nodes,
+            error=report.error or unexpected,
+            failed_step=failed_step,
+        )
+    except DatabaseError as exc:
+        # The database went away (a restart, a lost network): the run stays `running` until
+        # the next build or `hotdash status` finds its lock gone and marks it abandoned.
+        if unexpected is None and report.error is None:
+            raise DatabaseError(
+                f"the build ran, but its record could not be closed: {exc.message}",
+                hint="the next build marks it abandoned; build again once the database is back",
+            ) from exc
     if unexpected is not None:
         raise unexpected
     if report.error is not None:

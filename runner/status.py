@@ -110,4 +110,9 @@ class Status:
 
 
 def status(conn: psycopg.Connection, runs: int = 10, shop: str | None = None) -> Status:
+    """Recent builds (a running build whose session is gone is marked abandoned first) and
+    the freshness of every feed."""
+    from runner.lock import mark_abandoned
+
+    mark_abandoned(conn)
     return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, shop))

@@ -112,6 +112,10 @@ class PlainBuildDisplay(BuildListener):
         self.done = 0
         self.lock = threading.Lock()  # dbt reports nodes from its worker threads
 
+    def waiting_for_lock(self, holder) -> None:  # holder: runner.lock.Holder | None
+        running = holder.describe() if holder is not None else "another build"
+        self.console.print(f"waiting for the running build to finish: {running}", highlight=False)
+
     def __enter__(self) -> PlainBuildDisplay:
         return self
 
@@ -166,6 +170,10 @@ class LiveBuildDisplay(BuildListener):
         self.step = ""
         self.running: dict[str, str] = {}
         self.lock = threading.Lock()  # dbt reports nodes from its worker threads
+
+    def waiting_for_lock(self, holder) -> None:  # holder: runner.lock.Holder | None
+        running = holder.describe() if holder is not None else "another build"
+        self.console.print(f"waiting for the running build to finish: {running}", highlight=False)
 
     def __enter__(self) -> LiveBuildDisplay:
         self.progress.start()

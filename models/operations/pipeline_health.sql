@@ -1,5 +1,8 @@
 {#- One row per recent build: how long it took, how its dbt nodes ended, and the slowest one.
-    Reads the runner's own record (runner/sql/ops.sql), so it is a view: always current. -#}
+    Reads the runner's own record (macros/setup/ddl.sql), so it is a view: always current. A
+    build recorded as running whose database session no longer holds the build lock died (kill -9,
+    a crash, a database restart): it shows as abandoned, failed in the step it was in, before the
+    next build records it so. -#}
 {{ config(materialized='view') }}
 
 with
@@ -21,15 +24,31 @@ recent_runs as (
         run_id,
         started_at,
         ended_at,
-        status,
-        failed_step,
-        error_message,
+        case when is_dead then 'abandoned' else status end as status,
+        current_step,
+        case when is_dead then current_step else failed_step end as failed_step,
+        case
+            when is_dead then 'the build ended without finishing: its process or database session died'
+            else error_message
+        end as error_message,
         round(extract(epoch from ended_at - started_at), 3) as duration_seconds,
         (
             select string_agg(args.arg, ' ' order by args.position)
             from jsonb_array_elements_text(build_runs.command_args) with ordinality as args (arg, position)
         ) as command
-    from build_runs
+    from (
+        select
+            build_runs.*,
+            build_runs.status = 'running' and build_runs.backend_pid is not null and not exists (
+                select 1 from pg_catalog.pg_locks as locks
+                where
+                    locks.locktype = 'advisory'
+                    and locks.granted
+                    and locks.pid = build_runs.backend_pid
+                    and (locks.classid, locks.objid, locks.objsubid) = ({{ hotdash_build_lock_key() }}, 2)
+            ) as is_dead
+        from build_runs
+    ) as build_runs
     where started_at >= now() - make_interval(days => {{ var('pipeline_health_days') }})
 ),
 
@@ -80,6 +99,7 @@ final as (
         recent_runs.started_at,
         recent_runs.ended_at,
         recent_runs.status,
+        recent_runs.current_step,
         recent_runs.duration_seconds,
         recent_runs.failed_step,
         recent_runs.error_message,

@@ -2,8 +2,13 @@
     Every fact of a staged topic, judged once: reason is null for a good payload, else the first
     rule it breaks; warnings lists what is staged but suspicious (a timestamp in the future, an
     unknown financial status). Staging reads the good ones, facts_quarantine shows the others, and
-    the source contracts count both. The cursor is exact: every fact past it gets a row, and a
-    fact stored while a build runs waits for the next.
+    the source contracts count both.
+
+    Ids are handed out before commit, so facts commit out of id order: a writer that holds its
+    transaction open commits an id below facts already judged. The judge therefore reads every
+    fact past the settled watermark (macros/triage.sql) that is not judged yet, not "past the
+    highest id". Each run is one batch (judge_batch, in commit order): the staging models read
+    the batches they have not read, so a late fact reaches them on the first build after its commit.
 -#}
 {{
     config(
@@ -13,12 +18,21 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['fact_id'], 'unique': true},
-            {'columns': ['topic', 'fact_id']},
+            {'columns': ['topic', 'judge_batch']},
+        ],
+        pre_hook="{{ triage_open_batch() }}",
+        post_hook=[
+            "{{ triage_close_batch() }}",
+            after_commit("{{ triage_seal_batches() }}"),
         ],
     )
 }}
 
 with
+
+batch as (
+    select {{ triage_current_batch() }} as judge_batch
+),
 
 facts as (
     select
@@ -30,18 +44,26 @@ facts as (
     from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
-        and facts.id > {{ incremental_cursor('fact_id') }}
+        {%- if is_incremental() %}
+            and facts.id > {{ triage_settled_through() }}
+            and not exists (
+                select 1 from {{ this }} as judged
+                where judged.fact_id = facts.id
+            )
+        {%- endif %}
 ),
 
 final as (
     select
-        id as fact_id,
-        shop_domain,
-        topic,
-        {{ quarantine_reason('topic', 'value') }} as reason,
-        {{ triage_warnings('topic', 'value') }} as warnings,
-        created_at as fact_created_at
+        facts.id as fact_id,
+        facts.shop_domain,
+        facts.topic,
+        {{ quarantine_reason('facts.topic', 'facts.value') }} as reason,
+        {{ triage_warnings('facts.topic', 'facts.value') }} as warnings,
+        facts.created_at as fact_created_at,
+        batch.judge_batch
     from facts
+    cross join batch
 )
 
 select * from final

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['shop_domain', 'order_id', 'position'], 'unique': true},
             {'columns': ['parent_fact_id']},
+            {'columns': ['parent_judge_batch']},
             {'columns': ['shop_domain', 'variant_id']},
         ],
     )
@@ -21,6 +22,7 @@ orders as (
 line_items as (
     select
         orders.parent_fact_id,
+        orders.parent_judge_batch,
         orders.shop_domain,
         orders.order_id,
         line_item.position::integer as position,

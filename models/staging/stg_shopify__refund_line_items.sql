@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['shop_domain', 'refund_id', 'position'], 'unique': true},
             {'columns': ['parent_fact_id']},
+            {'columns': ['parent_judge_batch']},
             {'columns': ['shop_domain', 'variant_id']},
         ],
     )
@@ -21,6 +22,7 @@ refunds as (
 refund_line_items as (
     select
         refunds.parent_fact_id,
+        refunds.parent_judge_batch,
         refunds.shop_domain,
         refunds.refund_id,
         refunds.order_id,

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['shop_domain', 'refund_id'], 'unique': true},
             {'columns': ['fact_id']},
+            {'columns': ['judge_batch']},
             {'columns': ['shop_domain', 'order_id']},
         ],
     )
@@ -21,6 +22,7 @@ facts as (
 parsed as (
     select
         id as fact_id,
+        judge_batch,
         created_at as fact_created_at,
         shop_domain,
         {{ json_bigint('value', 'id') }} as refund_id,

@@ -1,35 +1,40 @@
 -- Every fact is staged, quarantined or of an ignored topic; this returns the facts that are none.
--- A fact counts as staged when its entity (the key it describes) is in its staging model: the
--- latest version of the entity is there, and older versions are accounted for by it.
+-- A fact of a staged topic must be judged (in ops.facts_triage) once it is settled: every fact
+-- up to the judge's watermark is (macros/triage.sql); a fact past it may still be committing and
+-- is judged by the next build. A fact judged good counts as staged when its entity (the key it
+-- describes) is in its staging model: the latest version of the entity is there, and older
+-- versions are accounted for by it. (No CTE is read twice: PostgreSQL would materialize it, and
+-- the anti-joins against it could not use the indexes.)
 {{ config(severity='error') }}
 
 with
 
-facts as (
-    select
-        id,
-        shop_domain,
-        topic,
-        value
-    from {{ source('app', 'facts') }}
-),
-
-quarantined as (
-    select fact_id from {{ ref('facts_quarantine') }}
-),
-
-unaccounted as (
+never_judged as (
     select
         facts.id as fact_id,
         facts.shop_domain,
-        facts.topic
-    from facts
+        facts.topic,
+        'never judged' as problem
+    from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
+        and facts.id <= {{ triage_settled_through() }}
         and not exists (
-            select 1 from quarantined
-            where quarantined.fact_id = facts.id
+            select 1 from {{ ref('facts_triage') }} as triage
+            where triage.fact_id = facts.id
         )
+),
+
+not_staged as (
+    select
+        facts.id as fact_id,
+        facts.shop_domain,
+        facts.topic,
+        'judged good, not staged' as problem
+    from {{ ref('facts_triage') }} as triage
+    inner join {{ source('app', 'facts') }} as facts on triage.fact_id = facts.id
+    where
+        triage.reason is null
         and not case facts.topic
             when 'shopify.orders'
                 then exists (
@@ -66,6 +71,12 @@ unaccounted as (
                     and s.location_id = {{ json_bigint('facts.value', 'location_id') }}
             )
         end
+),
+
+unaccounted as (
+    select * from never_judged
+    union all
+    select * from not_staged
 )
 
 select * from unaccounted

@@ -70,3 +70,25 @@ def query(target: db.Target, sql: str, params: Sequence[object] = ()) -> list[tu
 def scalar(target: db.Target, sql: str, params: Sequence[object] = ()) -> object:
     rows = query(target, sql, params)
     return rows[0][0] if rows else None
+
+
+# Where a row came from in a run, not what it says: differs between an incremental build and a
+# full refresh of the same facts (the judge batch numbers).
+BOOKKEEPING_COLUMNS = ("judge_batch", "parent_judge_batch")
+
+
+def table_rows(target: db.Target, table: str) -> list[tuple]:
+    """Every row of `table` (schema.name) but its bookkeeping columns, sorted."""
+    schema, name = table.split(".", 1)
+    columns = [
+        row[0]
+        for row in query(
+            target,
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, name),
+        )
+        if row[0] not in BOOKKEEPING_COLUMNS
+    ]
+    select = ", ".join(f'"{c}"' for c in columns)
+    return sorted(query(target, f"select {select} from {table}"), key=repr)

@@ -25,7 +25,7 @@ from runner import contracts, db, ops, pipeline
 from runner.cli import app
 from runner.errors import MartContractError, SourceContractError
 from runner.facts import ensure_facts_table
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, scalar
 from tests.pytest.test_staging import MALFORMED
 
 SHOP = "contracts.myshopify.com"
@@ -569,19 +569,14 @@ def test_an_order_in_an_unknown_currency_is_caught_with_the_dbt_var(target, sess
 
 def test_an_incremental_gate_reads_only_facts_not_yet_staged(target, session):
     insert_facts(target, good_facts())
-    old_bad, new_bad = insert_facts(
-        target,
-        [
-            (SHOP, "shopify.orders", order(1004, total_price="x")),
-            (SHOP, "shopify.orders", order(1005, total_price="y")),
-        ],
-    )
-    # Orders are staged up to the first bad one (staging's cursor is its highest fact_id).
+    (old_bad,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="x"))])
+    run_dbt(target, "run", "--select", "facts_triage")  # judge batch 1
+    (new_bad,) = insert_facts(target, [(SHOP, "shopify.orders", order(1005, total_price="y"))])
+    # Orders are staged up to batch 1 (staging's cursor is the last judge batch it read); the
+    # gate judges the new fact (batch 2) and reads only that batch.
     with db.connect(target) as conn:
         conn.execute("create schema staging")
-        conn.execute(
-            "create table staging.stg_shopify__orders as select %s::bigint as fact_id", (old_bad,)
-        )
+        conn.execute("create table staging.stg_shopify__orders as select 1::bigint as judge_batch")
 
     report = contracts.run_contracts(target, "source", session=session, new_facts_only=True)
     full = contracts.run_contracts(target, "source", session=session)
@@ -589,7 +584,7 @@ def test_an_incremental_gate_reads_only_facts_not_yet_staged(target, session):
     # One bad fact of one new one: its share is taken of at least 1,000 facts, so it warns.
     assert not_passed(report) == {"source_orders/total_price_is_a_number": "warn"}
     (warning,) = report.warnings
-    assert (warning.unexpected_count, warning.checked, warning.after_fact_id) == (1, 1, old_bad)
+    assert (warning.unexpected_count, warning.checked, warning.after_batch) == (1, 1, 1)
     assert warning.sample == [{"fact_id": new_bad}]
     assert warning.unexpected_share == 1 / contracts.MIN_SHARE_BASE
     # Read in full, 2 of 5 orders are bad: an error.

@@ -9,7 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from tests.pytest.helpers import FIXTURES_DIR, insert_facts, load_fixtures, query, run_dbt, scalar
+from tests.pytest.helpers import (
+    FIXTURES_DIR,
+    insert_facts,
+    load_fixtures,
+    query,
+    run_dbt,
+    scalar,
+    table_rows,
+)
 
 SHOP = "test.myshopify.com"
 STAGING = "staging+ ops"
@@ -281,7 +289,7 @@ STAGED_TABLES = [
 
 
 def snapshot(target) -> dict[str, list[tuple]]:
-    return {t: sorted(query(target, f"select * from {t}"), key=repr) for t in STAGED_TABLES}
+    return {t: table_rows(target, t) for t in STAGED_TABLES}
 
 
 @pytest.mark.parametrize("batches", [2, 3])

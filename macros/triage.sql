@@ -1,0 +1,80 @@
+{#-
+    The judge's batches and watermark (models/staging/facts_triage.sql, ops.facts_triage_batches).
+
+    A fact id is handed out when a writer inserts, and the fact becomes visible when the writer
+    commits, so facts commit out of id order: a writer holding its transaction open commits an
+    id below facts already judged. Each judge run is one batch, numbered in commit order (runs
+    are serialized: one build at a time, and the batch number is a primary key). A batch records
+    the oldest transaction still running when it began (judged_xmin), the highest fact id judged
+    (max_fact_id), and, after its commit, the next transaction id (xid_horizon): every writer
+    holding an id up to max_fact_id took that id before the batch judged, so its transaction id
+    is below the horizon.
+
+    Batch j's max_fact_id is settled once a later batch k began with no transaction below j's
+    horizon still running (k.judged_xmin >= j.xid_horizon): every fact up to it had then
+    committed (and batch k or an earlier one judged it) or will never exist. The judge reads the
+    facts past the highest settled id that are not judged yet: the new facts, and any committed
+    late. A writer that holds its transaction for minutes keeps the watermark back for that long;
+    it only widens the scan.
+-#}
+
+{#- The highest fact id up to which every fact is judged or will never commit (0: none). Only
+    sealed batches count as "later": committed, and not the batch being judged. -#}
+{% macro triage_settled_through() -%}
+    (
+        select coalesce(max(settled.max_fact_id), 0)
+        from {{ source('ops', 'facts_triage_batches') }} as settled
+        where exists (
+            select 1 from {{ source('ops', 'facts_triage_batches') }} as later
+            where
+                later.judge_batch > settled.judge_batch
+                and later.xid_horizon is not null
+                and later.judged_xmin >= settled.xid_horizon
+        )
+    )
+{%- endmacro %}
+
+{#- The batch being judged (opened by the pre-hook, in this transaction). -#}
+{% macro triage_current_batch() -%}
+    (select max(batches.judge_batch) from {{ source('ops', 'facts_triage_batches') }} as batches)
+{%- endmacro %}
+
+{#-
+    Pre-hook, first in the batch's transaction: open the batch, one past the last (also on a full
+    refresh: the staging models' cursors are batch numbers and must never see a number twice),
+    with the oldest transaction running now. The judge's own snapshot is taken later, so the
+    oldest transaction it sees running is no older: the record errs on the safe side.
+-#}
+{% macro triage_open_batch() -%}
+    insert into {{ source('ops', 'facts_triage_batches') }} (judge_batch, judged_xmin)
+    select
+        coalesce(max(batches.judge_batch), 0) + 1,
+        pg_snapshot_xmin(pg_current_snapshot())
+    from {{ source('ops', 'facts_triage_batches') }} as batches
+{%- endmacro %}
+
+{#-
+    Post-hook, in the batch's transaction: the highest fact id judged. A full refresh judged every
+    fact again into a new table, so the older batches no longer describe it: they go.
+-#}
+{% macro triage_close_batch() -%}
+    update {{ source('ops', 'facts_triage_batches') }}
+    set max_fact_id = (select coalesce(max(judged.fact_id), 0) from {{ this }} as judged)
+    where judge_batch = {{ triage_current_batch() }};
+    {%- if not is_incremental() %}
+    delete from {{ source('ops', 'facts_triage_batches') }}
+    where judge_batch < {{ triage_current_batch() }};
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    Post-hook after the commit: the horizon of every batch that has none yet (a build killed
+    between the commit and this statement leaves one, sealed by the next build: later is safe).
+    dbt runs hooks outside the transaction without committing them, hence the commit here.
+-#}
+{% macro triage_seal_batches() -%}
+    update {{ source('ops', 'facts_triage_batches') }}
+    set xid_horizon = pg_snapshot_xmax(pg_current_snapshot())
+    where xid_horizon is null and max_fact_id is not null;
+    commit
+{%- endmacro %}

@@ -1,0 +1,35 @@
+"""The tables a build needs before anything runs, as macros/setup/ddl.sql defines them.
+
+dbt runs those macros at on-run-start (plain `dbt build` stands alone); the runner reads the
+same bodies here, so there is one definition of the facts table and the ops record.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+DDL_FILE = Path(__file__).resolve().parent.parent / "macros" / "setup" / "ddl.sql"
+
+
+@functools.cache
+def ddl(macro: str) -> str:
+    """The body of one DDL macro: plain SQL (a body with Jinja in it is refused)."""
+    text = DDL_FILE.read_text()
+    pattern = r"\{%-?\s*macro\s+" + re.escape(macro) + r"\(\)\s*-?%\}(.*?)\{%-?\s*endmacro\s*-?%\}"
+    match = re.search(pattern, text, re.S)
+    if match is None:
+        raise LookupError(f"{DDL_FILE}: no macro {macro}()")
+    body = match.group(1)
+    if "{{" in body or "{%" in body:
+        raise ValueError(f"{DDL_FILE}: macro {macro}() must be plain SQL")
+    return body.strip() + "\n"
+
+
+def facts_ddl() -> str:
+    return ddl("hotdash_facts_ddl")
+
+
+def ops_ddl() -> str:
+    return ddl("hotdash_ops_ddl")

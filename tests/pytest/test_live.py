@@ -1,0 +1,462 @@
+"""On a live database: writers commit while builds run, readers query marts while they are
+rebuilt, a second build starts, a build dies. Real sessions on the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from runner import db, lock
+from runner.demo import iter_demo_facts
+from runner.errors import BuildLockedError
+from runner.facts import copy_facts, ensure_facts_table
+from runner.grants import require_secure
+from runner.pipeline import BuildListener, BuildOptions, Step, build
+from runner.status import status
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar, table_rows
+
+HOTDASH = Path(sys.executable).parent / "hotdash"
+SHOP = "live.myshopify.com"
+STAGED = (
+    "shopify.orders",
+    "shopify.refunds",
+    "shopify.customers",
+    "shopify.products",
+    "shopify.inventory_items",
+    "shopify.inventory_levels",
+)
+FAST = BuildOptions(skip_contracts=True)
+
+
+def order(order_id: int, updated_at: str = "2024-03-01T10:00:00Z", price: str = "10.00") -> dict:
+    return {
+        "id": order_id,
+        "name": f"#{order_id}",
+        "email": f"buyer{order_id}@example.com",
+        "created_at": "2024-03-01T09:00:00Z",
+        "updated_at": updated_at,
+        "processed_at": "2024-03-01T09:00:00Z",
+        "currency": "USD",
+        "financial_status": "paid",
+        "total_price": price,
+        "subtotal_price": price,
+        "total_tax": "0.00",
+        "total_discounts": "0.00",
+        "customer": {"id": 9000 + order_id},
+        "line_items": [
+            {"id": order_id * 10, "product_id": 1, "variant_id": 2, "quantity": 1, "price": price}
+        ],
+    }
+
+
+ANCHOR = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def load_demo(target: db.Target, facts: int, seed: int) -> None:
+    """Demo facts, the same ones (and stored at the same times) for the same seed."""
+    with db.connect(target) as conn, conn.transaction():
+        copy_facts(conn, iter_demo_facts(facts, shops=2, seed=seed, anchor=ANCHOR))
+
+
+def staged_order_ids(target: db.Target) -> set[int]:
+    return {row[0] for row in query(target, "select order_id from staging.stg_shopify__orders")}
+
+
+def unjudged(target: db.Target) -> int:
+    """Facts of staged topics that are not in ops.facts_triage (each fact is there at most once:
+    its fact_id is unique)."""
+    return int(
+        scalar(
+            target,
+            "select count(*) from facts where topic = any(%s) and not exists"
+            " (select 1 from ops.facts_triage t where t.fact_id = facts.id)",
+            (list(STAGED),),
+        )
+    )
+
+
+def relations(target: db.Target, schema: str) -> list[str]:
+    return [
+        f"{schema}.{row[0]}"
+        for row in query(
+            target,
+            "select table_name from information_schema.tables where table_schema = %s"
+            " and table_type = 'BASE TABLE' order by table_name",
+            (schema,),
+        )
+    ]
+
+
+def state(target: db.Target) -> dict[str, list[tuple]]:
+    """Every staging and mart table, row for row (bookkeeping columns aside)."""
+    tables = relations(target, "staging") + relations(target, "marts")
+    return {table: table_rows(target, table) for table in tables}
+
+
+# --- late commits ---------------------------------------------------------------------------
+
+
+def test_a_fact_committed_late_below_judged_ids_is_staged_on_the_next_build(target):
+    insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    build(target, FAST)
+    with psycopg.connect(target.conninfo) as held:
+        # Session A takes id n and keeps its transaction open; session B takes n + 1 and commits.
+        (late_id,) = held.execute(
+            "insert into facts (shop_domain, topic, value) values (%s, %s, %s) returning id",
+            (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(2))),
+        ).fetchone()
+        (early_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(3))])
+        assert early_id == late_id + 1
+        build(target, FAST)
+        assert staged_order_ids(target) == {1, 3}
+        build(target, FAST)  # still held: a second build neither stages it nor fails
+        assert staged_order_ids(target) == {1, 3}
+        held.commit()
+    build(target, FAST)
+
+    assert staged_order_ids(target) == {1, 2, 3}
+    assert unjudged(target) == 0
+    judged = query(target, "select fact_id, judge_batch from ops.facts_triage order by fact_id")
+    assert [fact_id for fact_id, _ in judged] == [1, late_id, early_id]
+    # Judged in commit order: the late fact's batch is after its higher-numbered neighbour's.
+    batches = dict(judged)
+    assert batches[late_id] > batches[early_id] > batches[1]
+
+
+def test_a_late_child_reaches_line_items_after_its_parent_moved_on(target):
+    """The child models' cursor is the parent's judge batch: an order committed late still
+    gets its line items."""
+    with psycopg.connect(target.conninfo) as held:
+        held.execute(
+            "insert into facts (shop_domain, topic, value) values (%s, %s, %s)",
+            (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(7))),
+        )
+        insert_facts(target, [(SHOP, "shopify.orders", order(8))])
+        build(target, FAST)
+        held.commit()
+    build(target, FAST)
+
+    rows = query(target, "select order_id, line_item_id from staging.stg_shopify__order_line_items")
+    assert sorted(rows) == [(7, 70), (8, 80)]
+
+
+@dataclass
+class WriterStats:
+    committed: int = 0
+    rolled_back: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def writer(target: db.Target, seed: int, stop: threading.Event, stats: WriterStats) -> None:
+    """Insert demo facts in small transactions until stopped: some held open for a while (across
+    a judge), some rolled back (their ids never commit)."""
+    rng = random.Random(seed)
+    rows = iter_demo_facts(100_000, shops=2, seed=seed)
+    insert = "insert into facts (shop_domain, topic, value, created_at) values (%s, %s, %s, %s)"
+    try:
+        with psycopg.connect(target.conninfo) as conn:
+            while not stop.is_set():
+                batch = [next(rows) for _ in range(rng.randint(1, 5))]
+                for shop, topic, value, created_at in batch:
+                    conn.execute(insert, (shop, topic, value, created_at))
+                if rng.random() < 0.3:
+                    time.sleep(rng.uniform(0.05, 1.5))
+                if rng.random() < 0.1:
+                    conn.rollback()
+                    stats.rolled_back += len(batch)
+                else:
+                    conn.commit()
+                    stats.committed += len(batch)
+                time.sleep(rng.uniform(0, 0.02))
+    except Exception as exc:  # reported by the test
+        stats.errors.append(repr(exc))
+
+
+def test_writers_committing_during_builds_lose_no_fact_and_incremental_equals_full(target):
+    load_demo(target, 2_000, seed=3)
+    build(target, FAST)
+    stop = threading.Event()
+    stats = [WriterStats() for _ in range(3)]
+    threads = [
+        threading.Thread(target=writer, args=(target, 100 + i, stop, stats[i])) for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(3):
+            build(target, FAST)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    build(target, FAST)
+
+    assert [s.errors for s in stats] == [[], [], []]
+    written = sum(s.committed for s in stats)
+    assert written > 50  # the writers did write during the builds
+    assert scalar(target, "select count(*) from facts") == 2_000 + written
+    assert unjudged(target) == 0
+    incremental = state(target)
+    build(target, BuildOptions(skip_contracts=True, full_refresh=True))
+    assert state(target) == incremental
+
+
+# --- readers during a rebuild ---------------------------------------------------------------
+
+
+READERS = {"hotdash_operator": "count(*)", "hotdash_ai_readonly": "count(shop_domain)"}
+
+
+def mart_counts(target: db.Target, marts: list[str], shop: str) -> dict[str, int]:
+    return {
+        mart: int(scalar(target, f"select count(*) from {mart} where shop_domain = %s", (shop,)))
+        for mart in marts
+    }
+
+
+def reader(
+    target: db.Target,
+    role: str,
+    shop: str,
+    marts: list[str],
+    stop: threading.Event,
+    seen: list[tuple[str, int]],
+    errors: list[str],
+) -> None:
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+        conn.execute("select set_config('app.shop_domain', %s, false)", (shop,))
+        while not stop.is_set():
+            for mart in marts:
+                statement = f"select {READERS[role]} from {mart}"
+                try:
+                    seen.append((mart, conn.execute(statement).fetchone()[0]))
+                except psycopg.Error as exc:
+                    errors.append(f"{role} {mart}: {exc}".strip())
+
+
+def test_readers_see_the_old_or_the_new_mart_during_a_full_rebuild(target):
+    load_demo(target, 3_000, seed=5)
+    build(target, FAST)
+    marts = relations(target, "marts")
+    shop = str(scalar(target, "select min(shop_domain) from marts.growth_metrics"))
+    old = mart_counts(target, marts, shop)
+    load_demo(target, 1_500, seed=6)  # the rebuild changes the marts
+
+    stop = threading.Event()
+    seen: dict[str, list[tuple[str, int]]] = {role: [] for role in READERS}
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=reader, args=(target, role, shop, marts, stop, seen[role], errors))
+        for role in READERS
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        build(target, BuildOptions(skip_contracts=True, full_refresh=True))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    new = mart_counts(target, marts, shop)
+
+    assert errors == []
+    assert old != new
+    for role in READERS:
+        assert len(seen[role]) > 5 * len(marts)
+        wrong = [(mart, n) for mart, n in seen[role] if n not in (old[mart], new[mart])]
+        assert wrong == [], role
+
+
+# --- one build at a time --------------------------------------------------------------------
+
+
+class Recorder(BuildListener):
+    def __init__(self) -> None:
+        self.waited_for: list[lock.Holder | None] = []
+
+    def waiting_for_lock(self, holder: lock.Holder | None) -> None:
+        self.waited_for.append(holder)
+
+
+def test_a_second_build_is_refused_or_waits_naming_the_running_one(target):
+    release = threading.Event()
+    first_done: list[object] = []
+
+    def hold(ctx) -> str:
+        assert release.wait(60)
+        return "held"
+
+    first = threading.Thread(
+        target=lambda: first_done.append(build(target, FAST, steps=[Step("hold", hold)]))
+    )
+    first.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            scalar(target, "select count(*) from ops.build_runs where current_step = 'hold'") != 1
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        run_id = scalar(target, "select run_id from ops.build_runs where status = 'running'")
+
+        with pytest.raises(BuildLockedError) as refused:
+            build(target, FAST, steps=[Step("quick", lambda ctx: None)])
+        message = refused.value.message
+        assert f"run {run_id}" in message
+        assert f"by pid {os.getpid()}" in message
+        assert "step hold" in message
+        assert refused.value.exit_code == 11
+
+        start = time.monotonic()
+        with pytest.raises(BuildLockedError):
+            build(target, FAST, steps=[Step("quick", lambda ctx: None)], wait=0.5)
+        assert time.monotonic() - start >= 0.5
+
+        # Plain dbt of this project (another process) is refused by its on-run-start hook.
+        plain = plain_dbt(target, "run", "--select", "facts_triage")
+        assert plain.returncode != 0
+        assert f"another build is running on this database: run {run_id}" in plain.stdout
+        assert scalar(target, "select count(*) from ops.facts_triage_batches") == 0
+
+        recorder = Recorder()
+        waiting = threading.Thread(
+            target=lambda: build(
+                target, FAST, listener=recorder, steps=[Step("quick", lambda c: None)], wait=None
+            )
+        )
+        waiting.start()
+        time.sleep(1.5)
+        assert waiting.is_alive()  # it waits for the first one
+    finally:
+        release.set()
+        first.join()
+    waiting.join(30)
+    assert not waiting.is_alive()
+    assert [h.run_id if h else None for h in recorder.waited_for] == [run_id]
+    runs = query(target, "select status from ops.build_runs order by started_at")
+    assert runs == [("success",), ("success",)]  # refused builds record nothing
+
+
+def plain_dbt(target: db.Target, *args: str) -> subprocess.CompletedProcess[str]:
+    """dbt's own command line on the target's profile, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if k != lock.RUN_ID_ENV}
+    env["DBT_PROFILES_DIR"] = str(target.profiles_dir)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(PROJECT_DIR)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+# --- killed builds --------------------------------------------------------------------------
+
+
+def hotdash_process(target: db.Target, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "HOTDASH_DATABASE": str(scalar(target, "select current_database()"))}
+    env.pop(lock.RUN_ID_ENV, None)
+    return subprocess.Popen(
+        [str(HOTDASH), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def kill_in_step(target: db.Target, step: str) -> None:
+    """Start `hotdash build` and kill -9 it once it records that it is in `step`."""
+    process = hotdash_process(target, "build")
+    deadline = time.monotonic() + 300
+    while True:
+        current = scalar(
+            target, "select current_step from ops.build_runs where status = 'running' limit 1"
+        )
+        if current == step:
+            break
+        assert process.poll() is None, f"the build ended before step {step}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def killed_template(hotdash_home: Path):
+    """A database with 2,000 demo facts built once, and the state of the same database after
+    500 more facts and an uninterrupted build: what every killed build must come back to."""
+    name = f"t_tpl_{uuid.uuid4().hex[:8]}"
+    template = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
+    with db.connect(template) as conn:
+        ensure_facts_table(conn)
+    load_demo(template, 2_000, seed=11)
+    build(template, FAST)
+    reference = clone(template, hotdash_home)
+    load_demo(reference, 500, seed=12)
+    build(reference, FAST)
+    expected = state(reference)
+    db.drop_database(reference)
+    yield template, expected
+    db.drop_database(template)
+
+
+def clone(template: db.Target, home: Path) -> db.Target:
+    source = str(scalar(template, "select current_database()"))
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = db._embedded_uri(home, start=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(source)
+            )
+        )
+    return db.embedded_target(PROJECT_DIR, home, dbname=name)
+
+
+@pytest.mark.parametrize("step", ["judge facts", "dbt build", "mart contracts"])
+def test_a_killed_build_is_abandoned_and_the_next_build_restores_the_marts(
+    killed_template, hotdash_home, step
+):
+    template, expected = killed_template
+    target = clone(template, hotdash_home)
+    try:
+        load_demo(target, 500, seed=12)
+        kill_in_step(target, step)
+
+        # Right after the kill: the dashboard's tile already says abandoned, the marts are
+        # readable and secured.
+        health = query(
+            target, "select status, failed_step from ops.pipeline_health order by started_at"
+        )
+        assert health[-1] == ("abandoned", step)
+        require_secure(target)
+        assert scalar(target, "select count(*) from marts.growth_metrics") > 0
+        # `hotdash status` records it so.
+        with db.connect(target) as conn:
+            runs = status(conn).runs
+        assert (runs[0].status, runs[0].error_message) == (
+            "abandoned",
+            f"the build ended without finishing: its process or database session died during step {step}",
+        )
+
+        build(target, FAST)
+        assert state(target) == expected
+        assert unjudged(target) == 0
+    finally:
+        db.drop_database(target)
