@@ -35,12 +35,30 @@
     )
 {%- endmacro %}
 
+{#-
+    Blank around a number is what the casts skip: ASCII white space only. The regex class \s also
+    matches Unicode spaces (U+2003, U+3000, ...), which the casts refuse.
+-#}
+{#- A decimal number in any range (the cast to numeric can still overflow). -#}
+{% macro is_decimal_text(expr) -%}
+    coalesce(({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[ \t\n\r\f\v]*$', false)
+{%- endmacro %}
+
+{#-
+    A decimal number staging takes: at most 15 digits before the point and 15 after (leading and
+    trailing zeros aside). Money beyond that is not Shopify's; a cast, a product or a sum of it
+    could overflow numeric (1e131071 is valid JSON) or make a mart's index row too large.
+-#}
 {% macro is_numeric_text(expr) -%}
-    coalesce(({{ expr }}) ~ '^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$', false)
+    coalesce(
+        ({{ expr }})
+        ~ '^[ \t\n\r\f\v]*[+-]?0*([0-9]{1,15}(\.[0-9]{0,15}0*)?|\.[0-9]{1,15}0*)[ \t\n\r\f\v]*$',
+        false
+    )
 {%- endmacro %}
 
 {% macro is_integer_text(expr) -%}
-    coalesce(({{ expr }}) ~ '^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$', false)
+    coalesce(({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?[0-9]{1,18}(\.0*)?[ \t\n\r\f\v]*$', false)
 {%- endmacro %}
 
 {#-
