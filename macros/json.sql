@@ -63,14 +63,15 @@
 
 {#-
     ISO 8601 date-time with an optional offset, every field in range: 2024-13-01, 2023-02-29,
-    2024-04-31 and year 0000 are rejected, so the cast that follows can never raise.
+    2024-04-31, year 0000 and an offset beyond 15:59 (PostgreSQL's limit) are rejected, so the
+    cast that follows can never raise.
     The CASE orders the checks: the year is read as a number only once the shape matched.
 -#}
 {% macro is_timestamp_text(expr) -%}
     coalesce(
         case
             when ({{ expr }})
-                ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$'
+                ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$'
                 and ({{ expr }}) !~ '^(0000|\d{4}-(02-3[01]|(04|06|09|11)-31))'
                 then
                     substr({{ expr }}, 6, 5) <> '02-29'

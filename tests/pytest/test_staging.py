@@ -197,6 +197,12 @@ MALFORMED = [
         "updated_at is not a timestamp",
     ),
     # found by the fuzz corpus (test_fuzz.py): each one made the build fail
+    # an offset PostgreSQL refuses (beyond 15:59): the cast raised
+    (
+        "shopify.orders",
+        order(19, "2024-01-01T10:00:00+16:00"),
+        "updated_at is not a timestamp",
+    ),
     # Unicode white space around a number: the regex's \s took it, the cast refused it
     ("shopify.customers", {**fixture("customer"), "id": "\u20035"}, "id is not an integer"),
     (
@@ -274,11 +280,12 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
 
 def test_fields_without_a_rule_stage_as_null_when_a_cast_would_fail(target):
     """Found by the fuzz corpus: fields staging reads but no rule judges (a variant's
-    compare_at_price, a refund line's item price) failed the build."""
+    compare_at_price and created_at, a refund line's item price) failed the build."""
     product = fixture("product")
     variant = {
         **product["variants"][0],
         "compare_at_price": "1" + "0" * 131_072,
+        "created_at": "2024-01-01T10:00:00+16:00",
         "inventory_quantity": "\u20037",
     }
     refund = copy.deepcopy(fixture("refund"))
@@ -295,9 +302,9 @@ def test_fields_without_a_rule_stage_as_null_when_a_cast_would_fail(target):
     assert scalar(target, "select count(*) from ops.facts_quarantine") == 0
     assert query(
         target,
-        "select variant_id, price, compare_at_price, inventory_quantity"
+        "select variant_id, price, compare_at_price, created_at, inventory_quantity"
         " from staging.stg_shopify__product_variants",
-    ) == [(808950810, Decimal("199.00"), None, None)]
+    ) == [(808950810, Decimal("199.00"), None, None, None)]
     assert query(
         target,
         "select line_item_id, quantity, subtotal from staging.stg_shopify__refund_line_items"
