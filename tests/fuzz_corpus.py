@@ -772,7 +772,7 @@ BUILD_VARS = f"{{as_of_date: '{AS_OF_DATE}'}}"
 # A fact of a staged topic that is not quarantined is staged when its entity is in its model.
 # The key is compared as a number, read with a cast that cannot raise on any payload.
 _KEY_SQL = (
-    r"case when f.value->>'{key}' ~ '^[ \t\n\r\f\v]*[+-]?[0-9]+(\.0*)?[ \t\n\r\f\v]*$'"
+    r"case when f.value->>'{key}' ~ '^[ \t\n\r\f\v]*[+-]?[0-9]{{1,30}}(\.0*)?[ \t\n\r\f\v]*$'"
     r" then (f.value->>'{key}')::numeric end"
 )
 STAGED_SQL = """
