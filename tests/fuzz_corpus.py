@@ -756,6 +756,7 @@ class FuzzReport:
     bad_numbers: list[str]  # "table.column: n" for NaN or infinite staged numbers
     wide_ids: list[str]  # staged id columns that are not bigint
     marts_differ: list[str]  # marts whose good-shop rows differ from the good shop built alone
+    good_mart_rows: dict[str, int]  # rows of the good shop per mart (the comparison is not empty)
     build_seconds: float
 
     @property
@@ -960,6 +961,7 @@ def check_corpus(fuzz_target, good_target, cases_: list[Case]) -> FuzzReport:
         bad_numbers=_bad_numbers(fuzz_target),
         wide_ids=_wide_ids(fuzz_target),
         marts_differ=differ,
+        good_mart_rows={table: len(rows) for table, rows in alone.items()},
         build_seconds=seconds,
     )
 

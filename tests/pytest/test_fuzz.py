@@ -39,6 +39,13 @@ def test_fuzzed_payloads_are_staged_or_quarantined_and_leave_the_good_shop_alone
     assert report.bad_numbers == []
     assert report.wide_ids == []
     assert report.marts_differ == []
+    assert report.good_mart_rows == {
+        "customer_segments": 1,
+        "growth_metrics": 210,  # months from the fixture order (2008) to as_of_date
+        "inventory_alerts": 4,
+        "marketing_targets": 0,  # the fixture customer does not accept marketing
+        "product_categories": 4,
+    }
 
 
 # --- the loader: what jsonb cannot store is named, and nothing of the file is loaded ------------
