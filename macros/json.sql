@@ -35,24 +35,43 @@
     )
 {%- endmacro %}
 
+{#-
+    Blank around a number is what the casts skip: ASCII white space only. The regex class \s also
+    matches Unicode spaces (U+2003, U+3000, ...), which the casts refuse.
+-#}
+{#- A decimal number in any range (the cast to numeric can still overflow). -#}
+{% macro is_decimal_text(expr) -%}
+    coalesce(({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[ \t\n\r\f\v]*$', false)
+{%- endmacro %}
+
+{#-
+    A decimal number staging takes: at most 15 digits before the point and 15 after (leading and
+    trailing zeros aside). Money beyond that is not Shopify's; a cast, a product or a sum of it
+    could overflow numeric (1e131071 is valid JSON) or make a mart's index row too large.
+-#}
 {% macro is_numeric_text(expr) -%}
-    coalesce(({{ expr }}) ~ '^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$', false)
+    coalesce(
+        ({{ expr }})
+        ~ '^[ \t\n\r\f\v]*[+-]?0*([0-9]{1,15}(\.[0-9]{0,15}0*)?|\.[0-9]{1,15}0*)[ \t\n\r\f\v]*$',
+        false
+    )
 {%- endmacro %}
 
 {% macro is_integer_text(expr) -%}
-    coalesce(({{ expr }}) ~ '^\s*[+-]?[0-9]{1,18}(\.0*)?\s*$', false)
+    coalesce(({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?[0-9]{1,18}(\.0*)?[ \t\n\r\f\v]*$', false)
 {%- endmacro %}
 
 {#-
     ISO 8601 date-time with an optional offset, every field in range: 2024-13-01, 2023-02-29,
-    2024-04-31 and year 0000 are rejected, so the cast that follows can never raise.
+    2024-04-31, year 0000 and an offset beyond 15:59 (PostgreSQL's limit) are rejected, so the
+    cast that follows can never raise.
     The CASE orders the checks: the year is read as a number only once the shape matched.
 -#}
 {% macro is_timestamp_text(expr) -%}
     coalesce(
         case
             when ({{ expr }})
-                ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$'
+                ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$'
                 and ({{ expr }}) !~ '^(0000|\d{4}-(02-3[01]|(04|06|09|11)-31))'
                 then
                     substr({{ expr }}, 6, 5) <> '02-29'

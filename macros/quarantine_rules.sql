@@ -37,11 +37,10 @@
 {% macro _money_rule(col, key, required=true) -%}
     {%- if required %}
     {{ _required(col, key) }}
-    when not {{ is_numeric_text(json_text(col, key)) }} then '{{ key }} is not a number'
-    {%- else %}
-    when {{ json_text(col, key) }} is not null and not {{ is_numeric_text(json_text(col, key)) }}
-        then '{{ key }} is not a number'
     {%- endif %}
+    when {{ json_text(col, key) }} is not null and not {{ is_numeric_text(json_text(col, key)) }}
+        then '{{ key }} is '
+            || case when {{ is_decimal_text(json_text(col, key)) }} then 'out of range' else 'not a number' end
     when {{ safe_numeric(json_text(col, key)) }} < 0 then '{{ key }} is negative'
 {%- endmacro %}
 

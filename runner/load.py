@@ -92,7 +92,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:  # Python's parser recurses per level of nesting
+        raise ValueError("nested more deeply than the loader reads") from None
+
+
+# A \u0000 escape, which jsonb refuses; not a backslash-escaped "\\u0000", which is text.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _dumps(obj: object) -> str:
@@ -290,7 +297,7 @@ class _Source:
                 yield self._emit(row, lineno, raw.tell)
 
     def _parse(self, text: str, where: str) -> Any:
-        if "\\u0000" in text:
+        if _NUL_ESCAPE.search(text):
             raise self.records.error(
                 where, "contains \\u0000, which PostgreSQL's jsonb cannot store: " + _snippet(text)
             )
@@ -320,7 +327,7 @@ class _Source:
             ) from None
         except ValueError as exc:
             raise self.records.error("the document", f"not JSON ({exc})") from None
-        if "\\u0000" in text:
+        if _NUL_ESCAPE.search(text):
             raise self.records.error(
                 "the document", "contains \\u0000, which PostgreSQL's jsonb cannot store"
             )

@@ -9,6 +9,10 @@ profile's server) and prints min / median / max seconds over the repeats.
 --pipeline runs the whole nightly job, `hotdash build --full-refresh` and then `hotdash build`
 after the new facts, each in a process of its own as a scheduler would, and reports every step
 (from ops.build_runs) plus the contract steps against the dbt steps.
+
+--fuzz N builds N cases of the fuzz corpus (tests/fuzz_corpus.py) next to a good shop, once, and
+prints how many facts were staged, quarantined, ignored and lost (must be 0), and whether the good
+shop's marts equal a build of its facts alone.
 """
 
 from __future__ import annotations
@@ -83,6 +87,48 @@ def add_new_facts(target: db.Target, share: float, seed: int) -> int:
             return copy_facts(conn, rows)
 
 
+def fuzz(cases: int) -> None:
+    """The fuzz corpus at `cases` cases, in databases bench_fuzz and bench_fuzz_good."""
+    from runner.ops import ensure_ops_tables
+    from tests.fuzz_corpus import BuildFailed, check_corpus, generate_corpus
+
+    base = db.resolve_target()
+    targets = []
+    for dbname in ("bench_fuzz", "bench_fuzz_good"):
+        db.drop_database(db.embedded_target(base.project_dir, base.home, dbname=dbname))
+        target = db.embedded_target(base.project_dir, base.home, dbname=dbname)
+        with db.connect(target) as conn:
+            ensure_facts_table(conn)
+            ensure_ops_tables(conn)
+        targets.append(target)
+    corpus: list = []
+    drawn = timed(lambda: corpus.extend(generate_corpus(cases)))
+    try:
+        report = check_corpus(*targets, corpus)
+    except BuildFailed as exc:
+        sys.exit(f"a fuzzed payload failed the build:\n{exc}")
+    for target in targets:
+        db.drop_database(target)
+    lost = len(report.lost)
+    print(
+        f"cases {report.cases:,}  facts {report.facts:,} (draw {drawn:.1f} s,"
+        f" build {report.build_seconds:.1f} s)"
+    )
+    print(
+        f"staged {report.staged:,}  quarantined {report.quarantined:,}"
+        f"  ignored {report.ignored:,}  lost {lost:,}"
+    )
+    print(
+        f"good-shop marts unchanged: {'yes' if report.good_marts_unchanged else 'no'}"
+        + (f" ({', '.join(report.marts_differ)} differ)" if report.marts_differ else "")
+    )
+    problems = [f"blank reasons: {report.blank_reasons}"] if report.blank_reasons else []
+    problems += report.bad_numbers + report.wide_ids
+    problems += [f"lost fact ids: {report.lost[:20]}"] if lost else []
+    if problems or not report.good_marts_unchanged:
+        sys.exit("\n".join(problems or ["the good shop's marts changed"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=100_000)
@@ -93,7 +139,13 @@ def main() -> None:
     parser.add_argument(
         "--pipeline", action="store_true", help="time `hotdash build` step by step instead"
     )
+    parser.add_argument(
+        "--fuzz", type=int, metavar="N", help="build N fuzz corpus cases and count what was lost"
+    )
     args = parser.parse_args()
+    if args.fuzz:
+        fuzz(args.fuzz)
+        return
 
     base = db.resolve_target()
     figures: dict[str, list[float]] = {}

@@ -204,6 +204,43 @@ MALFORMED = [
         {**fixture("customer"), "updated_at": "0000-01-01T00:00:00Z"},
         "updated_at is not a timestamp",
     ),
+    # found by the fuzz corpus (test_fuzz.py): each one made the build fail
+    # an offset PostgreSQL refuses (beyond 15:59): the cast raised
+    (
+        "shopify.orders",
+        order(19, "2024-01-01T10:00:00+16:00"),
+        "updated_at is not a timestamp",
+    ),
+    # Unicode white space around a number: the regex's \s took it, the cast refused it
+    ("shopify.customers", {**fixture("customer"), "id": "\u20035"}, "id is not an integer"),
+    (
+        "shopify.inventory_items",
+        {**fixture("inventory_item"), "cost": "\u30005"},
+        "cost is not a number",
+    ),
+    (
+        "shopify.orders",
+        order(
+            21, "2024-01-01T00:00:00Z", line_items=[{"id": 1, "quantity": 1, "price": "5\u2028"}]
+        ),
+        "a line item has a missing or non-integer id or quantity, or a non-numeric price",
+    ),
+    # money too large to compute with: the cast overflowed numeric, or a mart's sum did
+    (
+        "shopify.orders",
+        order(22, "2024-01-01T00:00:00Z", total_price="1" + "0" * 131_072),
+        "total_price is out of range",
+    ),
+    (
+        "shopify.orders",
+        json.dumps(order(23, "2024-01-01T00:00:00Z", total_tax="TAX")).replace('"TAX"', "9e131071"),
+        "total_tax is out of range",
+    ),
+    (
+        "shopify.inventory_items",
+        {**fixture("inventory_item"), "cost": "0.0000000000000001"},
+        "cost is out of range",
+    ),
 ]
 
 
@@ -247,6 +284,40 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
     quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
     assert (staged, quarantined, ignored) == (1, len(MALFORMED), 2)
     assert staged + quarantined + ignored == scalar(target, "select count(*) from facts")
+
+
+def test_fields_without_a_rule_stage_as_null_when_a_cast_would_fail(target):
+    """Found by the fuzz corpus: fields staging reads but no rule judges (a variant's
+    compare_at_price and created_at, a refund line's item price) failed the build."""
+    product = fixture("product")
+    variant = {
+        **product["variants"][0],
+        "compare_at_price": "1" + "0" * 131_072,
+        "created_at": "2024-01-01T10:00:00+16:00",
+        "inventory_quantity": "\u20037",
+    }
+    refund = copy.deepcopy(fixture("refund"))
+    refund["refund_line_items"][0]["line_item"]["price"] = "9" * 140_000
+    insert_facts(
+        target,
+        [
+            (SHOP, "shopify.products", {**product, "variants": [variant]}),
+            (SHOP, "shopify.refunds", refund),
+        ],
+    )
+    build_staging(target)
+
+    assert scalar(target, "select count(*) from ops.facts_quarantine") == 0
+    assert query(
+        target,
+        "select variant_id, price, compare_at_price, created_at, inventory_quantity"
+        " from staging.stg_shopify__product_variants",
+    ) == [(808950810, Decimal("199.00"), None, None, None)]
+    assert query(
+        target,
+        "select line_item_id, quantity, subtotal from staging.stg_shopify__refund_line_items"
+        " order by position",
+    ) == [(703073504, 1, None), (466157049, 1, Decimal("199.00"))]
 
 
 def test_latest_updated_at_wins_even_out_of_order(target):
