@@ -34,6 +34,19 @@
     )
 {%- endmacro %}
 
+{#- The facts to judge: on an incremental run, those past the settled watermark that are not
+    judged yet; on a full refresh, every fact (`true`). Always an expression, so the model's SQL
+    reads the same either way. -#}
+{% macro triage_not_judged(fact_id) -%}
+    {%- if is_incremental() -%}
+        ({{ fact_id }} > {{ triage_settled_through() }} and not exists (
+            select 1 from {{ this }} as judged where judged.fact_id = {{ fact_id }}
+        ))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The batch being judged (opened by the pre-hook, in this transaction). -#}
 {% macro triage_current_batch() -%}
     (select max(batches.judge_batch) from {{ source('ops', 'facts_triage_batches') }} as batches)

@@ -5,6 +5,7 @@ The target is resolved once into a `Target` and passed down; nothing here keeps 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import warnings
@@ -137,6 +138,7 @@ def _server(home: Path):  # -> pgserver.PostgresServer
 
     pgdata = home / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_server(pgserver, pgdata)
     try:
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain exceptions
@@ -144,6 +146,34 @@ def _server(home: Path):  # -> pgserver.PostgresServer
             f"the embedded PostgreSQL in {pgdata} did not start: {exc}",
             hint=f"see {pgdata / 'log'}; `hotdash db reset` recreates it (and deletes its data)",
         ) from exc
+
+
+def _forget_dead_server(pgserver, pgdata: Path) -> None:
+    """A server that died (kill -9, a crash) leaves postmaster.pid behind, and until its parent
+    reaps it the dead postmaster is a zombie that pgserver takes for a running server; pgserver
+    also keeps one handle per data folder for the life of the process. Drop both, so that
+    get_server starts the server again (PostgreSQL then recovers from its WAL)."""
+    import psutil
+
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        process = psutil.Process(pid)
+        if process.status() != psutil.STATUS_ZOMBIE and "postgres" in process.name():
+            return  # it runs
+        # A zombie still holds its pid, and PostgreSQL refuses to start while the pid of its
+        # lock files is alive: wait until its parent reaps it.
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # when it is this process's own child
+        with contextlib.suppress(psutil.TimeoutExpired):
+            process.wait(timeout=30)
+    except psutil.NoSuchProcess:
+        pass
+    pid_file.unlink(missing_ok=True)
+    pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
 
 
 def embedded_target(

@@ -10,6 +10,12 @@ profile's server) and prints min / median / max seconds over the repeats.
 after the new facts, each in a process of its own as a scheduler would, and reports every step
 (from ops.build_runs) plus the contract steps against the dbt steps.
 
+--live runs the nightly job on a live database: readers query every mart as the operator and
+the AI role, and writers insert facts (some in transactions held open, some rolled back), while
+`hotdash build --full-refresh` and then `hotdash build` run; a last build after the writers stop
+judges what they committed late. It prints reader queries and errors (must be 0), mart counts
+that were neither the old nor the new mart (must be 0) and facts lost (must be 0).
+
 --fuzz N builds N cases of the fuzz corpus (tests/fuzz_corpus.py) next to a good shop, once, and
 prints how many facts were staged, quarantined, ignored and lost (must be 0), and whether the good
 shop's marts equal a build of its facts alone.
@@ -129,6 +135,109 @@ def fuzz(cases: int) -> None:
         sys.exit("\n".join(problems or ["the good shop's marts changed"]))
 
 
+def live(facts: int, seed: int, writers: int = 2) -> None:
+    """Builds under load, in database bench_live: readers and writers next to `hotdash build`."""
+    import threading
+
+    from tests.live_load import READERS, WriterStats, mart_counts, reader, unjudged, writer
+
+    base = db.resolve_target()
+    dbname = "bench_live"
+    db.drop_database(db.embedded_target(base.project_dir, base.home, dbname=dbname))
+    target = db.embedded_target(base.project_dir, base.home, dbname=dbname)
+    with db.connect(target) as conn:
+        ensure_facts_table(conn)
+    loaded = timed(lambda: load_demo_into(target, facts, seed))
+    print(f"loaded {facts:,} facts in {loaded:.1f} s", file=sys.stderr)
+    first = hotdash_build(target, dbname, "--skip-contracts")["process, wall clock"]
+    print(f"first build {first:.1f} s; readers and writers start", file=sys.stderr)
+
+    with db.connect(target) as conn:
+        marts = [
+            f"marts.{name}"
+            for (name,) in conn.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
+            )
+        ]
+        shops = [
+            s for (s,) in conn.execute("select distinct shop_domain from marts.growth_metrics")
+        ]
+    allowed: dict[tuple[str, str], set[int]] = {}
+
+    def remember_counts() -> None:
+        for shop in shops:
+            for mart, count in mart_counts(target, marts, shop).items():
+                allowed.setdefault((shop, mart), set()).add(count)
+
+    remember_counts()
+    stop = threading.Event()
+    seen: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    errors: list[str] = []
+    stats = [WriterStats() for _ in range(writers)]
+    threads = [
+        threading.Thread(target=writer, args=(target, seed + 100 + i, stop, stats[i]))
+        for i in range(writers)
+    ]
+    for role in READERS:
+        for shop in shops:
+            rows = seen.setdefault((role, shop), [])
+            threads.append(
+                threading.Thread(
+                    target=reader, args=(target, role, shop, marts, stop, rows, errors)
+                )
+            )
+    for thread in threads:
+        thread.start()
+    walls = {}
+    try:
+        walls["hotdash build --full-refresh (under load)"] = hotdash_build(
+            target, dbname, "--full-refresh"
+        )["process, wall clock"]
+        remember_counts()
+        walls["hotdash build (under load)"] = hotdash_build(target, dbname)["process, wall clock"]
+        remember_counts()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    walls["hotdash build (after the writers stopped)"] = hotdash_build(target, dbname)[
+        "process, wall clock"
+    ]
+    with db.connect(target) as conn:
+        total = conn.execute("select count(*) from facts").fetchone()[0]
+    lost = unjudged(target)
+    queries = sum(len(rows) for rows in seen.values())
+    wrong = sum(
+        1
+        for (_, shop), rows in seen.items()
+        for mart, count in rows
+        if count not in allowed[(shop, mart)]
+    )
+    committed = sum(s.committed for s in stats)
+    print(f"\nlive database, {facts:,} facts loaded; {len(threads) - writers} readers")
+    for name, seconds in walls.items():
+        print(f"{name:<48} {seconds:8.1f} s")
+    print(
+        f"writers: {committed:,} facts committed, {sum(s.rolled_back for s in stats):,} rolled back"
+    )
+    print(f"facts: {total:,} (= {facts:,} + {committed:,}: {total == facts + committed})")
+    print(
+        f"reader queries {queries:,}  reader errors {len(errors)}  counts neither old nor new {wrong}"
+    )
+    print(f"facts lost (of a staged topic, never judged) {lost}")
+    for message in sorted(set(errors))[:10]:
+        print("  " + message)
+    db.drop_database(target)
+    if errors or wrong or lost or total != facts + committed or any(s.errors for s in stats):
+        sys.exit("the live database lost facts or readers saw errors")
+
+
+def load_demo_into(target: db.Target, facts: int, seed: int) -> None:
+    with db.connect(target) as conn:
+        load_demo(conn, facts, shops=2, seed=seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=100_000)
@@ -140,9 +249,17 @@ def main() -> None:
         "--pipeline", action="store_true", help="time `hotdash build` step by step instead"
     )
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help="build --facts under readers and writers; print reader errors and lost facts",
+    )
+    parser.add_argument(
         "--fuzz", type=int, metavar="N", help="build N fuzz corpus cases and count what was lost"
     )
     args = parser.parse_args()
+    if args.live:
+        live(args.facts, args.seed)
+        return
     if args.fuzz:
         fuzz(args.fuzz)
         return

@@ -24,8 +24,8 @@ recent_runs as (
         run_id,
         started_at,
         ended_at,
-        case when is_dead then 'abandoned' else status end as status,
         current_step,
+        case when is_dead then 'abandoned' else status end as status,
         case when is_dead then current_step else failed_step end as failed_step,
         case
             when is_dead then 'the build ended without finishing: its process or database session died'

@@ -44,13 +44,7 @@ facts as (
     from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
-        {%- if is_incremental() %}
-            and facts.id > {{ triage_settled_through() }}
-            and not exists (
-                select 1 from {{ this }} as judged
-                where judged.fact_id = facts.id
-            )
-        {%- endif %}
+        and {{ triage_not_judged('facts.id') }}
 ),
 
 final as (

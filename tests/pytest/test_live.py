@@ -3,16 +3,15 @@ rebuilt, a second build starts, a build dies. Real sessions on the embedded Post
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-import random
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -26,18 +25,11 @@ from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import require_secure
 from runner.pipeline import BuildListener, BuildOptions, Step, build
 from runner.status import status
+from tests.live_load import READERS, WriterStats, mart_counts, reader, unjudged, writer
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar, table_rows
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
 SHOP = "live.myshopify.com"
-STAGED = (
-    "shopify.orders",
-    "shopify.refunds",
-    "shopify.customers",
-    "shopify.products",
-    "shopify.inventory_items",
-    "shopify.inventory_levels",
-)
 FAST = BuildOptions(skip_contracts=True)
 
 
@@ -73,19 +65,6 @@ def load_demo(target: db.Target, facts: int, seed: int) -> None:
 
 def staged_order_ids(target: db.Target) -> set[int]:
     return {row[0] for row in query(target, "select order_id from staging.stg_shopify__orders")}
-
-
-def unjudged(target: db.Target) -> int:
-    """Facts of staged topics that are not in ops.facts_triage (each fact is there at most once:
-    its fact_id is unique)."""
-    return int(
-        scalar(
-            target,
-            "select count(*) from facts where topic = any(%s) and not exists"
-            " (select 1 from ops.facts_triage t where t.fact_id = facts.id)",
-            (list(STAGED),),
-        )
-    )
 
 
 def relations(target: db.Target, schema: str) -> list[str]:
@@ -153,38 +132,6 @@ def test_a_late_child_reaches_line_items_after_its_parent_moved_on(target):
     assert sorted(rows) == [(7, 70), (8, 80)]
 
 
-@dataclass
-class WriterStats:
-    committed: int = 0
-    rolled_back: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def writer(target: db.Target, seed: int, stop: threading.Event, stats: WriterStats) -> None:
-    """Insert demo facts in small transactions until stopped: some held open for a while (across
-    a judge), some rolled back (their ids never commit)."""
-    rng = random.Random(seed)
-    rows = iter_demo_facts(100_000, shops=2, seed=seed)
-    insert = "insert into facts (shop_domain, topic, value, created_at) values (%s, %s, %s, %s)"
-    try:
-        with psycopg.connect(target.conninfo) as conn:
-            while not stop.is_set():
-                batch = [next(rows) for _ in range(rng.randint(1, 5))]
-                for shop, topic, value, created_at in batch:
-                    conn.execute(insert, (shop, topic, value, created_at))
-                if rng.random() < 0.3:
-                    time.sleep(rng.uniform(0.05, 1.5))
-                if rng.random() < 0.1:
-                    conn.rollback()
-                    stats.rolled_back += len(batch)
-                else:
-                    conn.commit()
-                    stats.committed += len(batch)
-                time.sleep(rng.uniform(0, 0.02))
-    except Exception as exc:  # reported by the test
-        stats.errors.append(repr(exc))
-
-
 def test_writers_committing_during_builds_lose_no_fact_and_incremental_equals_full(target):
     load_demo(target, 2_000, seed=3)
     build(target, FAST)
@@ -215,37 +162,6 @@ def test_writers_committing_during_builds_lose_no_fact_and_incremental_equals_fu
 
 
 # --- readers during a rebuild ---------------------------------------------------------------
-
-
-READERS = {"hotdash_operator": "count(*)", "hotdash_ai_readonly": "count(shop_domain)"}
-
-
-def mart_counts(target: db.Target, marts: list[str], shop: str) -> dict[str, int]:
-    return {
-        mart: int(scalar(target, f"select count(*) from {mart} where shop_domain = %s", (shop,)))
-        for mart in marts
-    }
-
-
-def reader(
-    target: db.Target,
-    role: str,
-    shop: str,
-    marts: list[str],
-    stop: threading.Event,
-    seen: list[tuple[str, int]],
-    errors: list[str],
-) -> None:
-    with psycopg.connect(target.conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
-        conn.execute("select set_config('app.shop_domain', %s, false)", (shop,))
-        while not stop.is_set():
-            for mart in marts:
-                statement = f"select {READERS[role]} from {mart}"
-                try:
-                    seen.append((mart, conn.execute(statement).fetchone()[0]))
-                except psycopg.Error as exc:
-                    errors.append(f"{role} {mart}: {exc}".strip())
 
 
 def test_readers_see_the_old_or_the_new_mart_during_a_full_rebuild(target):
@@ -458,5 +374,92 @@ def test_a_killed_build_is_abandoned_and_the_next_build_restores_the_marts(
         build(target, FAST)
         assert state(target) == expected
         assert unjudged(target) == 0
+    finally:
+        db.drop_database(target)
+
+
+def kill_server(home: Path) -> None:
+    """kill -9 the embedded PostgreSQL's postmaster and every process it started."""
+    import psutil
+
+    pid = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    for process in [postmaster, *postmaster.children()]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs([postmaster], timeout=10)
+
+
+def test_a_build_survives_a_killed_database_and_the_next_build_restores_the_marts(tmp_path):
+    """The embedded server itself is killed in the middle of dbt: the build fails, the next
+    command starts the server again (PostgreSQL recovers), the run shows as abandoned, and the
+    next build gives the marts an uninterrupted build gives."""
+    home = tmp_path / "crash"
+    env = {**os.environ, "HOTDASH_HOME": str(home), "HOTDASH_DATABASE": "crash"}
+    env.pop(lock.RUN_ID_ENV, None)
+    try:
+        reference = db.embedded_target(PROJECT_DIR, home, dbname="reference")
+        target = db.embedded_target(PROJECT_DIR, home, dbname="crash")
+        for database in (reference, target):
+            with db.connect(database) as conn:
+                ensure_facts_table(conn)
+            load_demo(database, 2_000, seed=21)
+            build(database, FAST)
+            load_demo(database, 500, seed=22)
+        build(reference, FAST)
+        expected = state(reference)
+
+        process = subprocess.Popen(
+            [str(HOTDASH), "build", "--skip-contracts"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 300
+        while (
+            scalar(target, "select current_step from ops.build_runs where status = 'running'")
+            != "dbt build"
+        ):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(1)  # into dbt's nodes
+        kill_server(home)
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode != 0, output
+        assert "Traceback" not in output
+
+        target = db.embedded_target(PROJECT_DIR, home, dbname="crash")  # starts it again
+        with db.connect(target) as conn:
+            (run,) = [r for r in status(conn).runs if r.status != "success"]
+        assert (run.status, run.error_message) == (
+            "abandoned",
+            "the build ended without finishing: its process or database session died"
+            " during step dbt build",
+        )
+        require_secure(target)
+        build(target, FAST)
+        assert state(target) == expected
+        assert unjudged(target) == 0
+    finally:
+        db.stop_embedded(home)
+
+
+def test_plain_dbt_build_on_an_empty_database_stands_alone_and_ends_secured(hotdash_home):
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
+    try:
+        assert scalar(target, "select to_regclass('public.facts')") is None
+        result = plain_dbt(target, "build")
+        assert result.returncode == 0, result.stdout[-3000:]
+        for relation in ("public.facts", "ops.build_runs", "ops.facts_triage_batches"):
+            assert scalar(target, "select to_regclass(%s) is not null", (relation,)), relation
+        require_secure(target)
+        # and again, now with facts: the same project, incremental
+        load_demo(target, 1_000, seed=31)
+        result = plain_dbt(target, "build")
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert unjudged(target) == 0
+        require_secure(target)
     finally:
         db.drop_database(target)
