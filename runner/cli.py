@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -590,8 +592,16 @@ def doctor() -> None:
 # --- grants ---------------------------------------------------------------------------------
 
 
-@app.command()
+grants_app = typer.Typer(
+    help="Roles, grants and row-level security: apply and verify them; manage bound logins.",
+    invoke_without_command=True,
+)
+app.add_typer(grants_app, name="grants")
+
+
+@grants_app.callback()
 def grants(
+    ctx: typer.Context,
     verify: Annotated[
         bool, typer.Option("--verify", help="Only check the database; change nothing.")
     ] = False,
@@ -599,16 +609,69 @@ def grants(
     """Apply roles, grants and forced row-level security to the marts, then verify them.
 
     Example: `hotdash grants`, or `hotdash grants --verify` (exit code 8 on any problem).
+    `hotdash grants login ai --shop S` creates a login bound to one shop.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from runner import grants as grantsmod
+    from runner import logins
 
     def go() -> None:
         target = dbmod.resolve_target()
         if not verify:
             err_console.print(f"applying grants and row-level security on {target.redacted()}")
             grantsmod.apply_security(target)
+            changed = logins.reapply_limits(target)
+            if changed:
+                err_console.print(f"AI login limits applied: {', '.join(changed)}")
         grantsmod.require_secure(target)
         console.print("security verified: roles, grants, forced row-level security and policies")
+
+    run_guarded(go)
+
+
+class LoginKind(StrEnum):
+    ai = "ai"
+    operator = "operator"
+
+
+@grants_app.command("login")
+def grants_login(
+    kind: Annotated[
+        LoginKind, typer.Argument(help="ai (the assistant) or operator (a dashboard).")
+    ],
+    shop: Annotated[
+        str, typer.Option("--shop", help="The shop the login reads, e.g. x.myshopify.com.")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The login's role name (default hotdash_<kind>_<shop>)."),
+    ] = None,
+    drop: Annotated[bool, typer.Option("--drop", help="Remove the login and its binding.")] = False,
+) -> None:
+    """Create (or --drop) a login bound to one shop: it reads that shop's rows only.
+
+    Whatever the session sets, the shop stays. The password comes from HOTDASH_LOGIN_PASSWORD,
+    or is generated; the connection string is printed once and stored nowhere.
+
+    Example: `hotdash grants login ai --shop hotrodan.myshopify.com`.
+    """
+    from runner import logins
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        if drop:
+            dropped = logins.drop_login(target, kind.value, shop, name)
+            console.print(f"dropped {kind.value} login {dropped} of {shop}", highlight=False)
+            return
+        password = os.environ.get(logins.PASSWORD_ENV) or None
+        login = logins.create_login(target, kind.value, shop, name, password)
+        err_console.print(
+            f"created {login.kind} login {login.name}, bound to {login.shop}"
+            + ("" if password else "; its password was generated and is shown only here"),
+            highlight=False,
+        )
+        console.print(login.conninfo, highlight=False, markup=False, soft_wrap=True)
 
     run_guarded(go)
 

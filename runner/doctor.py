@@ -98,7 +98,7 @@ def _facts(conn: psycopg.Connection) -> Iterator[Check]:
             "facts indexes",
             "fail",
             f"missing: {', '.join(missing)}",
-            "`hotdash build` creates them (runner/sql/facts.sql)",
+            "`hotdash build` (or plain `dbt build`) creates them (macros/setup/ddl.sql)",
         )
     else:
         yield Check("facts indexes", "ok", ", ".join(FACTS_INDEXES))

@@ -19,6 +19,7 @@ import yaml
 from runner import dbt
 from runner.db import Target, connect
 from runner.errors import BuildError, SecurityError
+from runner.logins import Limits, project_limits
 
 LOADER = "hotdash_loader"
 ANALYST = "hotdash_analyst"
@@ -35,7 +36,8 @@ SHOP_COLUMN = "shop_domain"
 OWNER_POLICY = "hotdash_owner_all"
 ANALYST_POLICY = "hotdash_analyst_read"
 SHOP_POLICY = "hotdash_shop_read"
-SHOP_QUAL = "(shop_domain = nullif(current_setting('app.shop_domain'::text, true), ''::text))"
+SESSION_SHOP_FUNCTION = "hotdash_session_shop"
+SHOP_QUAL = f"(shop_domain = ( SELECT marts.{SESSION_SHOP_FUNCTION}() AS {SESSION_SHOP_FUNCTION}))"
 
 # Privileges a role can hold on a relation; SELECT/INSERT/UPDATE/REFERENCES count column grants too.
 RELATION_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -52,6 +54,7 @@ class SecuritySettings:
 
     facts_schema: str = "public"
     pii_columns: frozenset[str] = field(default_factory=frozenset)
+    login_limits: Limits = field(default_factory=Limits)
 
 
 def project_settings(target: Target) -> SecuritySettings:
@@ -61,6 +64,7 @@ def project_settings(target: Target) -> SecuritySettings:
     return SecuritySettings(
         facts_schema=str(variables.get("facts_schema", "public")),
         pii_columns=frozenset(str(c).lower() for c in variables.get("pii_columns") or ()),
+        login_limits=project_limits(target),
     )
 
 
@@ -318,6 +322,135 @@ def _check_other_grantees(conn: psycopg.Connection, s: SecuritySettings) -> list
     return problems
 
 
+def _check_session_shop_function(conn: psycopg.Connection) -> list[str]:
+    """marts.hotdash_session_shop(): there, SECURITY DEFINER, executable by the shop readers only."""
+    rel = f"{MARTS_SCHEMA}.{SESSION_SHOP_FUNCTION}()"
+    row = conn.execute(
+        "select p.oid, p.prosecdef, pg_get_userbyid(p.proowner),"
+        " coalesce(array_to_string(p.proconfig, ','), '')"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = %s and p.proname = %s and p.pronargs = 0",
+        (MARTS_SCHEMA, SESSION_SHOP_FUNCTION),
+    ).fetchone()
+    if row is None:
+        return [f"{rel} is missing: the marts' shop policy cannot pick a shop"]
+    oid, definer, owner, config = row
+    problems = []
+    if not definer:
+        problems.append(f"{rel} is not SECURITY DEFINER: readers cannot read ops.shop_logins")
+    if "search_path=pg_catalog" not in config.replace(" ", ""):
+        problems.append(f"{rel} does not fix its search_path")
+    executors = {
+        name
+        for (name,) in conn.execute(
+            "select case when x.grantee = 0 then 'PUBLIC' else pg_get_userbyid(x.grantee) end"
+            " from pg_proc p cross join lateral aclexplode(coalesce(p.proacl, acldefault('f',"
+            " p.proowner))) x where p.oid = %s and x.privilege_type = 'EXECUTE'",
+            (oid,),
+        )
+    }
+    for extra in sorted(executors - {owner, OPERATOR, AI}):
+        problems.append(f"{extra} can execute {rel} (granted outside the security model)")
+    for missing in sorted({OPERATOR, AI} - executors):
+        problems.append(f"{missing} cannot execute {rel}, so it reads no mart row")
+    return problems
+
+
+def _check_logins(conn: psycopg.Connection, limits: Limits) -> list[str]:
+    """Every bound login (ops.shop_logins): one shop, its group role only, nothing granted to it
+    directly, no way around row-level security; an AI login also carries the ai_* limits and
+    cannot create temporary tables. Every AI login is bound."""
+    if not conn.execute("select to_regclass('ops.shop_logins') is not null").fetchone()[0]:
+        return []
+    problems = []
+    rows = conn.execute(
+        "select l.login, l.kind, array_agg(l.shop_domain order by l.shop_domain), r.oid,"
+        " r.rolcanlogin, r.rolsuper or r.rolbypassrls, r.rolconnlimit,"
+        " coalesce((select array_agg(g.rolname::text order by g.rolname) from pg_auth_members m"
+        "   join pg_roles g on g.oid = m.roleid where m.member = r.oid), '{}'),"
+        " coalesce((select s.setconfig from pg_db_role_setting s"
+        "   where s.setrole = r.oid and s.setdatabase = 0), '{}'),"
+        " case when r.oid is not null"
+        "   then has_database_privilege(r.oid, current_database(), 'TEMP') end"
+        " from ops.shop_logins l left join pg_roles r on r.rolname = l.login"
+        " group by l.login, l.kind, r.oid, r.rolcanlogin, r.rolsuper, r.rolbypassrls,"
+        " r.rolconnlimit order by l.login"
+    ).fetchall()
+    for login, kind, shops, oid, can_login, bypasses, connlimit, groups, config, temp in rows:
+        who = f"{kind} login {login}"
+        if oid is None:
+            problems.append(f"{who} is bound to {', '.join(shops)} but has no role")
+            continue
+        if len(shops) != 1:
+            problems.append(f"{who} is bound to {len(shops)} shops ({', '.join(shops)})")
+        if not can_login:
+            problems.append(f"{who} cannot log in")
+        if bypasses:
+            problems.append(f"{who} bypasses row-level security (superuser or BYPASSRLS)")
+        group = {"ai": AI, "operator": OPERATOR}[kind]
+        for extra in sorted(set(groups) - {group}):
+            problems.append(f"{who} is a member of {extra}")
+        if group not in groups:
+            problems.append(f"{who} is not a member of {group}")
+        direct = conn.execute(_DIRECT_GRANTS_SQL, {"role": oid}).fetchall()
+        for what, privilege in direct:
+            problems.append(f"{who} holds {privilege} on {what}, granted to it directly")
+        if kind != "ai":
+            continue
+        held = dict(item.split("=", 1) for item in config)
+        for setting, value in limits.settings().items():
+            if held.get(setting) != value:
+                problems.append(
+                    f"{who}: {setting} is {held.get(setting, 'not set')}, expected {value}"
+                )
+        if connlimit != limits.connection_limit:
+            shown = "unlimited" if connlimit < 0 else connlimit
+            problems.append(
+                f"{who}: connection limit is {shown}, expected {limits.connection_limit}"
+            )
+        if temp:
+            problems.append(f"{who} can create temporary tables")
+    for (login,) in conn.execute(
+        "select r.rolname from pg_roles r join pg_auth_members m on m.member = r.oid"
+        " join pg_roles g on g.oid = m.roleid"
+        " where g.rolname = %s and r.rolcanlogin and not r.rolsuper"
+        " and not exists (select 1 from ops.shop_logins l where l.login = r.rolname)"
+        " order by 1",
+        (AI,),
+    ):
+        problems.append(
+            f"AI login {login} is not bound to a shop (it reads no row; bind it with"
+            " `hotdash grants login ai --shop S --name ...` or drop it)"
+        )
+    return problems
+
+
+# Privileges granted to a role itself (not through a group) on the database, schemas,
+# relations, columns and functions.
+_DIRECT_GRANTS_SQL = """
+select 'database ' || d.datname, x.privilege_type
+from pg_database d cross join lateral aclexplode(d.datacl) x
+where d.datname = current_database() and x.grantee = %(role)s
+union all
+select 'schema ' || n.nspname, x.privilege_type
+from pg_namespace n cross join lateral aclexplode(n.nspacl) x where x.grantee = %(role)s
+union all
+select n.nspname || '.' || c.relname, x.privilege_type
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+cross join lateral aclexplode(c.relacl) x where x.grantee = %(role)s
+union all
+select n.nspname || '.' || c.relname || '.' || a.attname, x.privilege_type
+from pg_attribute a join pg_class c on c.oid = a.attrelid
+join pg_namespace n on n.oid = c.relnamespace
+cross join lateral aclexplode(a.attacl) x where x.grantee = %(role)s
+union all
+select n.nspname || '.' || p.proname || '()', x.privilege_type
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+cross join lateral aclexplode(p.proacl) x where x.grantee = %(role)s
+order by 1, 2
+"""
+
+
 def verify_security(target: Target, settings: SecuritySettings | None = None) -> list[str]:
     """Every difference between the database and the security model, one line each; [] if none."""
     s = settings or project_settings(target)
@@ -331,6 +464,8 @@ def verify_security(target: Target, settings: SecuritySettings | None = None) ->
         problems += _check_sequences(conn)
         problems += _check_schemas(conn, s)
         problems += _check_other_grantees(conn, s)
+        problems += _check_session_shop_function(conn)
+        problems += _check_logins(conn, s.login_limits)
     return problems
 
 

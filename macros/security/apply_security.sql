@@ -14,6 +14,7 @@
         {{ return('') }}
     {%- endif -%}
     {%- do hotdash_ensure_roles() -%}
+    {%- do hotdash_session_shop_function() -%}
     {%- set cfg = hotdash_security_config() -%}
     {%- set facts_owner = run_query(
         "select pg_get_userbyid(classes.relowner), pg_has_role(current_user, classes.relowner, 'usage')"

@@ -19,6 +19,7 @@
         'facts_table': 'facts',
         'shop_column': 'shop_domain',
         'shop_setting': 'app.shop_domain',
+        'session_shop_function': 'hotdash_session_shop',
         'policies': {
             'owner': 'hotdash_owner_all',
             'analyst': 'hotdash_analyst_read',

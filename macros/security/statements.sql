@@ -40,6 +40,7 @@ settings as (
         {{ hotdash_literal(cfg['facts_table']) }}::text as facts_table,
         {{ hotdash_literal(cfg['shop_column']) }}::text as shop_column,
         {{ hotdash_literal(cfg['shop_setting']) }}::text as shop_setting,
+        {{ hotdash_literal(cfg['session_shop_function']) }}::text as session_shop_function,
         {{ hotdash_literal(p['owner']) }}::text as owner_policy,
         {{ hotdash_literal(p['analyst']) }}::text as analyst_policy,
         {{ hotdash_literal(p['shop']) }}::text as shop_policy,
@@ -203,9 +204,9 @@ statements as (
     select 6, marts.nspname || '.' || marts.relname, 5,
         format(
             'create policy %I on %I.%I as permissive for select to %I, %I'
-            || ' using (%I = nullif(current_setting(%L, true), %L))',
+            || ' using (%I = (select %I.%I()))',
             settings.shop_policy, marts.nspname, marts.relname, settings.operator, settings.ai,
-            settings.shop_column, settings.shop_setting, ''
+            settings.shop_column, settings.marts_schema, settings.session_shop_function
         )
     from marts cross join settings where marts.relkind in ('r', 'p') and marts.has_shop_column
     union all

@@ -112,6 +112,18 @@ alter table ops.contract_results
     add column if not exists relation text,
     add column if not exists message text;
 
+-- Logins bound to one shop (`hotdash grants login ai|operator --shop S`): a session of such a
+-- login sees the rows of its shop whatever it sets (marts.hotdash_session_shop(), read by the
+-- marts' shop policy, is keyed by session_user, which SET ROLE does not change). The key is
+-- (login, shop) so that a second shop given to a login is caught by verification, not hidden.
+create table if not exists ops.shop_logins (
+    login name not null,
+    shop_domain text not null check (btrim(shop_domain) <> ''),
+    kind text not null check (kind in ('ai', 'operator')),
+    created_at timestamptz not null default now(),
+    primary key (login, shop_domain)
+);
+
 -- One row per run of ops.facts_triage (a batch of judged facts), written in that run's
 -- transaction (macros/triage.sql says how the judge uses it). judged_xmin: the oldest
 -- transaction still running when the batch began judging. max_fact_id: the highest fact id in

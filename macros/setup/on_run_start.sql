@@ -8,7 +8,8 @@
        variable HOTDASH_BUILD_RUN_ID so that its own dbt steps go on. dbt itself opens a session
        per node and cannot hold the lock across its run: plain dbt checks it, `hotdash build`
        holds it (README "On a live database").
-    3. the security roles, when missing: every model's post-hook grants to them.
+    3. the security roles, when missing, and marts.hotdash_session_shop(): every model's
+       post-hook grants to them, and the marts' shop policy calls it.
 -#}
 {% macro hotdash_on_run_start() -%}
     {%- if not execute or flags.WHICH not in ['build', 'run', 'seed', 'snapshot', 'test', 'retry'] -%}
@@ -27,6 +28,7 @@
     {%- do hotdash_require_build_lock() -%}
     {%- if var('apply_security', true) -%}
         {%- do hotdash_ensure_roles() -%}
+        {%- do hotdash_session_shop_function() -%}
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}
