@@ -24,7 +24,7 @@ from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import project_settings, require_secure, verify_security
 from runner.logins import Limits, create_login, drop_login
 from runner.pipeline import BuildOptions, build
-from tests.pytest.helpers import PROJECT_DIR, query, scalar
+from tests.pytest.helpers import PROJECT_DIR, query, run_dbt, scalar
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
 LIMITS = Limits(statement_timeout="1s", connection_limit=2)
@@ -259,3 +259,33 @@ def test_the_cli_prints_a_connection_string_once_and_drops_the_login(shops):
 def test_a_shop_that_is_not_a_domain_is_refused_before_anything_is_created(shops):
     with pytest.raises(ConfigError, match="is not a shop domain"):
         create_login(shops.target, "ai", "x'; drop table facts; --", name=shops.name("bad"))
+
+
+def test_a_login_needs_its_password_where_the_server_asks_for_one(tmp_path):
+    """A cluster of its own whose pg_hba.conf asks every login but the administrator for a SCRAM
+    password: the connection string `create_login` prints is the one that works."""
+    home = tmp_path / "scram"
+    try:
+        target = db.embedded_target(PROJECT_DIR, home, dbname="scram")
+        with db.connect(target) as conn:
+            ensure_facts_table(conn)
+        run_dbt(target, "run-operation", "apply_security")
+        hba = home / "pgdata" / "pg_hba.conf"
+        hba.write_text("local all postgres trust\nlocal all all scram-sha-256\n")
+        with db.connect(target, autocommit=True) as conn:
+            conn.execute("select pg_reload_conf()")
+
+        login = create_login(
+            target, "ai", "scram.myshopify.com", name=f"t_scram_{uuid.uuid4().hex[:8]}"
+        )
+        with psycopg.connect(login.conninfo) as conn:
+            assert conn.execute("select session_user").fetchone()[0] == login.name
+        wrong = login.conninfo.replace(f":{login.password}@", ":not-the-password@")
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(wrong)
+        without = target.conninfo.replace("postgres@", f"{login.name}@", 1)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(without)
+        drop_login(target, "ai", "scram.myshopify.com", name=login.name)
+    finally:
+        db.stop_embedded(home)
