@@ -296,21 +296,42 @@ def hotdash_process(target: db.Target, *args: str) -> subprocess.Popen[str]:
     )
 
 
+# A short step is held where it reads a table that the test locks (ACCESS EXCLUSIVE), so the
+# kill lands inside it: (the table, the step during which the lock is taken; None: before the
+# build starts). The facts contracts read facts; the payload contracts read each staging
+# model's cursor; the security check reads ops.shop_logins.
+HOLD = {
+    "facts contracts": ("public.facts", None),
+    "payload contracts": ("staging.stg_shopify__orders", None),
+    "verify security": ("ops.shop_logins", "mart contracts"),
+}
+
+
 def kill_in_step(target: db.Target, step: str) -> None:
     """Start `hotdash build` and kill -9 it once it records that it is in `step`."""
-    process = hotdash_process(target, "build")
-    deadline = time.monotonic() + 300
-    while True:
-        current = scalar(
-            target, "select current_step from ops.build_runs where status = 'running' limit 1"
-        )
-        if current == step:
-            break
-        assert process.poll() is None, f"the build ended before step {step}"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(30)
+    table, lock_during = HOLD.get(step, (None, None))
+    with psycopg.connect(target.conninfo) as holder:
+        if table and lock_during is None:
+            holder.execute(f"lock table {table} in access exclusive mode")
+        process = hotdash_process(target, "build")
+        deadline = time.monotonic() + 300
+        while True:
+            current = scalar(
+                target, "select current_step from ops.build_runs where status = 'running' limit 1"
+            )
+            if table and lock_during is not None and current == lock_during:
+                holder.execute(f"lock table {table} in access exclusive mode")
+                lock_during = None
+            if current == step:
+                break
+            assert process.poll() is None, f"the build ended before step {step}"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        if table:
+            time.sleep(0.5)  # it is waiting for the lock, inside the step
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+        holder.rollback()
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +366,17 @@ def clone(template: db.Target, home: Path) -> db.Target:
     return db.embedded_target(PROJECT_DIR, home, dbname=name)
 
 
-@pytest.mark.parametrize("step", ["judge facts", "dbt build", "mart contracts"])
+@pytest.mark.parametrize(
+    "step",
+    [
+        "facts contracts",
+        "judge facts",
+        "payload contracts",
+        "dbt build",
+        "mart contracts",
+        "verify security",
+    ],
+)
 def test_a_killed_build_is_abandoned_and_the_next_build_restores_the_marts(
     killed_template, hotdash_home, step
 ):
