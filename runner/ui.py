@@ -45,6 +45,7 @@ COLORS = {
     "skipped": "dim",
     "running": "cyan",
     "cancelled": "yellow",
+    "abandoned": "red",
 }
 
 
