@@ -91,3 +91,44 @@
     where xid_horizon is null and max_fact_id is not null;
     commit
 {%- endmacro %}
+
+{#- The key of the entity a fact describes (its staging model's key besides shop_domain), read
+    once when the fact is judged, so the accounting check matches facts to staged entities
+    without reading payloads again: the id, or an inventory level's inventory_item_id ... -#}
+{% macro triage_entity_id(topic, value) -%}
+    case
+        when {{ topic }} = 'shopify.inventory_levels' then {{ json_bigint(value, 'inventory_item_id') }}
+        else {{ json_bigint(value, 'id') }}
+    end
+{%- endmacro %}
+
+{#- ... and its location_id (inventory levels only). -#}
+{% macro triage_location_id(topic, value) -%}
+    case
+        when {{ topic }} = 'shopify.inventory_levels' then {{ json_bigint(value, 'location_id') }}
+    end
+{%- endmacro %}
+
+{#- The good facts of one topic whose entity is not in its staging model (the accounting test):
+    `keys` are the model's key columns besides shop_domain, matched to entity_id (and
+    location_id). An anti-join PostgreSQL hashes once; no payload is read. -#}
+{% macro judged_good_not_staged(topic, model, keys) -%}
+    {%- set triage_keys = ['entity_id', 'location_id'] -%}
+    select
+        triage.fact_id,
+        triage.shop_domain,
+        triage.topic,
+        'judged good, not staged' as problem
+    from {{ ref('facts_triage') }} as triage
+    where
+        triage.topic = '{{ topic }}'
+        and triage.reason is null
+        and not exists (
+            select 1 from {{ ref(model) }} as staged
+            where
+                staged.shop_domain = triage.shop_domain
+                {%- for key in keys %}
+                and staged.{{ key }} = triage.{{ triage_keys[loop.index0] }}
+                {%- endfor %}
+        )
+{%- endmacro %}

@@ -55,7 +55,9 @@ final as (
         {{ quarantine_reason('facts.topic', 'facts.value') }} as reason,
         {{ triage_warnings('facts.topic', 'facts.value') }} as warnings,
         facts.created_at as fact_created_at,
-        batch.judge_batch
+        batch.judge_batch,
+        {{ triage_entity_id('facts.topic', 'facts.value') }} as entity_id,
+        {{ triage_location_id('facts.topic', 'facts.value') }} as location_id
     from facts
     cross join batch
 )

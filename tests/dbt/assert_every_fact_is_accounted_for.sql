@@ -2,9 +2,10 @@
 -- A fact of a staged topic must be judged (in ops.facts_triage) once it is settled: every fact
 -- up to the judge's watermark is (macros/triage.sql); a fact past it may still be committing and
 -- is judged by the next build. A fact judged good counts as staged when its entity (the key it
--- describes) is in its staging model: the latest version of the entity is there, and older
--- versions are accounted for by it. (No CTE is read twice: PostgreSQL would materialize it, and
--- the anti-joins against it could not use the indexes.)
+-- describes, read when it was judged: facts_triage.entity_id) is in its staging model: the
+-- latest version of the entity is there, and older versions are accounted for by it.
+-- One anti-join per topic, so PostgreSQL hashes each staging model once instead of probing it
+-- per fact; no payload is read.
 {{ config(severity='error') }}
 
 with
@@ -26,51 +27,19 @@ never_judged as (
 ),
 
 not_staged as (
-    select
-        facts.id as fact_id,
-        facts.shop_domain,
-        facts.topic,
-        'judged good, not staged' as problem
-    from {{ ref('facts_triage') }} as triage
-    inner join {{ source('app', 'facts') }} as facts on triage.fact_id = facts.id
-    where
-        triage.reason is null
-        and not case facts.topic
-            when 'shopify.orders'
-                then exists (
-                    select 1 from {{ ref('stg_shopify__orders') }} as s
-                    where s.shop_domain = facts.shop_domain and s.order_id = {{ json_bigint('facts.value', 'id') }}
-                )
-            when 'shopify.refunds'
-                then exists (
-                    select 1 from {{ ref('stg_shopify__refunds') }} as s
-                    where s.shop_domain = facts.shop_domain and s.refund_id = {{ json_bigint('facts.value', 'id') }}
-                )
-            when 'shopify.customers'
-                then exists (
-                    select 1 from {{ ref('stg_shopify__customers') }} as s
-                    where s.shop_domain = facts.shop_domain and s.customer_id = {{ json_bigint('facts.value', 'id') }}
-                )
-            when 'shopify.products'
-                then exists (
-                    select 1 from {{ ref('stg_shopify__products') }} as s
-                    where s.shop_domain = facts.shop_domain and s.product_id = {{ json_bigint('facts.value', 'id') }}
-                )
-            when 'shopify.inventory_items'
-                then exists (
-                    select 1 from {{ ref('stg_shopify__inventory_items') }} as s
-                    where
-                        s.shop_domain = facts.shop_domain
-                        and s.inventory_item_id = {{ json_bigint('facts.value', 'id') }}
-                )
-            when 'shopify.inventory_levels' then exists (
-                select 1 from {{ ref('stg_shopify__inventory_levels') }} as s
-                where
-                    s.shop_domain = facts.shop_domain
-                    and s.inventory_item_id = {{ json_bigint('facts.value', 'inventory_item_id') }}
-                    and s.location_id = {{ json_bigint('facts.value', 'location_id') }}
-            )
-        end
+    {{ judged_good_not_staged('shopify.orders', 'stg_shopify__orders', ['order_id']) }}
+    union all
+    {{ judged_good_not_staged('shopify.refunds', 'stg_shopify__refunds', ['refund_id']) }}
+    union all
+    {{ judged_good_not_staged('shopify.customers', 'stg_shopify__customers', ['customer_id']) }}
+    union all
+    {{ judged_good_not_staged('shopify.products', 'stg_shopify__products', ['product_id']) }}
+    union all
+    {{ judged_good_not_staged('shopify.inventory_items', 'stg_shopify__inventory_items', ['inventory_item_id']) }}
+    union all
+    {{ judged_good_not_staged(
+        'shopify.inventory_levels', 'stg_shopify__inventory_levels', ['inventory_item_id', 'location_id']
+    ) }}
 ),
 
 unaccounted as (

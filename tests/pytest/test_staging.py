@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from runner.db import connect as db_connect
 from tests.pytest.helpers import (
     FIXTURES_DIR,
     insert_facts,
@@ -497,4 +498,48 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
             (list(staged_topics),),
         )
         == 0
+    )
+
+
+def test_the_accounting_test_names_a_fact_never_judged_and_one_judged_but_not_staged(target):
+    """assert_every_fact_is_accounted_for fails, naming each fact, when a settled fact is missing
+    from the triage or a good fact's entity is missing from its staging model."""
+    load_fixtures(target)
+    build_staging(target)
+    build_staging(target)  # a later batch settles the first batch's facts
+    order_fact, level_fact = (
+        scalar(target, "select fact_id from ops.facts_triage where topic = %s", (topic,))
+        for topic in ("shopify.orders", "shopify.inventory_levels")
+    )
+    customer_fact = scalar(
+        target, "select fact_id from ops.facts_triage where topic = 'shopify.customers'"
+    )
+    with db_connect(target) as conn:
+        conn.execute("delete from ops.facts_triage where fact_id = %s", (customer_fact,))
+        conn.execute("delete from staging.stg_shopify__orders")
+        conn.execute("delete from staging.stg_shopify__inventory_levels")
+
+    run = run_dbt(
+        target,
+        "test",
+        "--select",
+        "assert_every_fact_is_accounted_for",
+        "--store-failures",
+        ok=False,
+    )
+    assert [n.failures for n in run.nodes if n.resource_type == "test"] == [3]
+    (schema,) = query(
+        target,
+        "select table_schema from information_schema.tables"
+        " where table_name = 'assert_every_fact_is_accounted_for'",
+    )[0]
+    failures = query(
+        target, f"select fact_id, topic, problem from {schema}.assert_every_fact_is_accounted_for"
+    )
+    assert sorted(failures) == sorted(
+        [
+            (customer_fact, "shopify.customers", "never judged"),
+            (order_fact, "shopify.orders", "judged good, not staged"),
+            (level_fact, "shopify.inventory_levels", "judged good, not staged"),
+        ]
     )
