@@ -47,12 +47,26 @@ create table if not exists ops.build_runs (
     steps jsonb not null default '[]'
 );
 
-alter table ops.build_runs
-    add column if not exists current_step text,
-    add column if not exists client_pid integer,
-    add column if not exists client_host text,
-    add column if not exists backend_pid integer,
-    add column if not exists backend_start timestamptz;
+-- Columns added since the table was first made. ALTER TABLE takes an exclusive lock even when
+-- there is nothing to add, which would make readers of ops.pipeline_health wait on every
+-- build: it runs only when a column is missing.
+do $hotdash$
+begin
+    if (
+        select count(*) from information_schema.columns
+        where
+            table_schema = 'ops' and table_name = 'build_runs'
+            and column_name in ('current_step', 'client_pid', 'client_host', 'backend_pid', 'backend_start')
+    ) < 5 then
+        alter table ops.build_runs
+            add column if not exists current_step text,
+            add column if not exists client_pid integer,
+            add column if not exists client_host text,
+            add column if not exists backend_pid integer,
+            add column if not exists backend_start timestamptz;
+    end if;
+end
+$hotdash$;
 
 -- Tables made before 'abandoned' existed get the wider check.
 do $hotdash$
@@ -106,11 +120,22 @@ create table if not exists ops.contract_results (
 create index if not exists contract_results_run_id_idx on ops.contract_results (run_id);
 
 -- status: pass, warn, error (a warn-level check escalates to error above its share), skipped.
-alter table ops.contract_results
-    add column if not exists status text,
-    add column if not exists unexpected_share double precision,
-    add column if not exists relation text,
-    add column if not exists message text;
+do $hotdash$
+begin
+    if (
+        select count(*) from information_schema.columns
+        where
+            table_schema = 'ops' and table_name = 'contract_results'
+            and column_name in ('status', 'unexpected_share', 'relation', 'message')
+    ) < 4 then
+        alter table ops.contract_results
+            add column if not exists status text,
+            add column if not exists unexpected_share double precision,
+            add column if not exists relation text,
+            add column if not exists message text;
+    end if;
+end
+$hotdash$;
 
 -- Logins bound to one shop (`hotdash grants login ai|operator --shop S`): a session of such a
 -- login sees the rows of its shop whatever it sets (marts.hotdash_session_shop(), read by the
