@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from runner import db
-from runner.demo import iter_demo_facts
+from runner.demo import KNOWN_TOPICS, iter_demo_facts
 from tests.pytest.helpers import scalar
 
 
@@ -49,14 +49,7 @@ def writer(target: db.Target, seed: int, stop: threading.Event, stats: WriterSta
         stats.errors.append(repr(exc))
 
 
-STAGED = (
-    "shopify.orders",
-    "shopify.refunds",
-    "shopify.customers",
-    "shopify.products",
-    "shopify.inventory_items",
-    "shopify.inventory_levels",
-)
+STAGED = KNOWN_TOPICS  # the topics the models stage
 
 
 def unjudged(target: db.Target) -> int:

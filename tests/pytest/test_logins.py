@@ -208,6 +208,16 @@ def test_verification_reports_a_drifted_login_and_the_login_then_reads_nothing(s
     require_secure(shops.target, shops.settings())
 
 
+def login_cli(env: dict[str, str], name: str, shop: str, *extra: str):
+    return subprocess.run(
+        [str(HOTDASH), "grants", "login", "ai", "--shop", shop, "--name", name, *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
 def test_the_cli_prints_a_connection_string_once_and_drops_the_login(shops):
     env = {
         **os.environ,
@@ -215,13 +225,7 @@ def test_the_cli_prints_a_connection_string_once_and_drops_the_login(shops):
         "HOTDASH_LOGIN_PASSWORD": "s3cret-for-the-assistant",
     }
     name = shops.name("cli")
-    created = subprocess.run(
-        [str(HOTDASH), "grants", "login", "ai", "--shop", shops.b, "--name", name],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    created = login_cli(env, name, shops.b)
     assert created.returncode == 0, created.stderr
     conninfo = created.stdout.strip()
     assert conninfo.startswith(f"postgresql://{name}:s3cret-for-the-assistant@")
@@ -232,23 +236,11 @@ def test_the_cli_prints_a_connection_string_once_and_drops_the_login(shops):
         shops.target, "select shop_domain, kind from ops.shop_logins where login = %s", (name,)
     ) == [(shops.b, "ai")]
 
-    again = subprocess.run(
-        [str(HOTDASH), "grants", "login", "ai", "--shop", shops.b, "--name", name],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    again = login_cli(env, name, shops.b)
     assert again.returncode == 2
     assert f"the role {name} exists already" in again.stderr
 
-    dropped = subprocess.run(
-        [str(HOTDASH), "grants", "login", "ai", "--shop", shops.b, "--name", name, "--drop"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    dropped = login_cli(env, name, shops.b, "--drop")
     assert dropped.returncode == 0, dropped.stderr
     assert scalar(shops.target, "select count(*) from pg_roles where rolname = %s", (name,)) == 0
     assert (
