@@ -140,14 +140,11 @@ def create_login(
             )
         dbname = conn.info.dbname
         host, port = conn.info.host, conn.info.port
-    location = f"host={quote(host)}" if host.startswith("/") else None
-    if location:
-        conninfo = f"postgresql://{quote(name)}:{quote(password, safe='')}@/{quote(dbname)}"
-        conninfo += f"?{location}&port={port}"
+    userinfo = f"{quote(name)}:{quote(password, safe='')}"
+    if host.startswith("/"):  # a Unix socket folder goes in the query string
+        conninfo = f"postgresql://{userinfo}@/{quote(dbname)}?host={quote(host)}&port={port}"
     else:
-        conninfo = (
-            f"postgresql://{quote(name)}:{quote(password, safe='')}@{host}:{port}/{quote(dbname)}"
-        )
+        conninfo = f"postgresql://{userinfo}@{host}:{port}/{quote(dbname)}"
     return Login(name, kind, shop, password, conninfo)
 
 
