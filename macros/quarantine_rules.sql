@@ -12,165 +12,208 @@
     ]) }}
 {%- endmacro %}
 
+{#-
+    The payload fields the rules read, for every staged topic: the judge reads them in one pass
+    (json_record) as the relation `payload`, so a rule reads `payload.total_price`, not the
+    payload again. Nested objects and arrays are jsonb.
+-#}
+{% macro judged_fields() -%}
+    {{ return([
+        ['id', 'text'], ['updated_at', 'text'], ['created_at', 'text'], ['cancelled_at', 'text'],
+        ['processed_at', 'text'], ['total_price', 'text'], ['subtotal_price', 'text'],
+        ['total_line_items_price', 'text'], ['total_discounts', 'text'], ['total_tax', 'text'],
+        ['currency', 'text'], ['financial_status', 'text'], ['customer', 'jsonb'],
+        ['line_items', 'jsonb'], ['order_id', 'text'], ['refund_line_items', 'jsonb'],
+        ['transactions', 'jsonb'], ['default_address', 'jsonb'],
+        ['email_marketing_consent', 'jsonb'], ['variants', 'jsonb'], ['cost', 'text'],
+        ['inventory_item_id', 'text'], ['location_id', 'text'], ['available', 'text'],
+    ]) }}
+{%- endmacro %}
+
 {#- A key that is absent or JSON null: "<key> is missing" (the contracts count these apart). -#}
-{% macro _required(col, key) -%}
-    when {{ json_text(col, key) }} is null then '{{ key }} is missing'
+{% macro _required(rec, key) -%}
+    when {{ rec }}.{{ key }} is null then '{{ key }} is missing'
 {%- endmacro %}
 
 {#- Rules every payload shares: an object with an integer id. -#}
-{% macro _object_with_id(col, id_key='id') -%}
+{% macro _object_with_id(col, rec, id_key='id') -%}
     when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
-    {{ _required(col, id_key) }}
-    when not {{ is_integer_text(json_text(col, id_key)) }} then '{{ id_key }} is not an integer'
+    {{ _required(rec, id_key) }}
+    when not {{ is_integer_text(rec ~ '.' ~ id_key) }} then '{{ id_key }} is not an integer'
 {%- endmacro %}
 
-{% macro _timestamp_rule(col, key, required=true) -%}
+{% macro _timestamp_rule(rec, key, required=true) -%}
+    {%- set field = rec ~ '.' ~ key %}
     {%- if required %}
-    {{ _required(col, key) }}
-    when not {{ is_timestamp_text(json_text(col, key)) }} then '{{ key }} is not a timestamp'
+    {{ _required(rec, key) }}
+    when not {{ is_timestamp_text(field) }} then '{{ key }} is not a timestamp'
     {%- else %}
-    when {{ json_text(col, key) }} is not null and not {{ is_timestamp_text(json_text(col, key)) }}
+    when {{ field }} is not null and not {{ is_timestamp_text(field) }}
         then '{{ key }} is not a timestamp'
     {%- endif %}
 {%- endmacro %}
 
-{% macro _money_rule(col, key, required=true) -%}
+{#- The cast in the second rule is safe: the CASE reaches it only for a number in range or null. -#}
+{% macro _money_rule(rec, key, required=true) -%}
+    {%- set field = rec ~ '.' ~ key %}
     {%- if required %}
-    {{ _required(col, key) }}
+    {{ _required(rec, key) }}
     {%- endif %}
-    when {{ json_text(col, key) }} is not null and not {{ is_numeric_text(json_text(col, key)) }}
+    when {{ field }} is not null and not {{ is_numeric_text(field) }}
         then '{{ key }} is '
-            || case when {{ is_decimal_text(json_text(col, key)) }} then 'out of range' else 'not a number' end
-    when {{ safe_numeric(json_text(col, key)) }} < 0 then '{{ key }} is negative'
+            || case when {{ is_decimal_text(field) }} then 'out of range' else 'not a number' end
+    when ({{ field }})::numeric < 0 then '{{ key }} is negative'
 {%- endmacro %}
 
-{% macro _array_rule(col, key) -%}
-    when {{ json_text(col, key) }} is not null and {{ json_type(col, key) }} not in ('array', 'null')
+{% macro _array_rule(rec, key) -%}
+    when {{ rec }}.{{ key }} is not null and jsonb_typeof({{ rec }}.{{ key }}) <> 'array'
         then '{{ key }} is not an array'
 {%- endmacro %}
 
-{% macro order_quarantine_reason(col='value') -%}
+{#-
+    The rules of a payload, first failing rule first. `col` is the payload (jsonb), `rec` its
+    fields (judged_fields, read by json_record).
+    A cast reads only what an earlier rule of the CASE checked (SQL does not order the operands
+    of OR). Line items are read in one pass: a bad shape in any item comes before a negative
+    number in any.
+-#}
+{% macro order_quarantine_reason(col='value', rec='payload') -%}
     case
-        {{ _object_with_id(col) }}
-        {{ _timestamp_rule(col, 'updated_at') }}
-        {{ _timestamp_rule(col, 'created_at') }}
-        {{ _timestamp_rule(col, 'cancelled_at', required=false) }}
-        {{ _money_rule(col, 'total_price') }}
-        {{ _money_rule(col, 'subtotal_price', required=false) }}
-        {{ _money_rule(col, 'total_line_items_price', required=false) }}
-        {{ _money_rule(col, 'total_discounts', required=false) }}
-        {{ _money_rule(col, 'total_tax', required=false) }}
-        when {{ json_text(col, 'currency') }} is null then 'currency is missing'
-        when {{ json_text(col, 'currency') }} not in ('{{ var("known_currencies") | join("', '") }}')
-            then 'currency ' || {{ json_text(col, 'currency') }} || ' is not in var known_currencies'
-        when {{ json_text(col, 'customer', 'id') }} is not null
-            and not {{ is_integer_text(json_text(col, 'customer', 'id')) }}
+        {{ _object_with_id(col, rec) }}
+        {{ _timestamp_rule(rec, 'updated_at') }}
+        {{ _timestamp_rule(rec, 'created_at') }}
+        {{ _timestamp_rule(rec, 'cancelled_at', required=false) }}
+        {{ _money_rule(rec, 'total_price') }}
+        {{ _money_rule(rec, 'subtotal_price', required=false) }}
+        {{ _money_rule(rec, 'total_line_items_price', required=false) }}
+        {{ _money_rule(rec, 'total_discounts', required=false) }}
+        {{ _money_rule(rec, 'total_tax', required=false) }}
+        when {{ rec }}.currency is null then 'currency is missing'
+        when {{ rec }}.currency not in ('{{ var("known_currencies") | join("', '") }}')
+            then 'currency ' || {{ rec }}.currency || ' is not in var known_currencies'
+        when ({{ rec }}.customer ->> 'id') is not null
+            and not {{ is_integer_text("(" ~ rec ~ ".customer ->> 'id')") }}
             then 'customer.id is not an integer'
-        {{ _required(col, 'line_items') }}
-        when {{ json_type(col, 'line_items') }} <> 'array' then 'line_items is not an array'
-        when exists (
-            select 1 from {{ json_array_elements(col, 'line_items') }} as li (item)
-            where jsonb_typeof(li.item) <> 'object'
-                or not {{ is_integer_text(json_text('li.item', 'id')) }}
-                or not {{ is_integer_text(json_text('li.item', 'quantity')) }}
-                or not {{ is_numeric_text(json_text('li.item', 'price')) }}
-        ) then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
-        when exists (
-            select 1 from {{ json_array_elements(col, 'line_items') }} as li (item)
-            where {{ safe_integer(json_text('li.item', 'quantity')) }} < 0
-                or {{ safe_numeric(json_text('li.item', 'price')) }} < 0
-        ) then 'a line item has a negative quantity or price'
+        {{ _required(rec, 'line_items') }}
+        when jsonb_typeof({{ rec }}.line_items) <> 'array' then 'line_items is not an array'
+        else (
+            select
+                case min(
+                    case
+                        when jsonb_typeof(li.item) <> 'object'
+                            or not {{ is_integer_text("(li.item ->> 'id')") }}
+                            or not {{ is_integer_text("(li.item ->> 'quantity')") }}
+                            or not {{ is_numeric_text("(li.item ->> 'price')") }}
+                            then 1
+                        when {{ checked_integer("li.item ->> 'quantity'") }} < 0
+                            or (li.item ->> 'price')::numeric < 0
+                            then 2
+                    end
+                )
+                    when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
+                    when 2 then 'a line item has a negative quantity or price'
+                end
+            from jsonb_array_elements({{ rec }}.line_items) as li (item)
+        )
     end
 {%- endmacro %}
 
-{% macro refund_quarantine_reason(col='value') -%}
+{% macro refund_quarantine_reason(col='value', rec='payload') -%}
     case
-        {{ _object_with_id(col) }}
-        {{ _required(col, 'order_id') }}
-        when not {{ is_integer_text(json_text(col, 'order_id')) }} then 'order_id is not an integer'
-        {{ _timestamp_rule(col, 'created_at') }}
-        {{ _timestamp_rule(col, 'processed_at', required=false) }}
-        {{ _array_rule(col, 'refund_line_items') }}
-        {{ _array_rule(col, 'transactions') }}
+        {{ _object_with_id(col, rec) }}
+        {{ _required(rec, 'order_id') }}
+        when not {{ is_integer_text(rec ~ '.order_id') }} then 'order_id is not an integer'
+        {{ _timestamp_rule(rec, 'created_at') }}
+        {{ _timestamp_rule(rec, 'processed_at', required=false) }}
+        {{ _array_rule(rec, 'refund_line_items') }}
+        {{ _array_rule(rec, 'transactions') }}
         when exists (
-            select 1 from {{ json_array_elements(col, 'refund_line_items') }} as rli (item)
-            where jsonb_typeof(rli.item) <> 'object'
-                or not {{ is_integer_text(json_text('rli.item', 'line_item_id')) }}
-                or not {{ is_integer_text(json_text('rli.item', 'quantity')) }}
-                or {{ safe_integer(json_text('rli.item', 'quantity')) }} < 0
-                or ({{ json_text('rli.item', 'subtotal') }} is not null
-                    and not {{ is_numeric_text(json_text('rli.item', 'subtotal')) }})
+            select 1 from {{ json_array_elements(rec ~ '.refund_line_items') }} as rli (item)
+            where case
+                when jsonb_typeof(rli.item) <> 'object'
+                    or not {{ is_integer_text("(rli.item ->> 'line_item_id')") }}
+                    or not {{ is_integer_text("(rli.item ->> 'quantity')") }}
+                    or ((rli.item ->> 'subtotal') is not null
+                        and not {{ is_numeric_text("(rli.item ->> 'subtotal')") }})
+                    then true
+                else {{ checked_integer("rli.item ->> 'quantity'") }} < 0
+            end
         ) then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
         when exists (
-            select 1 from {{ json_array_elements(col, 'transactions') }} as t (item)
-            where jsonb_typeof(t.item) <> 'object'
-                or not {{ is_numeric_text(json_text('t.item', 'amount')) }}
-                or {{ safe_numeric(json_text('t.item', 'amount')) }} < 0
+            select 1 from {{ json_array_elements(rec ~ '.transactions') }} as t (item)
+            where case
+                when jsonb_typeof(t.item) <> 'object' or not {{ is_numeric_text("(t.item ->> 'amount')") }}
+                    then true
+                else (t.item ->> 'amount')::numeric < 0
+            end
         ) then 'a transaction has a missing, non-numeric or negative amount'
     end
 {%- endmacro %}
 
-{% macro customer_quarantine_reason(col='value') -%}
+{% macro customer_quarantine_reason(col='value', rec='payload') -%}
     case
-        {{ _object_with_id(col) }}
-        {{ _timestamp_rule(col, 'updated_at') }}
-        {{ _timestamp_rule(col, 'created_at', required=false) }}
-        when {{ json_text(col, 'default_address') }} is not null
-            and {{ json_type(col, 'default_address') }} not in ('object', 'null')
+        {{ _object_with_id(col, rec) }}
+        {{ _timestamp_rule(rec, 'updated_at') }}
+        {{ _timestamp_rule(rec, 'created_at', required=false) }}
+        when {{ rec }}.default_address is not null
+            and jsonb_typeof({{ rec }}.default_address) <> 'object'
             then 'default_address is not an object'
     end
 {%- endmacro %}
 
-{% macro product_quarantine_reason(col='value') -%}
+{% macro product_quarantine_reason(col='value', rec='payload') -%}
     case
-        {{ _object_with_id(col) }}
-        {{ _timestamp_rule(col, 'updated_at') }}
-        {{ _timestamp_rule(col, 'created_at', required=false) }}
-        {{ _array_rule(col, 'variants') }}
+        {{ _object_with_id(col, rec) }}
+        {{ _timestamp_rule(rec, 'updated_at') }}
+        {{ _timestamp_rule(rec, 'created_at', required=false) }}
+        {{ _array_rule(rec, 'variants') }}
         when exists (
-            select 1 from {{ json_array_elements(col, 'variants') }} as v (item)
-            where jsonb_typeof(v.item) <> 'object'
-                or not {{ is_integer_text(json_text('v.item', 'id')) }}
-                or ({{ json_text('v.item', 'price') }} is not null
-                    and not {{ is_numeric_text(json_text('v.item', 'price')) }})
-                or {{ safe_numeric(json_text('v.item', 'price')) }} < 0
-                or ({{ json_text('v.item', 'inventory_item_id') }} is not null
-                    and not {{ is_integer_text(json_text('v.item', 'inventory_item_id')) }})
+            select 1 from {{ json_array_elements(rec ~ '.variants') }} as v (item)
+            where case
+                when jsonb_typeof(v.item) <> 'object'
+                    or not {{ is_integer_text("(v.item ->> 'id')") }}
+                    or ((v.item ->> 'price') is not null
+                        and not {{ is_numeric_text("(v.item ->> 'price')") }})
+                    or ((v.item ->> 'inventory_item_id') is not null
+                        and not {{ is_integer_text("(v.item ->> 'inventory_item_id')") }})
+                    then true
+                else (v.item ->> 'price')::numeric < 0
+            end
         ) then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'
     end
 {%- endmacro %}
 
-{% macro inventory_item_quarantine_reason(col='value') -%}
+{% macro inventory_item_quarantine_reason(col='value', rec='payload') -%}
     case
-        {{ _object_with_id(col) }}
-        {{ _timestamp_rule(col, 'updated_at') }}
-        {{ _money_rule(col, 'cost', required=false) }}
+        {{ _object_with_id(col, rec) }}
+        {{ _timestamp_rule(rec, 'updated_at') }}
+        {{ _money_rule(rec, 'cost', required=false) }}
     end
 {%- endmacro %}
 
-{% macro inventory_level_quarantine_reason(col='value') -%}
+{% macro inventory_level_quarantine_reason(col='value', rec='payload') -%}
     case
         when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
-        {{ _required(col, 'inventory_item_id') }}
-        when not {{ is_integer_text(json_text(col, 'inventory_item_id')) }} then 'inventory_item_id is not an integer'
-        {{ _required(col, 'location_id') }}
-        when not {{ is_integer_text(json_text(col, 'location_id')) }} then 'location_id is not an integer'
-        {{ _timestamp_rule(col, 'updated_at') }}
-        when {{ json_text(col, 'available') }} is not null
-            and not {{ is_integer_text(json_text(col, 'available')) }} then 'available is not an integer'
-        when {{ safe_integer(json_text(col, 'available')) }} < 0 then 'available is negative'
+        {{ _required(rec, 'inventory_item_id') }}
+        when not {{ is_integer_text(rec ~ '.inventory_item_id') }} then 'inventory_item_id is not an integer'
+        {{ _required(rec, 'location_id') }}
+        when not {{ is_integer_text(rec ~ '.location_id') }} then 'location_id is not an integer'
+        {{ _timestamp_rule(rec, 'updated_at') }}
+        when {{ rec }}.available is not null
+            and not {{ is_integer_text(rec ~ '.available') }} then 'available is not an integer'
+        when {{ checked_integer(rec ~ '.available') }} < 0 then 'available is negative'
     end
 {%- endmacro %}
 
 {#- The reason for any fact, by topic; null for good facts and for topics that are not staged. -#}
-{% macro quarantine_reason(topic_col='topic', col='value') -%}
+{% macro quarantine_reason(topic_col='topic', col='value', rec='payload') -%}
     case {{ topic_col }}
-        when 'shopify.orders' then {{ order_quarantine_reason(col) }}
-        when 'shopify.refunds' then {{ refund_quarantine_reason(col) }}
-        when 'shopify.customers' then {{ customer_quarantine_reason(col) }}
-        when 'shopify.products' then {{ product_quarantine_reason(col) }}
-        when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(col) }}
-        when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(col) }}
+        when 'shopify.orders' then {{ order_quarantine_reason(col, rec) }}
+        when 'shopify.refunds' then {{ refund_quarantine_reason(col, rec) }}
+        when 'shopify.customers' then {{ customer_quarantine_reason(col, rec) }}
+        when 'shopify.products' then {{ product_quarantine_reason(col, rec) }}
+        when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(col, rec) }}
+        when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(col, rec) }}
     end
 {%- endmacro %}
 
@@ -178,15 +221,27 @@
     What is staged but suspicious: a text[] of warnings (null when there are none): a timestamp in
     the future, an unknown financial status or consent state. A warning does not quarantine the
     fact; the source contracts count them (contracts/source/*.yml, `flagged`).
-    A timestamp is parsed only when its date is no earlier than yesterday's: the regex is the cost.
+    `clock` is a relation with the judge's time, read once: `yesterday` (its date, as text) and
+    `future` (now plus var clock_skew_tolerance). A timestamp is parsed only when its date is no
+    earlier than yesterday's: the regex is the cost.
 -#}
-{% macro _future_warning(col, key) -%}
+{% macro triage_clock() -%}
+    select
+        to_char(now() - interval '1 day', 'YYYY-MM-DD') as yesterday,
+        now() + interval '{{ var("clock_skew_tolerance") }}' as future
+{%- endmacro %}
+
+{% macro _future_warning(rec, key, clock) -%}
     case
-        when {{ json_text(col, key) }} >= to_char(now() - interval '1 day', 'YYYY-MM-DD')
-            and {{ safe_timestamptz(json_text(col, key)) }}
-            > now() + interval '{{ var("clock_skew_tolerance") }}'
+        when {{ rec }}.{{ key }} >= {{ clock }}.yesterday
+            and {{ safe_timestamptz(rec ~ '.' ~ key) }} > {{ clock }}.future
             then '{{ key }} is in the future'
     end
+{%- endmacro %}
+
+{% macro _unknown_warning(expr, label, known) -%}
+    case when {{ expr }} not in ('{{ known | join("', '") }}')
+        then '{{ label }} ' || {{ expr }} || ' is not known' end
 {%- endmacro %}
 
 {% macro _warnings(items) -%}
@@ -197,24 +252,21 @@
     ]::text [], null), '{}')
 {%- endmacro %}
 
-{% macro triage_warnings(topic_col='topic', col='value') -%}
+{% macro triage_warnings(topic_col='topic', rec='payload', clock='clock') -%}
     case {{ topic_col }}
         when 'shopify.orders' then {{ _warnings([
-            _future_warning(col, 'created_at'),
-            _future_warning(col, 'updated_at'),
-            "case when " ~ json_text(col, 'financial_status') ~ " not in ('"
-                ~ var('known_financial_statuses') | join("', '") ~ "') then 'financial_status '"
-                ~ " || " ~ json_text(col, 'financial_status') ~ " || ' is not known' end",
+            _future_warning(rec, 'created_at', clock),
+            _future_warning(rec, 'updated_at', clock),
+            _unknown_warning(rec ~ '.financial_status', 'financial_status', var('known_financial_statuses')),
         ]) }}
-        when 'shopify.refunds' then {{ _warnings([_future_warning(col, 'created_at')]) }}
+        when 'shopify.refunds' then {{ _warnings([_future_warning(rec, 'created_at', clock)]) }}
         when 'shopify.customers' then {{ _warnings([
-            _future_warning(col, 'updated_at'),
-            "case when " ~ json_text(col, 'email_marketing_consent', 'state') ~ " not in ('"
-                ~ var('known_consent_states') | join("', '") ~ "') then 'email_marketing_consent.state '"
-                ~ " || " ~ json_text(col, 'email_marketing_consent', 'state') ~ " || ' is not known' end",
+            _future_warning(rec, 'updated_at', clock),
+            _unknown_warning("(" ~ rec ~ ".email_marketing_consent ->> 'state')",
+                'email_marketing_consent.state', var('known_consent_states')),
         ]) }}
-        when 'shopify.products' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
-        when 'shopify.inventory_items' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
-        when 'shopify.inventory_levels' then {{ _warnings([_future_warning(col, 'updated_at')]) }}
+        when 'shopify.products' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
+        when 'shopify.inventory_items' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
+        when 'shopify.inventory_levels' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
     end
 {%- endmacro %}

@@ -94,18 +94,19 @@
 
 {#- The key of the entity a fact describes (its staging model's key besides shop_domain), read
     once when the fact is judged, so the accounting check matches facts to staged entities
-    without reading payloads again: the id, or an inventory level's inventory_item_id ... -#}
-{% macro triage_entity_id(topic, value) -%}
+    without reading payloads again: the id, or an inventory level's inventory_item_id ...
+    `rec` holds the payload's fields (quarantine_rules.sql, judged_fields). -#}
+{% macro triage_entity_id(topic, rec='payload') -%}
     case
-        when {{ topic }} = 'shopify.inventory_levels' then {{ json_bigint(value, 'inventory_item_id') }}
-        else {{ json_bigint(value, 'id') }}
+        when {{ topic }} = 'shopify.inventory_levels' then {{ safe_bigint(rec ~ '.inventory_item_id') }}
+        else {{ safe_bigint(rec ~ '.id') }}
     end
 {%- endmacro %}
 
 {#- ... and its location_id (inventory levels only). -#}
-{% macro triage_location_id(topic, value) -%}
+{% macro triage_location_id(topic, rec='payload') -%}
     case
-        when {{ topic }} = 'shopify.inventory_levels' then {{ json_bigint(value, 'location_id') }}
+        when {{ topic }} = 'shopify.inventory_levels' then {{ safe_bigint(rec ~ '.location_id') }}
     end
 {%- endmacro %}
 

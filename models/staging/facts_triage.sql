@@ -34,6 +34,10 @@ batch as (
     select {{ triage_current_batch() }} as judge_batch
 ),
 
+clock as (
+    {{ triage_clock() }}
+),
+
 facts as (
     select
         facts.id,
@@ -52,14 +56,16 @@ final as (
         facts.id as fact_id,
         facts.shop_domain,
         facts.topic,
-        {{ quarantine_reason('facts.topic', 'facts.value') }} as reason,
-        {{ triage_warnings('facts.topic', 'facts.value') }} as warnings,
+        {{ quarantine_reason('facts.topic', 'facts.value', 'payload') }} as reason,
+        {{ triage_warnings('facts.topic', 'payload', 'clock') }} as warnings,
         facts.created_at as fact_created_at,
         batch.judge_batch,
-        {{ triage_entity_id('facts.topic', 'facts.value') }} as entity_id,
-        {{ triage_location_id('facts.topic', 'facts.value') }} as location_id
+        {{ triage_entity_id('facts.topic', 'payload') }} as entity_id,
+        {{ triage_location_id('facts.topic', 'payload') }} as location_id
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', judged_fields()) }}
     cross join batch
+    cross join clock
 )
 
 select * from final

@@ -20,39 +20,44 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'id') }} as customer_id,
-        {{ json_string('value', 'email') }} as email,
-        {{ json_string('value', 'first_name') }} as first_name,
-        {{ json_string('value', 'last_name') }} as last_name,
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.id') }} as customer_id,
+        {{ safe_string('payload.email') }} as email,
+        {{ safe_string('payload.first_name') }} as first_name,
+        {{ safe_string('payload.last_name') }} as last_name,
         coalesce(
-            {{ json_string('value', 'phone') }}, {{ json_string('value', 'default_address', 'phone') }}
+            {{ safe_string('payload.phone') }}, {{ json_string('payload.default_address', 'phone') }}
         ) as phone,
-        {{ json_string('value', 'default_address', 'company') }} as company,
-        {{ json_string('value', 'default_address', 'address1') }} as address1,
-        {{ json_string('value', 'default_address', 'city') }} as city,
-        {{ json_string('value', 'default_address', 'province') }} as province,
-        {{ json_string('value', 'default_address', 'country_code') }} as country_code,
-        {{ json_string('value', 'default_address', 'zip') }} as zip,
+        {{ json_string('payload.default_address', 'company') }} as company,
+        {{ json_string('payload.default_address', 'address1') }} as address1,
+        {{ json_string('payload.default_address', 'city') }} as city,
+        {{ json_string('payload.default_address', 'province') }} as province,
+        {{ json_string('payload.default_address', 'country_code') }} as country_code,
+        {{ json_string('payload.default_address', 'zip') }} as zip,
         array(
             select distinct btrim(raw.tag)
-            from unnest(string_to_array(lower(coalesce({{ json_text('value', 'tags') }}, '')), ',')) as raw (tag)
+            from unnest(string_to_array(lower(coalesce(payload.tags, '')), ',')) as raw (tag)
             where btrim(raw.tag) <> ''
             order by btrim(raw.tag)
         ) as tags,
-        {{ json_string('value', 'email_marketing_consent', 'state') }} as marketing_consent_state,
+        {{ json_string('payload.email_marketing_consent', 'state') }} as marketing_consent_state,
         coalesce(
-            {{ json_text('value', 'email_marketing_consent', 'state') }} = 'subscribed',
-            {{ json_boolean('value', 'accepts_marketing') }},
+            {{ json_text('payload.email_marketing_consent', 'state') }} = 'subscribed',
+            {{ safe_boolean('payload.accepts_marketing') }},
             false
         ) as accepts_marketing,
-        {{ json_string('value', 'state') }} as account_state,
-        {{ json_timestamptz('value', 'created_at') }} as created_at,
-        {{ json_timestamptz('value', 'updated_at') }} as updated_at
+        {{ safe_string('payload.state') }} as account_state,
+        {{ checked_timestamptz('payload.created_at') }} as created_at,
+        {{ checked_timestamptz('payload.updated_at') }} as updated_at
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['id', 'text'], ['email', 'text'], ['first_name', 'text'], ['last_name', 'text'],
+        ['phone', 'text'], ['default_address', 'jsonb'], ['tags', 'text'], ['email_marketing_consent', 'jsonb'],
+        ['accepts_marketing', 'text'], ['state', 'text'], ['created_at', 'text'], ['updated_at', 'text'],
+    ]) }}
 ),
 
 final as (

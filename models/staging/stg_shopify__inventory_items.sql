@@ -20,18 +20,22 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'id') }} as inventory_item_id,
-        {{ json_string('value', 'sku') }} as sku,
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.id') }} as inventory_item_id,
+        {{ safe_string('payload.sku') }} as sku,
         -- Absent or null cost is unknown, never zero.
-        {{ json_numeric('value', 'cost') }} as cost,
-        coalesce({{ json_boolean('value', 'tracked') }}, true) as is_tracked,
-        {{ json_timestamptz('value', 'created_at') }} as created_at,
-        {{ json_timestamptz('value', 'updated_at') }} as updated_at
+        {{ checked_numeric('payload.cost') }} as cost,
+        coalesce({{ safe_boolean('payload.tracked') }}, true) as is_tracked,
+        {{ safe_timestamptz('payload.created_at') }} as created_at,
+        {{ checked_timestamptz('payload.updated_at') }} as updated_at
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['id', 'text'], ['sku', 'text'], ['cost', 'text'], ['tracked', 'text'],
+        ['created_at', 'text'], ['updated_at', 'text'],
+    ]) }}
 ),
 
 final as (

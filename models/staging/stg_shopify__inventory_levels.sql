@@ -20,15 +20,18 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'inventory_item_id') }} as inventory_item_id,
-        {{ json_bigint('value', 'location_id') }} as location_id,
-        {{ json_integer('value', 'available') }} as available,
-        {{ json_timestamptz('value', 'updated_at') }} as updated_at
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.inventory_item_id') }} as inventory_item_id,
+        {{ checked_bigint('payload.location_id') }} as location_id,
+        {{ checked_integer('payload.available') }} as available,
+        {{ checked_timestamptz('payload.updated_at') }} as updated_at
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['inventory_item_id', 'text'], ['location_id', 'text'], ['available', 'text'], ['updated_at', 'text'],
+    ]) }}
 ),
 
 final as (

@@ -26,14 +26,14 @@ line_items as (
         orders.shop_domain,
         orders.order_id,
         line_item.position::integer as position,
-        {{ json_bigint('line_item.item', 'id') }} as line_item_id,
+        {{ checked_bigint("line_item.item ->> 'id'") }} as line_item_id,
         {{ json_bigint('line_item.item', 'product_id') }} as product_id,
         {{ json_bigint('line_item.item', 'variant_id') }} as variant_id,
         {{ json_string('line_item.item', 'sku') }} as sku,
         {{ json_string('line_item.item', 'title') }} as title,
         {{ json_string('line_item.item', 'variant_title') }} as variant_title,
-        {{ json_integer('line_item.item', 'quantity') }} as quantity,
-        {{ json_numeric('line_item.item', 'price') }} as price,
+        {{ checked_integer("line_item.item ->> 'quantity'") }} as quantity,
+        {{ checked_numeric("line_item.item ->> 'price'") }} as price,
         coalesce({{ json_numeric('line_item.item', 'total_discount') }}, 0) as total_discount
     from orders
     cross join

@@ -21,37 +21,46 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'id') }} as order_id,
-        {{ json_string('value', 'name') }} as order_name,
-        {{ json_bigint('value', 'order_number') }} as order_number,
-        {{ json_bigint('value', 'customer', 'id') }} as customer_id,
-        {{ json_string('value', 'email') }} as email,
-        {{ json_timestamptz('value', 'created_at') }} as created_at,
-        {{ json_timestamptz('value', 'processed_at') }} as processed_at,
-        {{ json_timestamptz('value', 'updated_at') }} as updated_at,
-        {{ json_timestamptz('value', 'cancelled_at') }} as cancelled_at,
-        {{ json_string('value', 'cancel_reason') }} as cancel_reason,
-        {{ json_text('value', 'cancelled_at') }} is not null as is_cancelled,
-        coalesce({{ json_boolean('value', 'test') }}, false) as is_test,
-        {{ json_string('value', 'financial_status') }} as financial_status,
-        {{ json_string('value', 'fulfillment_status') }} as fulfillment_status,
-        {{ json_string('value', 'currency') }} as currency,
-        {{ json_numeric('value', 'total_line_items_price') }} as total_line_items_price,
-        {{ json_numeric('value', 'subtotal_price') }} as subtotal_price,
-        coalesce({{ json_numeric('value', 'total_discounts') }}, 0) as total_discounts,
-        coalesce({{ json_numeric('value', 'total_tax') }}, 0) as total_tax,
-        {{ json_numeric('value', 'total_price') }} as total_price,
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.id') }} as order_id,
+        {{ safe_string('payload.name') }} as order_name,
+        {{ safe_bigint('payload.order_number') }} as order_number,
+        {{ checked_bigint("payload.customer ->> 'id'") }} as customer_id,
+        {{ safe_string('payload.email') }} as email,
+        {{ checked_timestamptz('payload.created_at') }} as created_at,
+        {{ safe_timestamptz('payload.processed_at') }} as processed_at,
+        {{ checked_timestamptz('payload.updated_at') }} as updated_at,
+        {{ checked_timestamptz('payload.cancelled_at') }} as cancelled_at,
+        {{ safe_string('payload.cancel_reason') }} as cancel_reason,
+        payload.cancelled_at is not null as is_cancelled,
+        coalesce({{ safe_boolean('payload.test') }}, false) as is_test,
+        {{ safe_string('payload.financial_status') }} as financial_status,
+        {{ safe_string('payload.fulfillment_status') }} as fulfillment_status,
+        {{ safe_string('payload.currency') }} as currency,
+        {{ checked_numeric('payload.total_line_items_price') }} as total_line_items_price,
+        {{ checked_numeric('payload.subtotal_price') }} as subtotal_price,
+        coalesce({{ checked_numeric('payload.total_discounts') }}, 0) as total_discounts,
+        coalesce({{ checked_numeric('payload.total_tax') }}, 0) as total_tax,
+        {{ checked_numeric('payload.total_price') }} as total_price,
         array(
             select {{ json_text('dc.code', 'code') }}
-            from {{ json_array_elements('value', 'discount_codes') }} as dc (code)
+            from {{ json_array_elements('payload.discount_codes') }} as dc (code)
         ) as discount_codes,
-        {{ json_string('value', 'source_name') }} as source_name,
-        jsonb_array_length({{ json_get('value', 'line_items') }}) as line_item_count
+        {{ safe_string('payload.source_name') }} as source_name,
+        jsonb_array_length(payload.line_items) as line_item_count
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['id', 'text'], ['name', 'text'], ['order_number', 'text'], ['customer', 'jsonb'],
+        ['email', 'text'], ['created_at', 'text'], ['processed_at', 'text'],
+        ['updated_at', 'text'], ['cancelled_at', 'text'], ['cancel_reason', 'text'],
+        ['test', 'text'], ['financial_status', 'text'], ['fulfillment_status', 'text'],
+        ['currency', 'text'], ['total_line_items_price', 'text'], ['subtotal_price', 'text'],
+        ['total_discounts', 'text'], ['total_tax', 'text'], ['total_price', 'text'],
+        ['discount_codes', 'jsonb'], ['source_name', 'text'], ['line_items', 'jsonb'],
+    ]) }}
 ),
 
 final as (

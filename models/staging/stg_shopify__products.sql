@@ -20,21 +20,26 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'id') }} as product_id,
-        {{ json_string('value', 'title') }} as title,
-        {{ json_string('value', 'handle') }} as handle,
-        {{ json_string('value', 'product_type') }} as product_type,
-        {{ json_string('value', 'vendor') }} as vendor,
-        {{ json_string('value', 'status') }} as status,
-        {{ json_string('value', 'tags') }} as tags,
-        {{ json_timestamptz('value', 'published_at') }} as published_at,
-        {{ json_timestamptz('value', 'created_at') }} as created_at,
-        {{ json_timestamptz('value', 'updated_at') }} as updated_at
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.id') }} as product_id,
+        {{ safe_string('payload.title') }} as title,
+        {{ safe_string('payload.handle') }} as handle,
+        {{ safe_string('payload.product_type') }} as product_type,
+        {{ safe_string('payload.vendor') }} as vendor,
+        {{ safe_string('payload.status') }} as status,
+        {{ safe_string('payload.tags') }} as tags,
+        {{ safe_timestamptz('payload.published_at') }} as published_at,
+        {{ checked_timestamptz('payload.created_at') }} as created_at,
+        {{ checked_timestamptz('payload.updated_at') }} as updated_at
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['id', 'text'], ['title', 'text'], ['handle', 'text'], ['product_type', 'text'],
+        ['vendor', 'text'], ['status', 'text'], ['tags', 'text'], ['published_at', 'text'],
+        ['created_at', 'text'], ['updated_at', 'text'],
+    ]) }}
 ),
 
 final as (

@@ -29,13 +29,13 @@ refund_line_items as (
         refunds.created_at as refunded_at,
         rli.position::integer as position,
         {{ json_bigint('rli.item', 'id') }} as refund_line_item_id,
-        {{ json_bigint('rli.item', 'line_item_id') }} as line_item_id,
+        {{ checked_bigint("rli.item ->> 'line_item_id'") }} as line_item_id,
         {{ json_bigint('rli.item', 'line_item', 'variant_id') }} as variant_id,
         {{ json_bigint('rli.item', 'line_item', 'product_id') }} as product_id,
-        {{ json_integer('rli.item', 'quantity') }} as quantity,
+        {{ checked_integer("rli.item ->> 'quantity'") }} as quantity,
         coalesce(
-            {{ json_numeric('rli.item', 'subtotal') }},
-            {{ json_numeric('rli.item', 'line_item', 'price') }} * {{ json_integer('rli.item', 'quantity') }}
+            {{ checked_numeric("rli.item ->> 'subtotal'") }},
+            {{ json_numeric('rli.item', 'line_item', 'price') }} * {{ checked_integer("rli.item ->> 'quantity'") }}
         ) as subtotal,
         {{ json_numeric('rli.item', 'total_tax') }} as total_tax
     from refunds

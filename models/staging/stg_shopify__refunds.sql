@@ -21,30 +21,31 @@ facts as (
 
 parsed as (
     select
-        id as fact_id,
-        judge_batch,
-        created_at as fact_created_at,
-        shop_domain,
-        {{ json_bigint('value', 'id') }} as refund_id,
-        {{ json_bigint('value', 'order_id') }} as order_id,
-        {{ json_timestamptz('value', 'created_at') }} as created_at,
-        {{ json_timestamptz('value', 'processed_at') }} as processed_at,
-        {{ json_string('value', 'note') }} as note,
-        coalesce({{ json_boolean('value', 'restock') }}, false) as is_restock,
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ checked_bigint('payload.id') }} as refund_id,
+        {{ checked_bigint('payload.order_id') }} as order_id,
+        {{ checked_timestamptz('payload.created_at') }} as created_at,
+        {{ checked_timestamptz('payload.processed_at') }} as processed_at,
+        {{ safe_string('payload.note') }} as note,
+        coalesce({{ safe_boolean('payload.restock') }}, false) as is_restock,
         coalesce((
-            select sum({{ json_numeric('t.item', 'amount') }})
-            from {{ json_array_elements('value', 'transactions') }} as t (item)
+            select sum({{ checked_numeric("t.item ->> 'amount'") }})
+            from {{ json_array_elements('payload.transactions') }} as t (item)
             where
                 coalesce({{ json_text('t.item', 'kind') }}, 'refund') = 'refund'
                 and coalesce({{ json_text('t.item', 'status') }}, 'success') = 'success'
         ), 0) as refund_amount,
         coalesce(jsonb_array_length(
-            case
-                when {{ json_type('value', 'refund_line_items') }} = 'array'
-                    then {{ json_get('value', 'refund_line_items') }}
-            end
+            case when jsonb_typeof(payload.refund_line_items) = 'array' then payload.refund_line_items end
         ), 0) as refund_line_item_count
     from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['id', 'text'], ['order_id', 'text'], ['created_at', 'text'], ['processed_at', 'text'],
+        ['note', 'text'], ['restock', 'text'], ['transactions', 'jsonb'], ['refund_line_items', 'jsonb'],
+    ]) }}
 ),
 
 final as (
