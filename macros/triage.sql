@@ -112,8 +112,9 @@
 
 {#- The good facts of one topic whose entity is not in its staging model (the accounting test):
     `keys` are the model's key columns besides shop_domain, matched to entity_id (and
-    location_id). An anti-join PostgreSQL hashes once; no payload is read. -#}
-{% macro judged_good_not_staged(topic, model, keys) -%}
+    location_id), in the batches from `from_batch` on. An anti-join PostgreSQL hashes once (or
+    probes by the model's key for a few new facts); no payload is read. -#}
+{% macro judged_good_not_staged(topic, model, keys, from_batch='0') -%}
     {%- set triage_keys = ['entity_id', 'location_id'] -%}
     select
         triage.fact_id,
@@ -124,6 +125,7 @@
     where
         triage.topic = '{{ topic }}'
         and triage.reason is null
+        and triage.judge_batch >= {{ from_batch }}
         and not exists (
             select 1 from {{ ref(model) }} as staged
             where
@@ -132,4 +134,68 @@
                 and staged.{{ key }} = triage.{{ triage_keys[loop.index0] }}
                 {%- endfor %}
         )
+{%- endmacro %}
+
+{#-
+    The accounting check's scope (tests/dbt/assert_every_fact_is_accounted_for.sql): every fact,
+    or, when the environment says HOTDASH_ACCOUNTING=new (`hotdash build` on an incremental
+    night), what no passing check has read: the good facts of the batches not accounted for
+    (facts_triage_batches.accounted_at) and the facts past the watermark the last passing check
+    verified (accounted_through). A build that failed before its check leaves its batches to the
+    next one. triage_record_accounting (on-run-end) records a check that passed.
+-#}
+{% macro accounting_scope_new() -%}
+    {{ return(env_var('HOTDASH_ACCOUNTING', 'all') == 'new') }}
+{%- endmacro %}
+
+{#- The first batch to check ... -#}
+{% macro accounting_from_batch() -%}
+    {%- if accounting_scope_new() -%}
+        (
+            select coalesce(min(batches.judge_batch) filter (where batches.accounted_at is null), max(batches.judge_batch) + 1, 0)
+            from {{ source('ops', 'facts_triage_batches') }} as batches
+        )
+    {%- else -%}
+        0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- ... and the fact id past which every fact must be judged. -#}
+{% macro accounting_from_fact() -%}
+    {%- if accounting_scope_new() -%}
+        (
+            select coalesce(max(batches.accounted_through), 0)
+            from {{ source('ops', 'facts_triage_batches') }} as batches
+        )
+    {%- else -%}
+        0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- On-run-end: when the accounting check ran and passed, the batches it covered and the
+    watermark it verified (nothing judges between the check and the end of the run). -#}
+{% macro triage_record_accounting(results) -%}
+    {%- set passed = [] -%}
+    {%- for result in results if execute -%}
+        {%- if result.node.name == 'assert_every_fact_is_accounted_for' and result.status == 'pass' -%}
+            {%- do passed.append(result) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if passed -%}
+        {%- call statement('hotdash_record_accounting', auto_begin=true) -%}
+            update {{ source('ops', 'facts_triage_batches') }}
+            set
+                accounted_at = coalesce(accounted_at, now()),
+                accounted_through = {{ triage_settled_through() }}
+                {%- if not accounting_scope_new() %},
+                all_checked_at = now()
+                {%- endif %}
+            where
+                accounted_at is null
+                or judge_batch = (
+                    select max(latest.judge_batch) from {{ source('ops', 'facts_triage_batches') }} as latest
+                )
+        {%- endcall -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
 {%- endmacro %}

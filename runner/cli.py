@@ -279,6 +279,14 @@ def build(
     skip_contracts: Annotated[
         bool, typer.Option("--skip-contracts", help="Do not run the contract suites.")
     ] = False,
+    full_check: Annotated[
+        bool,
+        typer.Option(
+            "--full-check",
+            help="Check that every fact is accounted for, not only the new ones (done anyway on"
+            " --full-refresh and when the last full check is more than 7 days old).",
+        ),
+    ] = False,
     vars: Annotated[
         str | None, typer.Option("--vars", help="dbt vars as YAML, e.g. '{revenue_goal: 5000000}'.")
     ] = None,
@@ -314,6 +322,7 @@ def build(
         skip_contracts=skip_contracts,
         vars=vars,
         skip_security=skip_security,
+        full_check=full_check,
     )
 
     def go() -> None:

@@ -31,6 +31,7 @@ class BuildOptions:
     skip_contracts: bool = False
     skip_security: bool = False
     vars: str | None = None
+    full_check: bool = False
 
     def validate(self) -> None:
         if self.vars is None:
@@ -59,6 +60,8 @@ class BuildOptions:
             args.append("--skip-contracts")
         if self.skip_security:
             args.append("--skip-security")
+        if self.full_check:
+            args.append("--full-check")
         if self.vars:
             args += ["--vars", self.vars]
         return args
@@ -197,6 +200,9 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
     if options.select:
         args += ["--select", *options.select]
     args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE]
+    # Unit tests check the models' logic on fixed inputs, not the night's data: CI runs them
+    # (`dbt build`, `dbt test --select test_type:unit`); the nightly job does not pay for them.
+    args += ["--exclude-resource-type", "unit_test"]
     if options.full_refresh:
         args.append("--full-refresh")
     if options.vars:
@@ -204,11 +210,40 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
     return args
 
 
+# The accounting check reads every fact when the last passing full check is older than this.
+FULL_CHECK_EVERY = "7 days"
+ACCOUNTING_ENV = "HOTDASH_ACCOUNTING"  # tests/dbt/assert_every_fact_is_accounted_for.sql
+
+
+def accounting_scope(target: Target, options: BuildOptions) -> str:
+    """'all' (every fact) on a full refresh, with --full-check, and when no passing check has
+    read every fact for FULL_CHECK_EVERY; else 'new' (what no passing check has read)."""
+    if options.full_refresh or options.full_check:
+        return "all"
+    with connect(target) as conn:
+        (recent,) = conn.execute(
+            "select coalesce(max(all_checked_at) > now() - %s::interval, false)"
+            " from ops.facts_triage_batches",
+            (FULL_CHECK_EVERY,),
+        ).fetchone()
+    return "new" if recent else "all"
+
+
 def dbt_build_step(ctx: BuildContext) -> str:
-    """dbt build: seeds, models, snapshots and tests in DAG order."""
+    """dbt build: seeds, models, snapshots and tests in DAG order. The accounting check reads
+    what is new on an incremental night (accounting_scope)."""
     from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
 
-    run = ctx.dbt(dbt_build_args(ctx.options))
+    scope = accounting_scope(ctx.target, ctx.options)
+    saved = os.environ.get(ACCOUNTING_ENV)
+    os.environ[ACCOUNTING_ENV] = scope
+    try:
+        run = ctx.dbt(dbt_build_args(ctx.options))
+    finally:
+        if saved is None:
+            os.environ.pop(ACCOUNTING_ENV, None)
+        else:
+            os.environ[ACCOUNTING_ENV] = saved
     dbt.require_success(run)
     judged_only = set(ctx.options.select) <= {TRIAGE_MODEL, f"ops.{TRIAGE_MODEL}", FACTS_SOURCE}
     if not run.nodes and ctx.options.select and not judged_only:
@@ -219,7 +254,10 @@ def dbt_build_step(ctx: BuildContext) -> str:
     counts: dict[str, int] = {}
     for node in run.nodes:
         counts[node.status] = counts.get(node.status, 0) + 1
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    checked = "every fact" if scope == "all" else "new facts"
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + (
+        f"; accounting check: {checked}"
+    )
 
 
 def default_steps() -> list[Step]:

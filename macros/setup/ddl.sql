@@ -161,4 +161,24 @@ create table if not exists ops.facts_triage_batches (
     judged_at timestamptz not null default now(),
     xid_horizon xid8
 );
+
+-- The accounting check (tests/dbt/assert_every_fact_is_accounted_for.sql) on an incremental night
+-- reads only what no passing check has read (macros/triage.sql, accounting_*): accounted_at, when
+-- a passing check covered the batch; accounted_through, the watermark it verified up to;
+-- all_checked_at, when a passing check read every fact.
+do $hotdash$
+begin
+    if (
+        select count(*) from information_schema.columns
+        where
+            table_schema = 'ops' and table_name = 'facts_triage_batches'
+            and column_name in ('accounted_at', 'accounted_through', 'all_checked_at')
+    ) < 3 then
+        alter table ops.facts_triage_batches
+            add column if not exists accounted_at timestamptz,
+            add column if not exists accounted_through bigint,
+            add column if not exists all_checked_at timestamptz;
+    end if;
+end
+$hotdash$;
 {%- endmacro %}

@@ -5,8 +5,11 @@
 -- describes, read when it was judged: facts_triage.entity_id) is in its staging model: the
 -- latest version of the entity is there, and older versions are accounted for by it.
 -- One anti-join per topic, so PostgreSQL hashes each staging model once instead of probing it
--- per fact; no payload is read.
+-- per fact; no payload is read. On an incremental night of `hotdash build` it reads only the
+-- batches no check has covered (macros/triage.sql, accounting_from_batch); every fact otherwise.
 {{ config(severity='error') }}
+
+{%- set from_batch = accounting_from_batch() %}
 
 with
 
@@ -19,6 +22,7 @@ never_judged as (
     from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
+        and facts.id > {{ accounting_from_fact() }}
         and facts.id <= {{ triage_settled_through() }}
         and not exists (
             select 1 from {{ ref('facts_triage') }} as triage
@@ -27,18 +31,19 @@ never_judged as (
 ),
 
 not_staged as (
-    {{ judged_good_not_staged('shopify.orders', 'stg_shopify__orders', ['order_id']) }}
+    {{ judged_good_not_staged('shopify.orders', 'stg_shopify__orders', ['order_id'], from_batch) }}
     union all
-    {{ judged_good_not_staged('shopify.refunds', 'stg_shopify__refunds', ['refund_id']) }}
+    {{ judged_good_not_staged('shopify.refunds', 'stg_shopify__refunds', ['refund_id'], from_batch) }}
     union all
-    {{ judged_good_not_staged('shopify.customers', 'stg_shopify__customers', ['customer_id']) }}
+    {{ judged_good_not_staged('shopify.customers', 'stg_shopify__customers', ['customer_id'], from_batch) }}
     union all
-    {{ judged_good_not_staged('shopify.products', 'stg_shopify__products', ['product_id']) }}
+    {{ judged_good_not_staged('shopify.products', 'stg_shopify__products', ['product_id'], from_batch) }}
     union all
-    {{ judged_good_not_staged('shopify.inventory_items', 'stg_shopify__inventory_items', ['inventory_item_id']) }}
+    {{ judged_good_not_staged('shopify.inventory_items', 'stg_shopify__inventory_items', ['inventory_item_id'], from_batch) }}
     union all
     {{ judged_good_not_staged(
-        'shopify.inventory_levels', 'stg_shopify__inventory_levels', ['inventory_item_id', 'location_id']
+        'shopify.inventory_levels', 'stg_shopify__inventory_levels', ['inventory_item_id', 'location_id'],
+        from_batch
     ) }}
 ),
 
