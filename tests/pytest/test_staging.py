@@ -543,3 +543,59 @@ def test_the_accounting_test_names_a_fact_never_judged_and_one_judged_but_not_st
             (level_fact, "shopify.inventory_levels", "judged good, not staged"),
         ]
     )
+
+
+def _accounting_failures(target, scope: str) -> list[tuple]:
+    """The accounting test's failing facts with HOTDASH_ACCOUNTING=scope (as `hotdash build`
+    sets it)."""
+    import os
+
+    saved = os.environ.get("HOTDASH_ACCOUNTING")
+    os.environ["HOTDASH_ACCOUNTING"] = scope
+    try:
+        run_dbt(
+            target,
+            "test",
+            "--select",
+            "assert_every_fact_is_accounted_for",
+            "--store-failures",
+            ok=False,
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("HOTDASH_ACCOUNTING")
+        else:
+            os.environ["HOTDASH_ACCOUNTING"] = saved
+    (schema,) = query(
+        target,
+        "select table_schema from information_schema.tables"
+        " where table_name = 'assert_every_fact_is_accounted_for'",
+    )[0]
+    return sorted(
+        query(target, f"select fact_id, problem from {schema}.assert_every_fact_is_accounted_for")
+    )
+
+
+def test_an_incremental_accounting_check_reads_what_no_passing_check_has_read(target):
+    """With HOTDASH_ACCOUNTING=new the check reads the batches no passing check covered (and
+    the facts past the watermark the last one verified): a lost fact of a new batch fails it, a
+    lost fact a passing check already covered is left to the full check, which finds both."""
+    load_fixtures(target)
+    build_staging(target)
+    build_staging(target)  # plain dbt checks every fact and records it
+    assert (
+        scalar(target, "select count(*) from ops.facts_triage_batches where accounted_at is null")
+        == 0
+    )
+    old_fact = scalar(target, "select fact_id from ops.facts_triage where topic = 'shopify.orders'")
+    (new_fact,) = insert_facts(
+        target, [(SHOP, "shopify.orders", order(990001, "2024-05-01T00:00:00Z"))]
+    )
+    run_dbt(target, "run", "--select", "facts_triage", "stg_shopify__orders")  # no check ran
+    with db_connect(target) as conn:
+        conn.execute("delete from staging.stg_shopify__orders")
+
+    assert _accounting_failures(target, "new") == [(new_fact, "judged good, not staged")]
+    assert _accounting_failures(target, "all") == sorted(
+        [(old_fact, "judged good, not staged"), (new_fact, "judged good, not staged")]
+    )
