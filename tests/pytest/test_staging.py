@@ -599,3 +599,38 @@ def test_an_incremental_accounting_check_reads_what_no_passing_check_has_read(ta
     assert _accounting_failures(target, "all") == sorted(
         [(old_fact, "judged good, not staged"), (new_fact, "judged good, not staged")]
     )
+
+
+def test_the_facts_keys_are_read_from_the_rows_when_the_table_has_no_constraints(target):
+    """assert_facts_keys_hold trusts the facts table's primary key and not-null constraints (it
+    reads no row), and reads the rows of a table made without them: a duplicate id and a null
+    topic fail it; with the constraints in place the same test passes without reading a row."""
+    with db_connect(target) as conn:
+        conn.execute("drop table facts")
+        conn.execute(
+            "create table facts (id bigint, shop_domain text, topic text, value jsonb,"
+            " created_at timestamptz default now())"
+        )
+        conn.execute(
+            "insert into facts (id, shop_domain, topic, value) values"
+            " (1, 's', 'shopify.orders', '{}'), (1, 's', 'shopify.orders', '{}'),"
+            " (2, 's', null, '{}'), (3, 's', 'app.heartbeat', '{}')"
+        )
+    run = run_dbt(
+        target, "test", "--select", "assert_facts_keys_hold", "--store-failures", ok=False
+    )
+    assert [n.failures for n in run.nodes if n.resource_type == "test"] == [2]
+    (schema,) = query(
+        target,
+        "select table_schema from information_schema.tables"
+        " where table_name = 'assert_facts_keys_hold'",
+    )[0]
+    assert sorted(query(target, f"select id, problem from {schema}.assert_facts_keys_hold")) == [
+        (1, "id 1 is stored 2 times"),
+        (2, "a key is null: id, shop_domain or topic"),
+    ]
+    with db_connect(target) as conn:
+        conn.execute("delete from facts where id <> 3")
+        conn.execute("alter table facts add primary key (id), alter topic set not null")
+        conn.execute("alter table facts alter shop_domain set not null")
+    run_dbt(target, "test", "--select", "assert_facts_keys_hold")
