@@ -36,6 +36,9 @@ class DbtRun:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
     exception: str | None = None
+    # `dbt parse` returns the project it parsed: later commands of the same build reuse it
+    # instead of loading and checking the project again (invoke(manifest=...)).
+    manifest: object | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> list[NodeResult]:
@@ -81,17 +84,19 @@ def invoke(
     on_event: Callable[[object], None] | None = None,
     quiet: bool = True,
     silent: bool = False,
+    manifest: object | None = None,
 ) -> DbtRun:
     """Run one dbt command in-process and collect its per-node results.
 
     dbtRunner keeps global state: one invocation at a time per process. `silent` keeps dbt's
     console quiet even on errors (the caller reports them); logs/dbt.log still has everything.
+    `manifest` (a DbtRun.manifest from `dbt parse` with the same vars) skips loading the project.
     """
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner
 
     callbacks = [on_event] if on_event else []
-    runner = dbtRunner(callbacks=callbacks)
+    runner = dbtRunner(manifest=manifest, callbacks=callbacks)
     full = dbt_args(target, args)
     if quiet:
         full = ["--quiet", *full]
@@ -101,6 +106,8 @@ def invoke(
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # dbt catches Ctrl-C and reports a failure: it is an interruption
     run = DbtRun(command=list(args), success=bool(res.success))
+    if args and args[0] == "parse" and res.success:
+        run.manifest = res.result
     if res.exception is not None:
         run.exception = str(res.exception)
     results = getattr(res.result, "results", None)

@@ -123,11 +123,15 @@ class BuildContext:
     report: BuildReport
     listener: BuildListener
     lock: lock.BuildLock | None = None
+    manifest: object | None = None  # the project as the load project step parsed it
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
-        """Run a dbt command with progress events; its nodes join the report (and ops tables)."""
+        """Run a dbt command with progress events; its nodes join the report (and ops tables).
+        Once the project is loaded, every command reuses it."""
         callback = dbt.progress_events(self.listener.node_event, self.listener.nodes_selected)
-        run = dbt.invoke(self.target, args, on_event=callback, quiet=True, silent=True)
+        run = dbt.invoke(
+            self.target, args, on_event=callback, quiet=True, silent=True, manifest=self.manifest
+        )
         self.report.dbt_runs.append(run)
         return run
 
@@ -171,7 +175,9 @@ def load_project_step(ctx: BuildContext) -> str:
         if ContractWorker.available():
             ctx.__dict__["contract_worker"] = ContractWorker(ctx.target)
     args = ["parse"] + (["--vars", ctx.options.vars] if ctx.options.vars else [])
-    dbt.require_success(ctx.dbt(args))
+    run = ctx.dbt(args)
+    dbt.require_success(run)
+    ctx.manifest = run.manifest
     return "dbt project parsed" + ("" if ctx.options.skip_contracts else "; contracts loading")
 
 
