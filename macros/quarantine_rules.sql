@@ -12,6 +12,13 @@
     ]) }}
 {%- endmacro %}
 
+{#- The payload field whose time orders the versions of one entity (the latest version is staged,
+    the highest fact id breaks ties): when a refund was created, when anything else was updated.
+    A required timestamp of every topic's rules. -#}
+{% macro topic_version_field(topic) -%}
+    {{ return({'shopify.refunds': 'created_at'}.get(topic, 'updated_at')) }}
+{%- endmacro %}
+
 {#-
     The payload fields the rules read, for every staged topic: the judge reads them in one pass
     (json_record) as the relation `payload`, so a rule reads `payload.total_price`, not the

@@ -13,49 +13,61 @@
 {%- endmacro %}
 
 {#-
-    The good facts of one topic (facts_triage found no reason to quarantine them); on an
-    incremental run only those of the judge batches past the model's cursor. The cursor is the
-    batch, not the fact id: a fact committed late (a lower id than facts already staged) is in a
-    later batch, so it is read on the first build after its commit (macros/triage.sql).
+    The latest version of each entity among the good facts of one topic (facts_triage found no
+    reason to quarantine them), read from the judge's verdicts alone: the entity's key
+    (entity_id, location_id) and the time of its version (version_at, from the topic's version
+    field: macros/quarantine_rules.sql), the highest fact id breaking ties. Only the winners'
+    payloads are read and parsed.
+    On an incremental run, only the judge batches past the model's cursor, and a winner the row
+    already staged for its key is newer than is dropped: an event that arrives out of order never
+    replaces a newer one, and the result equals a full refresh. The cursor is the batch, not the
+    fact id: a fact committed late (a lower id than facts already staged) is in a later batch, so
+    it is read on the first build after its commit (macros/triage.sql).
+    `keys`: the model's key columns besides shop_domain, matched to entity_id (and location_id).
 -#}
-{% macro facts_of_topic(topic) -%}
+{% macro latest_facts(topic, keys) -%}
+    {%- set triage_keys = ['entity_id', 'location_id'][:keys | length] -%}
+    {%- set version = topic_version_field(topic) -%}
     select
         facts.id,
         facts.shop_domain,
         facts.value,
         facts.created_at,
-        triage.judge_batch
-    from {{ ref('facts_triage') }} as triage
-    inner join {{ source('app', 'facts') }} as facts on triage.fact_id = facts.id
-    where
-        triage.topic = '{{ topic }}'
-        and triage.reason is null
-        and triage.judge_batch > {{ incremental_cursor('judge_batch') }}
-{%- endmacro %}
-
-{#-
-    One row per key: the latest version wins (order_by decides, fact_id breaks ties).
-    On an incremental run the rows already staged for the keys of the new batch compete too,
-    so an event that arrives out of order never replaces a newer one, and the result equals a
-    full refresh. The model's columns must be those of `parsed`, in order.
--#}
-{% macro latest_version(parsed, keys, order_by) -%}
-    select distinct on ({{ keys | join(', ') }}) candidates.*
+        latest.judge_batch
     from (
-        select * from {{ parsed }}
-        {%- if is_incremental() %}
-            union all
-            select existing.* from {{ this }} as existing
-            where exists (
-                select 1 from {{ parsed }} as batch
-                where
-                {%- for key in keys %}
-                    batch.{{ key }} = existing.{{ key }}{% if not loop.last %} and{% endif %}
-                {%- endfor %}
-            )
-        {%- endif %}
-    ) as candidates
-    order by {{ keys | join(', ') }}, {{ order_by }}, fact_id desc
+        select distinct on (triage.shop_domain, {{ triage_keys | join(', ') }})
+            triage.fact_id,
+            triage.judge_batch,
+            triage.shop_domain,
+            {%- for key in triage_keys %}
+            triage.{{ key }},
+            {%- endfor %}
+            triage.version_at
+        from {{ ref('facts_triage') }} as triage
+        where
+            triage.topic = '{{ topic }}'
+            and triage.reason is null
+            and triage.judge_batch > {{ incremental_cursor('judge_batch') }}
+        order by
+            triage.shop_domain,
+            {%- for key in triage_keys %}
+            triage.{{ key }},
+            {%- endfor %}
+            triage.version_at desc,
+            triage.fact_id desc
+    ) as latest
+    inner join {{ source('app', 'facts') }} as facts on latest.fact_id = facts.id
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as staged
+        where
+            staged.shop_domain = latest.shop_domain
+            {%- for key in keys %}
+            and staged.{{ key }} = latest.{{ triage_keys[loop.index0] }}
+            {%- endfor %}
+            and (staged.{{ version }}, staged.fact_id) > (latest.version_at, latest.fact_id)
+    )
+    {%- endif %}
 {%- endmacro %}
 
 {#-

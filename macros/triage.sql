@@ -103,6 +103,15 @@
     end
 {%- endmacro %}
 
+{#- ... the text of its version field (the latest version is staged: macros/staging.sql) ... -#}
+{% macro triage_version_text(topic, rec='payload') -%}
+    case {{ topic }}
+        {%- for staged in staged_topics() %}
+        when '{{ staged }}' then {{ rec }}.{{ topic_version_field(staged) }}
+        {%- endfor %}
+    end
+{%- endmacro %}
+
 {#- ... and its location_id (inventory levels only). -#}
 {% macro triage_location_id(topic, rec='payload') -%}
     case

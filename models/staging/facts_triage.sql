@@ -51,7 +51,7 @@ facts as (
         and {{ triage_not_judged('facts.id') }}
 ),
 
-final as (
+judged as (
     select
         facts.id as fact_id,
         facts.shop_domain,
@@ -61,11 +61,30 @@ final as (
         facts.created_at as fact_created_at,
         batch.judge_batch,
         {{ triage_entity_id('facts.topic', 'payload') }} as entity_id,
-        {{ triage_location_id('facts.topic', 'payload') }} as location_id
+        {{ triage_location_id('facts.topic', 'payload') }} as location_id,
+        {{ triage_version_text('facts.topic', 'payload') }} as version_text
     from facts
     cross join lateral {{ json_record('facts.value', 'payload', judged_fields()) }}
     cross join batch
     cross join clock
+    -- Each row's verdict once: without this, the reason below would be computed again.
+    offset 0  -- noqa: AM09
+),
+
+final as (
+    select
+        fact_id,
+        shop_domain,
+        topic,
+        reason,
+        warnings,
+        fact_created_at,
+        judge_batch,
+        entity_id,
+        location_id,
+        -- The checked timestamp of a good fact: staging keeps the latest version of each entity.
+        case when reason is null then {{ checked_timestamptz('version_text') }} end as version_at
+    from judged
 )
 
 select * from final

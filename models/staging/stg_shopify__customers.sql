@@ -15,7 +15,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.customers') }}
+    {{ latest_facts('shopify.customers', ['customer_id']) }}
 ),
 
 parsed as (
@@ -61,7 +61,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'customer_id'], 'updated_at desc') }}
+    select * from parsed
 )
 
 select * from final

@@ -15,7 +15,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.inventory_items') }}
+    {{ latest_facts('shopify.inventory_items', ['inventory_item_id']) }}
 ),
 
 parsed as (
@@ -39,7 +39,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'inventory_item_id'], 'updated_at desc') }}
+    select * from parsed
 )
 
 select * from final

@@ -15,7 +15,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.inventory_levels') }}
+    {{ latest_facts('shopify.inventory_levels', ['inventory_item_id', 'location_id']) }}
 ),
 
 parsed as (
@@ -35,7 +35,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'inventory_item_id', 'location_id'], 'updated_at desc') }}
+    select * from parsed
 )
 
 select * from final

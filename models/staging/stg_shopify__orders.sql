@@ -16,7 +16,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.orders') }}
+    {{ latest_facts('shopify.orders', ['order_id']) }}
 ),
 
 parsed as (
@@ -64,7 +64,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'order_id'], 'updated_at desc') }}
+    select * from parsed
 )
 
 select * from final

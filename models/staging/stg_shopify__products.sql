@@ -15,7 +15,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.products') }}
+    {{ latest_facts('shopify.products', ['product_id']) }}
 ),
 
 parsed as (
@@ -43,7 +43,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'product_id'], 'updated_at desc') }}
+    select * from parsed
 )
 
 select * from final

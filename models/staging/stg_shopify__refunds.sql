@@ -16,7 +16,7 @@
 with
 
 facts as (
-    {{ facts_of_topic('shopify.refunds') }}
+    {{ latest_facts('shopify.refunds', ['refund_id']) }}
 ),
 
 parsed as (
@@ -49,7 +49,7 @@ parsed as (
 ),
 
 final as (
-    {{ latest_version('parsed', ['shop_domain', 'refund_id'], 'created_at desc') }}
+    select * from parsed
 )
 
 select * from final

@@ -8,7 +8,7 @@ with
 
 constraints as (
     select
-        exists (
+        exists(
             select 1
             from pg_index as idx
             inner join pg_attribute as att
