@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from runner import dbt, lock, ops
+from runner import dbt, inputs, lock, ops
 from runner.db import Target, connect
 from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
@@ -124,6 +124,8 @@ class BuildContext:
     listener: BuildListener
     lock: lock.BuildLock | None = None
     manifest: object | None = None  # the project as the load project step parsed it
+    # The last build, when this one's inputs equal its (runner/inputs.py): (run id, start).
+    unchanged_since: tuple[uuid.UUID, object] | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
@@ -195,7 +197,19 @@ def judge_step(ctx: BuildContext) -> str:
     run = ctx.dbt(contracts.judge_args(full_refresh=full, vars=ctx.options.vars))
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
-    return f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
+    summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
+    if not ctx.options.select:  # a build of every model: its inputs say what its tables hold
+        digest = inputs.fingerprint(ctx.target, ctx.options)
+        inputs.record(ctx.target, ctx.run_id, digest)
+        if not (ctx.options.full_refresh or ctx.options.full_check):
+            ctx.unchanged_since = inputs.unchanged_since(ctx.target, ctx.run_id, digest)
+    if ctx.unchanged_since:
+        run_id, started = ctx.unchanged_since
+        summary += (
+            f"; nothing new since run {str(run_id)[:8]} ({started:%Y-%m-%d %H:%M}): same facts,"
+            " project, vars and as-of date, so its tables stand"
+        )
+    return summary
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
@@ -266,6 +280,10 @@ def dbt_build_step(ctx: BuildContext) -> str:
     )
 
 
+# What a build skips when its inputs equal the last build's (judge_step, runner/inputs.py).
+SKIPPED_WHEN_UNCHANGED = ("payload contracts", "dbt build", "mart contracts")
+
+
 def default_steps() -> list[Step]:
     """The build, in order: the source gate in two halves (the facts table before dbt runs, then
     the payloads as dbt judged them, before anything is staged), dbt (whose on-run-end hook
@@ -298,8 +316,11 @@ def _run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str | None, Ba
     report, options, listener = ctx.report, ctx.options, ctx.listener
     unexpected: BaseException | None = None
     for step in steps:
-        if step.skip(options):
-            result = StepResult(step.name, "skipped", 0.0, "skipped by option")
+        skipped = "skipped by option" if step.skip(options) else None
+        if ctx.unchanged_since and step.name in SKIPPED_WHEN_UNCHANGED:
+            skipped = "nothing new since the last build"
+        if skipped:
+            result = StepResult(step.name, "skipped", 0.0, skipped)
             report.steps.append(result)
             listener.step_finished(result)
             continue

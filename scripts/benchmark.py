@@ -1,7 +1,16 @@
 """Speed figures: generate+load demo facts, build staging full and incrementally, build the rest.
 
-Usage: python scripts/benchmark.py --facts 1000000 [--repeat 3] [--select staging ...]
+Usage: python scripts/benchmark.py --report [--sizes 100000 1000000 3000000]
+       python scripts/benchmark.py --facts 1000000 [--repeat 3] [--select staging ...]
        python scripts/benchmark.py --facts 1000000 --pipeline   # `hotdash build`, step by step
+
+--report is the performance report (README "Performance"): at each size, in a fresh database,
+the plain SQL floor (scripts/plain_sql.py, checked row for row against dbt's tables), `hotdash
+build --full-refresh` step by step, a build with no new facts against dbt's own start-up, a build
+after --incremental-share new facts, the slowest staging model, the judge's facts per second,
+the peak memory of the runner and of the largest PostgreSQL backend, and the operator's tile
+queries (p95 over repeated runs, one shop, row-level security on); then the ratios the goals
+are stated in.
 
 Each figure runs in a fresh database `bench_<n>` on the embedded server (or the configured
 profile's server) and prints min / median / max seconds over the repeats.
@@ -24,10 +33,12 @@ shop's marts equal a build of its facts alone.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,18 +68,22 @@ def hotdash_build(target: db.Target, dbname: str, *args: str) -> dict[str, float
     """`hotdash build ARGS` in a process of its own; the seconds of each step, from ops."""
     env = {**os.environ, "HOTDASH_DATABASE": dbname, "HOTDASH_HOME": str(target.home)}
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "build", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=target.project_dir,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(
-            f"hotdash build {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    out_path, err_path = (Path(f"/tmp/hotdash-bench-{os.getpid()}.{s}") for s in ("out", "err"))
+    with out_path.open("w") as out, err_path.open("w") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli", "build", *args],
+            env=env,
+            stdout=out,
+            stderr=err,
+            cwd=target.project_dir,
         )
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    out_path.unlink()
+    err_path.unlink()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"hotdash build {' '.join(args)} failed:\n{stdout[-3000:]}{stderr[-3000:]}")
     with db.connect(target) as conn:
         (steps,) = conn.execute(
             "select steps from ops.build_runs order by started_at desc limit 1"
@@ -77,6 +92,7 @@ def hotdash_build(target: db.Target, dbname: str, *args: str) -> dict[str, float
     seconds["contracts (3 steps)"] = sum(seconds.get(name, 0.0) for name in CONTRACT_STEPS)
     seconds["dbt (3 steps)"] = sum(seconds.get(name, 0.0) for name in DBT_STEPS)
     seconds["process, wall clock"] = wall
+    seconds["runner peak RSS, MB"] = usage.ru_maxrss / 1024  # kilobytes on Linux
     return seconds
 
 
@@ -233,6 +249,198 @@ def live(facts: int, seed: int, writers: int = 2) -> None:
         sys.exit("the live database lost facts or readers saw errors")
 
 
+class BackendMemory:
+    """Samples the PostgreSQL processes' memory while a build runs: the largest peak resident
+    set (VmHWM, which counts the shared buffers a backend touched) and the largest private
+    memory (RssAnon) of any one process."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak_rss_kb = 0
+        self.peak_private_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> BackendMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for status in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    fields = dict(
+                        line.split(":", 1)
+                        for line in status.read_text().splitlines()
+                        if ":" in line
+                    )
+                except OSError:
+                    continue
+                if fields.get("Name", "").strip() != "postgres":
+                    continue
+                hwm = int(fields.get("VmHWM", "0 kB").split()[0])
+                private = int(fields.get("RssAnon", "0 kB").split()[0])
+                self.peak_rss_kb = max(self.peak_rss_kb, hwm)
+                self.peak_private_kb = max(self.peak_private_kb, private)
+            self._stop.wait(self.interval)
+
+
+# The operator's tiles (README "Security": the operator reads every mart of its shop).
+TILE_QUERIES = {
+    "sales: months against the goal": "select month, net_revenue, cumulative_net_revenue,"
+    " pct_of_goal, projected_goal_date from marts.growth_metrics order by month desc limit 12",
+    "inventory: capital by action": "select recommended_action, count(*), sum(capital_tied_up),"
+    " sum(potential_cash_recovery) from marts.inventory_alerts group by 1",
+    "inventory: daily top alerts": "select * from marts.inventory_alerts where in_daily_email"
+    " order by capital_rank limit 10",
+    "customers: segment breakdown": "select primary_segment, lifecycle_stage, count(*),"
+    " sum(net_revenue) from marts.customer_segments group by 1, 2",
+    "customers: top by net revenue": "select customer_id, net_revenue from marts.customer_segments"
+    " order by net_revenue desc limit 20",
+    "marketing: campaign counts": "select campaign, count(*) from marts.marketing_targets"
+    " group by 1",
+    "products: velocity by category": "select category_l1, inventory_velocity, count(*)"
+    " from marts.product_categories group by 1, 2",
+}
+
+
+def tile_p95(target: db.Target, runs: int) -> dict[str, float]:
+    """p95 milliseconds of each tile query as the operator role of the first shop."""
+    from psycopg import sql
+
+    with db.connect(target) as conn:
+        (shop,) = conn.execute("select min(shop_domain) from marts.growth_metrics").fetchone()
+        conn.execute(sql.SQL("set role {}").format(sql.Identifier("hotdash_operator")))
+        conn.execute("select set_config('app.shop_domain', %s, false)", (shop,))
+        result = {}
+        for name, statement in TILE_QUERIES.items():
+            for _ in range(3):
+                conn.execute(statement).fetchall()
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                conn.execute(statement).fetchall()
+                times.append((time.perf_counter() - start) * 1000)
+            result[name] = statistics.quantiles(times, n=20)[-1]
+        return result
+
+
+def dbt_startup(target: db.Target, dbname: str) -> float:
+    """Seconds of `dbt parse` in a process of its own with nothing changed: dbt's own start-up."""
+    env = {**os.environ, "HOTDASH_DATABASE": dbname, "HOTDASH_HOME": str(target.home)}
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from runner import db, dbt;"
+        " dbt.require_success(dbt.invoke(db.resolve_target(), ['parse']))",
+    ]
+    subprocess.run(command, env=env, cwd=target.project_dir, check=True)  # settle partial parsing
+    started = time.perf_counter()
+    subprocess.run(command, env=env, cwd=target.project_dir, check=True)
+    return time.perf_counter() - started
+
+
+def report(sizes: list[int], seed: int, share: float, tile_runs: int) -> None:
+    """The performance report: every figure of README "Performance" at each size."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import plain_sql
+
+    base = db.resolve_target()
+    columns: dict[int, dict[str, float | str]] = {}
+    for size in sizes:
+        dbname = f"bench_report_{size}"
+        db.drop_database(db.embedded_target(base.project_dir, base.home, dbname=dbname))
+        target = db.embedded_target(base.project_dir, base.home, dbname=dbname)
+        with db.connect(target) as conn:
+            ensure_facts_table(conn)
+        figures: dict[str, float | str] = {}
+        columns[size] = figures
+        figures["generate+load facts"] = timed(lambda t=target, n=size: load_demo_into(t, n, seed))
+        as_of = dt.datetime.now(dt.UTC).date().isoformat()  # var reporting_timezone: UTC
+        print(f"{size:,} facts loaded; the plain SQL floor", file=sys.stderr)
+        plain = plain_sql.run(target, as_of_date=as_of)
+        figures["plain SQL floor"] = sum(plain.values()) if "total" not in plain else plain["total"]
+        print("hotdash build --full-refresh", file=sys.stderr)
+        with BackendMemory() as memory:
+            full = hotdash_build(target, dbname, "--full-refresh")
+        differ = plain_sql.compare(target)
+        figures["plain SQL tables equal dbt's"] = "yes" if not differ else ", ".join(differ)
+        figures["full: wall clock"] = full["process, wall clock"]
+        for step in ("load project", "judge facts", "dbt build", "contracts (3 steps)"):
+            figures[f"full: {step}"] = full[step]
+        with db.connect(target) as conn:
+            nodes = dict(
+                conn.execute(
+                    "select name, seconds from ops.build_run_nodes"
+                    " where run_id = (select run_id from ops.build_runs order by started_at desc"
+                    " limit 1)"
+                ).fetchall()
+            )
+            (judged,) = conn.execute("select count(*) from ops.facts_triage").fetchone()
+        staging = {name: sec for name, sec in nodes.items() if name.startswith("stg_")}
+        slowest = max(staging, key=staging.get)
+        figures["full: judge (facts_triage model)"] = nodes["facts_triage"]
+        figures["judge: facts per second"] = judged / nodes["facts_triage"]
+        figures["full: slowest staging model"] = staging[slowest]
+        figures["slowest staging model"] = slowest
+        figures["full: wall clock, --skip-contracts"] = hotdash_build(
+            target,
+            dbname,
+            "--full-refresh",
+            "--skip-contracts",
+        )["process, wall clock"]
+        print("hotdash build, no new facts", file=sys.stderr)
+        with BackendMemory() as noop_memory:
+            noop = hotdash_build(target, dbname)
+        figures["no new facts: wall clock"] = noop["process, wall clock"]
+        figures["dbt start-up (dbt parse, nothing changed)"] = dbt_startup(target, dbname)
+        figures["append new facts"] = timed(lambda t=target: add_new_facts(t, share, seed))
+        print(f"hotdash build after {share:.0%} new facts", file=sys.stderr)
+        with BackendMemory() as inc_memory:
+            inc = hotdash_build(target, dbname)
+        figures[f"+{share:.0%}: wall clock"] = inc["process, wall clock"]
+        for step in ("judge facts", "dbt build", "contracts (3 steps)"):
+            figures[f"+{share:.0%}: {step}"] = inc[step]
+        figures["runner peak RSS, MB"] = max(
+            full["runner peak RSS, MB"], noop["runner peak RSS, MB"], inc["runner peak RSS, MB"]
+        )
+        figures["largest PostgreSQL backend peak RSS, MB"] = (
+            max(m.peak_rss_kb for m in (memory, noop_memory, inc_memory)) / 1024
+        )
+        figures["... of it private (RssAnon), MB"] = (
+            max(m.peak_private_kb for m in (memory, noop_memory, inc_memory)) / 1024
+        )
+        for name, p95 in tile_p95(target, tile_runs).items():
+            figures[f"tile p95 ms: {name}"] = p95
+        # the ratios the goals are stated in
+        figures["ratio: full / plain SQL (goal <= 2)"] = (
+            figures["full: wall clock"] / figures["plain SQL floor"]
+        )
+        figures[f"ratio: +{share:.0%} / full (goal <= 0.10)"] = (
+            figures[f"+{share:.0%}: wall clock"] / figures["full: wall clock"]
+        )
+        figures["no new facts beyond dbt start-up, s (goal <= 5)"] = (
+            figures["no new facts: wall clock"]
+            - figures["dbt start-up (dbt parse, nothing changed)"]
+        )
+        figures["full: seconds per 1k facts"] = figures["full: wall clock"] / size * 1000
+        db.drop_database(target)
+
+    print(f"\nperformance report; {os.cpu_count()} cores; seed {seed}")
+    names = list(next(iter(columns.values())))
+    print(f"{'figure (seconds unless named)':<52}" + "".join(f"{size:>14,}" for size in sizes))
+    for name in names:
+        cells = []
+        for size in sizes:
+            value = columns[size].get(name, "")
+            cells.append(f"{value:>14.2f}" if isinstance(value, float) else f"{value!s:>14}")
+        print(f"{name:<52}" + "".join(cells))
+
+
 def load_demo_into(target: db.Target, facts: int, seed: int) -> None:
     with db.connect(target) as conn:
         load_demo(conn, facts, shops=2, seed=seed)
@@ -256,7 +464,17 @@ def main() -> None:
     parser.add_argument(
         "--fuzz", type=int, metavar="N", help="build N fuzz corpus cases and count what was lost"
     )
+    parser.add_argument(
+        "--report", action="store_true", help="the performance report at each of --sizes"
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000], metavar="N"
+    )
+    parser.add_argument("--tile-runs", type=int, default=50)
     args = parser.parse_args()
+    if args.report:
+        report(args.sizes, args.seed, args.incremental_share, args.tile_runs)
+        return
     if args.live:
         live(args.facts, args.seed)
         return

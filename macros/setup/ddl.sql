@@ -49,21 +49,27 @@ create table if not exists ops.build_runs (
 
 -- Columns added since the table was first made. ALTER TABLE takes an exclusive lock even when
 -- there is nothing to add, which would make readers of ops.pipeline_health wait on every
--- build: it runs only when a column is missing.
+-- build: it runs only when a column is missing. inputs_fingerprint: what the build's results
+-- depend on (runner/inputs.py); a build whose inputs equal the last build's, which succeeded,
+-- skips dbt.
 do $hotdash$
 begin
     if (
         select count(*) from information_schema.columns
         where
             table_schema = 'ops' and table_name = 'build_runs'
-            and column_name in ('current_step', 'client_pid', 'client_host', 'backend_pid', 'backend_start')
-    ) < 5 then
+            and column_name in (
+                'current_step', 'client_pid', 'client_host', 'backend_pid', 'backend_start',
+                'inputs_fingerprint'
+            )
+    ) < 6 then
         alter table ops.build_runs
             add column if not exists current_step text,
             add column if not exists client_pid integer,
             add column if not exists client_host text,
             add column if not exists backend_pid integer,
-            add column if not exists backend_start timestamptz;
+            add column if not exists backend_start timestamptz,
+            add column if not exists inputs_fingerprint text;
     end if;
 end
 $hotdash$;

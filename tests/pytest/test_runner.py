@@ -706,3 +706,48 @@ def test_readme_lists_every_exit_code():
     readme = (Path(db.PROJECT_DIR) / "README.md").read_text()
     for code, name, _ in exit_codes():
         assert f"| {code} | {name} |" in readme
+
+
+def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_builds(
+    target, monkeypatch
+):
+    """A build whose inputs (facts judged, project, vars, as-of date) equal the last build's,
+    which succeeded, keeps that build's tables: dbt and the payload and mart contracts are
+    skipped. A new fact, a new as-of date or a last build that failed build again."""
+    from runner import inputs
+    from tests.pytest.helpers import load_fixtures
+
+    load_fixtures(target)
+    options = BuildOptions(skip_contracts=True)
+
+    def dbt_step(report) -> str:
+        return next(step.status for step in report.steps if step.name == "dbt build")
+
+    def mart_oid() -> int:
+        return scalar(target, "select 'marts.growth_metrics'::regclass::oid")
+
+    assert dbt_step(build(target, options)) == "success"
+    built = mart_oid()
+    report = build(target, options)
+    assert dbt_step(report) == "skipped"
+    assert "nothing new since run" in report.steps[2].summary
+    assert mart_oid() == built
+
+    insert_facts(target, [("fixture.myshopify.com", "app.heartbeat", {"ok": True})])
+    assert dbt_step(build(target, options)) == "skipped"  # an ignored topic judges nothing
+    insert_facts(
+        target,
+        [("fixture.myshopify.com", "shopify.customers", {"id": 77, "updated_at": "2024-01-01"})],
+    )
+    assert dbt_step(build(target, options)) == "success"
+    assert mart_oid() != built
+
+    with db.connect(target) as conn:
+        conn.execute(
+            "update ops.build_runs set status = 'failed'"
+            " where started_at = (select max(started_at) from ops.build_runs)"
+        )
+    assert dbt_step(build(target, options)) == "success"
+    assert dbt_step(build(target, options)) == "skipped"
+    monkeypatch.setattr(inputs, "as_of_date", lambda values: "2099-01-01")
+    assert dbt_step(build(target, options)) == "success"

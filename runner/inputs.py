@@ -1,0 +1,99 @@
+"""What a build's results depend on, as one fingerprint: when nothing of it changed since the last
+build, which succeeded, that build's tables are this one's, and the build skips dbt.
+
+The fingerprint covers the facts the judge has judged (their count and highest id: facts are
+append-only, and a fact committed late raises the count), the project's files (models, macros,
+seeds, tests, contract suites, dbt_project.yml, the runner) and the profile, the dbt version,
+the options and vars of the build, and the as-of date the marts are computed for (var as_of_date,
+or today in var reporting_timezone: a new day rebuilds the marts though no fact is new).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.db import Target, connect
+
+# What the project is made of; runner/ holds the contract steps.
+PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt", "contracts", "runner")
+
+
+def effective_vars(project_dir: Path, cli_vars: str | None) -> dict[str, Any]:
+    """dbt_project.yml's vars with --vars over them, as dbt reads them (top-level vars only)."""
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    values = dict(project.get("vars") or {})
+    if cli_vars:
+        values.update(yaml.safe_load(cli_vars) or {})
+    return values
+
+
+def as_of_date(values: dict[str, Any]) -> str:
+    """The date the marts are computed for (macros/marts.sql): var as_of_date, else today in
+    var reporting_timezone."""
+    if values.get("as_of_date"):
+        return str(values["as_of_date"])
+    zone = zoneinfo.ZoneInfo(str(values.get("reporting_timezone") or "UTC"))
+    return dt.datetime.now(zone).date().isoformat()
+
+
+def _files_digest(target: Target) -> str:
+    digest = hashlib.sha256()
+    for part in PROJECT_PARTS:
+        root = target.project_dir / part
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(target.project_dir)).encode())
+                digest.update(path.read_bytes())
+    profiles = target.profiles_dir / "profiles.yml"
+    if profiles.is_file():
+        digest.update(profiles.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(target: Target, options: Any) -> str:
+    """The build's inputs, hashed (options: a pipeline.BuildOptions)."""
+    from dbt.version import __version__ as dbt_version
+
+    with connect(target) as conn:
+        judged, highest = conn.execute(
+            "select count(*), coalesce(max(fact_id), 0) from ops.facts_triage"
+        ).fetchone()
+    values = effective_vars(target.project_dir, options.vars)
+    inputs = {
+        "facts judged": [judged, highest],
+        "files": _files_digest(target),
+        "target": target.target_name,
+        "dbt": dbt_version,
+        "options": [options.skip_contracts, options.skip_security, options.vars or ""],
+        "as of": as_of_date(values),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def unchanged_since(target: Target, run_id: Any, print_: str) -> tuple[Any, Any] | None:
+    """The last finished build (run id, start) when it succeeded with the same fingerprint;
+    None when there is none, it failed, or anything changed."""
+    with connect(target) as conn:
+        row = conn.execute(
+            "select run_id, started_at, status, inputs_fingerprint from ops.build_runs"
+            " where run_id <> %s and status <> 'running' order by started_at desc limit 1",
+            (run_id,),
+        ).fetchone()
+    if row is None or row[2] != "success" or row[3] != print_:
+        return None
+    return row[0], row[1]
+
+
+def record(target: Target, run_id: Any, print_: str) -> None:
+    with connect(target) as conn:
+        conn.execute(
+            "update ops.build_runs set inputs_fingerprint = %s where run_id = %s", (print_, run_id)
+        )
