@@ -13,6 +13,25 @@
 {%- endmacro %}
 
 {#-
+    Join each row to its fact, looked up by id (as `facts`). The rows are a fraction of the facts
+    table, but PostgreSQL, which cannot see how costly a payload is to fetch, would scan the whole
+    table to merge or hash them (a second of reading per staging model at 1M facts): the limit
+    keeps the lookup per row, through the primary key.
+-#}
+{% macro fact_by_id(fact_id) -%}
+    cross join lateral (
+        select
+            by_id.id,
+            by_id.shop_domain,
+            by_id.value,
+            by_id.created_at
+        from {{ source('app', 'facts') }} as by_id
+        where by_id.id = {{ fact_id }}
+        limit 1
+    ) as facts
+{%- endmacro %}
+
+{#-
     The latest version of each entity among the good facts of one topic (facts_triage found no
     reason to quarantine them), read from the judge's verdicts alone: the entity's key
     (entity_id, location_id) and the time of its version (version_at, from the topic's version
@@ -56,7 +75,7 @@
             triage.version_at desc,
             triage.fact_id desc
     ) as latest
-    inner join {{ source('app', 'facts') }} as facts on latest.fact_id = facts.id
+    {{ fact_by_id('latest.fact_id') }}
     {%- if is_incremental() %}
     where not exists (
         select 1 from {{ this }} as staged
@@ -84,6 +103,6 @@
         parent.judge_batch as parent_judge_batch,
         facts.value
     from {{ ref(parent_model) }} as parent
-    inner join {{ source('app', 'facts') }} as facts on parent.fact_id = facts.id
+    {{ fact_by_id('parent.fact_id') }}
     where parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
 {%- endmacro %}
