@@ -41,6 +41,7 @@ MARTS = [
     "growth_metrics",
     "product_categories",
     "customer_segments",
+    "customer_segment_summary",
     "marketing_targets",
     "inventory_alerts",
 ]
@@ -356,6 +357,24 @@ def test_customer_segments(store):
          D("36.00"), 0, 0, "Other", "first_time_builder", "new", "511"),
     ]
     # fmt: on
+
+
+def test_customer_segment_summary_sums_the_customers_of_each_segment_and_stage(store):
+    """The tile's breakdown, from the four customers above: 503 and 504 are both new first-time
+    builders (60.00 + 36.00 net; 503 does not consent to email marketing)."""
+    target, _ = store
+    rows = query(
+        target,
+        "select primary_segment, lifecycle_stage, customers, customers_accepting_marketing,"
+        " total_orders, net_revenue, average_net_revenue, as_of_date::text"
+        " from marts.customer_segment_summary where shop_domain = %s order by 1, 2",
+        (SHOP,),
+    )
+    assert rows == [
+        ("enthusiast_collector", "active", 1, 1, 2, D("1700.00"), D("1700.00"), AS_OF),
+        ("first_time_builder", "new", 2, 1, 2, D("96.00"), D("48.00"), AS_OF),
+        ("professional_shop", "at_risk", 1, 1, 2, D("6100.00"), D("6100.00"), AS_OF),
+    ]
 
 
 def test_marketing_targets_only_reach_consenting_customers(store):
