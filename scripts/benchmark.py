@@ -297,8 +297,8 @@ TILE_QUERIES = {
     " sum(potential_cash_recovery) from marts.inventory_alerts group by 1",
     "inventory: daily top alerts": "select * from marts.inventory_alerts where in_daily_email"
     " order by capital_rank limit 10",
-    "customers: segment breakdown": "select primary_segment, lifecycle_stage, count(*),"
-    " sum(net_revenue) from marts.customer_segments group by 1, 2",
+    "customers: segment breakdown": "select primary_segment, lifecycle_stage, customers,"
+    " net_revenue from marts.customer_segment_summary",
     "customers: top by net revenue": "select customer_id, net_revenue from marts.customer_segments"
     " order by net_revenue desc limit 20",
     "marketing: campaign counts": "select campaign, count(*) from marts.marketing_targets"
