@@ -33,7 +33,8 @@ variants as (
         {{ checked_bigint("variant.item ->> 'inventory_item_id'") }} as inventory_item_id,
         {{ json_integer('variant.item', 'inventory_quantity') }} as inventory_quantity,
         {{ json_timestamptz('variant.item', 'created_at') }} as created_at,
-        {{ json_timestamptz('variant.item', 'updated_at') }} as updated_at
+        {{ json_timestamptz('variant.item', 'updated_at') }} as updated_at,
+        variant.ordinal
     from products
     cross join
         lateral {{ json_array_elements('products.value', 'variants') }}
@@ -41,10 +42,24 @@ variants as (
 ),
 
 final as (
-    -- A variant id appears once even if two products claim it: the newest product fact wins.
-    select distinct on (shop_domain, variant_id) *
+    -- A variant id appears once even if two products claim it: the newest product fact wins,
+    -- and within one product the first listing of the id.
+    select distinct on (shop_domain, variant_id)
+        parent_fact_id,
+        shop_domain,
+        product_id,
+        variant_id,
+        position,
+        sku,
+        title,
+        price,
+        compare_at_price,
+        inventory_item_id,
+        inventory_quantity,
+        created_at,
+        updated_at
     from variants
-    order by shop_domain asc, variant_id asc, parent_fact_id desc
+    order by shop_domain asc, variant_id asc, parent_fact_id desc, ordinal asc
 )
 
 select * from final

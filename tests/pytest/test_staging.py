@@ -634,3 +634,23 @@ def test_the_facts_keys_are_read_from_the_rows_when_the_table_has_no_constraints
         conn.execute("alter table facts add primary key (id), alter topic set not null")
         conn.execute("alter table facts alter shop_domain set not null")
     run_dbt(target, "test", "--select", "assert_facts_keys_hold")
+
+
+def test_a_variant_listed_twice_in_one_product_stages_its_first_listing(target):
+    """A product whose variants list one id twice stages that variant once, from its first
+    listing, whatever order the database reads the rows in."""
+    product = fixture("product")
+    first, second = copy.deepcopy(product["variants"][0]), copy.deepcopy(product["variants"][0])
+    second["title"] = "Listed again"
+    product["variants"] = [first, product["variants"][1], second]
+    insert_facts(target, [(SHOP, "shopify.products", product)])
+    build_staging(target)
+    assert query(
+        target,
+        "select variant_id, title from staging.stg_shopify__product_variants order by variant_id",
+    ) == sorted(
+        [
+            (first["id"], first["title"]),
+            (product["variants"][1]["id"], product["variants"][1]["title"]),
+        ]
+    )

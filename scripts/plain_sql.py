@@ -1,0 +1,1284 @@
+"""The plain SQL floor: the dbt build's tables, computed from the facts table by plain SQL.
+
+It builds the nine staging tables, the judge's verdicts (facts_triage), the intermediate tables and
+the marts by the models' rules, at the var defaults of dbt_project.yml, in schemas
+<prefix>staging, <prefix>ops, <prefix>intermediate and <prefix>marts of one database, and prints
+when each step started, its seconds and the total. The dbt build is measured against it: the same
+rules and rows, none of dbt's bookkeeping (batches, cursors, warnings, tests, indexes, grants).
+
+    python scripts/plain_sql.py --database NAME [--schema-prefix plain_] \\
+        [--as-of-date YYYY-MM-DD] [--jobs 2] [--compare]
+
+--compare then checks every table row for row against the one dbt built in the same database
+(give dbt the same as-of date: --vars '{as_of_date: "YYYY-MM-DD"}') and exits 1 naming those
+that differ. From Python: run(target, ...) returns the seconds of each step, compare(target, ...)
+the tables that differ. When the intermediate or mart models change, refresh scripts/plain_sql/
+with --import-compiled target/compiled/hotdash/models --as-of-date <the date dbt compiled with>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import psycopg.conninfo
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SQL_DIR = Path(__file__).resolve().parent / "plain_sql"
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+# How it is fast:
+# - judge: one pass over facts per slice of ids (one slice per connection) reads each payload
+#   once (jsonb_to_record of the fields the rules read) and applies its topic's rules in one CASE,
+#   first failing rule first, each check at most once; it writes facts_triage, with each good
+#   fact's key and version time;
+# - stage: one statement per topic (orders in parts by key hash, one per connection) sorts only
+#   the good facts' keys and version times, keeps the latest version of each entity, reads the
+#   winners' payloads again, casts them to the model's columns and writes the model and its child
+#   model;
+# - intermediate tables and marts: the models' SQL (scripts/plain_sql/*.sql) as CREATE TABLE AS;
+# - every step runs on one of --jobs connections as soon as the steps it reads from are done;
+# - the rules' checks are the macros' own, written to cost less where that is exact: open
+#   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
+#   dates a timestamp's regex cannot rule out.
+
+# The dbt_project.yml var defaults the staging rules read (the intermediate and mart SQL in
+# scripts/plain_sql/ carries the others).
+KNOWN_CURRENCIES = ("USD",)
+REPORTING_TIMEZONE = "UTC"
+STAGED_TOPICS = (
+    "shopify.orders",
+    "shopify.refunds",
+    "shopify.customers",
+    "shopify.products",
+    "shopify.inventory_items",
+    "shopify.inventory_levels",
+)
+
+# ---------------------------------------------------------------------------------------------
+# The checks and casts of macros/json.sql, as SQL text.
+
+_BLANK = r"[ \t\n\r\f\v]"
+_BLANK_CHARS = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
+_DECIMAL_RE = rf"'^{_BLANK}*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+){_BLANK}*$'"
+_INTEGER_RE = rf"'^{_BLANK}*[+-]?[0-9]+(\.0*)?{_BLANK}*$'"
+_TIMESTAMP_RE = (
+    r"'^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?"
+    r"(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$'"
+)
+
+
+def is_decimal(x: str) -> str:
+    """A decimal number in any range (is_decimal_text)."""
+    return f"coalesce(({x}) ~ {_DECIMAL_RE}, false)"
+
+
+def is_numeric(x: str) -> str:
+    """is_numeric_text: at most 15 digits before and after the point, leading and trailing zeros
+    aside. The shape is matched by an open regex and the digits counted apart: the same strings
+    as '^ *[+-]?0*([0-9]{1,15}(\\.[0-9]{0,15}0*)?|\\.[0-9]{1,15}0*) *$', at a fraction of the cost."""
+    int_part = f"translate(split_part({x}, '.', 1), {_BLANK_CHARS} || '+-', '')"
+    fraction = f"translate(split_part({x}, '.', 2), {_BLANK_CHARS}, '')"
+    return (
+        f"coalesce(({x}) ~ {_DECIMAL_RE} and (octet_length({x}) <= 15 or ("
+        f"length(ltrim({int_part}, '0')) <= 15 and length(rtrim({fraction}, '0')) <= 15"
+        ")), false)"
+    )
+
+
+def is_integer(x: str) -> str:
+    """is_integer_text: at most 18 digits, optionally with a zero fraction (the same strings as
+    '^ *[+-]?[0-9]{1,18}(\\.0*)? *$')."""
+    digits = f"translate(split_part({x}, '.', 1), {_BLANK_CHARS} || '+-', '')"
+    return (
+        f"coalesce(({x}) ~ {_INTEGER_RE}"
+        f" and (octet_length({x}) <= 18 or length({digits}) <= 18), false)"
+    )
+
+
+def is_timestamp(x: str) -> str:
+    """is_timestamp_text: ISO 8601, every field in range (no 2023-02-29, 2024-04-31, year 0000)."""
+    year = f"substr({x}, 1, 4)::integer"
+    return (
+        f"coalesce(case when ({x}) ~ {_TIMESTAMP_RE}"
+        f" and left({x}, 4) <> '0000'"
+        f" and substr({x}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')"
+        f" then substr({x}, 6, 5) <> '02-29'"
+        f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0))"
+        " else false end, false)"
+    )
+
+
+def safe_numeric(x: str) -> str:
+    return f"case when {is_numeric(x)} then ({x})::numeric end"
+
+
+def safe_bigint(x: str) -> str:
+    return f"case when {is_integer(x)} then {checked_bigint(x)} end"
+
+
+def safe_integer(x: str) -> str:
+    return f"case when {is_integer(x)} then {checked_integer(x)} end"
+
+
+def safe_timestamptz(x: str) -> str:
+    return f"case when {is_timestamp(x)} then ({x})::timestamptz end"
+
+
+def safe_boolean(x: str) -> str:
+    return f"case lower({x}) when 'true' then true when 'false' then false end"
+
+
+def string(x: str) -> str:
+    """Text with blank strings as null (json_string)."""
+    return f"nullif(btrim({x}), '')"
+
+
+def checked_bigint(x: str) -> str:
+    """The cast of a field the judge checked (null or of the type): the safe cast, no check."""
+    return f"trunc(({x})::numeric)::bigint"
+
+
+def checked_integer(x: str) -> str:
+    """As safe_integer for a checked field: null outside the integer range."""
+    return (
+        f"case when abs(trunc(({x})::numeric)) < 2147483648 then trunc(({x})::numeric)::integer end"
+    )
+
+
+def elements(x: str) -> str:
+    """json_array_elements: no rows when it is absent or not an array."""
+    return (
+        f"jsonb_array_elements(case when jsonb_typeof({x}) = 'array' then {x} else '[]'::jsonb end)"
+    )
+
+
+def field(item: str, *keys: str) -> str:
+    """A field of a jsonb value as text (json_text)."""
+    if len(keys) == 1:
+        return f"({item} ->> '{keys[0]}')"
+    return f"({item} #>> '{{{','.join(keys)}}}')"
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules of macros/quarantine_rules.sql, first failing rule first. `r.<key>` is a judged
+# field: text, or jsonb for objects and arrays. The CASE evaluates each check only when the rules
+# before it passed, and once.
+
+
+def _required(key: str) -> str:
+    return f"\n            when r.{key} is null then '{key} is missing'"
+
+
+def _not_object() -> str:
+    return (
+        "\n            when kind.payload_type <> 'object'"
+        " then 'payload is a JSON ' || kind.payload_type || ', not an object'"
+    )
+
+
+def _integer_rule(key: str) -> str:
+    return (
+        _required(key)
+        + f"\n            when not {is_integer('r.' + key)} then '{key} is not an integer'"
+    )
+
+
+def _timestamp_rule(key: str, required: bool = True) -> str:
+    x = f"r.{key}"
+    if required:
+        return (
+            _required(key)
+            + f"\n            when not {is_timestamp(x)} then '{key} is not a timestamp'"
+        )
+    return (
+        f"\n            when {x} is not null and not {is_timestamp(x)}"
+        f" then '{key} is not a timestamp'"
+    )
+
+
+def _money_rule(key: str, required: bool = True) -> str:
+    x = f"r.{key}"
+    # The CASE reaches the cast only for a number in range or null.
+    return (
+        (_required(key) if required else "")
+        + f"\n            when {x} is not null and not {is_numeric(x)} then '{key} is '"
+        + f" || case when {is_decimal(x)} then 'out of range' else 'not a number' end"
+        + f"\n            when {x}::numeric < 0 then '{key} is negative'"
+    )
+
+
+def _array_rule(key: str) -> str:
+    x = f"r.{key}"
+    return (
+        f"\n            when {x} is not null and jsonb_typeof({x}) not in ('array', 'null')"
+        f" then '{key} is not an array'"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge, then staging, as the models do it.
+#
+# The judge reads every fact of a staged topic (in slices of ids, one per connection), its
+# payload once: the fields every topic's rules read (jsonb_to_record), the topic's CASE, and, for a
+# good fact, its entity's key and version time (the field latest_version orders by), typed. It
+# writes facts_triage.
+#
+# Staging reads the good facts of a topic from facts_triage, keeps the latest version of each key
+# (latest_version in macros/staging.sql: the version time, then fact_id, descending; only keys and
+# times are sorted), reads the winners' payloads again, casts them to the model's columns and
+# unnests their child models in the same statement.
+
+
+@dataclass(frozen=True)
+class Topic:
+    topic: str
+    model: str
+    judged_fields: str  # jsonb_to_record columns the rules read (r.<field>)
+    reason: str  # the CASE's WHEN lines
+    keys: tuple[tuple[str, str], ...]  # the model's key besides shop_domain: (column, judged field)
+    version: str  # the judged field latest_version orders by (descending), a timestamp
+    fields: str  # jsonb_to_record columns staging reads from a winner
+    columns: str  # the model's columns over `w`: latest's columns and the fields
+    children: str = ""  # further CTEs over `winners`
+
+
+TRIAGE_COLUMNS = (
+    "fact_id, shop_domain, topic, reason, fact_created_at, entity_id, location_id, version_at"
+)
+
+
+def judge_statement(
+    topics: list[Topic], ops: str, facts: str, ids: tuple[int | None, int | None]
+) -> str:
+    """Judge the facts of the topics with lo <= id < hi (None: unbounded) in one pass over
+    facts: the judged fields of every topic are read at once (a field a payload lacks costs
+    little), and each topic's CASE applies to its facts."""
+    lo, hi = ids
+    where = "".join(
+        [
+            f"\n        and f.id >= {int(lo)}" if lo is not None else "",
+            f"\n        and f.id < {int(hi)}" if hi is not None else "",
+        ]
+    )
+    fields: dict[str, str] = {}
+    for t in topics:
+        for definition in t.judged_fields.split(","):
+            name, kind = definition.split()
+            if fields.setdefault(name, kind) != kind:
+                raise ValueError(f"judged field {name} is {kind} and {fields[name]}")
+
+    def by_topic(value) -> str:
+        whens = "".join(f"\n            when '{t.topic}' then {value(t)}" for t in topics)
+        return f"case f.topic{whens}\n        end"
+
+    reason = by_topic(
+        lambda t: "case" + t.reason.replace("\n", "\n        ") + "\n                end"
+    )
+    entity = by_topic(lambda t: f"r.{t.keys[0][1]}")
+    location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
+    version = by_topic(lambda t: f"r.{t.version}")
+    # The subquery computes each reason once (OFFSET 0: not merged into the outer query, which
+    # would repeat the CASE); the casts read the fields of good facts only.
+    return f"""insert into {ops}.facts_triage ({TRIAGE_COLUMNS})
+select
+    fact_id,
+    shop_domain,
+    topic,
+    reason,
+    fact_created_at,
+    case when reason is null then {checked_bigint("entity")} end,
+    case when reason is null then {checked_bigint("location")} end,
+    case when reason is null then version::timestamptz end
+from (
+    select
+        f.id as fact_id,
+        f.shop_domain,
+        f.topic,
+        f.created_at as fact_created_at,
+        {reason} as reason,
+        {entity} as entity,
+        {location} as location,
+        {version} as version
+    from {facts} as f
+    -- The payload's JSON type, computed once (each call would decompress the payload again).
+    cross join lateral unnest(array[jsonb_typeof(f.value)]) as kind (payload_type)
+    cross join lateral jsonb_to_record(
+        case when kind.payload_type = 'object' then f.value else '{{}}'::jsonb end
+    ) as r ({", ".join(f"{name} {kind}" for name, kind in fields.items())})
+    where f.topic in ({", ".join(f"'{t.topic}'" for t in topics)}){where}
+    offset 0
+) as judged"""
+
+
+def stage_statement(
+    t: Topic, staging: str, ops: str, facts: str, part: tuple[int, int] = (0, 1)
+) -> str:
+    """Stage the topic's entities whose key hashes to part[0] of part[1] parts."""
+    keys = ", ".join(["shop_domain", *(f"key_{column}" for column, _ in t.keys)])
+    columns = [column for column, _ in t.keys]
+    typed = [
+        f"{judged} as key_{column}"
+        for column, judged in zip(columns, ("entity_id", "location_id"), strict=False)
+    ]
+    where = (
+        f"\n            and abs(hashint8(entity_id) % {part[1]}) = {part[0]}" if part[1] > 1 else ""
+    )
+    return f"""with latest as (
+    select distinct on ({keys}) *
+    from (
+        select
+            fact_id,
+            fact_created_at,
+            shop_domain,
+            {", ".join(typed)},
+            version_at as latest_at
+        from {ops}.facts_triage
+        where topic = '{t.topic}' and reason is null{where}
+    ) as good
+    order by {keys}, latest_at desc, fact_id desc
+),
+
+winners as materialized (
+    select latest.*, r.*
+    -- A lookup by id per winner, in the order of the ids: the pages of facts in their order on
+    -- disk (a merge join would read every fact).
+    from (select * from latest order by fact_id) as latest
+    cross join lateral (select f.value from {facts} as f where f.id = latest.fact_id offset 0) as f
+    cross join lateral jsonb_to_record(f.value) as r ({t.fields})
+){t.children}
+
+insert into {staging}.{t.model}
+select{t.columns}
+from winners as w
+""".replace("{staging}", staging)
+
+
+def _orders() -> Topic:
+    li_quantity, li_price = field("li", "quantity"), field("li", "price")
+    currencies = ", ".join(f"'{currency}'" for currency in KNOWN_CURRENCIES)
+    customer_id = field("r.customer", "id")
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _timestamp_rule("updated_at")
+        + _timestamp_rule("created_at")
+        + _timestamp_rule("cancelled_at", required=False)
+        + _money_rule("total_price")
+        + _money_rule("subtotal_price", required=False)
+        + _money_rule("total_line_items_price", required=False)
+        + _money_rule("total_discounts", required=False)
+        + _money_rule("total_tax", required=False)
+        + "\n            when r.currency is null then 'currency is missing'"
+        + f"\n            when r.currency not in ({currencies})"
+        + " then 'currency ' || r.currency || ' is not in var known_currencies'"
+        + f"\n            when {customer_id} is not null and not {is_integer(customer_id)}"
+        + " then 'customer.id is not an integer'"
+        + _required("line_items")
+        + "\n            when jsonb_typeof(r.line_items) <> 'array' then 'line_items is not an array'"
+        # One pass over the line items: a bad shape in any comes before a negative number in any.
+        + f"""
+            else (
+                select case min(
+                    case
+                        when jsonb_typeof(li) <> 'object'
+                            or not {is_integer(field("li", "id"))}
+                            or not {is_integer(li_quantity)}
+                            or not {is_numeric(li_price)}
+                            then 1
+                        when {checked_integer(li_quantity)} < 0 or {li_price}::numeric < 0 then 2
+                    end
+                )
+                    when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
+                    when 2 then 'a line item has a negative quantity or price'
+                end
+                from jsonb_array_elements(r.line_items) as li
+            )"""
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_order_id as order_id,
+    {string("w.name")} as order_name,
+    {safe_bigint("w.order_number")} as order_number,
+    {checked_bigint(field("w.customer", "id"))} as customer_id,
+    {string("w.email")} as email,
+    w.created_at::timestamptz as created_at,
+    {safe_timestamptz("w.processed_at")} as processed_at,
+    w.latest_at as updated_at,
+    w.cancelled_at::timestamptz as cancelled_at,
+    {string("w.cancel_reason")} as cancel_reason,
+    w.cancelled_at is not null as is_cancelled,
+    coalesce({safe_boolean("w.test")}, false) as is_test,
+    {string("w.financial_status")} as financial_status,
+    {string("w.fulfillment_status")} as fulfillment_status,
+    {string("w.currency")} as currency,
+    w.total_line_items_price::numeric as total_line_items_price,
+    w.subtotal_price::numeric as subtotal_price,
+    coalesce(w.total_discounts::numeric, 0) as total_discounts,
+    coalesce(w.total_tax::numeric, 0) as total_tax,
+    w.total_price::numeric as total_price,
+    array(select {field("dc", "code")} from {elements("w.discount_codes")} as dc) as discount_codes,
+    {string("w.source_name")} as source_name,
+    jsonb_array_length(w.line_items) as line_item_count"""
+    quantity = checked_integer("li.quantity")
+    # Every line item of a good order is an object (the rules), so it reads as a record.
+    children = f""",
+
+line_items as (
+    insert into {{staging}}.stg_shopify__order_line_items
+    select
+        w.fact_id,
+        1::bigint,
+        w.shop_domain,
+        w.key_order_id,
+        li.position::integer,
+        {checked_bigint("li.id")},
+        {safe_bigint("li.product_id")},
+        {safe_bigint("li.variant_id")},
+        {string("li.sku")},
+        {string("li.title")},
+        {string("li.variant_title")},
+        {quantity},
+        li.price::numeric,
+        coalesce({safe_numeric("li.total_discount")}, 0),
+        li.price::numeric * {quantity}
+    from winners as w
+    cross join lateral rows from (
+        jsonb_to_recordset(w.line_items) as (
+            id text, product_id text, variant_id text, sku text, title text, variant_title text,
+            quantity text, price text, total_discount text
+        )
+    ) with ordinality as li (
+        id, product_id, variant_id, sku, title, variant_title, quantity, price, total_discount,
+        position
+    )
+)"""
+    return Topic(
+        topic="shopify.orders",
+        model="stg_shopify__orders",
+        judged_fields="""id text, updated_at text, created_at text, cancelled_at text,
+    total_price text, subtotal_price text, total_line_items_price text, total_discounts text,
+    total_tax text, currency text, customer jsonb, line_items jsonb""",
+        reason=reason,
+        keys=(("order_id", "id"),),
+        version="updated_at",
+        fields="""name text, order_number text, customer jsonb, email text, created_at text,
+            processed_at text, cancelled_at text, cancel_reason text, test text,
+            financial_status text, fulfillment_status text, currency text,
+            total_line_items_price text, subtotal_price text, total_discounts text,
+            total_tax text, total_price text, discount_codes jsonb, source_name text,
+            line_items jsonb""",
+        columns=columns,
+        children=children,
+    )
+
+
+def _refunds() -> Topic:
+    rli_quantity, rli_subtotal = field("rli", "quantity"), field("rli", "subtotal")
+    t_amount = field("t", "amount")
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _integer_rule("order_id")
+        + _timestamp_rule("created_at")
+        + _timestamp_rule("processed_at", required=False)
+        + _array_rule("refund_line_items")
+        + _array_rule("transactions")
+        + f"""
+            when exists (
+                select 1 from {elements("r.refund_line_items")} as rli
+                where case
+                    when jsonb_typeof(rli) <> 'object'
+                        or not {is_integer(field("rli", "line_item_id"))}
+                        or not {is_integer(rli_quantity)}
+                        or ({rli_subtotal} is not null and not {is_numeric(rli_subtotal)})
+                        then true
+                    else {checked_integer(rli_quantity)} < 0
+                end
+            ) then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
+            when exists (
+                select 1 from {elements("r.transactions")} as t
+                where case
+                    when jsonb_typeof(t) <> 'object' or not {is_numeric(t_amount)} then true
+                    else {t_amount}::numeric < 0
+                end
+            ) then 'a transaction has a missing, non-numeric or negative amount'"""
+    )
+    kind, status = field("t", "kind"), field("t", "status")
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_refund_id as refund_id,
+    {checked_bigint("w.order_id")} as order_id,
+    w.latest_at as created_at,
+    w.processed_at::timestamptz as processed_at,
+    {string("w.note")} as note,
+    coalesce({safe_boolean("w.restock")}, false) as is_restock,
+    coalesce((
+        select sum({t_amount}::numeric)
+        from {elements("w.transactions")} as t
+        where coalesce({kind}, 'refund') = 'refund' and coalesce({status}, 'success') = 'success'
+    ), 0) as refund_amount,
+    coalesce(jsonb_array_length(
+        case when jsonb_typeof(w.refund_line_items) = 'array' then w.refund_line_items end
+    ), 0) as refund_line_item_count"""
+    item = "rli.item"
+    quantity = checked_integer(field(item, "quantity"))
+    children = f""",
+
+refund_line_items as (
+    insert into {{staging}}.stg_shopify__refund_line_items
+    select
+        w.fact_id,
+        1::bigint,
+        w.shop_domain,
+        w.key_refund_id,
+        {checked_bigint("w.order_id")},
+        w.latest_at,
+        rli.position::integer,
+        {safe_bigint(field(item, "id"))},
+        {checked_bigint(field(item, "line_item_id"))},
+        {safe_bigint(field(item, "line_item", "variant_id"))},
+        {safe_bigint(field(item, "line_item", "product_id"))},
+        {quantity},
+        coalesce(
+            {field(item, "subtotal")}::numeric,
+            {safe_numeric(field(item, "line_item", "price"))} * {quantity}
+        ),
+        {safe_numeric(field(item, "total_tax"))}
+    from winners as w
+    cross join lateral {elements("w.refund_line_items")} with ordinality as rli (item, position)
+)"""
+    return Topic(
+        topic="shopify.refunds",
+        model="stg_shopify__refunds",
+        judged_fields="""id text, order_id text, created_at text, processed_at text,
+    refund_line_items jsonb, transactions jsonb""",
+        reason=reason,
+        keys=(("refund_id", "id"),),
+        version="created_at",
+        fields="""order_id text, processed_at text, note text, restock text,
+            transactions jsonb, refund_line_items jsonb""",
+        columns=columns,
+        children=children,
+    )
+
+
+def _customers() -> Topic:
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _timestamp_rule("updated_at")
+        + _timestamp_rule("created_at", required=False)
+        + "\n            when r.default_address is not null"
+        + " and jsonb_typeof(r.default_address) not in ('object', 'null')"
+        + " then 'default_address is not an object'"
+    )
+    consent = field("w.email_marketing_consent", "state")
+    address = "w.default_address"
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_customer_id as customer_id,
+    {string("w.email")} as email,
+    {string("w.first_name")} as first_name,
+    {string("w.last_name")} as last_name,
+    coalesce({string("w.phone")}, {string(field(address, "phone"))}) as phone,
+    {string(field(address, "company"))} as company,
+    {string(field(address, "address1"))} as address1,
+    {string(field(address, "city"))} as city,
+    {string(field(address, "province"))} as province,
+    {string(field(address, "country_code"))} as country_code,
+    {string(field(address, "zip"))} as zip,
+    case
+        when coalesce(w.tags, '') = '' then '{{}}'::text []
+        else array(
+            select distinct btrim(raw.tag)
+            from unnest(string_to_array(lower(w.tags), ',')) as raw (tag)
+            where btrim(raw.tag) <> ''
+            order by btrim(raw.tag)
+        )
+    end as tags,
+    {string(consent)} as marketing_consent_state,
+    coalesce({consent} = 'subscribed', {safe_boolean("w.accepts_marketing")}, false)
+        as accepts_marketing,
+    {string("w.state")} as account_state,
+    w.created_at::timestamptz as created_at,
+    w.latest_at as updated_at"""
+    return Topic(
+        topic="shopify.customers",
+        model="stg_shopify__customers",
+        judged_fields="id text, updated_at text, created_at text, default_address jsonb",
+        reason=reason,
+        keys=(("customer_id", "id"),),
+        version="updated_at",
+        fields="""created_at text, default_address jsonb, email text, first_name text,
+            last_name text, phone text, tags text, state text, email_marketing_consent jsonb,
+            accepts_marketing text""",
+        columns=columns,
+    )
+
+
+def _products() -> Topic:
+    v_price, v_item = field("v", "price"), field("v", "inventory_item_id")
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _timestamp_rule("updated_at")
+        + _timestamp_rule("created_at", required=False)
+        + _array_rule("variants")
+        + f"""
+            when exists (
+                select 1 from {elements("r.variants")} as v
+                where case
+                    when jsonb_typeof(v) <> 'object'
+                        or not {is_integer(field("v", "id"))}
+                        or ({v_price} is not null and not {is_numeric(v_price)})
+                        or ({v_item} is not null and not {is_integer(v_item)})
+                        then true
+                    else {v_price}::numeric < 0
+                end
+            ) then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'"""
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_product_id as product_id,
+    {string("w.title")} as title,
+    {string("w.handle")} as handle,
+    {string("w.product_type")} as product_type,
+    {string("w.vendor")} as vendor,
+    {string("w.status")} as status,
+    {string("w.tags")} as tags,
+    {safe_timestamptz("w.published_at")} as published_at,
+    w.created_at::timestamptz as created_at,
+    w.latest_at as updated_at"""
+    item = "variant.item"
+    # A table of the variants of every winning product; a variant id two products claim goes
+    # to the newest product fact, and within one product to its first listing
+    # (stg_shopify__product_variants).
+    children = f""",
+
+variants as (
+    insert into {{staging}}.stg_shopify__product_variants
+    select distinct on (shop_domain, variant_id)
+        parent_fact_id, shop_domain, product_id, variant_id, position, sku, title, price,
+        compare_at_price, inventory_item_id, inventory_quantity, created_at, updated_at
+    from (
+        select
+            w.fact_id as parent_fact_id,
+            w.shop_domain,
+            w.key_product_id as product_id,
+            {checked_bigint(field(item, "id"))} as variant_id,
+            coalesce({safe_integer(field(item, "position"))}, variant.ordinal::integer)
+                as position,
+            {string(field(item, "sku"))} as sku,
+            {string(field(item, "title"))} as title,
+            {field(item, "price")}::numeric as price,
+            {safe_numeric(field(item, "compare_at_price"))} as compare_at_price,
+            {checked_bigint(field(item, "inventory_item_id"))} as inventory_item_id,
+            {safe_integer(field(item, "inventory_quantity"))} as inventory_quantity,
+            {safe_timestamptz(field(item, "created_at"))} as created_at,
+            {safe_timestamptz(field(item, "updated_at"))} as updated_at,
+            variant.ordinal
+        from winners as w
+        cross join lateral {elements("w.variants")} with ordinality as variant (item, ordinal)
+    ) as variants
+    order by shop_domain asc, variant_id asc, parent_fact_id desc, ordinal asc
+)"""
+    return Topic(
+        topic="shopify.products",
+        model="stg_shopify__products",
+        judged_fields="id text, updated_at text, created_at text, variants jsonb",
+        reason=reason,
+        keys=(("product_id", "id"),),
+        version="updated_at",
+        fields="""created_at text, variants jsonb, title text, handle text,
+            product_type text, vendor text, status text, tags text, published_at text""",
+        columns=columns,
+        children=children,
+    )
+
+
+def _inventory_items() -> Topic:
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _timestamp_rule("updated_at")
+        + _money_rule("cost", required=False)
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_inventory_item_id as inventory_item_id,
+    {string("w.sku")} as sku,
+    w.cost::numeric as cost,
+    coalesce({safe_boolean("w.tracked")}, true) as is_tracked,
+    {safe_timestamptz("w.created_at")} as created_at,
+    w.latest_at as updated_at"""
+    return Topic(
+        topic="shopify.inventory_items",
+        model="stg_shopify__inventory_items",
+        judged_fields="id text, updated_at text, cost text",
+        reason=reason,
+        keys=(("inventory_item_id", "id"),),
+        version="updated_at",
+        fields="cost text, sku text, tracked text, created_at text",
+        columns=columns,
+    )
+
+
+def _inventory_levels() -> Topic:
+    reason = (
+        _not_object()
+        + _integer_rule("inventory_item_id")
+        + _integer_rule("location_id")
+        + _timestamp_rule("updated_at")
+        + f"\n            when r.available is not null and not {is_integer('r.available')}"
+        + " then 'available is not an integer'"
+        + f"\n            when {checked_integer('r.available')} < 0 then 'available is negative'"
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_inventory_item_id as inventory_item_id,
+    w.key_location_id as location_id,
+    {checked_integer("w.available")} as available,
+    w.latest_at as updated_at"""
+    return Topic(
+        topic="shopify.inventory_levels",
+        model="stg_shopify__inventory_levels",
+        judged_fields="inventory_item_id text, location_id text, updated_at text, available text",
+        reason=reason,
+        keys=(("inventory_item_id", "inventory_item_id"), ("location_id", "location_id")),
+        version="updated_at",
+        fields="available text",
+        columns=columns,
+    )
+
+
+TOPICS = {
+    "shopify.orders": _orders,
+    "shopify.refunds": _refunds,
+    "shopify.customers": _customers,
+    "shopify.products": _products,
+    "shopify.inventory_items": _inventory_items,
+    "shopify.inventory_levels": _inventory_levels,
+}
+
+# The tables the topic statements fill, with the dbt models' column types.
+STAGING_TABLES = {
+    "stg_shopify__orders": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, order_id bigint, order_name text,
+        order_number bigint, customer_id bigint, email text, created_at timestamptz,
+        processed_at timestamptz, updated_at timestamptz, cancelled_at timestamptz,
+        cancel_reason text, is_cancelled boolean, is_test boolean, financial_status text,
+        fulfillment_status text, currency text, total_line_items_price numeric,
+        subtotal_price numeric, total_discounts numeric, total_tax numeric, total_price numeric,
+        discount_codes text[], source_name text, line_item_count integer""",
+    "stg_shopify__order_line_items": """parent_fact_id bigint, parent_judge_batch bigint,
+        shop_domain text, order_id bigint, position integer, line_item_id bigint,
+        product_id bigint, variant_id bigint, sku text, title text, variant_title text,
+        quantity integer, price numeric, total_discount numeric, gross_amount numeric""",
+    "stg_shopify__refunds": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, refund_id bigint, order_id bigint,
+        created_at timestamptz, processed_at timestamptz, note text, is_restock boolean,
+        refund_amount numeric, refund_line_item_count integer""",
+    "stg_shopify__refund_line_items": """parent_fact_id bigint, parent_judge_batch bigint,
+        shop_domain text, refund_id bigint, order_id bigint, refunded_at timestamptz,
+        position integer, refund_line_item_id bigint, line_item_id bigint, variant_id bigint,
+        product_id bigint, quantity integer, subtotal numeric, total_tax numeric""",
+    "stg_shopify__customers": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, customer_id bigint, email text,
+        first_name text, last_name text, phone text, company text, address1 text, city text,
+        province text, country_code text, zip text, tags text[], marketing_consent_state text,
+        accepts_marketing boolean, account_state text, created_at timestamptz,
+        updated_at timestamptz""",
+    "stg_shopify__products": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, product_id bigint, title text,
+        handle text, product_type text, vendor text, status text, tags text,
+        published_at timestamptz, created_at timestamptz, updated_at timestamptz""",
+    "stg_shopify__product_variants": """parent_fact_id bigint, shop_domain text,
+        product_id bigint, variant_id bigint, position integer, sku text, title text,
+        price numeric, compare_at_price numeric, inventory_item_id bigint,
+        inventory_quantity integer, created_at timestamptz, updated_at timestamptz""",
+    "stg_shopify__inventory_items": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, inventory_item_id bigint, sku text,
+        cost numeric, is_tracked boolean, created_at timestamptz, updated_at timestamptz""",
+    "stg_shopify__inventory_levels": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, inventory_item_id bigint,
+        location_id bigint, available integer, updated_at timestamptz""",
+}
+# The tables each topic fills.
+TOPIC_TABLES = {
+    "shopify.orders": ("stg_shopify__orders", "stg_shopify__order_line_items"),
+    "shopify.refunds": ("stg_shopify__refunds", "stg_shopify__refund_line_items"),
+    "shopify.customers": ("stg_shopify__customers",),
+    "shopify.products": ("stg_shopify__products", "stg_shopify__product_variants"),
+    "shopify.inventory_items": ("stg_shopify__inventory_items",),
+    "shopify.inventory_levels": ("stg_shopify__inventory_levels",),
+}
+# facts_triage: the verdicts and, for a good fact, its entity's key and version time.
+TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,
+    fact_created_at timestamptz, entity_id bigint, location_id bigint, version_at timestamptz"""
+SEED = ("category_tree", "product_type text, category_l1 text, category_l2 text")
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps and their order
+
+
+@dataclass(frozen=True)
+class Schemas:
+    staging: str
+    ops: str
+    intermediate: str
+    marts: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Schemas:
+        return cls(*(prefix + name for name in ("staging", "ops", "intermediate", "marts")))
+
+
+@dataclass
+class Step:
+    name: str
+    statements: list[str]
+    after: set[str]
+
+
+def _setup_statements(s: Schemas) -> list[str]:
+    statements = [f"drop schema if exists {name} cascade" for name in vars(s).values()]
+    statements += [f"create schema {name}" for name in vars(s).values()]
+    statements += [
+        f"create table {s.staging}.{name} ({columns})" for name, columns in STAGING_TABLES.items()
+    ]
+    # One partition per topic: staging reads its topic's verdicts only.
+    statements.append(
+        f"create table {s.ops}.facts_triage ({TRIAGE_TABLE}) partition by list (topic)"
+    )
+    statements += [
+        f"create table {s.ops}.facts_triage_{_short(topic)}"
+        f" partition of {s.ops}.facts_triage for values in ('{topic}')"
+        for topic in STAGED_TOPICS
+    ]
+    statements.append(f"create table {s.staging}.{SEED[0]} ({SEED[1]})")
+    return statements
+
+
+def _templates() -> dict[str, tuple[str, str]]:
+    """The intermediate and mart models' SQL (scripts/plain_sql/<model>.sql): model -> (layer, SQL)."""
+    return {
+        path.stem: ("intermediate" if path.stem.startswith("int_") else "marts", path.read_text())
+        for path in sorted(SQL_DIR.glob("*.sql"))
+    }
+
+
+TEMPLATE_HEADER = (
+    "-- models/{layer}/{name} as `dbt compile` renders it at the var defaults of dbt_project.yml;\n"
+    "-- scripts/plain_sql.py fills in the schemas and the as-of date (--import-compiled writes it).\n"
+)
+
+
+def import_compiled(compiled: Path, as_of_date: str) -> list[Path]:
+    """Write scripts/plain_sql/<model>.sql from `dbt compile` output (`compiled`: its models
+    folder), compiled with --vars '{as_of_date: "<as_of_date>"}' and no other vars: relation names
+    and the as-of date become placeholders."""
+    written = []
+    for layer in ("intermediate", "marts"):
+        for path in sorted((compiled / layer).glob("*.sql")):
+            text = re.sub(
+                r'"[^"]+"\."(staging|intermediate|marts)"\."(\w+)"',
+                r"{{ \1 }}.\2",
+                path.read_text(),
+            )
+            text = text.replace(f"'{as_of_date}'::date", "{{ as_of_date }}")
+            if as_of_date in text:
+                raise ValueError(f"{path}: the as-of date {as_of_date} is left in a form not known")
+            out = SQL_DIR / path.name
+            header = TEMPLATE_HEADER.format(layer=layer, name=path.name)
+            out.write_text(header + "\n" + text.strip() + "\n")
+            written.append(out)
+    for stale in set(SQL_DIR.glob("*.sql")) - set(written):  # a model that is gone
+        stale.unlink()
+    return written
+
+
+def _render(template: str, s: Schemas, as_of_date: str) -> str:
+    values = {**vars(s), "as_of_date": f"'{as_of_date}'::date"}
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], template)
+
+
+def _short(topic: str) -> str:
+    return topic.removeprefix("shopify.")
+
+
+def steps(
+    s: Schemas,
+    as_of_date: str,
+    facts: str = "public.facts",
+    slices: list[tuple[int | None, int | None]] | None = None,
+) -> list[Step]:
+    """Every step after setup, each with the steps it waits for, in the order to start them.
+
+    `slices`: the ranges of fact ids to judge in steps of their own (default: one, every id)."""
+    topics = [TOPICS[topic]() for topic in STAGED_TOPICS]
+    parts = slices or [(None, None)]
+    judge = [
+        Step(
+            "judge" + (f" {n + 1}/{len(parts)}" if len(parts) > 1 else ""),
+            [judge_statement(topics, s.ops, facts, ids)],
+            set(),
+        )
+        for n, ids in enumerate(parts)
+    ]
+    judged = {step.name for step in judge}
+    stage: list[Step] = []
+    for t in topics:
+        n_parts = len(parts) if t.topic in SPLIT_TOPICS else 1
+        stage += [
+            Step(
+                f"stage {_short(t.topic)}" + (f" {n + 1}/{n_parts}" if n_parts > 1 else ""),
+                [stage_statement(t, s.staging, s.ops, facts, (n, n_parts))],
+                judged,
+            )
+            for n in range(n_parts)
+        ]
+    stage_of = {
+        table: {step.name for step in stage if step.name.startswith(f"stage {_short(topic)}")}
+        for topic, names in TOPIC_TABLES.items()
+        for table in names
+    }
+    stage_of[SEED[0]] = {"seed"}
+    layer_of = {"intermediate": s.intermediate, "marts": s.marts}
+    templates = _templates()
+    refs = {
+        model: re.findall(r"\{\{\s*(staging|intermediate|marts)\s*\}\}\.(\w+)", template)
+        for model, (_, template) in templates.items()
+    }
+    read = {name for found in refs.values() for schema, name in found if schema != "staging"}
+    models: list[Step] = []
+    for model, (layer, template) in templates.items():
+        after: set[str] = set()
+        for schema, name in refs[model]:
+            after |= stage_of[name] if schema == "staging" else {name}
+        table = f"{layer_of[layer]}.{model}"
+        statements = [f"create table {table} as\n" + _render(template, s, as_of_date)]
+        if model in read:
+            # Statistics for the joins of the models that read it (dbt's post-hook too).
+            statements.append(f"analyze {table}")
+        models.append(Step(model, statements, after))
+    # The steps that head the longest chain of steps waiting for them first (the ready step
+    # listed first starts first).
+    ordered = [*judge, *stage, *models]
+    chain = {step.name: 0 for step in ordered}
+    for _ in ordered:
+        for step in ordered:
+            for name in step.after & chain.keys():
+                chain[name] = max(chain[name], chain[step.name] + 1)
+    return sorted(ordered, key=lambda step: -chain[step.name])
+
+
+# The topics staged in parts by key hash, one per connection (most of the facts are orders).
+SPLIT_TOPICS = ("shopify.orders",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _conninfo(target: object) -> str:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, psycopg.Connection):
+        return psycopg.conninfo.make_conninfo(target.info.dsn, password=target.info.password)
+    return target.conninfo  # a runner.db.Target
+
+
+def resolve(database: str | None = None) -> object:
+    """The runner's target, or its server's database `database` (embedded: created if missing)."""
+    from runner import db
+
+    base = db.resolve_target()
+    if database is None:
+        return base
+    if base.kind == "embedded":
+        return db.embedded_target(base.project_dir, base.home, dbname=database)
+    params = psycopg.conninfo.conninfo_to_dict(base.conninfo)
+    params["dbname"] = database
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+@contextmanager
+def _session(conninfo: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        # Plans of seconds, not milliseconds: compiling them to machine code costs more than it saves.
+        conn.execute("set jit = off")
+        # The statistics of a model's table serve only the plans of the models reading it: a small
+        # sample (3,000 rows) serves them, at a tenth of the cost of the default.
+        conn.execute("set default_statistics_target = 10")
+        yield conn
+
+
+def _today(conninfo: str) -> str:
+    with _session(conninfo) as conn:
+        (today,) = conn.execute(
+            f"select (current_timestamp at time zone '{REPORTING_TIMEZONE}')::date::text"
+        ).fetchone()
+    return today
+
+
+def run(
+    target: object,
+    schema_prefix: str = "plain_",
+    as_of_date: str | dt.date | None = None,
+    jobs: int = 2,
+    facts: str = "public.facts",
+    starts: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Build every table: the seconds of each step (in the order they started; steps on
+    different connections overlap) and the wall clock 'total'. `starts`, when given, receives
+    when each step started (seconds after the run began)."""
+    conninfo = _conninfo(target)
+    s = Schemas.with_prefix(schema_prefix)
+    started = time.perf_counter()
+    as_of = str(as_of_date) if as_of_date else _today(conninfo)
+    begun: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+
+    def timed(conn: psycopg.Connection, step: Step) -> None:
+        begin = time.perf_counter()
+        begun[step.name] = begin - started
+        with conn.transaction():
+            for statement in step.statements:
+                conn.execute(statement)
+        seconds[step.name] = time.perf_counter() - begin
+
+    with _session(conninfo) as conn:
+        timed(conn, Step("setup", _setup_statements(s), set()))
+        begin = time.perf_counter()
+        begun["seed"] = begin - started
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"copy {s.staging}.{SEED[0]} from stdin with (format csv, header)") as copy,
+        ):
+            copy.write((PROJECT_DIR / "seeds" / f"{SEED[0]}.csv").read_bytes())
+        seconds["seed"] = time.perf_counter() - begin
+        slices = _slices(conn, facts, jobs)
+    _run_parallel(conninfo, steps(s, as_of, facts, slices), max(1, jobs), timed)
+    total = time.perf_counter() - started
+    if starts is not None:
+        starts.update(begun)
+    ordered = {name: seconds[name] for name in sorted(seconds, key=begun.__getitem__)}
+    return {**ordered, "total": total}
+
+
+def _slices(
+    conn: psycopg.Connection, facts: str, parts: int
+) -> list[tuple[int | None, int | None]]:
+    """`parts` ranges of fact ids of equal width covering every fact (facts' primary key)."""
+    low, high = conn.execute(f"select min(id), max(id) from {facts}").fetchone()
+    if parts < 2 or low is None or high - low < parts:
+        return [(None, None)]
+    cuts = [low + (high - low + 1) * n // parts for n in range(1, parts)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _run_parallel(conninfo: str, todo: list[Step], jobs: int, timed) -> None:
+    """Run the steps on `jobs` connections, each as soon as the steps it waits for are done; the
+    first error stops the run (the steps running finish) and is raised."""
+    done = {"setup", "seed"}
+    running: set[str] = set()
+    lock = threading.Condition()
+    errors: list[str] = []
+
+    def next_step() -> Step | None:
+        with lock:
+            while not errors and todo:
+                ready = [step for step in todo if step.after <= done]
+                if ready:
+                    todo.remove(ready[0])
+                    running.add(ready[0].name)
+                    return ready[0]
+                if not running:
+                    errors.append(f"steps wait for steps that never run: {[s.name for s in todo]}")
+                    lock.notify_all()
+                    break
+                lock.wait()
+            return None
+
+    def worker() -> None:
+        step = None
+        try:
+            with _session(conninfo) as conn:
+                while (step := next_step()) is not None:
+                    timed(conn, step)
+                    with lock:
+                        running.discard(step.name)
+                        done.add(step.name)
+                        lock.notify_all()
+        except Exception as exc:
+            with lock:
+                errors.append(f"step {step.name}: {exc}" if step else str(exc))
+                lock.notify_all()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors or todo:
+        raise RuntimeError(errors[0] if errors else "no connection could run the steps")
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing with dbt's tables
+
+# Columns of dbt's tables that record how a row was built, not what it says.
+BOOKKEEPING_COLUMNS = {"judge_batch", "parent_judge_batch"}
+
+
+def tables(schema_prefix: str = "plain_") -> list[tuple[str, str, tuple[str, ...] | None]]:
+    """(dbt's table, the plain table, the columns to compare or None for dbt's own)."""
+    s = Schemas.with_prefix(schema_prefix)
+    out: list[tuple[str, str, tuple[str, ...] | None]] = [
+        (f"staging.{name}", f"{s.staging}.{name}", None) for name in [*STAGING_TABLES, SEED[0]]
+    ]
+    out.append(("ops.facts_triage", f"{s.ops}.facts_triage", ("fact_id", "reason")))
+    for model, (layer, _) in _templates().items():
+        out.append((f"{layer}.{model}", f"{getattr(s, layer)}.{model}", None))
+    return out
+
+
+def compare(target: object, schema_prefix: str = "plain_") -> dict[str, str]:
+    """Every plain table against dbt's table of the same name, row for row (EXCEPT ALL both ways
+    on dbt's columns, as text, bookkeeping aside): {dbt table: what differs} for those that
+    differ; equal tables are absent."""
+    differ: dict[str, str] = {}
+    compared = tables(schema_prefix)
+    with _session(_conninfo(target)) as conn:
+        # A model this script does not build (yet) differs too.
+        known = {theirs for theirs, _, _ in compared}
+        for (name,) in conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_schema in ('staging', 'intermediate', 'marts')"
+            " and table_type = 'BASE TABLE' order by 1"
+        ):
+            if name not in known:
+                differ[name] = "no plain table: the model is not in scripts/plain_sql.py"
+        for theirs, ours, only in compared:
+            columns = list(only or ())
+            if not columns:
+                schema, name = theirs.split(".")
+                columns = [
+                    row[0]
+                    for row in conn.execute(
+                        "select column_name from information_schema.columns"
+                        " where table_schema = %s and table_name = %s order by ordinal_position",
+                        (schema, name),
+                    )
+                    if row[0] not in BOOKKEEPING_COLUMNS
+                ]
+            if not columns:
+                differ[theirs] = "dbt's table is missing"
+                continue
+            listed = ", ".join(f'"{column}"::text' for column in columns)
+            try:
+                (only_theirs, only_ours, rows) = conn.execute(
+                    f"""select
+                        (select count(*) from (select {listed} from {theirs}
+                            except all select {listed} from {ours}) as d),
+                        (select count(*) from (select {listed} from {ours}
+                            except all select {listed} from {theirs}) as d),
+                        (select count(*) from {theirs})"""
+                ).fetchone()
+            except psycopg.Error as exc:
+                differ[theirs] = str(exc).strip().splitlines()[0]
+                continue
+            if only_theirs or only_ours:
+                differ[theirs] = (
+                    f"{only_theirs:,} of {rows:,} rows only in dbt's, {only_ours:,} only in {ours}"
+                )
+    return differ
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", help="database (default: the one `hotdash` uses)")
+    parser.add_argument("--schema-prefix", default="plain_")
+    parser.add_argument("--as-of-date", type=dt.date.fromisoformat, help="default: today (UTC)")
+    parser.add_argument("--jobs", type=int, default=2, help="connections at once (default 2)")
+    parser.add_argument("--facts-table", default="public.facts")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="check every table against dbt's; exit 1 if any differ",
+    )
+    parser.add_argument(
+        "--import-compiled",
+        type=Path,
+        metavar="DIR",
+        help="rewrite scripts/plain_sql/*.sql from `dbt compile` output (its models folder),"
+        " compiled with --vars '{as_of_date: \"<--as-of-date>\"}'; nothing else is run",
+    )
+    args = parser.parse_args()
+    if args.import_compiled:
+        if not args.as_of_date:
+            parser.error("--import-compiled needs the --as-of-date the models were compiled with")
+        for path in import_compiled(args.import_compiled, str(args.as_of_date)):
+            print(f"wrote {path.relative_to(PROJECT_DIR)}")
+        return
+    target = resolve(args.database)
+    starts: dict[str, float] = {}
+    try:
+        seconds = run(
+            target,
+            schema_prefix=args.schema_prefix,
+            as_of_date=args.as_of_date,
+            jobs=args.jobs,
+            facts=args.facts_table,
+            starts=starts,
+        )
+    except (psycopg.Error, RuntimeError) as exc:
+        sys.exit(f"error: {str(exc).strip()}")
+    total = seconds.pop("total")
+    print(f"{'step':<36} {'started':>8} {'seconds':>8}")
+    for name, value in seconds.items():
+        print(f"{name:<36} {starts[name]:8.2f} {value:8.2f}")
+    print(f"{'total (wall clock)':<36} {'':>8} {total:8.2f}")
+    if args.compare:
+        differ = compare(target, args.schema_prefix)
+        names = [theirs for theirs, _, _ in tables(args.schema_prefix)]
+        names += [name for name in differ if name not in names]
+        for name in names:
+            print(f"{name:<48} {differ.get(name, 'equal')}")
+        if differ:
+            sys.exit(f"{len(differ)} of {len(names)} tables differ: {', '.join(differ)}")
+        print(f"all {len(names)} tables equal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+-- models/intermediate/int_shopify__order_lines.sql as `dbt compile` renders it at the var defaults of dbt_project.yml;
+-- scripts/plain_sql.py fills in the schemas and the as-of date (--import-compiled writes it).
+
+-- One row per line item of every order that counts (not cancelled, not test, placed up to the
+-- as-of date), with the units and amount refunded from it up to the as-of date and its category.
+with
+
+orders as (
+    select * from {{ intermediate }}.int_shopify__order_net_revenue
+),
+
+line_items as (
+    select * from {{ staging }}.stg_shopify__order_line_items
+),
+
+refund_line_items as (
+    select * from {{ staging }}.stg_shopify__refund_line_items
+),
+
+refunds as (
+    select * from {{ intermediate }}.int_shopify__refunds
+),
+
+product_variants as (
+    select * from {{ intermediate }}.int_shopify__product_variants
+),
+
+refunded as (
+    select
+        refund_line_items.shop_domain,
+        refund_line_items.order_id,
+        refund_line_items.line_item_id,
+        sum(refund_line_items.quantity) as units_refunded,
+        sum(refund_line_items.subtotal) as amount_refunded
+    from refund_line_items
+    inner join refunds
+        on
+            refund_line_items.shop_domain = refunds.shop_domain
+            and refund_line_items.refund_id = refunds.refund_id
+    group by refund_line_items.shop_domain, refund_line_items.order_id, refund_line_items.line_item_id
+),
+
+joined as (
+    select
+        line_items.shop_domain,
+        line_items.order_id,
+        line_items.position,
+        line_items.line_item_id,
+        orders.customer_id,
+        orders.order_date,
+        orders.order_month,
+        line_items.variant_id,
+        line_items.quantity,
+        line_items.gross_amount,
+        coalesce(line_items.product_id, product_variants.product_id) as product_id,
+        coalesce(product_variants.category_l1, 'Other') as category_l1,
+        least(coalesce(refunded.units_refunded, 0), line_items.quantity) as units_refunded,
+        coalesce(refunded.amount_refunded, 0) as amount_refunded
+    from line_items
+    inner join orders
+        on
+            line_items.shop_domain = orders.shop_domain
+            and line_items.order_id = orders.order_id
+    left join product_variants
+        on
+            line_items.shop_domain = product_variants.shop_domain
+            and line_items.variant_id = product_variants.variant_id
+    left join refunded
+        on
+            line_items.shop_domain = refunded.shop_domain
+            and line_items.order_id = refunded.order_id
+            and line_items.line_item_id = refunded.line_item_id
+    where orders.counts_toward_revenue
+),
+
+final as (
+    select
+        *,
+        quantity - units_refunded as units_sold,
+        gross_amount - amount_refunded as net_amount
+    from joined
+)
+
+select * from final
