@@ -4,8 +4,10 @@ build, which succeeded, that build's tables are this one's, and the build skips 
 The fingerprint covers the facts the judge has judged (their count and highest id: facts are
 append-only, and a fact committed late raises the count), the project's files (models, macros,
 seeds, tests, contract suites, dbt_project.yml, the runner) and the profile, the dbt version,
-the options and vars of the build, and the as-of date the marts are computed for (var as_of_date,
-or today in var reporting_timezone: a new day rebuilds the marts though no fact is new).
+the vars of the build, and the as-of date the marts are computed for (var as_of_date, or today
+in var reporting_timezone: a new day rebuilds the marts though no fact is new). A step is skipped
+only when the last build ran it and it passed (or skipped it for the same reason): a build after
+one that skipped the contracts still runs them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,24 +75,34 @@ def fingerprint(target: Target, options: Any) -> str:
         "files": _files_digest(target),
         "target": target.target_name,
         "dbt": dbt_version,
-        "options": [options.skip_contracts, options.skip_security, options.vars or ""],
+        "vars": options.vars or "",
         "as of": as_of_date(values),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def unchanged_since(target: Target, run_id: Any, print_: str) -> tuple[Any, Any] | None:
-    """The last finished build (run id, start) when it succeeded with the same fingerprint;
-    None when there is none, it failed, or anything changed."""
+@dataclass(frozen=True)
+class LastBuild:
+    """The last finished build, when it succeeded with the same inputs."""
+
+    run_id: Any
+    started_at: Any
+    steps: dict[str, tuple[str, str]]  # name -> (status, summary)
+
+
+def unchanged_since(target: Target, run_id: Any, print_: str) -> LastBuild | None:
+    """The last finished build when it succeeded with the same fingerprint; None when there is
+    none, it failed, or anything changed."""
     with connect(target) as conn:
         row = conn.execute(
-            "select run_id, started_at, status, inputs_fingerprint from ops.build_runs"
+            "select run_id, started_at, status, inputs_fingerprint, steps from ops.build_runs"
             " where run_id <> %s and status <> 'running' order by started_at desc limit 1",
             (run_id,),
         ).fetchone()
     if row is None or row[2] != "success" or row[3] != print_:
         return None
-    return row[0], row[1]
+    steps = {step["name"]: (step["status"], step.get("summary") or "") for step in row[4]}
+    return LastBuild(row[0], row[1], steps)
 
 
 def record(target: Target, run_id: Any, print_: str) -> None:

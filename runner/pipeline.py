@@ -124,8 +124,8 @@ class BuildContext:
     listener: BuildListener
     lock: lock.BuildLock | None = None
     manifest: object | None = None  # the project as the load project step parsed it
-    # The last build, when this one's inputs equal its (runner/inputs.py): (run id, start).
-    unchanged_since: tuple[uuid.UUID, object] | None = None
+    # The last build, when this one's inputs equal its (runner/inputs.py).
+    unchanged_since: inputs.LastBuild | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
@@ -203,11 +203,11 @@ def judge_step(ctx: BuildContext) -> str:
         inputs.record(ctx.target, ctx.run_id, digest)
         if not (ctx.options.full_refresh or ctx.options.full_check):
             ctx.unchanged_since = inputs.unchanged_since(ctx.target, ctx.run_id, digest)
-    if ctx.unchanged_since:
-        run_id, started = ctx.unchanged_since
+    last = ctx.unchanged_since
+    if last:
         summary += (
-            f"; nothing new since run {str(run_id)[:8]} ({started:%Y-%m-%d %H:%M}): same facts,"
-            " project, vars and as-of date, so its tables stand"
+            f"; nothing new since run {str(last.run_id)[:8]} ({last.started_at:%Y-%m-%d %H:%M}):"
+            " same facts, project, vars and as-of date, so what it built and checked stands"
         )
     return summary
 
@@ -280,8 +280,17 @@ def dbt_build_step(ctx: BuildContext) -> str:
     )
 
 
-# What a build skips when its inputs equal the last build's (judge_step, runner/inputs.py).
+# What a build skips when its inputs equal the last build's (judge_step, runner/inputs.py) and
+# that build ran the step and it passed, or skipped it for the same reason.
 SKIPPED_WHEN_UNCHANGED = ("payload contracts", "dbt build", "mart contracts")
+UNCHANGED = "nothing new since the last build"
+
+
+def _stands(last: inputs.LastBuild | None, step: str) -> bool:
+    if last is None or step not in SKIPPED_WHEN_UNCHANGED:
+        return False
+    status, summary = last.steps.get(step, ("", ""))
+    return status == "success" or (status == "skipped" and summary == UNCHANGED)
 
 
 def default_steps() -> list[Step]:
@@ -317,8 +326,8 @@ def _run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str | None, Ba
     unexpected: BaseException | None = None
     for step in steps:
         skipped = "skipped by option" if step.skip(options) else None
-        if ctx.unchanged_since and step.name in SKIPPED_WHEN_UNCHANGED:
-            skipped = "nothing new since the last build"
+        if not skipped and _stands(ctx.unchanged_since, step.name):
+            skipped = UNCHANGED
         if skipped:
             result = StepResult(step.name, "skipped", 0.0, skipped)
             report.steps.append(result)

@@ -713,7 +713,8 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
 ):
     """A build whose inputs (facts judged, project, vars, as-of date) equal the last build's,
     which succeeded, keeps that build's tables: dbt and the payload and mart contracts are
-    skipped. A new fact, a new as-of date or a last build that failed build again."""
+    skipped when that build ran them. A new fact, a new as-of date or a last build that failed
+    build again."""
     from runner import inputs
     from tests.pytest.helpers import load_fixtures
 
@@ -749,5 +750,11 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
         )
     assert dbt_step(build(target, options)) == "success"
     assert dbt_step(build(target, options)) == "skipped"
+    # The last build skipped the contracts: they run now, on the tables that stand.
+    steps = {step.name: step.status for step in build(target, BuildOptions()).steps}
+    assert steps["dbt build"] == "skipped"
+    assert steps["payload contracts"] == steps["mart contracts"] == "success"
+    steps = {step.name: step.status for step in build(target, BuildOptions()).steps}
+    assert steps["dbt build"] == steps["mart contracts"] == "skipped"
     monkeypatch.setattr(inputs, "as_of_date", lambda values: "2099-01-01")
     assert dbt_step(build(target, options)) == "success"
