@@ -12,8 +12,7 @@ rules and rows, none of dbt's bookkeeping (batches, cursors, warnings, tests, in
 --compare then checks every table row for row against the one dbt built in the same database
 (give dbt the same as-of date: --vars '{as_of_date: "YYYY-MM-DD"}') and exits 1 naming those
 that differ. From Python: run(target, ...) returns the seconds of each step, compare(target, ...)
-the tables that differ. When the intermediate or mart models change, refresh scripts/plain_sql/
-with --import-compiled target/compiled/hotdash/models --as-of-date <the date dbt compiled with>.
+the tables that differ.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import argparse
 import datetime as dt
 import re
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +33,6 @@ import psycopg
 import psycopg.conninfo
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SQL_DIR = Path(__file__).resolve().parent / "plain_sql"
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
@@ -46,14 +45,15 @@ if str(PROJECT_DIR) not in sys.path:
 #   the good facts' keys and version times, keeps the latest version of each entity, reads the
 #   winners' payloads again, casts them to the model's columns and writes the model and its child
 #   model;
-# - intermediate tables and marts: the models' SQL (scripts/plain_sql/*.sql) as CREATE TABLE AS;
+# - intermediate tables and marts: the models' own SQL, as `dbt compile` renders it before the
+#   clock starts (compiled_models), as CREATE TABLE AS;
 # - every step runs on one of --jobs connections as soon as the steps it reads from are done;
 # - the rules' checks are the macros' own, written to cost less where that is exact: open
 #   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
 #   dates a timestamp's regex cannot rule out.
 
-# The dbt_project.yml var defaults the staging rules read (the intermediate and mart SQL in
-# scripts/plain_sql/ carries the others).
+# The dbt_project.yml var defaults the staging rules read (the compiled intermediate and mart
+# SQL carries the others).
 KNOWN_CURRENCIES = ("USD",)
 REPORTING_TIMEZONE = "UTC"
 STAGED_TOPICS = (
@@ -889,42 +889,43 @@ def _setup_statements(s: Schemas) -> list[str]:
     return statements
 
 
-def _templates() -> dict[str, tuple[str, str]]:
-    """The intermediate and mart models' SQL (scripts/plain_sql/<model>.sql): model -> (layer, SQL)."""
-    return {
-        path.stem: ("intermediate" if path.stem.startswith("int_") else "marts", path.read_text())
-        for path in sorted(SQL_DIR.glob("*.sql"))
-    }
+def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[str, str]]:
+    """The intermediate and mart models' SQL as dbt compiles it with the as-of date (the project's
+    own models, so the floor computes what they compute): model -> (layer, SQL), relation names
+    as placeholders the run fills in. dbt compiles before the clock starts; nothing of dbt runs
+    in what is timed."""
+    from runner import db, dbt
 
-
-TEMPLATE_HEADER = (
-    "-- models/{layer}/{name} as `dbt compile` renders it at the var defaults of dbt_project.yml;\n"
-    "-- scripts/plain_sql.py fills in the schemas and the as-of date (--import-compiled writes it).\n"
-)
-
-
-def import_compiled(compiled: Path, as_of_date: str) -> list[Path]:
-    """Write scripts/plain_sql/<model>.sql from `dbt compile` output (`compiled`: its models
-    folder), compiled with --vars '{as_of_date: "<as_of_date>"}' and no other vars: relation names
-    and the as-of date become placeholders."""
-    written = []
-    for layer in ("intermediate", "marts"):
-        for path in sorted((compiled / layer).glob("*.sql")):
-            text = re.sub(
-                r'"[^"]+"\."(staging|intermediate|marts)"\."(\w+)"',
-                r"{{ \1 }}.\2",
-                path.read_text(),
-            )
-            text = text.replace(f"'{as_of_date}'::date", "{{ as_of_date }}")
-            if as_of_date in text:
-                raise ValueError(f"{path}: the as-of date {as_of_date} is left in a form not known")
-            out = SQL_DIR / path.name
-            header = TEMPLATE_HEADER.format(layer=layer, name=path.name)
-            out.write_text(header + "\n" + text.strip() + "\n")
-            written.append(out)
-    for stale in set(SQL_DIR.glob("*.sql")) - set(written):  # a model that is gone
-        stale.unlink()
-    return written
+    with tempfile.TemporaryDirectory(prefix="plain-sql-") as out:
+        run = dbt.invoke(
+            target if isinstance(target, db.Target) else db.resolve_target(),
+            [
+                "compile",
+                "--select",
+                "intermediate",
+                "marts",
+                "--vars",
+                f"{{as_of_date: '{as_of_date}'}}",
+                "--target-path",
+                out,
+            ],
+        )
+        dbt.require_success(run)
+        models = {}
+        for layer in ("intermediate", "marts"):
+            for path in sorted(
+                (Path(out) / "compiled" / "hotdash" / "models" / layer).glob("*.sql")
+            ):
+                text = re.sub(
+                    r'"[^"]+"\."(staging|intermediate|marts)"\."(\w+)"',
+                    r"{{ \1 }}.\2",
+                    path.read_text(),
+                )
+                text = text.replace(f"'{as_of_date}'::date", "{{ as_of_date }}")
+                if as_of_date in text:
+                    raise ValueError(f"{path.name}: the as-of date is left in a form not known")
+                models[path.stem] = (layer, text)
+    return models
 
 
 def _render(template: str, s: Schemas, as_of_date: str) -> str:
@@ -939,6 +940,7 @@ def _short(topic: str) -> str:
 def steps(
     s: Schemas,
     as_of_date: str,
+    templates: dict[str, tuple[str, str]],
     facts: str = "public.facts",
     slices: list[tuple[int | None, int | None]] | None = None,
 ) -> list[Step]:
@@ -974,7 +976,6 @@ def steps(
     }
     stage_of[SEED[0]] = {"seed"}
     layer_of = {"intermediate": s.intermediate, "marts": s.marts}
-    templates = _templates()
     refs = {
         model: re.findall(r"\{\{\s*(staging|intermediate|marts)\s*\}\}\.(\w+)", template)
         for model, (_, template) in templates.items()
@@ -1064,8 +1065,9 @@ def run(
     when each step started (seconds after the run began)."""
     conninfo = _conninfo(target)
     s = Schemas.with_prefix(schema_prefix)
-    started = time.perf_counter()
     as_of = str(as_of_date) if as_of_date else _today(conninfo)
+    templates = compiled_models(as_of, target)
+    started = time.perf_counter()
     begun: dict[str, float] = {}
     seconds: dict[str, float] = {}
 
@@ -1088,7 +1090,7 @@ def run(
             copy.write((PROJECT_DIR / "seeds" / f"{SEED[0]}.csv").read_bytes())
         seconds["seed"] = time.perf_counter() - begin
         slices = _slices(conn, facts, jobs)
-    _run_parallel(conninfo, steps(s, as_of, facts, slices), max(1, jobs), timed)
+    _run_parallel(conninfo, steps(s, as_of, templates, facts, slices), max(1, jobs), timed)
     total = time.perf_counter() - started
     if starts is not None:
         starts.update(begun)
@@ -1161,14 +1163,17 @@ def _run_parallel(conninfo: str, todo: list[Step], jobs: int, timed) -> None:
 BOOKKEEPING_COLUMNS = {"judge_batch", "parent_judge_batch"}
 
 
-def tables(schema_prefix: str = "plain_") -> list[tuple[str, str, tuple[str, ...] | None]]:
-    """(dbt's table, the plain table, the columns to compare or None for dbt's own)."""
+def tables(
+    schema_prefix: str, models: dict[str, str]
+) -> list[tuple[str, str, tuple[str, ...] | None]]:
+    """(dbt's table, the plain table, the columns to compare or None for dbt's own); `models`:
+    the intermediate and mart tables, name -> layer."""
     s = Schemas.with_prefix(schema_prefix)
     out: list[tuple[str, str, tuple[str, ...] | None]] = [
         (f"staging.{name}", f"{s.staging}.{name}", None) for name in [*STAGING_TABLES, SEED[0]]
     ]
     out.append(("ops.facts_triage", f"{s.ops}.facts_triage", ("fact_id", "reason")))
-    for model, (layer, _) in _templates().items():
+    for model, layer in sorted(models.items()):
         out.append((f"{layer}.{model}", f"{getattr(s, layer)}.{model}", None))
     return out
 
@@ -1178,17 +1183,21 @@ def compare(target: object, schema_prefix: str = "plain_") -> dict[str, str]:
     on dbt's columns, as text, bookkeeping aside): {dbt table: what differs} for those that
     differ; equal tables are absent."""
     differ: dict[str, str] = {}
-    compared = tables(schema_prefix)
     with _session(_conninfo(target)) as conn:
-        # A model this script does not build (yet) differs too.
-        known = {theirs for theirs, _, _ in compared}
-        for (name,) in conn.execute(
-            "select table_schema || '.' || table_name from information_schema.tables"
+        found = conn.execute(
+            "select table_schema, table_name from information_schema.tables"
             " where table_schema in ('staging', 'intermediate', 'marts')"
-            " and table_type = 'BASE TABLE' order by 1"
-        ):
-            if name not in known:
-                differ[name] = "no plain table: the model is not in scripts/plain_sql.py"
+            " and table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        models = {name: schema for schema, name in found if schema != "staging"}
+        compared = tables(schema_prefix, models)
+        # A staging table this script does not build (yet) differs too.
+        known = {theirs for theirs, _, _ in compared}
+        for schema, name in found:
+            if f"{schema}.{name}" not in known:
+                differ[f"{schema}.{name}"] = (
+                    "no plain table: the model is not in scripts/plain_sql.py"
+                )
         for theirs, ours, only in compared:
             columns = list(only or ())
             if not columns:
@@ -1237,20 +1246,7 @@ def main() -> None:
         action="store_true",
         help="check every table against dbt's; exit 1 if any differ",
     )
-    parser.add_argument(
-        "--import-compiled",
-        type=Path,
-        metavar="DIR",
-        help="rewrite scripts/plain_sql/*.sql from `dbt compile` output (its models folder),"
-        " compiled with --vars '{as_of_date: \"<--as-of-date>\"}'; nothing else is run",
-    )
     args = parser.parse_args()
-    if args.import_compiled:
-        if not args.as_of_date:
-            parser.error("--import-compiled needs the --as-of-date the models were compiled with")
-        for path in import_compiled(args.import_compiled, str(args.as_of_date)):
-            print(f"wrote {path.relative_to(PROJECT_DIR)}")
-        return
     target = resolve(args.database)
     starts: dict[str, float] = {}
     try:
