@@ -72,6 +72,17 @@ def scalar(target: db.Target, sql: str, params: Sequence[object] = ()) -> object
     return rows[0][0] if rows else None
 
 
+def failing_rows(target: db.Target, test: str, columns: str) -> tuple[list[int], list[tuple]]:
+    """Run the singular dbt test `test` with --store-failures: (its failure counts, the sorted
+    `columns` of the rows it stored)."""
+    run = run_dbt(target, "test", "--select", test, "--store-failures", ok=False)
+    (schema,) = query(
+        target, "select table_schema from information_schema.tables where table_name = %s", (test,)
+    )[0]
+    rows = sorted(query(target, f"select {columns} from {schema}.{test}"))
+    return [n.failures for n in run.nodes if n.resource_type == "test"], rows
+
+
 # Where a row came from in a run, not what it says: differs between an incremental build and a
 # full refresh of the same facts (the judge batch numbers).
 BOOKKEEPING_COLUMNS = ("judge_batch", "parent_judge_batch")

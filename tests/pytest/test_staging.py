@@ -12,6 +12,7 @@ import pytest
 from runner.db import connect as db_connect
 from tests.pytest.helpers import (
     FIXTURES_DIR,
+    failing_rows,
     insert_facts,
     load_fixtures,
     query,
@@ -519,24 +520,11 @@ def test_the_accounting_test_names_a_fact_never_judged_and_one_judged_but_not_st
         conn.execute("delete from staging.stg_shopify__orders")
         conn.execute("delete from staging.stg_shopify__inventory_levels")
 
-    run = run_dbt(
-        target,
-        "test",
-        "--select",
-        "assert_every_fact_is_accounted_for",
-        "--store-failures",
-        ok=False,
+    failures, rows = failing_rows(
+        target, "assert_every_fact_is_accounted_for", "fact_id, topic, problem"
     )
-    assert [n.failures for n in run.nodes if n.resource_type == "test"] == [3]
-    (schema,) = query(
-        target,
-        "select table_schema from information_schema.tables"
-        " where table_name = 'assert_every_fact_is_accounted_for'",
-    )[0]
-    failures = query(
-        target, f"select fact_id, topic, problem from {schema}.assert_every_fact_is_accounted_for"
-    )
-    assert sorted(failures) == sorted(
+    assert failures == [3]
+    assert rows == sorted(
         [
             (customer_fact, "shopify.customers", "never judged"),
             (order_fact, "shopify.orders", "judged good, not staged"),
@@ -553,27 +541,12 @@ def _accounting_failures(target, scope: str) -> list[tuple]:
     saved = os.environ.get("HOTDASH_ACCOUNTING")
     os.environ["HOTDASH_ACCOUNTING"] = scope
     try:
-        run_dbt(
-            target,
-            "test",
-            "--select",
-            "assert_every_fact_is_accounted_for",
-            "--store-failures",
-            ok=False,
-        )
+        return failing_rows(target, "assert_every_fact_is_accounted_for", "fact_id, problem")[1]
     finally:
         if saved is None:
             os.environ.pop("HOTDASH_ACCOUNTING")
         else:
             os.environ["HOTDASH_ACCOUNTING"] = saved
-    (schema,) = query(
-        target,
-        "select table_schema from information_schema.tables"
-        " where table_name = 'assert_every_fact_is_accounted_for'",
-    )[0]
-    return sorted(
-        query(target, f"select fact_id, problem from {schema}.assert_every_fact_is_accounted_for")
-    )
 
 
 def test_an_incremental_accounting_check_reads_what_no_passing_check_has_read(target):
@@ -616,16 +589,9 @@ def test_the_facts_keys_are_read_from_the_rows_when_the_table_has_no_constraints
             " (1, 's', 'shopify.orders', '{}'), (1, 's', 'shopify.orders', '{}'),"
             " (2, 's', null, '{}'), (3, 's', 'app.heartbeat', '{}')"
         )
-    run = run_dbt(
-        target, "test", "--select", "assert_facts_keys_hold", "--store-failures", ok=False
-    )
-    assert [n.failures for n in run.nodes if n.resource_type == "test"] == [2]
-    (schema,) = query(
-        target,
-        "select table_schema from information_schema.tables"
-        " where table_name = 'assert_facts_keys_hold'",
-    )[0]
-    assert sorted(query(target, f"select id, problem from {schema}.assert_facts_keys_hold")) == [
+    failures, rows = failing_rows(target, "assert_facts_keys_hold", "id, problem")
+    assert failures == [2]
+    assert rows == [
         (1, "id 1 is stored 2 times"),
         (2, "a key is null: id, shop_domain or topic"),
     ]
