@@ -85,7 +85,13 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     # then dbt build
     progress = [line for line in result.stderr.splitlines() if re.match(r"  \[ *\d+/", line)]
     dbt_nodes = len([row for row in table if row[1] not in ("operation", "unit_test")])
-    judged = len([row for row in table if "facts_triage" in row[0] or "_app_facts_" in row[0]])
+    judged = len(
+        [
+            row
+            for row in table
+            if "facts_triage" in row[0] or "_app_facts_" in row[0] or "_facts_keys_" in row[0]
+        ]
+    )
     assert len(progress) == dbt_nodes
     assert progress[judged - 1].startswith(f"  [{judged}/{judged}] ")
     assert progress[-1].startswith(f"  [{dbt_nodes - judged}/{dbt_nodes - judged}] ")
@@ -106,7 +112,10 @@ def test_a_failing_build_still_prints_its_nodes_and_exits_with_the_build_code(ta
     assert table[0] == "dbt nodes"
     assert any(line.split()[1:3] == ["test", "error"] for line in table[3:] if line.strip())
     assert 'relation "nope.facts" does not exist' in result.stdout
-    assert result.stderr.splitlines()[-2].startswith("error: dbt build failed: source_")
+    # the facts source's first check: its keys
+    assert result.stderr.splitlines()[-2].startswith(
+        "error: dbt build failed: assert_facts_keys_hold"
+    )
     assert query(target, "select status, exit_code from ops.build_runs") == [("failed", 6)]
 
 
