@@ -41,6 +41,7 @@ def test_fuzzed_payloads_are_staged_or_quarantined_and_leave_the_good_shop_alone
     assert report.marts_differ == []
     assert report.good_mart_rows == {
         "customer_segments": 1,
+        "customer_segment_summary": 1,  # the one customer's segment and stage
         "growth_metrics": 210,  # months from the fixture order (2008) to as_of_date
         "inventory_alerts": 4,
         "marketing_targets": 0,  # the fixture customer does not accept marketing
