@@ -402,10 +402,10 @@ def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
         (report.run_id,),
     )
     assert len(nodes) > 0
-    # The tests on the source fail on the missing relation; everything downstream is skipped.
+    # The facts keys check fails on the missing relation; everything downstream is skipped.
     errors = [(uid, message) for uid, status, message in nodes if status == "error"]
     assert errors
-    assert all(uid.startswith("test.hotdash.source_") for uid, _ in errors)
+    assert {uid for uid, _ in errors} == {"test.hotdash.assert_facts_keys_hold"}
     assert all('relation "missing_schema.facts" does not exist' in m for _, m in errors)
     assert {status for _, status, _ in nodes} == {"error", "skipped"}
 
