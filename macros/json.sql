@@ -55,16 +55,16 @@
     could overflow numeric (1e131071 is valid JSON) or make a mart's index row too large.
 -#}
 {% macro is_numeric_text(expr) -%}
-    coalesce(
-        ({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[ \t\n\r\f\v]*$'
-        and (
+    (
+        {{ is_decimal_text(expr) }}
+        and coalesce(
             octet_length({{ expr }}) <= 15
             or (
                 length(ltrim(translate(split_part({{ expr }}, '.', 1), {{ _blanks() }} || '+-', ''), '0')) <= 15
                 and length(rtrim(translate(split_part({{ expr }}, '.', 2), {{ _blanks() }}, ''), '0')) <= 15
-            )
-        ),
-        false
+            ),
+            false
+        )
     )
 {%- endmacro %}
 
