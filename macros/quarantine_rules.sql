@@ -43,8 +43,8 @@
 {%- endmacro %}
 
 {#- Rules every payload shares: an object with an integer id. -#}
-{% macro _object_with_id(col, rec, id_key='id') -%}
-    when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
+{% macro _object_with_id(json_type, rec, id_key='id') -%}
+    when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
     {{ _required(rec, id_key) }}
     when not {{ is_integer_text(rec ~ '.' ~ id_key) }} then '{{ id_key }} is not an integer'
 {%- endmacro %}
@@ -78,15 +78,109 @@
 {%- endmacro %}
 
 {#-
-    The rules of a payload, first failing rule first. `col` is the payload (jsonb), `rec` its
-    fields (judged_fields, read by json_record).
-    A cast reads only what an earlier rule of the CASE checked (SQL does not order the operands
-    of OR). Line items are read in one pass: a bad shape in any item comes before a negative
-    number in any.
+    The verdict on one item of an array field: 1 when it has a bad shape, 2 (line items only)
+    when its quantity or price is negative, else null. Each cast reads only what the CASE before
+    it checked. judge_functions turns each into a function over the whole array (the worst
+    verdict, 1 before 2; null when every item is good or there are none), created by the judge's
+    pre-hook, which the rules call (judged) instead of a subquery: PostgreSQL runs a correlated
+    subquery in the leader process only, a function in its parallel workers too.
 -#}
-{% macro order_quarantine_reason(col='value', rec='payload') -%}
+{% macro _line_item_verdict(item) -%}
     case
-        {{ _object_with_id(col, rec) }}
+        when jsonb_typeof({{ item }}) <> 'object'
+            or not {{ is_integer_text("(" ~ item ~ " ->> 'id')") }}
+            or not {{ is_integer_text("(" ~ item ~ " ->> 'quantity')") }}
+            or not {{ is_numeric_text("(" ~ item ~ " ->> 'price')") }}
+            then 1
+        when {{ checked_integer(item ~ " ->> 'quantity'") }} < 0
+            or ({{ item }} ->> 'price')::numeric < 0
+            then 2
+    end
+{%- endmacro %}
+
+{% macro _refund_line_item_verdict(item) -%}
+    case
+        when jsonb_typeof({{ item }}) <> 'object'
+            or not {{ is_integer_text("(" ~ item ~ " ->> 'line_item_id')") }}
+            or not {{ is_integer_text("(" ~ item ~ " ->> 'quantity')") }}
+            or (({{ item }} ->> 'subtotal') is not null
+                and not {{ is_numeric_text("(" ~ item ~ " ->> 'subtotal')") }})
+            then 1
+        when {{ checked_integer(item ~ " ->> 'quantity'") }} < 0 then 1
+    end
+{%- endmacro %}
+
+{% macro _variant_verdict(item) -%}
+    case
+        when jsonb_typeof({{ item }}) <> 'object'
+            or not {{ is_integer_text("(" ~ item ~ " ->> 'id')") }}
+            or (({{ item }} ->> 'price') is not null
+                and not {{ is_numeric_text("(" ~ item ~ " ->> 'price')") }})
+            or (({{ item }} ->> 'inventory_item_id') is not null
+                and not {{ is_integer_text("(" ~ item ~ " ->> 'inventory_item_id')") }})
+            then 1
+        when ({{ item }} ->> 'price')::numeric < 0 then 1
+    end
+{%- endmacro %}
+
+{% macro _transaction_verdict(item) -%}
+    case
+        when jsonb_typeof({{ item }}) <> 'object'
+            or not {{ is_numeric_text("(" ~ item ~ " ->> 'amount')") }}
+            then 1
+        when ({{ item }} ->> 'amount')::numeric < 0 then 1
+    end
+{%- endmacro %}
+
+{%- macro judge_functions() -%}
+    {%- for name, verdict in [
+        ('judge_line_items', _line_item_verdict),
+        ('judge_refund_line_items', _refund_line_item_verdict),
+        ('judge_variants', _variant_verdict),
+        ('judge_transactions', _transaction_verdict),
+    ] %}
+create or replace function {{ this.schema }}.{{ name }}(items jsonb)
+returns integer
+language plpgsql immutable strict parallel safe
+as $judge$
+declare
+    item jsonb;
+    verdict integer;
+    worst integer;
+begin
+    if jsonb_typeof(items) <> 'array' then
+        return null;
+    end if;
+    for i in 0 .. jsonb_array_length(items) - 1 loop
+        item := items -> i;
+        verdict := {{ verdict('item') }};
+        if verdict = 1 then
+            return 1;
+        end if;
+        worst := coalesce(worst, verdict);
+    end loop;
+    return worst;
+end
+$judge$;
+revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The verdict on the items of an array field (judge_functions), e.g. judged('judge_variants', 'payload.variants'). -#}
+{% macro judged(function, items) -%}
+    {{ this.schema }}.{{ function }}({{ items }})
+{%- endmacro %}
+
+{#-
+    The rules of a payload, first failing rule first. `json_type` is the payload's JSON type
+    (jsonb_typeof, computed once), `rec` its fields (judged_fields, read by json_record).
+    The items of an array field are judged by a function (judged), each called at most once.
+    A cast reads only what an earlier rule of the CASE checked (SQL does not order the operands
+    of OR). A bad shape in any line item comes before a negative number in any.
+-#}
+{% macro order_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    case
+        {{ _object_with_id(json_type, rec) }}
         {{ _timestamp_rule(rec, 'updated_at') }}
         {{ _timestamp_rule(rec, 'created_at') }}
         {{ _timestamp_rule(rec, 'cancelled_at', required=false) }}
@@ -103,63 +197,32 @@
             then 'customer.id is not an integer'
         {{ _required(rec, 'line_items') }}
         when jsonb_typeof({{ rec }}.line_items) <> 'array' then 'line_items is not an array'
-        else (
-            select
-                case min(
-                    case
-                        when jsonb_typeof(li.item) <> 'object'
-                            or not {{ is_integer_text("(li.item ->> 'id')") }}
-                            or not {{ is_integer_text("(li.item ->> 'quantity')") }}
-                            or not {{ is_numeric_text("(li.item ->> 'price')") }}
-                            then 1
-                        when {{ checked_integer("li.item ->> 'quantity'") }} < 0
-                            or (li.item ->> 'price')::numeric < 0
-                            then 2
-                    end
-                )
-                    when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
-                    when 2 then 'a line item has a negative quantity or price'
-                end
-            from jsonb_array_elements({{ rec }}.line_items) as li (item)
-        )
+        else case {{ judged('judge_line_items', rec ~ '.line_items') }}
+            when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
+            when 2 then 'a line item has a negative quantity or price'
+        end
     end
 {%- endmacro %}
 
-{% macro refund_quarantine_reason(col='value', rec='payload') -%}
+{% macro refund_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
     case
-        {{ _object_with_id(col, rec) }}
+        {{ _object_with_id(json_type, rec) }}
         {{ _required(rec, 'order_id') }}
         when not {{ is_integer_text(rec ~ '.order_id') }} then 'order_id is not an integer'
         {{ _timestamp_rule(rec, 'created_at') }}
         {{ _timestamp_rule(rec, 'processed_at', required=false) }}
         {{ _array_rule(rec, 'refund_line_items') }}
         {{ _array_rule(rec, 'transactions') }}
-        when exists (
-            select 1 from {{ json_array_elements(rec ~ '.refund_line_items') }} as rli (item)
-            where case
-                when jsonb_typeof(rli.item) <> 'object'
-                    or not {{ is_integer_text("(rli.item ->> 'line_item_id')") }}
-                    or not {{ is_integer_text("(rli.item ->> 'quantity')") }}
-                    or ((rli.item ->> 'subtotal') is not null
-                        and not {{ is_numeric_text("(rli.item ->> 'subtotal')") }})
-                    then true
-                else {{ checked_integer("rli.item ->> 'quantity'") }} < 0
-            end
-        ) then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
-        when exists (
-            select 1 from {{ json_array_elements(rec ~ '.transactions') }} as t (item)
-            where case
-                when jsonb_typeof(t.item) <> 'object' or not {{ is_numeric_text("(t.item ->> 'amount')") }}
-                    then true
-                else (t.item ->> 'amount')::numeric < 0
-            end
-        ) then 'a transaction has a missing, non-numeric or negative amount'
+        when {{ judged('judge_refund_line_items', rec ~ '.refund_line_items') }} = 1
+            then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
+        when {{ judged('judge_transactions', rec ~ '.transactions') }} = 1
+            then 'a transaction has a missing, non-numeric or negative amount'
     end
 {%- endmacro %}
 
-{% macro customer_quarantine_reason(col='value', rec='payload') -%}
+{% macro customer_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
     case
-        {{ _object_with_id(col, rec) }}
+        {{ _object_with_id(json_type, rec) }}
         {{ _timestamp_rule(rec, 'updated_at') }}
         {{ _timestamp_rule(rec, 'created_at', required=false) }}
         when {{ rec }}.default_address is not null
@@ -168,39 +231,28 @@
     end
 {%- endmacro %}
 
-{% macro product_quarantine_reason(col='value', rec='payload') -%}
+{% macro product_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
     case
-        {{ _object_with_id(col, rec) }}
+        {{ _object_with_id(json_type, rec) }}
         {{ _timestamp_rule(rec, 'updated_at') }}
         {{ _timestamp_rule(rec, 'created_at', required=false) }}
         {{ _array_rule(rec, 'variants') }}
-        when exists (
-            select 1 from {{ json_array_elements(rec ~ '.variants') }} as v (item)
-            where case
-                when jsonb_typeof(v.item) <> 'object'
-                    or not {{ is_integer_text("(v.item ->> 'id')") }}
-                    or ((v.item ->> 'price') is not null
-                        and not {{ is_numeric_text("(v.item ->> 'price')") }})
-                    or ((v.item ->> 'inventory_item_id') is not null
-                        and not {{ is_integer_text("(v.item ->> 'inventory_item_id')") }})
-                    then true
-                else (v.item ->> 'price')::numeric < 0
-            end
-        ) then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'
+        when {{ judged('judge_variants', rec ~ '.variants') }} = 1
+            then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'
     end
 {%- endmacro %}
 
-{% macro inventory_item_quarantine_reason(col='value', rec='payload') -%}
+{% macro inventory_item_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
     case
-        {{ _object_with_id(col, rec) }}
+        {{ _object_with_id(json_type, rec) }}
         {{ _timestamp_rule(rec, 'updated_at') }}
         {{ _money_rule(rec, 'cost', required=false) }}
     end
 {%- endmacro %}
 
-{% macro inventory_level_quarantine_reason(col='value', rec='payload') -%}
+{% macro inventory_level_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
     case
-        when jsonb_typeof({{ col }}) <> 'object' then 'payload is a JSON ' || jsonb_typeof({{ col }}) || ', not an object'
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
         {{ _required(rec, 'inventory_item_id') }}
         when not {{ is_integer_text(rec ~ '.inventory_item_id') }} then 'inventory_item_id is not an integer'
         {{ _required(rec, 'location_id') }}
@@ -213,14 +265,14 @@
 {%- endmacro %}
 
 {#- The reason for any fact, by topic; null for good facts and for topics that are not staged. -#}
-{% macro quarantine_reason(topic_col='topic', col='value', rec='payload') -%}
+{% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
     case {{ topic_col }}
-        when 'shopify.orders' then {{ order_quarantine_reason(col, rec) }}
-        when 'shopify.refunds' then {{ refund_quarantine_reason(col, rec) }}
-        when 'shopify.customers' then {{ customer_quarantine_reason(col, rec) }}
-        when 'shopify.products' then {{ product_quarantine_reason(col, rec) }}
-        when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(col, rec) }}
-        when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(col, rec) }}
+        when 'shopify.orders' then {{ order_quarantine_reason(json_type, rec) }}
+        when 'shopify.refunds' then {{ refund_quarantine_reason(json_type, rec) }}
+        when 'shopify.customers' then {{ customer_quarantine_reason(json_type, rec) }}
+        when 'shopify.products' then {{ product_quarantine_reason(json_type, rec) }}
+        when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(json_type, rec) }}
+        when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(json_type, rec) }}
     end
 {%- endmacro %}
 

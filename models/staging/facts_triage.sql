@@ -20,7 +20,7 @@
             {'columns': ['fact_id'], 'unique': true},
             {'columns': ['topic', 'judge_batch']},
         ],
-        pre_hook="{{ triage_open_batch() }}",
+        pre_hook=["{{ triage_open_batch() }}", "{{ judge_functions() }}"],
         post_hook=[
             "{{ triage_close_batch() }}",
             after_commit("{{ triage_seal_batches() }}"),
@@ -56,7 +56,7 @@ judged as (
         facts.id as fact_id,
         facts.shop_domain,
         facts.topic,
-        {{ quarantine_reason('facts.topic', 'facts.value', 'payload') }} as reason,
+        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', 'payload') }} as reason,
         {{ triage_warnings('facts.topic', 'payload', 'clock') }} as warnings,
         facts.created_at as fact_created_at,
         batch.judge_batch,

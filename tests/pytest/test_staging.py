@@ -162,7 +162,50 @@ MALFORMED = [
         order(15, "2024-01-01T00:00:00Z", line_items=[{"id": 1, "quantity": -1, "price": "10.00"}]),
         "a line item has a negative quantity or price",
     ),
+    # a bad shape in any line item comes before a negative number in an earlier one
+    (
+        "shopify.orders",
+        order(
+            24,
+            "2024-01-01T00:00:00Z",
+            line_items=[
+                {"id": 1, "quantity": -1, "price": "10.00"},
+                {"id": 2, "quantity": 1.5, "price": "10.00"},
+            ],
+        ),
+        "a line item has a missing or non-integer id or quantity, or a non-numeric price",
+    ),
+    (
+        "shopify.orders",
+        order(25, "2024-01-01T00:00:00Z", line_items=[{"id": 1, "quantity": 1, "price": "-0.01"}]),
+        "a line item has a negative quantity or price",
+    ),
     ("shopify.orders", [1, 2, 3], "payload is a JSON array, not an object"),
+    (
+        "shopify.refunds",
+        {**fixture("refund"), "refund_line_items": [{"line_item_id": "x", "quantity": 1}]},
+        "a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal",
+    ),
+    (
+        "shopify.refunds",
+        {**fixture("refund"), "refund_line_items": [{"line_item_id": 1, "quantity": -1}]},
+        "a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal",
+    ),
+    (
+        "shopify.refunds",
+        {**fixture("refund"), "transactions": [{"amount": "1.00"}, {"amount": "-0.01"}]},
+        "a transaction has a missing, non-numeric or negative amount",
+    ),
+    (
+        "shopify.products",
+        {**fixture("product"), "variants": [{"id": 1, "price": "1.00"}, {"id": "one"}]},
+        "a variant has a missing or non-integer id, a bad price or a bad inventory_item_id",
+    ),
+    (
+        "shopify.products",
+        {**fixture("product"), "variants": [{"id": 1, "price": "-1.00"}]},
+        "a variant has a missing or non-integer id, a bad price or a bad inventory_item_id",
+    ),
     (
         "shopify.refunds",
         {**fixture("refund"), "transactions": [{"amount": "abc"}]},
