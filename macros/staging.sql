@@ -13,22 +13,12 @@
 {%- endmacro %}
 
 {#-
-    Join each row to its fact, looked up by id (as `facts`). The rows are a fraction of the facts
-    table, but PostgreSQL, which cannot see how costly a payload is to fetch, would scan the whole
-    table to merge or hash them (a second of reading per staging model at 1M facts): the limit
-    keeps the lookup per row, through the primary key.
+    Join each row to its fact (as `facts`) by id. A plain join, so the query can run in parallel
+    workers: PostgreSQL hashes the facts' ids (the payloads are fetched only for the rows that
+    match) or looks each row up through the primary key when the rows are few.
 -#}
 {% macro fact_by_id(fact_id) -%}
-    cross join lateral (
-        select
-            by_id.id,
-            by_id.shop_domain,
-            by_id.value,
-            by_id.created_at
-        from {{ source('app', 'facts') }} as by_id
-        where by_id.id = {{ fact_id }}
-        limit 1
-    ) as facts
+    inner join {{ source('app', 'facts') }} as facts on facts.id = {{ fact_id }}
 {%- endmacro %}
 
 {#-
@@ -53,40 +43,37 @@
         facts.value,
         facts.created_at,
         latest.judge_batch
-    from (
-        select distinct on (triage.shop_domain, {{ triage_keys | join(', ') }})
-            triage.fact_id,
-            triage.judge_batch,
-            triage.shop_domain,
-            {%- for key in triage_keys %}
-            triage.{{ key }},
-            {%- endfor %}
-            triage.version_at
-        from {{ ref('facts_triage') }} as triage
-        where
-            triage.topic = '{{ topic }}'
-            and triage.reason is null
-            and triage.judge_batch > {{ incremental_cursor('judge_batch') }}
-        order by
-            triage.shop_domain,
-            {%- for key in triage_keys %}
-            triage.{{ key }},
-            {%- endfor %}
-            triage.version_at desc,
-            triage.fact_id desc
-    ) as latest
+    from {{ ref('facts_triage') }} as latest
     {{ fact_by_id('latest.fact_id') }}
-    {%- if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as staged
-        where
-            staged.shop_domain = latest.shop_domain
-            {%- for key in keys %}
-            and staged.{{ key }} = latest.{{ triage_keys[loop.index0] }}
-            {%- endfor %}
-            and (staged.{{ version }}, staged.fact_id) > (latest.version_at, latest.fact_id)
-    )
-    {%- endif %}
+    where
+        latest.topic = '{{ topic }}'
+        and latest.reason is null
+        and latest.judge_batch > {{ incremental_cursor('judge_batch') }}
+        -- No newer version among the same batches (an anti-join, which runs in parallel workers
+        -- where DISTINCT ON sorts in one process).
+        and not exists (
+            select 1 from {{ ref('facts_triage') }} as newer
+            where
+                newer.topic = '{{ topic }}'
+                and newer.reason is null
+                and newer.judge_batch > {{ incremental_cursor('judge_batch') }}
+                and newer.shop_domain = latest.shop_domain
+                {%- for key in triage_keys %}
+                and newer.{{ key }} = latest.{{ key }}
+                {%- endfor %}
+                and (newer.version_at, newer.fact_id) > (latest.version_at, latest.fact_id)
+        )
+        {%- if is_incremental() %}
+        and not exists (
+            select 1 from {{ this }} as staged
+            where
+                staged.shop_domain = latest.shop_domain
+                {%- for key in keys %}
+                and staged.{{ key }} = latest.{{ triage_keys[loop.index0] }}
+                {%- endfor %}
+                and (staged.{{ version }}, staged.fact_id) > (latest.version_at, latest.fact_id)
+        )
+        {%- endif %}
 {%- endmacro %}
 
 {#-

@@ -430,7 +430,10 @@ def _orders() -> Topic:
     coalesce(w.total_discounts::numeric, 0) as total_discounts,
     coalesce(w.total_tax::numeric, 0) as total_tax,
     w.total_price::numeric as total_price,
-    array(select {field("dc", "code")} from {elements("w.discount_codes")} as dc) as discount_codes,
+    array(
+        select {field("dc", "code")} from {elements("w.discount_codes")} as dc
+        where jsonb_typeof(dc) = 'object' and dc ? 'code'
+    ) as discount_codes,
     {string("w.source_name")} as source_name,
     jsonb_array_length(w.line_items) as line_item_count"""
     quantity = checked_integer("li.quantity")

@@ -45,10 +45,7 @@ parsed as (
         coalesce({{ checked_numeric('payload.total_discounts') }}, 0) as total_discounts,
         coalesce({{ checked_numeric('payload.total_tax') }}, 0) as total_tax,
         {{ checked_numeric('payload.total_price') }} as total_price,
-        array(
-            select {{ json_text('dc.code', 'code') }}
-            from {{ json_array_elements('payload.discount_codes') }} as dc (code)
-        ) as discount_codes,
+        discount_codes.codes as discount_codes,
         {{ safe_string('payload.source_name') }} as source_name,
         jsonb_array_length(payload.line_items) as line_item_count
     from facts
@@ -61,6 +58,16 @@ parsed as (
         ['total_discounts', 'text'], ['total_tax', 'text'], ['total_price', 'text'],
         ['discount_codes', 'jsonb'], ['source_name', 'text'], ['line_items', 'jsonb'],
     ]) }}
+    -- The codes as text[] (strings unquoted), read by functions rather than a subquery, which
+    -- would keep the query out of parallel workers. An entry that is not an object with a code
+    -- is left out (strict: a nested array is not unwrapped).
+    cross join lateral jsonb_to_record(jsonb_build_object(
+        'codes',
+        jsonb_path_query_array(
+            case when jsonb_typeof(payload.discount_codes) = 'array' then payload.discount_codes else '[]' end,
+            'strict $[*] ? (exists(@.code)).code'
+        )
+    )) as discount_codes (codes text [])
 ),
 
 final as (
