@@ -67,7 +67,7 @@ parsed as (
             case when jsonb_typeof(payload.discount_codes) = 'array' then payload.discount_codes else '[]' end,
             'strict $[*] ? (exists(@.code)).code'
         )
-    )) as discount_codes (codes text [])
+    )) as discount_codes (codes text[])
 ),
 
 final as (
