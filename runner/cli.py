@@ -12,12 +12,13 @@ from typing import Annotated, NoReturn
 
 import psycopg
 import typer
+from psycopg import sql
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from runner import db as dbmod
-from runner import ui
+from runner import settings, ui
 from runner.errors import (
     INTERRUPTED_EXIT_CODE,
     UNEXPECTED_EXIT_CODE,
@@ -196,16 +197,24 @@ def demo(
 
     def go() -> None:
         target = dbmod.resolve_target()
+        schema = settings.of(target).facts_schema
         start = time.monotonic()
         with dbmod.connect(target) as conn:
             if if_empty:
-                ensure_facts_table(conn)
-                present = conn.execute("select exists (select 1 from public.facts)").fetchone()[0]
-                if present:
+                ensure_facts_table(conn, schema)
+                query = sql.SQL("select exists (select 1 from {})").format(
+                    sql.Identifier(schema, "facts")
+                )
+                if conn.execute(query).fetchone()[0]:
                     console.print("facts table is not empty: no demo facts loaded (--if-empty)")
                     return
             count = load_demo(
-                conn, facts, shops=shops, seed=seed, progress=progress_printer("facts loaded")
+                conn,
+                facts,
+                shops=shops,
+                seed=seed,
+                progress=progress_printer("facts loaded"),
+                schema=schema,
             )
         console.print(f"loaded {count:,} demo facts in {time.monotonic() - start:.1f}s")
 
@@ -246,7 +255,14 @@ def load(
     def go() -> None:
         target = dbmod.resolve_target()
         with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
-            result = load_file(conn, file, topic=topic, shop=shop, progress=display)
+            result = load_file(
+                conn,
+                file,
+                topic=topic,
+                shop=shop,
+                progress=display,
+                schema=settings.of(target).facts_schema,
+            )
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
         noun = "fact" if result.facts == 1 else "facts"
         console.print(
@@ -455,7 +471,7 @@ def status(
     def go() -> None:
         target = dbmod.resolve_target()
         with dbmod.connect(target) as conn:
-            result = get_status(conn, runs=runs, shop=shop)
+            result = get_status(conn, runs=runs, shop=shop, schema=settings.of(target).facts_schema)
         ui.print_runs(console, result.runs)
         console.print()
         ui.print_freshness(console, result.freshness)

@@ -44,8 +44,10 @@ import psycopg
 import psycopg.sql
 import yaml
 
+from runner import settings
 from runner.db import Target, connect
 from runner.errors import ConfigError, HotdashError, MartContractError, SourceContractError
+from runner.settings import Settings, yaml_load
 
 Stage = Literal["source", "marts"]
 # The source stage in two parts: the facts table itself (before dbt judges anything), then the
@@ -144,26 +146,11 @@ def _render(value: Any, context: dict[str, Any], native: bool) -> Any:
     return value
 
 
-def dbt_vars(project_dir: Path) -> dict[str, Any]:
-    """The vars of dbt_project.yml, so a suite uses the thresholds the models use."""
-    project = _yaml_load((project_dir / "dbt_project.yml").read_text()) or {}
-    return dict(project.get("vars") or {})
-
-
-def _yaml_load(text: str) -> Any:
-    """yaml.safe_load, with the C loader when PyYAML has it (ten times faster)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def facts_relation(project_vars: dict[str, Any]) -> str:
-    """public.facts, or in the schema the dbt var facts_schema names."""
-    return f"{project_vars.get('facts_schema') or 'public'}.facts"
-
-
-def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
-    """Read one suite file and render its checks; a malformed file is a ConfigError."""
+def load_suite(path: Path, kind: Stage, project: Settings) -> Suite:
+    """Read one suite file and render its checks with the project's vars (and the command's
+    --vars); a malformed file is a ConfigError."""
     try:
-        doc = _yaml_load(path.read_text()) or {}
+        doc = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"contract suite {path} is not valid YAML: {exc}") from exc
     name = doc.get("suite") or path.stem
@@ -172,9 +159,9 @@ def load_suite(path: Path, kind: Stage, project_vars: dict[str, Any]) -> Suite:
         "vars": doc.get("vars") or {},
         "col": doc.get("columns") or {},
         "topic": doc.get("topic"),
-        "facts": facts_relation(project_vars),
+        "facts": project.facts_relation,
         "triage": TRIAGE,
-        "dbt_vars": project_vars,
+        "dbt_vars": dict(project.vars),
     }
     context["cursor"] = doc.get("cursor")
     default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
@@ -271,13 +258,13 @@ def _check(
 
 
 def load_suites(
-    contracts_dir: Path = CONTRACTS_DIR, project_dir: Path = PROJECT_DIR
+    contracts_dir: Path = CONTRACTS_DIR, project: Settings | None = None
 ) -> list[Suite]:
-    project_vars = dbt_vars(project_dir)
+    project = project or settings.load(PROJECT_DIR)
     suites = []
     for kind in STAGES:
         for path in sorted((contracts_dir / kind).glob("*.yml")):
-            suites.append(load_suite(path, kind, project_vars))
+            suites.append(load_suite(path, kind, project))
     if not suites:
         raise ConfigError(f"no contract suites in {contracts_dir}/source or {contracts_dir}/marts")
     return suites
@@ -526,7 +513,7 @@ class ContractWorker:
             initializer=_worker_start,
             initargs=(str(self.out_dir),),
         )
-        self._pending: list[Future] = [self._pool.submit(_worker_warm, target.project_dir)]
+        self._pending: list[Future] = [self._pool.submit(_worker_warm, target)]
         self._local = False  # the worker died: the checks run in this process
 
     def run(
@@ -589,8 +576,8 @@ def _worker_start(out_dir: str) -> None:
     multiprocessing.util.Finalize(None, os._exit, args=(0,), exitpriority=-(10**6))
 
 
-def _worker_warm(project_dir: Path) -> None:
-    _worker_session().suites(CONTRACTS_DIR, project_dir)
+def _worker_warm(target: Target) -> None:
+    _worker_session().suites(CONTRACTS_DIR, settings.of(target))
 
 
 def _worker_run(
@@ -684,12 +671,12 @@ class ContractSession:
     def for_target(cls, target: Target) -> ContractSession:
         return cls(default_out_dir(target))
 
-    def suites(self, contracts_dir: Path, project_dir: Path) -> list[Suite]:
-        """The suite files, read once per session (a build reads them in each step)."""
-        key = (contracts_dir, project_dir)
+    def suites(self, contracts_dir: Path, project: Settings) -> list[Suite]:
+        """The suite files, read once per session and vars (a build reads them in each step)."""
+        key = (contracts_dir, project.project_dir, project.cli_vars)
         cache = self.__dict__.setdefault("_suites", {})
         if key not in cache:
-            cache[key] = load_suites(contracts_dir, project_dir)
+            cache[key] = load_suites(contracts_dir, project)
         return cache[key]
 
     def datasource(self, target: Target):
@@ -784,14 +771,14 @@ def run_contracts(
         if judge and report.ok:
             judge_facts(target)
         blocked = None if report.ok else "not run: the facts table failed an error-level check"
-        checks = _checks(session, contracts_dir, target.project_dir, stage, "payload")
+        checks = _checks(session, contracts_dir, settings.of(target), stage, "payload")
         payload = ContractReport(
             run_id, stage, _run(target, checks, session, new_facts_only, blocked=blocked)
         )
         record_results(target, payload)
         report.extend(payload)
     else:
-        checks = _checks(session, contracts_dir, target.project_dir, stage, part)
+        checks = _checks(session, contracts_dir, settings.of(target), stage, part)
         report = ContractReport(run_id, stage, _run(target, checks, session, new_facts_only))
         record_results(target, report)
     report.seconds = time.monotonic() - started
@@ -803,11 +790,11 @@ def run_contracts(
 def _checks(
     session: ContractSession,
     contracts_dir: Path,
-    project_dir: Path,
+    project: Settings,
     stage: Stage,
     part: Part | None,
 ) -> list[Check]:
-    suites = session.suites(contracts_dir, project_dir)
+    suites = session.suites(contracts_dir, project)
     return [c for s in suites for c in s.checks if c.stage == stage and part in (None, c.part)]
 
 

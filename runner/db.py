@@ -36,6 +36,9 @@ class Target:
     target_name: str
     project_dir: Path
     home: Path
+    # The command's dbt --vars (YAML), when it has any: runner.settings reads them with the
+    # project's vars, so every step sees what dbt builds with.
+    vars: str | None = None
 
     def redacted(self) -> str:
         """The URI without its password, for printing."""

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
-from runner import db
+from runner import db, settings
 from runner.errors import DatabaseError, HotdashError
 
 ROLES = ("hotdash_loader", "hotdash_analyst", "hotdash_operator", "hotdash_ai_readonly")
@@ -62,7 +63,7 @@ def _database(target: db.Target) -> Iterator[Check]:
                 "ok",
                 f"PostgreSQL {version[0] if version else '?'} at {target.redacted()}",
             )
-            yield from _facts(conn)
+            yield from _facts(conn, settings.of(target).facts_schema)
             yield from _ops(conn)
             yield from _roles(conn)
             yield from _rls(conn)
@@ -72,24 +73,28 @@ def _database(target: db.Target) -> Iterator[Check]:
         yield Check("database", "fail", str(exc).strip().splitlines()[0], "`hotdash db up`")
 
 
-def _facts(conn: psycopg.Connection) -> Iterator[Check]:
-    present = conn.execute("select to_regclass('public.facts') is not null").fetchone()
+def _facts(conn: psycopg.Connection, schema: str = "public") -> Iterator[Check]:
+    relation = f"{schema}.facts"
+    regclass = sql.Identifier(schema, "facts").as_string(conn)
+    present = conn.execute("select to_regclass(%s) is not null", (regclass,)).fetchone()
     if not present or not present[0]:
         yield Check(
             "facts table",
             "fail",
-            "public.facts is missing",
+            f"{relation} is missing",
             "`hotdash load FILE` or `hotdash demo` creates it",
         )
         return
     estimate = conn.execute(
-        "select greatest(reltuples, 0)::bigint from pg_class where oid = 'public.facts'::regclass"
+        "select greatest(reltuples, 0)::bigint from pg_class where oid = %s::regclass",
+        (regclass,),
     ).fetchone()
-    yield Check("facts table", "ok", f"public.facts, about {estimate[0] if estimate else 0:,} rows")
+    yield Check("facts table", "ok", f"{relation}, about {estimate[0] if estimate else 0:,} rows")
     names = {
         row[0]
         for row in conn.execute(
-            "select indexname from pg_indexes where schemaname = 'public' and tablename = 'facts'"
+            "select indexname from pg_indexes where schemaname = %s and tablename = 'facts'",
+            (schema,),
         )
     }
     missing = [name for name in FACTS_INDEXES if name not in names]

@@ -6,21 +6,26 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 import psycopg
+from psycopg import sql
 
 from runner.setup import facts_ddl
+
+FACTS_TABLE = "facts"
 
 FactRow = tuple[str, str, str, dt.datetime | None]
 """(shop_domain, topic, value as JSON text, created_at or None for now())."""
 
 
-def ensure_facts_table(conn: psycopg.Connection) -> None:
-    """Create the facts table and its indexes when the table is missing.
+def ensure_facts_table(conn: psycopg.Connection, schema: str = "public") -> None:
+    """Create the facts table in `schema` (settings.of(target).facts_schema) and its indexes
+    when the table is missing.
 
     In production the app owns the table: when it exists nothing is changed, so a dbt user
     without CREATE on its schema still runs.
     """
-    if conn.execute("select to_regclass('public.facts')").fetchone()[0] is None:
-        conn.execute(facts_ddl())
+    name = sql.Identifier(schema, FACTS_TABLE).as_string(conn)
+    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
+        conn.execute(facts_ddl(schema))
 
 
 def copy_facts(
@@ -28,6 +33,7 @@ def copy_facts(
     rows: Iterable[FactRow],
     progress: Callable[[int], None] | None = None,
     every: int = 50_000,
+    schema: str = "public",
 ) -> int:
     """COPY rows into facts inside the caller's transaction; returns the count.
 
@@ -36,7 +42,11 @@ def copy_facts(
     count = 0
     with (
         conn.cursor() as cur,
-        cur.copy("copy public.facts (shop_domain, topic, value, created_at) from stdin") as copy,
+        cur.copy(
+            sql.SQL("copy {} (shop_domain, topic, value, created_at) from stdin").format(
+                sql.Identifier(schema, FACTS_TABLE)
+            )
+        ) as copy,
     ):
         for shop_domain, topic, value, created_at in rows:
             copy.write_row((shop_domain, topic, value, created_at or dt.datetime.now(dt.UTC)))
@@ -55,11 +65,12 @@ def load_demo(
     seed: int = 42,
     anchor: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    schema: str = "public",
 ) -> int:
     """Generate demo facts and COPY them in one transaction: all of them land, or none."""
     from runner.demo import iter_demo_facts
 
-    ensure_facts_table(conn)
+    ensure_facts_table(conn, schema)
     rows = iter_demo_facts(n_facts, shops=shops, seed=seed, anchor=anchor)
     with conn.transaction():
-        return copy_facts(conn, rows, progress=progress)
+        return copy_facts(conn, rows, progress=progress, schema=schema)

@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, field
 
 import psycopg
-import yaml
 
 from runner import dbt
 from runner.db import Target, connect
 from runner.errors import BuildError, SecurityError
 from runner.logins import Limits, project_limits
+from runner.settings import of as settings_of
 
 LOADER = "hotdash_loader"
 ANALYST = "hotdash_analyst"
@@ -50,7 +50,7 @@ SYSTEM_SCHEMAS_SQL = (
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """What verification compares against: the project's vars, read from dbt_project.yml."""
+    """What verification compares against: the project's vars (runner.settings)."""
 
     facts_schema: str = "public"
     pii_columns: frozenset[str] = field(default_factory=frozenset)
@@ -59,11 +59,10 @@ class SecuritySettings:
 
 def project_settings(target: Target) -> SecuritySettings:
     """The facts schema and the PII column names, from the project's dbt vars."""
-    project = yaml.safe_load((target.project_dir / "dbt_project.yml").read_text()) or {}
-    variables = project.get("vars") or {}
+    project = settings_of(target)
     return SecuritySettings(
-        facts_schema=str(variables.get("facts_schema", "public")),
-        pii_columns=frozenset(str(c).lower() for c in variables.get("pii_columns") or ()),
+        facts_schema=project.facts_schema,
+        pii_columns=frozenset(str(c).lower() for c in project.get("pii_columns", ())),
         login_limits=project_limits(target),
     )
 

@@ -16,28 +16,18 @@ import datetime as dt
 import hashlib
 import json
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from runner import settings
 from runner.db import Target, connect
 
 # What the project is made of; runner/ holds the contract steps.
 PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt", "contracts", "runner")
 
 
-def effective_vars(project_dir: Path, cli_vars: str | None) -> dict[str, Any]:
-    """dbt_project.yml's vars with --vars over them, as dbt reads them (top-level vars only)."""
-    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    values = dict(project.get("vars") or {})
-    if cli_vars:
-        values.update(yaml.safe_load(cli_vars) or {})
-    return values
-
-
-def as_of_date(values: dict[str, Any]) -> str:
+def as_of_date(values: Mapping[str, Any]) -> str:
     """The date the marts are computed for (macros/marts.sql): var as_of_date, else today in
     var reporting_timezone."""
     if values.get("as_of_date"):
@@ -69,7 +59,7 @@ def fingerprint(target: Target, options: Any) -> str:
         judged, highest = conn.execute(
             "select count(*), coalesce(max(fact_id), 0) from ops.facts_triage"
         ).fetchone()
-    values = effective_vars(target.project_dir, options.vars)
+    values = settings.load(target.project_dir, options.vars).vars
     inputs = {
         "facts judged": [judged, highest],
         "files": _files_digest(target),

@@ -347,8 +347,10 @@ def load_file(
     topic: str | None = None,
     shop: str | None = None,
     progress: Callable[[LoadProgress], None] | None = None,
+    schema: str = "public",
 ) -> LoadResult:
-    """Load one file of facts in one transaction; raises LoadError naming the bad line."""
+    """Load one file of facts in one transaction into the facts table of `schema`
+    (settings.of(target).facts_schema); raises LoadError naming the bad line."""
     path = Path(path)
     if not path.is_file():
         raise LoadError(f"{path} is not a file", hint="check the path")
@@ -357,10 +359,10 @@ def load_file(
     result = LoadResult(path=path, format=fmt)
     records = _Records(path.name, topic, shop if shop else default_shop())
     source = _Source(path, records, fmt, result, progress)
-    ensure_facts_table(conn)
+    ensure_facts_table(conn, schema)
     try:
         with conn.transaction():
-            copy_facts(conn, source)
+            copy_facts(conn, source, schema=schema)
     except psycopg.Error as exc:
         raise _database_error(exc, source, records) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate escape (\ud800) in a string

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import psycopg
-import yaml
 from psycopg import sql
 
+from runner import settings
 from runner.db import Target, connect
 from runner.errors import ConfigError
 
@@ -52,8 +52,7 @@ class Limits:
 
 def project_limits(target: Target) -> Limits:
     """The AI login limits from the project's dbt vars."""
-    project = yaml.safe_load((target.project_dir / "dbt_project.yml").read_text()) or {}
-    v = project.get("vars") or {}
+    v = settings.of(target).vars
     default = Limits()
     return Limits(
         statement_timeout=str(v.get("ai_statement_timeout", default.statement_timeout)),

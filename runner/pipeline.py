@@ -14,9 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import yaml
-
-from runner import dbt, inputs, lock, ops
+from runner import dbt, inputs, lock, ops, settings
 from runner.db import Target, connect
 from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
@@ -34,20 +32,7 @@ class BuildOptions:
     full_check: bool = False
 
     def validate(self) -> None:
-        if self.vars is None:
-            return
-        try:
-            parsed = yaml.safe_load(self.vars)
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"--vars is not valid YAML: {str(exc).splitlines()[0]}",
-                hint="""pass a YAML mapping, e.g. --vars '{revenue_goal: 5000000}'""",
-            ) from exc
-        if not isinstance(parsed, dict):
-            raise ConfigError(
-                f"--vars must be a YAML mapping, got {self.vars!r}",
-                hint="""e.g. --vars '{revenue_goal: 5000000}'""",
-            )
+        settings.parse_cli_vars(self.vars)
 
     def command_args(self) -> list[str]:
         """The equivalent command line, as recorded in ops.build_runs.command_args."""
@@ -315,7 +300,7 @@ def default_steps() -> list[Step]:
 def prepare(target: Target) -> None:
     """The tables the build reads and writes: facts (the source) and the ops record."""
     with connect(target) as conn:
-        ensure_facts_table(conn)
+        ensure_facts_table(conn, settings.of(target).facts_schema)
         ops.ensure_ops_tables(conn)
 
 
@@ -370,6 +355,8 @@ def build(
     (`build_report(exc)`), so a caller can still show every node that ran.
     """
     options.validate()
+    # Every step reads the project's settings with the build's --vars (runner.settings).
+    target = settings.with_vars(target, options.vars)
     listener = listener or BuildListener()
     steps = default_steps() if steps is None else list(steps)
     held = lock.acquire(target, wait=wait, on_wait=listener.waiting_for_lock)

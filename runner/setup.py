@@ -27,8 +27,15 @@ def ddl(macro: str) -> str:
     return body.strip() + "\n"
 
 
-def facts_ddl() -> str:
-    return ddl("hotdash_facts_ddl")
+def facts_ddl(schema: str = "public") -> str:
+    """The facts table's DDL, in the schema the dbt var facts_schema names."""
+    body = ddl("hotdash_facts_ddl")
+    if schema == "public":
+        return body
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return f"create schema if not exists {quoted};\n" + body.replace(
+        "public.facts", f"{quoted}.facts"
+    )
 
 
 def ops_ddl() -> str:

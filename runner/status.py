@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import yaml
+from psycopg import sql
 
 from runner import ops
 from runner.errors import DatabaseError
@@ -15,11 +16,11 @@ from runner.errors import DatabaseError
 # The newest fact per (shop_domain, topic), found by skipping through the index
 # facts_shop_topic_created_at_idx (shop_domain, topic, created_at): one index probe per pair
 # instead of a scan of every fact.
-FRESHNESS_SQL = """
+FRESHNESS_SQL = sql.SQL("""
 with recursive pairs as (
     (
         select facts.shop_domain, facts.topic
-        from public.facts as facts
+        from {facts} as facts
         where %(shop)s::text is null or facts.shop_domain = %(shop)s
         order by facts.shop_domain, facts.topic
         limit 1
@@ -29,7 +30,7 @@ with recursive pairs as (
     from pairs
     cross join lateral (
         select facts.shop_domain, facts.topic
-        from public.facts as facts
+        from {facts} as facts
         where
             (facts.shop_domain, facts.topic) > (pairs.shop_domain, pairs.topic)
             and (%(shop)s::text is null or facts.shop_domain = %(shop)s)
@@ -46,13 +47,13 @@ select
 from pairs
 cross join lateral (
     select facts.created_at
-    from public.facts as facts
+    from {facts} as facts
     where facts.shop_domain = pairs.shop_domain and facts.topic = pairs.topic
     order by facts.created_at desc
     limit 1
 ) as newest
 order by pairs.shop_domain, pairs.topic
-"""
+""")
 
 SOURCES_YML = Path(__file__).resolve().parent.parent / "models" / "staging" / "_app__sources.yml"
 
@@ -86,14 +87,18 @@ def freshness_thresholds(path: Path = SOURCES_YML) -> tuple[dt.timedelta, dt.tim
     return warn, error
 
 
-def freshness(conn: psycopg.Connection, shop: str | None = None) -> list[Freshness]:
-    """Newest fact and its age per shop and topic (of one shop when given)."""
+def freshness(
+    conn: psycopg.Connection, shop: str | None = None, schema: str = "public"
+) -> list[Freshness]:
+    """Newest fact and its age per shop and topic (of one shop when given), in the facts table
+    of `schema` (settings.of(target).facts_schema)."""
     warn, error = freshness_thresholds()
+    query = FRESHNESS_SQL.format(facts=sql.Identifier(schema, "facts"))
     try:
-        rows = conn.execute(FRESHNESS_SQL, {"shop": shop}).fetchall()
+        rows = conn.execute(query, {"shop": shop}).fetchall()
     except psycopg.errors.UndefinedTable as exc:
         raise DatabaseError(
-            "the facts table does not exist in this database",
+            f"the facts table {schema}.facts does not exist in this database",
             hint="`hotdash load FILE` or `hotdash demo` creates and fills it",
         ) from exc
     result = []
@@ -109,7 +114,9 @@ class Status:
     freshness: list[Freshness]
 
 
-def status(conn: psycopg.Connection, runs: int = 10, shop: str | None = None) -> Status:
+def status(
+    conn: psycopg.Connection, runs: int = 10, shop: str | None = None, schema: str = "public"
+) -> Status:
     """Recent builds (a running build whose session is gone is marked abandoned first) and
     the freshness of every feed. A user who may only read ops.build_runs still gets the
     status; the next build then records the abandoned run (ops.pipeline_health shows it)."""
@@ -120,4 +127,4 @@ def status(conn: psycopg.Connection, runs: int = 10, shop: str | None = None) ->
             mark_abandoned(conn)
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
         pass
-    return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, shop))
+    return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, shop, schema))

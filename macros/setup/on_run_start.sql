@@ -21,7 +21,10 @@
     ).columns[0].values()[0] -%}
     {%- call statement('hotdash_setup', auto_begin=true) -%}
         select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'));
-        {% if facts_missing %}{{ hotdash_facts_ddl() }}{% endif %}
+        {% if facts_missing -%}
+        create schema if not exists {{ adapter.quote(var('facts_schema', 'public')) }};
+        {{ hotdash_facts_ddl() | replace('public.facts', adapter.quote(var('facts_schema', 'public')) ~ '.facts') }}
+        {%- endif %}
         {{ hotdash_ops_ddl() }}
     {%- endcall -%}
     {%- do adapter.commit() -%}
