@@ -298,9 +298,13 @@ def default_steps() -> list[Step]:
 
 
 def prepare(target: Target) -> None:
-    """The tables the build reads and writes: facts (the source) and the ops record."""
+    """The tables the build reads and writes: facts (the source) and the ops record. The facts
+    table is created when missing in schema public only (the embedded default): a facts_schema
+    that names a schema without it fails the build, in the facts contracts or dbt, rather than
+    building empty marts over full ones."""
     with connect(target) as conn:
-        ensure_facts_table(conn, settings.of(target).facts_schema)
+        if settings.of(target).facts_schema == "public":
+            ensure_facts_table(conn)
         ops.ensure_ops_tables(conn)
 
 

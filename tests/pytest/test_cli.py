@@ -102,9 +102,27 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     assert query(target, "select run_id::text, status from ops.build_runs") == [(run_id, "success")]
 
 
+def test_a_build_whose_facts_schema_has_no_facts_table_stops_at_the_facts_contracts(target):
+    result = hotdash(target, "build", "--vars", "{facts_schema: nope}")
+    assert result.returncode == 5
+    assert "Traceback" not in result.stderr
+    assert "needs nope.facts, which does not exist" in result.stderr
+    # Nothing was created to build from, and no mart was replaced.
+    assert scalar(target, "select to_regclass('nope.facts') is null") is True
+    assert query(target, "select status, exit_code from ops.build_runs") == [("failed", 5)]
+
+
 def test_a_failing_build_still_prints_its_nodes_and_exits_with_the_build_code(target):
     result = hotdash(
-        target, "build", "-s", "staging", "-s", "facts_quarantine", "--vars", "{facts_schema: nope}"
+        target,
+        "build",
+        "-s",
+        "staging",
+        "-s",
+        "facts_quarantine",
+        "--skip-contracts",
+        "--vars",
+        "{facts_schema: nope}",
     )
     assert result.returncode == 6
     assert "Traceback" not in result.stdout + result.stderr
