@@ -87,13 +87,18 @@ def freshness_thresholds(path: Path = SOURCES_YML) -> tuple[dt.timedelta, dt.tim
     return warn, error
 
 
+def freshness_sql(schema: str = "public") -> sql.Composed:
+    """FRESHNESS_SQL on the facts table of `schema`."""
+    return FRESHNESS_SQL.format(facts=sql.Identifier(schema, "facts"))
+
+
 def freshness(
     conn: psycopg.Connection, shop: str | None = None, schema: str = "public"
 ) -> list[Freshness]:
     """Newest fact and its age per shop and topic (of one shop when given), in the facts table
     of `schema` (settings.of(target).facts_schema)."""
     warn, error = freshness_thresholds()
-    query = FRESHNESS_SQL.format(facts=sql.Identifier(schema, "facts"))
+    query = freshness_sql(schema)
     try:
         rows = conn.execute(query, {"shop": shop}).fetchall()
     except psycopg.errors.UndefinedTable as exc:
