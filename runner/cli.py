@@ -417,6 +417,13 @@ def contracts(
             " staged (as an incremental build does).",
         ),
     ] = False,
+    vars: Annotated[
+        str | None,
+        typer.Option(
+            "--vars",
+            help="dbt vars as YAML, as the build was given them (the suites read them too).",
+        ),
+    ] = None,
 ) -> None:
     """Run the data contract suites (contracts/) against the database and print each result.
 
@@ -434,7 +441,7 @@ def contracts(
             raise ConfigError(
                 f"unknown stage {stage!r}", hint="use --stage source or --stage marts"
             )
-        target = dbmod.resolve_target()
+        target = settings.with_vars(dbmod.resolve_target(), vars)
         session = contractsmod.ContractSession.for_target(target)
         reports = []
         run_id = None

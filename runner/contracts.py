@@ -484,7 +484,8 @@ def judge_facts(target: Target) -> None:
     BuildError when dbt fails."""
     from runner import dbt
 
-    dbt.require_success(dbt.invoke(target, judge_args(), quiet=True, silent=True))
+    args = judge_args(vars=target.vars)
+    dbt.require_success(dbt.invoke(target, args, quiet=True, silent=True))
 
 
 class ContractWorker:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,6 +18,8 @@ from runner.errors import ConfigError
 from runner.facts import load_demo
 from runner.status import freshness
 from tests.pytest.helpers import PROJECT_DIR, query, run_dbt, scalar
+
+HOTDASH = Path(sys.executable).parent / "hotdash"
 
 # Every documented var that shapes what a build computes, away from its default
 # (dbt_project.yml): time zone, goal, windows, thresholds, the facts' schema and the PII columns.
@@ -139,3 +145,14 @@ def test_a_build_with_other_vars_passes_and_every_step_reads_them(new_target):
         assert {f.shop_domain for f in freshness(conn, schema="app")} != set()
     # Every unit test pins what it reads: the expected rows hold under other vars.
     run_dbt(target, "test", "--select", "test_type:unit", "--vars", yaml.safe_dump(chosen))
+    # `hotdash contracts --vars` checks as the build did; with UTC dates the revenue is off.
+    env = {**os.environ, "HOTDASH_DATABASE": str(scalar(target, "select current_database()"))}
+
+    def contracts(given: dict) -> subprocess.CompletedProcess[str]:
+        command = [str(HOTDASH), "contracts", "--stage", "marts", "--vars", json.dumps(given)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+    assert contracts(chosen).returncode == 0
+    utc = contracts({**chosen, "reporting_timezone": "UTC"})
+    assert utc.returncode == 7
+    assert "net_revenue_reconciles_with_staged_orders" in utc.stderr
