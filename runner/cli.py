@@ -193,7 +193,7 @@ def demo(
 
     Example: `hotdash demo --facts 1000000 --shops 2 --seed 7`.
     """
-    from runner.facts import ensure_facts_table, load_demo
+    from runner.facts import ensure_facts_table, facts_table, load_demo
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -202,9 +202,7 @@ def demo(
         with dbmod.connect(target) as conn:
             if if_empty:
                 ensure_facts_table(conn, schema)
-                query = sql.SQL("select exists (select 1 from {})").format(
-                    sql.Identifier(schema, "facts")
-                )
+                query = sql.SQL("select exists (select 1 from {})").format(facts_table(schema))
                 if conn.execute(query).fetchone()[0]:
                     console.print("facts table is not empty: no demo facts loaded (--if-empty)")
                     return

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from runner import db, settings
 from runner.errors import DatabaseError, HotdashError
+from runner.facts import facts_table
 
 ROLES = ("hotdash_loader", "hotdash_analyst", "hotdash_operator", "hotdash_ai_readonly")
 PACKAGES = (
@@ -75,7 +75,7 @@ def _database(target: db.Target) -> Iterator[Check]:
 
 def _facts(conn: psycopg.Connection, schema: str = "public") -> Iterator[Check]:
     relation = f"{schema}.facts"
-    regclass = sql.Identifier(schema, "facts").as_string(conn)
+    regclass = facts_table(schema).as_string(conn)
     present = conn.execute("select to_regclass(%s) is not null", (regclass,)).fetchone()
     if not present or not present[0]:
         yield Check(

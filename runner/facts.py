@@ -12,6 +12,12 @@ from runner.setup import facts_ddl
 
 FACTS_TABLE = "facts"
 
+
+def facts_table(schema: str = "public") -> sql.Identifier:
+    """The facts table of `schema` (settings.of(target).facts_schema), quoted for a query."""
+    return sql.Identifier(schema, FACTS_TABLE)
+
+
 FactRow = tuple[str, str, str, dt.datetime | None]
 """(shop_domain, topic, value as JSON text, created_at or None for now())."""
 
@@ -23,7 +29,7 @@ def ensure_facts_table(conn: psycopg.Connection, schema: str = "public") -> None
     In production the app owns the table: when it exists nothing is changed, so a dbt user
     without CREATE on its schema still runs.
     """
-    name = sql.Identifier(schema, FACTS_TABLE).as_string(conn)
+    name = facts_table(schema).as_string(conn)
     if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is None:
         conn.execute(facts_ddl(schema))
 
@@ -44,7 +50,7 @@ def copy_facts(
         conn.cursor() as cur,
         cur.copy(
             sql.SQL("copy {} (shop_domain, topic, value, created_at) from stdin").format(
-                sql.Identifier(schema, FACTS_TABLE)
+                facts_table(schema)
             )
         ) as copy,
     ):

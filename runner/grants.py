@@ -18,6 +18,7 @@ import psycopg
 from runner import dbt
 from runner.db import Target, connect
 from runner.errors import BuildError, SecurityError
+from runner.facts import FACTS_TABLE
 from runner.logins import Limits, project_limits
 from runner.settings import of as settings_of
 
@@ -30,7 +31,6 @@ ROLES = (LOADER, ANALYST, OPERATOR, AI)
 MARTS_SCHEMA = "marts"
 MANAGED_SCHEMAS = ("staging", "intermediate", "marts", "ops")
 ANALYST_SCHEMAS = ("staging", "marts", "ops")
-FACTS_TABLE = "facts"
 SHOP_COLUMN = "shop_domain"
 
 OWNER_POLICY = "hotdash_owner_all"

@@ -59,7 +59,7 @@ def fingerprint(target: Target, options: Any) -> str:
         judged, highest = conn.execute(
             "select count(*), coalesce(max(fact_id), 0) from ops.facts_triage"
         ).fetchone()
-    values = settings.load(target.project_dir, options.vars).vars
+    values = settings.of(target).vars  # the build put its --vars on the target
     inputs = {
         "facts judged": [judged, highest],
         "files": _files_digest(target),

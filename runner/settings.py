@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from psycopg import sql
 
 from runner.db import Target
 from runner.errors import ConfigError
-
-FACTS_TABLE = "facts"
+from runner.facts import FACTS_TABLE
 
 
 def yaml_load(text: str) -> Any:
@@ -89,11 +87,6 @@ class Settings:
     def facts_relation(self) -> str:
         """schema.facts, as text (for suites and messages)."""
         return f"{self.facts_schema}.{FACTS_TABLE}"
-
-    @property
-    def facts_table(self) -> sql.Identifier:
-        """The facts relation, quoted for a query."""
-        return sql.Identifier(self.facts_schema, FACTS_TABLE)
 
 
 def load(project_dir: Path, cli_vars: str | None = None) -> Settings:

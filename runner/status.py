@@ -12,6 +12,7 @@ from psycopg import sql
 
 from runner import ops
 from runner.errors import DatabaseError
+from runner.facts import facts_table
 
 # The newest fact per (shop_domain, topic), found by skipping through the index
 # facts_shop_topic_created_at_idx (shop_domain, topic, created_at): one index probe per pair
@@ -89,7 +90,7 @@ def freshness_thresholds(path: Path = SOURCES_YML) -> tuple[dt.timedelta, dt.tim
 
 def freshness_sql(schema: str = "public") -> sql.Composed:
     """FRESHNESS_SQL on the facts table of `schema`."""
-    return FRESHNESS_SQL.format(facts=sql.Identifier(schema, "facts"))
+    return FRESHNESS_SQL.format(facts=facts_table(schema))
 
 
 def freshness(
