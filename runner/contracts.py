@@ -922,12 +922,14 @@ def _settled_through(conn: psycopg.Connection) -> int:
 
 def _unjudged(settled: int | None) -> str:
     """The facts no build has judged yet, as a predicate on the facts table (`true`: every
-    fact). They are the ones the next judge reads: past the watermark and not in the triage."""
+    fact). They are the ones the next judge reads: past the watermark and not in the triage.
+    An anti-join (hashed in parallel workers) where `not in` hashes in one process: right after a
+    full refresh the watermark is 0 and it reads every fact."""
     if settled is None:
         return "true"
     return (
-        f"id > {int(settled)} and id not in"
-        f" (select fact_id from {TRIAGE} where fact_id > {int(settled)})"
+        f"id > {int(settled)} and not exists"
+        f" (select from {TRIAGE} as judged where judged.fact_id = id)"
     )
 
 
