@@ -9,8 +9,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
+import psycopg.sql
 from psycopg.types.json import Jsonb
 
 from runner.db import Target, connect
@@ -18,6 +20,9 @@ from runner.dbt import NodeResult
 from runner.errors import INTERRUPTED_EXIT_CODE, UNEXPECTED_EXIT_CODE
 from runner.lock import BuildLock, client_identity
 from runner.setup import ops_ddl
+
+if TYPE_CHECKING:
+    from runner.contracts.report import ContractReport
 
 
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
@@ -169,3 +174,64 @@ def recent_runs(conn: psycopg.Connection, limit: int = 10) -> list[RunSummary]:
         (limit,),
     ).fetchall()
     return [RunSummary(*row) for row in rows]
+
+
+# ops.contract_results: the columns a contract outcome fills, when the table has them.
+RESULT_COLUMNS = (
+    "run_id",
+    "stage",
+    "suite",
+    "expectation",
+    "severity",
+    "status",
+    "success",
+    "unexpected_count",
+    "unexpected_share",
+    "sample",
+    "relation",
+    "message",
+)
+
+
+def record_contract_results(target: Target, report: ContractReport) -> int:
+    """Append the outcomes to ops.contract_results when that table exists (its columns decide)."""
+    with connect(target) as conn:
+        if conn.execute("select to_regclass('ops.contract_results') is null").fetchone()[0]:
+            return 0
+        present = {
+            name: dtype
+            for name, dtype in conn.execute(
+                "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'ops' and table_name = 'contract_results'"
+            ).fetchall()
+        }
+        columns = [c for c in RESULT_COLUMNS if c in present]
+        if not columns:
+            return 0
+        rows = []
+        for o in report.outcomes:
+            values = {
+                "run_id": report.run_id,
+                "stage": report.stage,
+                "suite": o.suite,
+                "expectation": o.expectation,
+                "severity": o.severity,
+                "status": o.status,
+                "success": o.success,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_share": o.unexpected_share,
+                "sample": json.dumps(o.sample),
+                "relation": o.relation,
+                "message": o.message or None,
+            }
+            rows.append(tuple(values[c] for c in columns))
+        placeholders = psycopg.sql.SQL(", ").join(
+            psycopg.sql.SQL("%s::jsonb") if present[c] == "jsonb" else psycopg.sql.Placeholder()
+            for c in columns
+        )
+        statement = psycopg.sql.SQL("insert into ops.contract_results ({}) values ({})").format(
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)), placeholders
+        )
+        with conn.cursor() as cur:
+            cur.executemany(statement, rows)
+        return len(rows)

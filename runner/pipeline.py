@@ -13,11 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runner import dbt, inputs, lock, ops, settings
 from runner.db import Target, connect
 from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
+
+if TYPE_CHECKING:
+    from runner.contracts import ContractReport, ContractSession, ContractWorker, Part, Stage
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class BuildReport:
     dbt_runs: list[dbt.DbtRun] = field(default_factory=list)
     error: HotdashError | None = None
     seconds: float = 0.0
-    contracts: list = field(default_factory=list)  # runner.contracts.ContractReport, per stage
+    contracts: list[ContractReport] = field(default_factory=list)  # one per stage
 
     @property
     def nodes(self) -> list[dbt.NodeResult]:
@@ -111,6 +115,12 @@ class BuildContext:
     manifest: object | None = None  # the project as the load project step parsed it
     # The last build, when this one's inputs equal its (runner/inputs.py).
     unchanged_since: inputs.LastBuild | None = None
+    # The contract steps: the worker that runs them (started by the load project step), or the
+    # GX session they share in this process without one; the facts checks' report, which the
+    # payload checks complete (one source stage).
+    contract_worker: ContractWorker | None = None
+    contract_session: ContractSession | None = None
+    source_report: ContractReport | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
@@ -160,7 +170,7 @@ def load_project_step(ctx: BuildContext) -> str:
         from runner.contracts import ContractWorker
 
         if ContractWorker.available():
-            ctx.__dict__["contract_worker"] = ContractWorker(ctx.target)
+            ctx.contract_worker = ContractWorker(ctx.target)
     args = ["parse"] + (["--vars", ctx.options.vars] if ctx.options.vars else [])
     run = ctx.dbt(args)
     dbt.require_success(run)
@@ -195,6 +205,67 @@ def judge_step(ctx: BuildContext) -> str:
             " same facts, project, vars and as-of date, so what it built and checked stands"
         )
     return summary
+
+
+def facts_contracts_step(ctx: BuildContext) -> str:
+    """Build step before dbt: the facts table's checks (the gate's first half).
+
+    `ctx` is the build's context (target, options, run_id); the contract steps share one GX
+    context through it, so the Data Docs index shows the whole build. Unless the build is a full
+    refresh, row checks read only the facts past the triage cursor (the facts not yet judged).
+    Raises SourceContractError on an error-level failure.
+    """
+    return _contracts_step(ctx, "source", "facts")
+
+
+def payload_contracts_step(ctx: BuildContext) -> str:
+    """Build step after the judge step, before staging: the payloads as ops.facts_triage judged
+    them, per topic (the gate's second half). Unless the build is a full refresh, only the facts
+    past each topic's staging cursor count. Raises SourceContractError."""
+    return _contracts_step(ctx, "source", "payload")
+
+
+def mart_contracts_step(ctx: BuildContext) -> str:
+    """Build step after dbt: mart suites and staging checks. Raises MartContractError."""
+    return _contracts_step(ctx, "marts")
+
+
+def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -> str:
+    from runner import contracts
+
+    worker = ctx.contract_worker
+    session: ContractSession | None = None
+    new_facts_only = not ctx.options.full_refresh
+    if worker is not None:
+        report = worker.run(ctx.target, stage, part, str(ctx.run_id), new_facts_only)
+    else:
+        if ctx.contract_session is None:
+            ctx.contract_session = contracts.ContractSession.for_target(ctx.target)
+        session = ctx.contract_session
+        report = contracts.run_contracts(
+            ctx.target,
+            stage,
+            run_id=str(ctx.run_id),
+            session=session,
+            new_facts_only=new_facts_only,
+            part=part,
+            write_docs=False,
+        )
+    whole = report
+    if part == "payload" and ctx.source_report is not None:
+        whole = ctx.source_report.extend(report)
+    else:
+        ctx.report.contracts.append(report)
+        if part == "facts":
+            ctx.source_report = report
+    if part != "facts" or not report.ok:
+        if worker is not None:
+            # A passing gate's Data Docs are written while dbt builds.
+            worker.publish(whole, wait=not (part == "payload" and whole.ok))
+        else:
+            contracts.publish(whole, session)
+    contracts.require_contracts(whole)
+    return contracts.summary_line(report)
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
@@ -284,15 +355,13 @@ def default_steps() -> list[Step]:
     re-applies grants and row-level security), the mart contracts, and the security check.
     A new step is one line.
     """
-    from runner import contracts
-
     return [
         Step("load project", load_project_step),
-        Step("facts contracts", contracts.facts_step, skip=contracts_skipped),
+        Step("facts contracts", facts_contracts_step, skip=contracts_skipped),
         Step("judge facts", judge_step),
-        Step("payload contracts", contracts.payload_step, skip=contracts_skipped),
+        Step("payload contracts", payload_contracts_step, skip=contracts_skipped),
         Step("dbt build", dbt_build_step),
-        Step("mart contracts", contracts.mart_step, skip=contracts_skipped),
+        Step("mart contracts", mart_contracts_step, skip=contracts_skipped),
         Step("verify security", verify_security_step, skip=security_skipped),
     ]
 
@@ -396,7 +465,7 @@ def _build(
     try:
         failed_step, unexpected = _run_steps(ctx, steps)
     finally:
-        worker = ctx.__dict__.pop("contract_worker", None)
+        worker, ctx.contract_worker = ctx.contract_worker, None
         if worker is not None:
             worker.close(cancel=unexpected is not None)
     report.seconds = time.monotonic() - start

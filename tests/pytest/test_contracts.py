@@ -3,7 +3,6 @@ expectation written for it, with the exit code a scheduler acts on."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -436,17 +435,17 @@ def test_an_unknown_enum_value_in_a_mart_fails_its_contract(built, session):
     assert bad.sample == [{"lifecycle_stage": "dormant", "shop_domain": SHOP, "customer_id": 1}]
 
 
-@dataclasses.dataclass
-class StepContext:
-    """What a build step gets from the pipeline: the target, the options and the run's id."""
-
-    target: db.Target
-    run_id: uuid.UUID
-    options: pipeline.BuildOptions = dataclasses.field(default_factory=pipeline.BuildOptions)
+def step_context(target: db.Target) -> pipeline.BuildContext:
+    """What a build step gets from the pipeline: the target, the options, the run's id and its
+    report."""
+    options = pipeline.BuildOptions()
+    run_id = uuid.uuid4()
+    report = pipeline.BuildReport(run_id=run_id, options=options)
+    return pipeline.BuildContext(target, options, run_id, report, pipeline.BuildListener())
 
 
 def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
-    ctx = StepContext(built, uuid.uuid4())
+    ctx = step_context(built)
     with db.connect(built) as conn:
         ops.ensure_ops_tables(conn)
         conn.execute(
@@ -455,11 +454,11 @@ def test_build_steps_record_under_the_build_run_and_raise_on_errors(built):
             )
         )
     try:
-        facts_summary = contracts.facts_step(ctx)
+        facts_summary = pipeline.facts_contracts_step(ctx)
         contracts.judge_facts(built)
-        payload_summary = contracts.payload_step(ctx)
+        payload_summary = pipeline.payload_contracts_step(ctx)
         with pytest.raises(MartContractError) as raised:
-            contracts.mart_step(ctx)
+            pipeline.mart_contracts_step(ctx)
         recorded = query(
             built,
             "select stage, count(*), count(*) filter (where not success)"

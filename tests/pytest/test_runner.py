@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg.sql
 import pytest
 
-from runner import contracts, db
+from runner import contracts, db, ops
 from runner.doctor import ROLES, run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
 from runner.exports import inventory_alerts, marketing_targets
@@ -345,7 +345,7 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         )
 
     run_id = str(report.run_id)
-    contracts.record_results(
+    ops.record_contract_results(
         target,
         contracts.ContractReport(
             run_id,

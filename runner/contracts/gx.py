@@ -1,0 +1,279 @@
+"""The Great Expectations side: one ephemeral GX context per session, its SQL datasource, its
+Data Docs site, and the two custom expectations that evaluate a query once (unexpected rows with
+their own count, and a topic's verdicts)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.sql
+
+from runner.contracts.report import SAMPLE_SIZE
+from runner.contracts.suites import Check, Suite, _literal, load_suites
+from runner.db import Target
+from runner.settings import Settings
+
+DOCS_SITE = "hotdash"
+
+
+def sqlalchemy_url(target: Target) -> str:
+    """The target as a SQLAlchemy URL with the psycopg 3 driver spelled out.
+
+    GX's add_postgres rejects socket-only URLs, so the socket folder goes in the query string.
+    """
+    from sqlalchemy.engine import URL
+
+    info = psycopg.conninfo.conninfo_to_dict(target.conninfo)
+    host = str(info.get("host") or "")
+    query: dict[str, str] = {}
+    url_host: str | None = host or None
+    if host.startswith("/"):
+        query["host"] = host
+        url_host = None
+        if info.get("port"):
+            query["port"] = str(info["port"])
+    for key in ("sslmode", "sslrootcert", "options"):
+        if info.get(key):
+            query[key] = str(info[key])
+    url = URL.create(
+        "postgresql+psycopg",
+        username=str(info.get("user") or "") or None,
+        password=str(info.get("password") or "") or None,
+        host=url_host,
+        port=int(info["port"]) if info.get("port") and url_host else None,
+        database=str(info.get("dbname") or "") or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+class ContractSession:
+    """One ephemeral GX context, reused for several runs (a build's two stages, a test module).
+
+    Data Docs and the JSON summary go to `out_dir`.
+    """
+
+    def __init__(self, out_dir: Path, threads: int | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self.out_dir = out_dir
+        self._suites: dict[tuple[Path, Path, str | None], list[Suite]] = {}
+        self.docs_dir = out_dir / "data_docs"
+        self.threads = threads or int(os.environ.get("HOTDASH_CONTRACT_THREADS") or 2)
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        # The ephemeral context comes with a docs site in a fresh temporary folder: replace it.
+        for site, config in dict(self.context.get_config().data_docs_sites or {}).items():
+            self.context.delete_data_docs_site(site)
+            folder = (config.get("store_backend") or {}).get("base_directory")
+            if folder and Path(folder).is_relative_to(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
+        self.context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(self.docs_dir),
+                },
+            },
+        )
+
+    @classmethod
+    def for_target(cls, target: Target) -> ContractSession:
+        return cls(default_out_dir(target))
+
+    def suites(self, contracts_dir: Path, project: Settings) -> list[Suite]:
+        """The suite files, read once per session and vars (a build reads them in each step)."""
+        key = (contracts_dir, project.project_dir, project.cli_vars)
+        if key not in self._suites:
+            self._suites[key] = load_suites(contracts_dir, project)
+        return self._suites[key]
+
+    def datasource(self, target: Target):
+        name = "hotdash_" + hashlib.sha1(target.conninfo.encode()).hexdigest()[:10]
+        try:
+            return self.context.data_sources.get(name)
+        except (KeyError, ValueError, LookupError):
+            return self.context.data_sources.add_sql(
+                name=name, connection_string=sqlalchemy_url(target)
+            )
+
+    def batch_definition(self, target: Target, relation: str):
+        source = self.datasource(target)
+        schema, table = relation.split(".", 1)
+        try:
+            asset = source.get_asset(relation)
+        except LookupError:
+            asset = source.add_table_asset(name=relation, table_name=table, schema_name=schema)
+        try:
+            return asset.get_batch_definition("whole_table")
+        except (KeyError, LookupError, ValueError):
+            return asset.add_batch_definition_whole_table("whole_table")
+
+    def replace_suite(self, name: str, expectations: Sequence[Any], batch_definition) -> Any:
+        """A fresh suite and validation definition under `name` (replacing an earlier run's)."""
+        gx = self.gx
+        for factory in (self.context.validation_definitions, self.context.suites):
+            with contextlib.suppress(Exception):  # absent on the first run
+                factory.delete(name)
+        # Built whole, then added: add_expectation on a stored suite re-saves it every time.
+        suite = self.context.suites.add(
+            gx.ExpectationSuite(name=name, expectations=list(expectations))
+        )
+        return self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+
+    def build_docs(self) -> Path:
+        self.context.build_data_docs(site_names=[DOCS_SITE])
+        return self.docs_dir / "index.html"
+
+
+def default_out_dir(target: Target) -> Path:
+    """Git-ignored: the target's HOTDASH_HOME (.hotdash by default) / contracts."""
+    return target.home / "contracts"
+
+
+def _expectation(gx: Any, check: Check, query: str = "") -> Any:
+    common = {
+        "description": f"{check.name} ({check.severity}): {check.why}",
+        "severity": "critical" if check.severity == "error" else "warning",
+        "meta": {
+            "check": check.name,
+            "suite": check.suite,
+            "severity": check.severity,
+            "why": check.why,
+            **({"error_above_share": check.error_above_share} if check.error_above_share else {}),
+            **({"quarantined": list(check.quarantined)} if check.quarantined else {}),
+            **({"flagged": list(check.flagged)} if check.flagged else {}),
+        },
+    }
+    if check.kind == "expect":
+        return getattr(gx.expectations, check.expect)(**check.kwargs, **common)
+    # GX formats the query with str.format: literal braces (regex counts) are doubled.
+    query = query.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    if check.kind == "judged":
+        return _judged_expectation_class()(unexpected_rows_query=query, **common)
+    counted = (
+        f"select unexpected.*, count(*) over () as {ROWS_TOTAL}\n"
+        f"from (\n{query.rstrip().rstrip(';')}\n) as unexpected\nlimit {SAMPLE_LIMIT}"
+    )
+    return _rows_expectation_class()(unexpected_rows_query=counted, **common)
+
+
+# unexpected_rows checks: the column that carries the count of all bad rows next to the sample,
+# and how many rows are fetched.
+ROWS_TOTAL = "unexpected_rows_total"
+
+
+SAMPLE_LIMIT = 200
+
+
+@functools.cache
+def _rows_expectation_class() -> type:
+    """UnexpectedRowsExpectation that evaluates its query once.
+
+    The stock expectation runs the query twice, to count its rows and then to fetch them; a
+    reconciliation over every staged order is not cheap. Here the query carries its own count
+    (`count(*) over ()`) and one fetch gives the count and the sample.
+    """
+    import great_expectations as gx
+
+    class ExpectNoUnexpectedRows(gx.expectations.UnexpectedRowsExpectation):
+        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            rows = [dict(row) for row in metrics["unexpected_rows_query.table"]]
+            count = int(rows[0][ROWS_TOTAL]) if rows else 0
+            for row in rows:
+                row.pop(ROWS_TOTAL, None)
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
+            }
+
+    return ExpectNoUnexpectedRows
+
+
+def judged_query(checks: Sequence[Check], after_id: int = 0) -> str:
+    """One query for every judged check of a topic: per check, how many facts (past fact id
+    `after_id`) it accounts for and the lowest of their ids.
+
+    A quarantined fact counts for the first check whose `quarantined` pattern matches its reason;
+    a staged fact counts once for each check whose `flagged` pattern matches one of its warnings
+    (the first that matches each warning). The checks share the query text, so GX computes it
+    once for all of them.
+    """
+    topic = checks[0].topic
+
+    def case(value: str, field: str) -> str:
+        whens = [
+            f"when {value} like any (array[{', '.join(map(_literal, patterns))}]) "
+            f"then {_literal(c.name)}"
+            for c in checks
+            if (patterns := getattr(c, field))
+        ]
+        return "case " + " ".join(whens) + " end" if whens else "null::text"
+
+    after = f" and judge_batch > {int(after_id)}" if after_id else ""
+    return f"""with judged as (
+    select fact_id, reason, warnings from {{batch}}
+    where topic = {_literal(topic)}{after}
+        and (reason is not null or warnings is not null)
+),
+verdicts as (
+    select fact_id, {case("reason", "quarantined")} as check_name
+    from judged
+    where reason is not null
+    union all
+    select judged.fact_id, {case("w.warning", "flagged")}
+    from judged cross join lateral unnest(judged.warnings) as w (warning)
+    where judged.reason is null
+)
+select
+    check_name,
+    count(distinct fact_id) as bad_facts,
+    (array_agg(distinct fact_id order by fact_id))[1:{SAMPLE_SIZE}] as sample_fact_ids
+from verdicts
+where check_name is not null
+group by check_name"""
+
+
+@functools.cache
+def _judged_expectation_class() -> type:
+    """UnexpectedRowsExpectation over a topic's verdicts.
+
+    Every judged check of a topic carries the same query (see judged_query), so GX computes the
+    metric once and each expectation reads its own row. The stock expectation would count the
+    query's rows and then fetch them: fetching the rows is all it takes here.
+    """
+    import great_expectations as gx
+
+    class ExpectNoJudgedFacts(gx.expectations.UnexpectedRowsExpectation):
+        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            name = (self.meta or {}).get("check")
+            rows = [r for r in metrics["unexpected_rows_query.table"] if r["check_name"] == name]
+            count = sum(int(row["bad_facts"]) for row in rows)
+            return {
+                "success": count == 0,
+                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
+            }
+
+    return ExpectNoJudgedFacts

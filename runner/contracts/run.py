@@ -1,0 +1,276 @@
+"""Running a stage: which checks, the window each reads (the facts not judged yet, the verdicts
+not staged yet), the GX validations in parallel, and the outcomes recorded in ops."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import psycopg.sql
+
+from runner import ops, settings
+from runner.contracts.gx import ContractSession, _expectation, default_out_dir, judged_query
+from runner.contracts.outcomes import _judged_outcome, _missing, _not_run, _outcome
+from runner.contracts.report import SAMPLE_SIZE, ContractReport, Outcome, write_summary
+from runner.contracts.suites import (
+    CONTRACTS_DIR,
+    FACTS_SOURCE,
+    NEW_FACTS,
+    STAGES,
+    TRIAGE,
+    TRIAGE_MODEL,
+    Check,
+    Part,
+    Stage,
+)
+from runner.db import Target, connect
+from runner.errors import ConfigError
+from runner.settings import Settings
+
+# With new_facts_only, a batch's share of bad facts is taken of at least this many facts, so a
+# handful of new facts cannot block a build on one bad payload.
+MIN_SHARE_BASE = 1000
+
+
+def judge_args(full_refresh: bool = False, vars: str | None = None) -> list[str]:
+    """The dbt command that judges the facts not yet judged (all of them on a full refresh),
+    after dbt's own tests of the facts source."""
+    args = ["build", "--select", FACTS_SOURCE, TRIAGE_MODEL]
+    if full_refresh:
+        args.append("--full-refresh")
+    if vars:
+        args += ["--vars", vars]
+    return args
+
+
+def judge_facts(target: Target) -> None:
+    """Judge the facts stored since the last build (dbt build of ops.facts_triage); raises
+    BuildError when dbt fails."""
+    from runner import dbt
+
+    args = judge_args(vars=target.vars)
+    dbt.require_success(dbt.invoke(target, args, quiet=True, silent=True))
+
+
+def run_contracts(
+    target: Target,
+    stage: Stage,
+    run_id: str | None = None,
+    *,
+    session: ContractSession | None = None,
+    contracts_dir: Path = CONTRACTS_DIR,
+    out_dir: Path | None = None,
+    write_docs: bool = True,
+    new_facts_only: bool = False,
+    part: Part | None = None,
+    judge: bool = True,
+) -> ContractReport:
+    """Run every expectation of `stage` (or of one `part` of the source stage) and report each;
+    raises nothing for failed contracts.
+
+    The caller decides: `require_contracts(report)` raises SourceContractError or
+    MartContractError on an error-level failure.
+
+    The source stage checks the facts table, then (with `judge`, when those checks passed) has
+    dbt judge the facts not yet judged (ops.facts_triage), then checks the payloads by their
+    verdicts. A build runs the three as separate steps (runner/pipeline.py: the facts contracts,
+    the judge, the payload contracts).
+
+    new_facts_only: facts-table row checks read only the facts past the triage cursor, and the
+    payload checks only the facts past each topic's staging cursor (what an incremental dbt build
+    is about to stage); a batch's share of bad facts is taken of at least MIN_SHARE_BASE facts.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
+    if part is not None and stage != "source":
+        raise ConfigError(f"stage {stage} has no part {part!r}", hint="parts are of stage source")
+    started = time.monotonic()
+    run_id = run_id or str(uuid.uuid4())
+    out_dir = out_dir or (session.out_dir if session else default_out_dir(target))
+    session = session or ContractSession(out_dir)
+    if stage == "source" and part is None:
+        options = {
+            "session": session,
+            "contracts_dir": contracts_dir,
+            "write_docs": False,
+            "new_facts_only": new_facts_only,
+        }
+        report = run_contracts(target, stage, run_id, part="facts", **options)
+        if judge and report.ok:
+            judge_facts(target)
+        blocked = None if report.ok else "not run: the facts table failed an error-level check"
+        checks = _checks(session, contracts_dir, settings.of(target), stage, "payload")
+        payload = ContractReport(
+            run_id, stage, _run(target, checks, session, new_facts_only, blocked=blocked)
+        )
+        ops.record_contract_results(target, payload)
+        report.extend(payload)
+    else:
+        checks = _checks(session, contracts_dir, settings.of(target), stage, part)
+        report = ContractReport(run_id, stage, _run(target, checks, session, new_facts_only))
+        ops.record_contract_results(target, report)
+    report.seconds = time.monotonic() - started
+    if write_docs:
+        publish(report, session)
+    return report
+
+
+def _checks(
+    session: ContractSession,
+    contracts_dir: Path,
+    project: Settings,
+    stage: Stage,
+    part: Part | None,
+) -> list[Check]:
+    suites = session.suites(contracts_dir, project)
+    return [c for s in suites for c in s.checks if c.stage == stage and part in (None, c.part)]
+
+
+def publish(report: ContractReport, session: ContractSession) -> None:
+    """Data Docs (every validation of the session) and the JSON summary (this stage)."""
+    session.out_dir.mkdir(parents=True, exist_ok=True)
+    report.data_docs = session.build_docs()
+    report.summary = write_summary(report, session.out_dir)
+
+
+def _run(
+    target: Target,
+    checks: Sequence[Check],
+    session: ContractSession,
+    new_facts_only: bool,
+    blocked: str | None = None,
+) -> list[Outcome]:
+    """Validate `checks` and return their outcomes, in order. `blocked`: skip every check that
+    could run, with that message."""
+    needed = sorted({r for c in checks for r in c.needs})
+    with connect(target) as conn:
+        exists = {r: _relation_exists(conn, r) for r in needed}
+        # The facts past the triage cursor are the ones no build has judged yet.
+        judged_before = new_facts_only and _relation_exists(conn, TRIAGE)
+        facts_after = _settled_through(conn) if judged_before else None
+        cursors = {c.topic: c.cursor for c in checks if c.part == "payload" and c.topic}
+        after = {
+            topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
+            for topic, cursor in cursors.items()
+        }
+        totals = _topic_totals(conn, after) if exists.get(TRIAGE) else {}
+    share_base = MIN_SHARE_BASE if new_facts_only else 0
+
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    groups: dict[tuple[str, str, str], list[Check]] = {}
+    for check in checks:
+        missing = [r for r in check.needs if not exists.get(r)]
+        if missing:
+            outcomes[(check.suite, check.name)] = _missing(check, missing)
+        elif blocked:
+            outcomes[(check.suite, check.name)] = _not_run(check, "skipped", blocked)
+        else:
+            groups.setdefault((check.suite, check.relation), []).append(check)
+
+    runs = []
+    for (suite, relation), members in groups.items():
+        name = f"{suite}.{relation}"
+        judged = [c for c in members if c.kind == "judged"]
+        topic = judged[0].topic if judged else None
+        shared = judged_query(judged, after.get(topic or "", 0)) if judged else ""
+        expectations = []
+        for c in members:
+            if c.kind == "judged":
+                expectations.append(_expectation(session.gx, c, shared))
+            elif c.kind == "unexpected_rows":
+                if c.part == "payload":
+                    since = after.get(c.topic or "", 0)
+                    window = f"judge_batch > {since}" if since else "true"
+                else:
+                    window = _unjudged(facts_after)
+                expectations.append(
+                    _expectation(session.gx, c, (c.query or "").replace(NEW_FACTS, window))
+                )
+            else:
+                expectations.append(_expectation(session.gx, c))
+        validation = session.replace_suite(
+            name, expectations, session.batch_definition(target, relation)
+        )
+        # SUMMARY: a sample of each column check's bad values, not all of them. The query
+        # checks return their own rows whatever the format (see _rows_expectation_class).
+        keys = sorted({k for c in members if c.kind == "expect" for k in c.keys})
+        result_format = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": SAMPLE_SIZE,
+            **({"unexpected_index_column_names": keys} if keys else {}),
+        }
+        runs.append((validation, result_format, members))
+
+    # Validations are independent queries: run a few at once (PostgreSQL does the work).
+    with ThreadPoolExecutor(max_workers=max(1, session.threads)) as pool:
+        results = list(pool.map(lambda run: run[0].run(result_format=run[1]), runs))
+    for (_, _, members), result in zip(runs, results, strict=True):
+        by_name = {c.name: c for c in members}
+        for r in result.results:
+            check = by_name[r.expectation_config.meta["check"]]
+            if check.kind == "judged":
+                outcomes[(check.suite, check.name)] = _judged_outcome(
+                    check, r, totals, after.get(check.topic or "", 0), share_base
+                )
+            else:
+                outcomes[(check.suite, check.name)] = _outcome(check, r)
+    return [outcomes[(c.suite, c.name)] for c in checks]
+
+
+def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
+
+
+def _cursor(conn: psycopg.Connection, relation: str) -> int:
+    """The last judge batch a staging model has read; 0 before its first build."""
+    if not _relation_exists(conn, relation):
+        return 0
+    schema, table = relation.split(".", 1)
+    statement = psycopg.sql.SQL("select coalesce(max(judge_batch), 0) from {}").format(
+        psycopg.sql.Identifier(schema, table)
+    )
+    return int(conn.execute(statement).fetchone()[0])
+
+
+def _settled_through(conn: psycopg.Connection) -> int:
+    """The judge's watermark, as triage_settled_through() in macros/triage.sql computes it:
+    every fact up to it is judged or will never commit."""
+    if not _relation_exists(conn, "ops.facts_triage_batches"):
+        return 0
+    return int(
+        conn.execute(
+            "select coalesce(max(settled.max_fact_id), 0) from ops.facts_triage_batches as settled"
+            " where exists (select 1 from ops.facts_triage_batches as later"
+            " where later.judge_batch > settled.judge_batch and later.xid_horizon is not null"
+            " and later.judged_xmin >= settled.xid_horizon)"
+        ).fetchone()[0]
+    )
+
+
+def _unjudged(settled: int | None) -> str:
+    """The facts no build has judged yet, as a predicate on the facts table (`true`: every
+    fact). They are the ones the next judge reads: past the watermark and not in the triage.
+    An anti-join (hashed in parallel workers) where `not in` hashes in one process: right after a
+    full refresh the watermark is 0 and it reads every fact."""
+    if settled is None:
+        return "true"
+    return (
+        f"id > {int(settled)} and not exists"
+        f" (select from {TRIAGE} as judged where judged.fact_id = id)"
+    )
+
+
+def _topic_totals(conn: psycopg.Connection, after: dict[str, int]) -> dict[str, int]:
+    """How many facts of each topic the payload checks read (the judged ones past its cursor)."""
+    schema, table = TRIAGE.split(".", 1)
+    statement = psycopg.sql.SQL(
+        "select count(*) from {} where topic = %s and judge_batch > %s"
+    ).format(psycopg.sql.Identifier(schema, table))
+    return {
+        topic: int(conn.execute(statement, (topic, after_id)).fetchone()[0])
+        for topic, after_id in after.items()
+    }

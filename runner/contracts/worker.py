@@ -1,0 +1,132 @@
+"""The contract worker: a build's contract steps in a process of its own, so Great Expectations
+loads while dbt parses the project."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from runner import settings
+from runner.contracts.gx import ContractSession, default_out_dir
+from runner.contracts.report import ContractReport
+from runner.contracts.run import publish, run_contracts
+from runner.contracts.suites import CONTRACTS_DIR, Part, Stage
+from runner.db import Target
+
+
+class ContractWorker:
+    """Runs a build's contract steps in a process of its own.
+
+    Importing Great Expectations and creating its context takes 2–3 s of one core. Started with
+    the build, the worker spends them while the build loads the dbt project; the contract steps
+    then cost only their checks. The source stage's Data Docs are written while dbt builds.
+    Ctrl-C is left to the build, which closes the worker.
+    """
+
+    @staticmethod
+    def available() -> bool:
+        """Whether a worker can start: a spawned process re-imports the main module from its
+        file, which a script read from stdin does not have."""
+        path = getattr(sys.modules.get("__main__"), "__file__", None)
+        return path is None or Path(path).is_file()
+
+    def __init__(self, target: Target) -> None:
+        import multiprocessing
+
+        self.out_dir = default_out_dir(target)
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(str(self.out_dir),),
+        )
+        self._pending: list[Future] = [self._pool.submit(_worker_warm, target)]
+        self._local = False  # the worker died: the checks run in this process
+
+    def run(
+        self, target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
+    ) -> ContractReport:
+        args = (target, stage, part, run_id, new_facts_only)
+        try:
+            return self._pool.submit(_worker_run, *args).result()
+        except BrokenProcessPool:  # the process died (killed, out of memory): go on without it
+            self._local = True
+            _WORKER.setdefault("out_dir", self.out_dir)
+            return _worker_run(*args)
+
+    def publish(self, report: ContractReport, wait: bool = True) -> None:
+        """Data Docs and the JSON summary, as `publish` writes them; `wait=False` returns at once
+        (the worker does it before its next task)."""
+        if self._local:
+            publish(report, _worker_session())
+            return
+        future = self._pool.submit(_worker_publish, report)
+        report.data_docs = self.out_dir / "data_docs" / "index.html"
+        report.summary = self.out_dir / "contracts_summary.json"
+        if wait:
+            future.result()
+        else:
+            self._pending.append(future)
+
+    def close(self, cancel: bool = False) -> None:
+        """Let pending Data Docs finish, then stop the process. `cancel` (the build was
+        interrupted): drop what is pending and return at once; the worker ends when its current
+        task does, or with this process."""
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_session() -> ContractSession:
+    if "session" not in _WORKER:
+        _WORKER["session"] = ContractSession(_WORKER["out_dir"])
+    return _WORKER["session"]
+
+
+def _worker_start(out_dir: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle
+    _WORKER["out_dir"] = Path(out_dir)
+    # A build killed outright cannot close its worker: the worker goes with it.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    # Once the pool has let the worker go, end it without tearing down what GX loaded (that
+    # takes most of a second): the last of multiprocessing's exit finalizers.
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, os._exit, args=(0,), exitpriority=-(10**6))
+
+
+def _worker_warm(target: Target) -> None:
+    _worker_session().suites(CONTRACTS_DIR, settings.of(target))
+
+
+def _worker_run(
+    target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
+) -> ContractReport:
+    return run_contracts(
+        target,
+        stage,
+        run_id,
+        session=_worker_session(),
+        new_facts_only=new_facts_only,
+        part=part,
+        write_docs=False,
+    )
+
+
+def _worker_publish(report: ContractReport) -> None:
+    publish(report, _worker_session())
