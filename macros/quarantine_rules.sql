@@ -5,18 +5,16 @@
     macros, so a rule is written once.
 -#}
 
+{#- The staged topics: var topics (dbt_project.yml), the one registry of them. -#}
 {% macro staged_topics() -%}
-    {{ return([
-        'shopify.orders', 'shopify.refunds', 'shopify.customers', 'shopify.products',
-        'shopify.inventory_items', 'shopify.inventory_levels',
-    ]) }}
+    {{ return(var('topics').keys() | list) }}
 {%- endmacro %}
 
 {#- The payload field whose time orders the versions of one entity (the latest version is staged,
     the highest fact id breaks ties): when a refund was created, when anything else was updated.
     A required timestamp of every topic's rules. -#}
 {% macro topic_version_field(topic) -%}
-    {{ return({'shopify.refunds': 'created_at'}.get(topic, 'updated_at')) }}
+    {{ return(var('topics')[topic].version) }}
 {%- endmacro %}
 
 {#-
@@ -264,15 +262,13 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     end
 {%- endmacro %}
 
-{#- The reason for any fact, by topic; null for good facts and for topics that are not staged. -#}
+{#- The reason for any fact, by topic (each topic's rule macro, var topics); null for good facts
+    and for topics that are not staged. -#}
 {% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
     case {{ topic_col }}
-        when 'shopify.orders' then {{ order_quarantine_reason(json_type, rec) }}
-        when 'shopify.refunds' then {{ refund_quarantine_reason(json_type, rec) }}
-        when 'shopify.customers' then {{ customer_quarantine_reason(json_type, rec) }}
-        when 'shopify.products' then {{ product_quarantine_reason(json_type, rec) }}
-        when 'shopify.inventory_items' then {{ inventory_item_quarantine_reason(json_type, rec) }}
-        when 'shopify.inventory_levels' then {{ inventory_level_quarantine_reason(json_type, rec) }}
+        {%- for topic, spec in var('topics').items() %}
+        when '{{ topic }}' then {{ context[spec.rule](json_type, rec) }}
+        {%- endfor %}
     end
 {%- endmacro %}
 

@@ -97,8 +97,14 @@
     without reading payloads again: the id, or an inventory level's inventory_item_id ...
     `rec` holds the payload's fields (quarantine_rules.sql, judged_fields). -#}
 {% macro triage_entity_id(topic, rec='payload') -%}
+    {%- set others = [] -%}
+    {%- for staged, spec in var('topics').items() if spec.entity != 'id' -%}
+        {%- do others.append((staged, spec.entity)) -%}
+    {%- endfor -%}
     case
-        when {{ topic }} = 'shopify.inventory_levels' then {{ safe_bigint(rec ~ '.inventory_item_id') }}
+        {%- for staged, field in others %}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
+        {%- endfor %}
         else {{ safe_bigint(rec ~ '.id') }}
     end
 {%- endmacro %}
@@ -114,9 +120,19 @@
 
 {#- ... and its location_id (inventory levels only). -#}
 {% macro triage_location_id(topic, rec='payload') -%}
+    {%- set located = [] -%}
+    {%- for staged, spec in var('topics').items() if spec.get('location') -%}
+        {%- do located.append((staged, spec.get('location'))) -%}
+    {%- endfor -%}
+    {%- if located -%}
     case
-        when {{ topic }} = 'shopify.inventory_levels' then {{ safe_bigint(rec ~ '.location_id') }}
+        {%- for staged, field in located %}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
+        {%- endfor %}
     end
+    {%- else -%}
+    null::bigint
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The good facts of one topic whose entity is not in its staging model (the accounting test):

@@ -88,6 +88,11 @@ class Settings:
         """schema.facts, as text (for suites and messages)."""
         return f"{self.facts_schema}.{FACTS_TABLE}"
 
+    @property
+    def topics(self) -> Mapping[str, Mapping[str, Any]]:
+        """The staged topics (var topics): topic -> model, keys, entity, version, rule, suite."""
+        return self.get("topics", {})
+
 
 def load(project_dir: Path, cli_vars: str | None = None) -> Settings:
     values = project_vars(project_dir)

@@ -148,7 +148,14 @@ def load_suite(path: Path, kind: Stage, project: Settings) -> Suite:
         "triage": TRIAGE,
         "dbt_vars": dict(project.vars),
     }
-    context["cursor"] = doc.get("cursor")
+    topic = doc.get("topic")
+    if topic is not None and topic not in project.topics:
+        raise ConfigError(
+            f"contract suite {path.name} is of topic {topic!r}, which var topics does not list",
+            hint='add the topic to var topics in dbt_project.yml (README "Adding a topic")',
+        )
+    # The staging model that stages the topic: the facts past its highest judge batch are new.
+    context["cursor"] = f"staging.{project.topics[topic]['model']}" if topic else None
     default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
     context["relation"] = default_relation
     default_keys = tuple(_render(doc.get("keys") or ["id"], context, native=False))
@@ -252,4 +259,25 @@ def load_suites(
             suites.append(load_suite(path, kind, project))
     if not suites:
         raise ConfigError(f"no contract suites in {contracts_dir}/source or {contracts_dir}/marts")
+    _require_topic_suites(suites, contracts_dir, project)
     return suites
+
+
+def _require_topic_suites(suites: list[Suite], contracts_dir: Path, project: Settings) -> None:
+    """Every staged topic (var topics) has its source suite, and the suite is of that topic."""
+    by_file = {s.path.stem: s for s in suites if s.kind == "source"}
+    for topic, spec in project.topics.items():
+        suite = by_file.get(str(spec.get("suite")))
+        path = contracts_dir / "source" / f"{spec.get('suite')}.yml"
+        if suite is None:
+            raise ConfigError(
+                f"staged topic {topic} has no source contract suite: {path} does not exist",
+                hint="write the suite (contracts/README.md) or fix `suite` in var topics",
+            )
+        topics = {c.topic for c in suite.checks if c.topic}
+        if topics != {topic}:
+            raise ConfigError(
+                f"{path.name} is the suite of topic {topic} (var topics), but it is of"
+                f" {', '.join(sorted(map(str, topics))) or 'no topic'}",
+                hint="set `topic:` in the suite to the topic it checks",
+            )

@@ -31,20 +31,12 @@ never_judged as (
 ),
 
 not_staged as (
-    {{ judged_good_not_staged('shopify.orders', 'stg_shopify__orders', ['order_id'], from_batch) }}
+    {%- for topic, spec in var('topics').items() %}
+    {{ judged_good_not_staged(topic, spec.model, spec['keys'], from_batch) }}
+    {%- if not loop.last %}
     union all
-    {{ judged_good_not_staged('shopify.refunds', 'stg_shopify__refunds', ['refund_id'], from_batch) }}
-    union all
-    {{ judged_good_not_staged('shopify.customers', 'stg_shopify__customers', ['customer_id'], from_batch) }}
-    union all
-    {{ judged_good_not_staged('shopify.products', 'stg_shopify__products', ['product_id'], from_batch) }}
-    union all
-    {{ judged_good_not_staged('shopify.inventory_items', 'stg_shopify__inventory_items', ['inventory_item_id'], from_batch) }}
-    union all
-    {{ judged_good_not_staged(
-        'shopify.inventory_levels', 'stg_shopify__inventory_levels', ['inventory_item_id', 'location_id'],
-        from_batch
-    ) }}
+    {%- endif %}
+    {%- endfor %}
 ),
 
 unaccounted as (

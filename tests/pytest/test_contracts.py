@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +21,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from runner import contracts, db, ops, pipeline
+from runner import contracts, db, ops, pipeline, settings
 from runner.cli import app
-from runner.errors import MartContractError, SourceContractError
+from runner.errors import ConfigError, MartContractError, SourceContractError
 from runner.facts import ensure_facts_table
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, scalar
 from tests.pytest.test_staging import MALFORMED
@@ -709,6 +710,27 @@ def test_every_expectation_declares_severity_and_why():
         judged = [c for c in suite.checks if c.kind == "judged"]
         if judged:
             assert (judged[-1].name, judged[-1].quarantined) == ("no_other_verdicts", ("%",))
+
+
+def test_the_topic_registry_and_the_topic_suites_agree(tmp_path):
+    """var topics names each staged topic's suite and staging model: a topic without its suite,
+    or a suite of a topic the registry does not list, is a configuration error; the staging
+    cursor of a topic suite is its registry model."""
+    project = settings.load(db.PROJECT_DIR)
+    suites = contracts.load_suites(contracts.CONTRACTS_DIR, project)
+    cursors = {c.topic: c.cursor for s in suites for c in s.checks if c.topic}
+    assert cursors == {topic: f"staging.{spec['model']}" for topic, spec in project.topics.items()}
+
+    copy = tmp_path / "contracts"
+    shutil.copytree(contracts.CONTRACTS_DIR, copy)
+    (copy / "source" / "refunds.yml").unlink()
+    with pytest.raises(ConfigError, match=r"staged topic shopify\.refunds has no source contract"):
+        contracts.load_suites(copy, project)
+
+    fewer = {t: spec for t, spec in project.topics.items() if t != "shopify.customers"}
+    without = settings.Settings(project.project_dir, {**project.vars, "topics": fewer})
+    with pytest.raises(ConfigError, match=r"customers\.yml is of topic .shopify\.customers."):
+        contracts.load_suites(contracts.CONTRACTS_DIR, without)
 
 
 def test_every_quarantine_reason_has_its_own_expectation(target, session):
