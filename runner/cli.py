@@ -507,7 +507,8 @@ def export_marketing_targets(
     def go() -> None:
         target = dbmod.resolve_target()
         with dbmod.connect(target) as conn:
-            result = marketing_targets(conn, out, shop=shop)
+            security = settings.of(target).security
+            result = marketing_targets(conn, out, shop=shop, security=security)
         skipped = f" ({result.skipped:,} without an email left out)" if result.skipped else ""
         console.print(f"wrote {result.rows:,} rows to {out}{skipped}", highlight=False)
 
@@ -537,7 +538,10 @@ def export_inventory_alerts(
     def go() -> None:
         target = dbmod.resolve_target()
         with dbmod.connect(target) as conn:
-            text, result = inventory_alerts(conn, top=top, fmt=fmt, shop=shop, out=out)
+            security = settings.of(target).security
+            text, result = inventory_alerts(
+                conn, top=top, fmt=fmt, shop=shop, out=out, security=security
+            )
         if out is None:
             sys.stdout.write(text)
         else:

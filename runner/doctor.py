@@ -14,7 +14,6 @@ from runner import db, settings
 from runner.errors import DatabaseError, HotdashError
 from runner.facts import facts_table
 
-ROLES = ("hotdash_loader", "hotdash_analyst", "hotdash_operator", "hotdash_ai_readonly")
 PACKAGES = (
     ("dbt-core", "1.11."),
     ("dbt-postgres", "1.11."),
@@ -63,10 +62,11 @@ def _database(target: db.Target) -> Iterator[Check]:
                 "ok",
                 f"PostgreSQL {version[0] if version else '?'} at {target.redacted()}",
             )
-            yield from _facts(conn, settings.of(target).facts_schema)
+            project = settings.of(target)
+            yield from _facts(conn, project.facts_schema)
             yield from _ops(conn)
-            yield from _roles(conn)
-            yield from _rls(conn)
+            yield from _roles(conn, project.security)
+            yield from _rls(conn, project.security)
     except HotdashError as exc:
         yield Check("database", "fail", exc.message, exc.hint or "")
     except psycopg.Error as exc:
@@ -124,29 +124,32 @@ def _ops(conn: psycopg.Connection) -> Iterator[Check]:
         yield Check("build record", "ok", ", ".join(tables))
 
 
-def _roles(conn: psycopg.Connection) -> Iterator[Check]:
+def _roles(conn: psycopg.Connection, model: settings.SecurityModel) -> Iterator[Check]:
+    roles = model.roles.all()
     found = {
         row[0]
         for row in conn.execute(
-            "select rolname from pg_roles where rolname = any(%s)", (list(ROLES),)
+            "select rolname from pg_roles where rolname = any(%s)", (list(roles),)
         )
     }
-    missing = [role for role in ROLES if role not in found]
+    missing = [role for role in roles if role not in found]
     if missing:
         yield Check("roles", "fail", f"missing: {', '.join(missing)}", "`hotdash grants`")
     else:
-        yield Check("roles", "ok", ", ".join(ROLES))
+        yield Check("roles", "ok", ", ".join(roles))
 
 
-def _rls(conn: psycopg.Connection) -> Iterator[Check]:
+def _rls(conn: psycopg.Connection, model: settings.SecurityModel) -> Iterator[Check]:
+    marts = model.marts_schema
     rows = conn.execute(
         """
         select cls.relname, cls.relrowsecurity, cls.relforcerowsecurity
         from pg_class as cls
         join pg_namespace as nsp on nsp.oid = cls.relnamespace
-        where nsp.nspname = 'marts' and cls.relkind in ('r', 'p')
+        where nsp.nspname = %s and cls.relkind in ('r', 'p')
         order by cls.relname
-        """
+        """,
+        (marts,),
     ).fetchall()
     if not rows:
         yield Check(
@@ -158,11 +161,11 @@ def _rls(conn: psycopg.Connection) -> Iterator[Check]:
         yield Check(
             "row-level security",
             "fail",
-            f"not enabled and forced on marts.{', marts.'.join(unprotected)}",
+            f"not enabled and forced on {', '.join(f'{marts}.{name}' for name in unprotected)}",
             "`hotdash grants`",
         )
     else:
-        yield Check("row-level security", "ok", f"enabled and forced on {len(rows)} marts tables")
+        yield Check("row-level security", "ok", f"enabled and forced on {len(rows)} {marts} tables")
 
 
 def run_checks(project_dir: Path = db.PROJECT_DIR) -> list[Check]:

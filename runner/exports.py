@@ -1,10 +1,12 @@
 """Exports of marts to files: the marketing list (CSV for Klaviyo or Mailchimp) and the daily
 inventory alert table (CSV or Markdown). All export SQL lives here.
 
-With a shop, the query runs in that shop's row-level-security context: in a transaction,
-`set_config('app.shop_domain', shop, true)`, as the hotdash_operator role when the connected user
-may take it, and filtered on the same setting (so an owner or superuser, whom RLS does not bind,
-gets the same rows). Files are written to a temporary file next to the target and renamed.
+With a shop, the query runs in that shop's row-level-security context: in a transaction, the
+session's shop setting set to it (`set_config(setting, shop, true)`), as the operator role when
+the connected user may take it, and filtered on the same setting (so an owner or superuser, whom
+RLS does not bind, gets the same rows). The setting, the role and the marts schema are the
+security model's (var security, runner.settings.SecurityModel). Files are written to a temporary
+file next to the target and renamed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import psycopg
 from psycopg import sql
 
 from runner.errors import ConfigError, ExportError
-
-OPERATOR_ROLE = "hotdash_operator"
+from runner.settings import SecurityModel, project_security
 
 # Klaviyo maps Email / First Name / Last Name to profile fields and keeps the other columns as
 # custom properties; Mailchimp matches the same headers and reads comma-separated Tags as tags.
@@ -41,9 +42,9 @@ MARKETING_HEADER = (
 # No shop in the session: every shop; with one (--shop), only its rows (RLS says the same).
 SHOP_FILTER = """\
 where
-    current_setting('app.shop_domain', true) is null
-    or current_setting('app.shop_domain', true) = ''
-    or shop_domain = current_setting('app.shop_domain', true)
+    current_setting(%(shop_setting)s, true) is null
+    or current_setting(%(shop_setting)s, true) = ''
+    or shop_domain = current_setting(%(shop_setting)s, true)
 """
 
 MARKETING_SQL = (
@@ -57,7 +58,7 @@ select
     content_theme,
     shop_domain,
     customer_id
-from marts.marketing_targets
+from {mart}
 """
     + SHOP_FILTER
     + "order by shop_domain, campaign, email, customer_id\n"
@@ -81,7 +82,7 @@ INVENTORY_COLUMNS = (
 INVENTORY_SQL = (
     "select\n    "
     + ",\n    ".join(INVENTORY_COLUMNS)
-    + "\nfrom marts.inventory_alerts\n"
+    + "\nfrom {mart}\n"
     + SHOP_FILTER
     + "order by capital_tied_up desc nulls last, shop_domain, variant_id\nlimit %(top)s\n"
 )
@@ -108,31 +109,40 @@ class ExportResult:
     skipped: int = 0  # rows left out (marketing: no email)
 
 
-def _may_be_operator(conn: psycopg.Connection) -> bool:
-    exists = conn.execute("select 1 from pg_roles where rolname = %s", (OPERATOR_ROLE,)).fetchone()
+def _may_be_operator(conn: psycopg.Connection, operator: str) -> bool:
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (operator,)).fetchone()
     if not exists:
         return False
-    member = conn.execute("select pg_has_role(current_user, %s, 'member')", (OPERATOR_ROLE,))
+    member = conn.execute("select pg_has_role(current_user, %s, 'member')", (operator,))
     return bool(member.fetchone()[0])  # type: ignore[index]
 
 
 def _query(
-    conn: psycopg.Connection, mart: str, query: str, params: dict[str, object], shop: str | None
+    conn: psycopg.Connection,
+    table: str,
+    query: str,
+    params: dict[str, object],
+    shop: str | None,
+    security: SecurityModel | None,
 ) -> tuple[list[str], list[tuple]]:
-    """Run an export query, in the shop's RLS context when a shop is given.
+    """Run an export query on the mart `table`, in the shop's RLS context when a shop is given.
 
     The context (setting and role) is local to a transaction of the export's own, so the
     connection must have none open: inside another it would outlive the export.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("exports need a connection with no transaction open (commit first)")
+    model = security or project_security()
+    mart = f"{model.marts_schema}.{table}"
+    statement = sql.SQL(query).format(mart=sql.Identifier(model.marts_schema, table))
     try:
         with conn.transaction():
             if shop:
-                conn.execute("select set_config('app.shop_domain', %s, true)", (shop,))
-                if _may_be_operator(conn):
-                    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(OPERATOR_ROLE)))
-            cur = conn.execute(query, params)
+                conn.execute("select set_config(%s, %s, true)", (model.shop_setting, shop))
+                operator = model.roles.operator
+                if _may_be_operator(conn, operator):
+                    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(operator)))
+            cur = conn.execute(statement, {**params, "shop_setting": model.shop_setting})
             columns = [d.name for d in cur.description or ()]
             return columns, cur.fetchall()
     except psycopg.errors.UndefinedTable as exc:
@@ -180,12 +190,18 @@ def _csv_value(value: object) -> object:
     return "" if value is None else value
 
 
-def marketing_targets(conn: psycopg.Connection, out: Path, shop: str | None = None) -> ExportResult:
+def marketing_targets(
+    conn: psycopg.Connection,
+    out: Path,
+    shop: str | None = None,
+    security: SecurityModel | None = None,
+) -> ExportResult:
     """The marketing list as CSV (header MARKETING_HEADER), one row per customer and campaign.
 
     Rows without an email cannot be imported: they are left out and counted in `skipped`.
+    `security`: the target's model (settings.of(target).security); default the project's.
     """
-    _, all_rows = _query(conn, "marts.marketing_targets", MARKETING_SQL, {}, shop)
+    _, all_rows = _query(conn, "marketing_targets", MARKETING_SQL, {}, shop, security)
     rows = [row for row in all_rows if row[0] and str(row[0]).strip()]
 
     def write(handle: io.TextIOBase) -> None:
@@ -198,12 +214,15 @@ def marketing_targets(conn: psycopg.Connection, out: Path, shop: str | None = No
 
 
 def inventory_alerts_rows(
-    conn: psycopg.Connection, top: int = 10, shop: str | None = None
+    conn: psycopg.Connection,
+    top: int = 10,
+    shop: str | None = None,
+    security: SecurityModel | None = None,
 ) -> list[dict[str, object]]:
     """The `top` variants with the most capital tied up (of one shop, or of all)."""
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
-    columns, rows = _query(conn, "marts.inventory_alerts", INVENTORY_SQL, {"top": top}, shop)
+    columns, rows = _query(conn, "inventory_alerts", INVENTORY_SQL, {"top": top}, shop, security)
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -259,11 +278,12 @@ def inventory_alerts(
     fmt: str = "csv",
     shop: str | None = None,
     out: Path | None = None,
+    security: SecurityModel | None = None,
 ) -> tuple[str, ExportResult]:
     """Render the top alerts as csv or markdown; written atomically to `out` when given."""
     if fmt not in ("csv", "markdown"):
         raise ConfigError(f"--format must be csv or markdown, got {fmt!r}")
-    rows = inventory_alerts_rows(conn, top=top, shop=shop)
+    rows = inventory_alerts_rows(conn, top=top, shop=shop, security=security)
     text = (inventory_alerts_csv if fmt == "csv" else inventory_alerts_markdown)(rows, shop)
     if out is not None:
         write_atomic(out, lambda handle: handle.write(text))

@@ -19,25 +19,9 @@ from runner import dbt
 from runner.db import Target, connect
 from runner.errors import BuildError, SecurityError
 from runner.facts import FACTS_TABLE
-from runner.logins import Limits, project_limits
+from runner.logins import Limits, login_group, project_limits
+from runner.settings import SecurityModel, project_security
 from runner.settings import of as settings_of
-
-LOADER = "hotdash_loader"
-ANALYST = "hotdash_analyst"
-OPERATOR = "hotdash_operator"
-AI = "hotdash_ai_readonly"
-ROLES = (LOADER, ANALYST, OPERATOR, AI)
-
-MARTS_SCHEMA = "marts"
-MANAGED_SCHEMAS = ("staging", "intermediate", "marts", "ops")
-ANALYST_SCHEMAS = ("staging", "marts", "ops")
-SHOP_COLUMN = "shop_domain"
-
-OWNER_POLICY = "hotdash_owner_all"
-ANALYST_POLICY = "hotdash_analyst_read"
-SHOP_POLICY = "hotdash_shop_read"
-SESSION_SHOP_FUNCTION = "hotdash_session_shop"
-SHOP_QUAL = f"(shop_domain = ( SELECT marts.{SESSION_SHOP_FUNCTION}() AS {SESSION_SHOP_FUNCTION}))"
 
 # Privileges a role can hold on a relation; SELECT/INSERT/UPDATE/REFERENCES count column grants too.
 RELATION_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -52,15 +36,17 @@ SYSTEM_SCHEMAS_SQL = (
 class SecuritySettings:
     """What verification compares against: the project's vars (runner.settings)."""
 
+    model: SecurityModel = field(default_factory=project_security)
     facts_schema: str = "public"
     pii_columns: frozenset[str] = field(default_factory=frozenset)
     login_limits: Limits = field(default_factory=Limits)
 
 
 def project_settings(target: Target) -> SecuritySettings:
-    """The facts schema and the PII column names, from the project's dbt vars."""
+    """The security model, the facts schema and the PII column names, from the project's vars."""
     project = settings_of(target)
     return SecuritySettings(
+        model=project.security,
         facts_schema=project.facts_schema,
         pii_columns=frozenset(str(c).lower() for c in project.get("pii_columns", ())),
         login_limits=project_limits(target),
@@ -93,12 +79,12 @@ def _normalize(sql: str | None) -> str:
     return re.sub(r"\s+", "", (sql or "").lower())
 
 
-def _check_roles(conn: psycopg.Connection) -> list[str]:
+def _check_roles(conn: psycopg.Connection, m: SecurityModel) -> list[str]:
     problems = []
     rows = conn.execute(
         "select wanted.name, r.oid is not null, coalesce(r.rolsuper or r.rolbypassrls, false)"
         " from unnest(%s::text[]) as wanted (name) left join pg_roles r on r.rolname = wanted.name",
-        (list(ROLES),),
+        (list(m.roles.all()),),
     ).fetchall()
     for name, exists, bypasses in rows:
         if not exists:
@@ -109,15 +95,22 @@ def _check_roles(conn: psycopg.Connection) -> list[str]:
         "select m.rolname, p.rolname from pg_auth_members am"
         " join pg_roles m on m.oid = am.member join pg_roles p on p.oid = am.roleid"
         " where m.rolname = any(%s) order by 1, 2",
-        (list(ROLES),),
+        (list(m.roles.all()),),
     ):
         problems.append(f"role {member} is a member of {parent} and holds its privileges")
     return problems
 
 
-def _check_marts(conn: psycopg.Connection) -> list[str]:
+def _shop_qual(m: SecurityModel) -> str:
+    """The shop policy's USING clause as pg_policies shows it."""
+    fn = m.session_shop_function
+    return f"({m.shop_column} = ( SELECT {m.marts_schema}.{fn}() AS {fn}))"
+
+
+def _check_marts(conn: psycopg.Connection, m: SecurityModel) -> list[str]:
     """Every mart: a table with RLS enabled and forced, exactly three policies, a shop column."""
     problems = []
+    marts_schema, shop_column = m.marts_schema, m.shop_column
     marts = conn.execute(
         "select c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,"
         " pg_get_userbyid(c.relowner), coalesce(c.reloptions, '{}'),"
@@ -125,10 +118,10 @@ def _check_marts(conn: psycopg.Connection) -> list[str]:
         "   and not a.attisdropped)"
         " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
         " where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'f') order by c.relname",
-        (SHOP_COLUMN, MARTS_SCHEMA),
+        (shop_column, marts_schema),
     ).fetchall()
     for _oid, name, kind, rls, forced, owner, options, has_shop in marts:
-        rel = f"{MARTS_SCHEMA}.{name}"
+        rel = f"{marts_schema}.{name}"
         if kind == "v":
             if "security_invoker=true" not in options:
                 problems.append(
@@ -145,19 +138,20 @@ def _check_marts(conn: psycopg.Connection) -> list[str]:
         if not forced:
             problems.append(f"{rel}: row-level security is not forced (its owner bypasses it)")
         if not has_shop:
-            problems.append(f"{rel}: has no {SHOP_COLUMN} column, so no shop policy can apply")
+            problems.append(f"{rel}: has no {shop_column} column, so no shop policy can apply")
         expected = {
-            OWNER_POLICY: ("PERMISSIVE", {owner}, "ALL", "true", "true"),
-            ANALYST_POLICY: ("PERMISSIVE", {ANALYST}, "SELECT", "true", ""),
+            m.policies.owner: ("PERMISSIVE", {owner}, "ALL", "true", "true"),
+            m.policies.analyst: ("PERMISSIVE", {m.roles.analyst}, "SELECT", "true", ""),
         }
         if has_shop:
-            expected[SHOP_POLICY] = ("PERMISSIVE", {OPERATOR, AI}, "SELECT", SHOP_QUAL, "")
+            readers = set(m.shop_readers)
+            expected[m.policies.shop] = ("PERMISSIVE", readers, "SELECT", _shop_qual(m), "")
         found = {
             policy: (permissive, set(roles), cmd, _normalize(qual), _normalize(check))
             for policy, permissive, roles, cmd, qual, check in conn.execute(
                 "select policyname, permissive, roles::text[], cmd, qual, with_check"
                 " from pg_policies where schemaname = %s and tablename = %s",
-                (MARTS_SCHEMA, name),
+                (marts_schema, name),
             )
         }
         for policy, (permissive, roles, cmd, qual, check) in expected.items():
@@ -180,11 +174,12 @@ def _check_marts(conn: psycopg.Connection) -> list[str]:
 
 
 def _allowed(role: str, schema: str, table: str, kind: str, s: SecuritySettings) -> set[str]:
-    if role == LOADER:
+    m = s.model
+    if role == m.roles.loader:
         return {"INSERT"} if (schema, table) == (s.facts_schema, FACTS_TABLE) else set()
-    if role == ANALYST:
-        return {"SELECT"} if schema in ANALYST_SCHEMAS else set()
-    if schema == MARTS_SCHEMA and kind not in ("m", "f"):
+    if role == m.roles.analyst:
+        return {"SELECT"} if schema in m.analyst_schemas else set()
+    if schema == m.marts_schema and kind not in ("m", "f"):
         return {"SELECT"}  # operator and AI (the AI's PII columns are checked separately)
     return set()
 
@@ -192,6 +187,7 @@ def _allowed(role: str, schema: str, table: str, kind: str, s: SecuritySettings)
 def _check_privileges(conn: psycopg.Connection, s: SecuritySettings) -> list[str]:
     """What each role can do on every relation: nothing beyond its part, and all of its part."""
     problems = []
+    m = s.model
     checks = ", ".join(
         f"has_{'any_column' if p in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES') else 'table'}"
         f"_privilege(r.oid, c.oid, '{p}')"
@@ -205,19 +201,19 @@ def _check_privileges(conn: psycopg.Connection, s: SecuritySettings) -> list[str
         f" where r.rolname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'f')"
         f" and {SYSTEM_SCHEMAS_SQL}"
         " order by 2, 3, 1",
-        (list(ROLES),),
+        (list(m.roles.all()),),
     ).fetchall()
     facts = (s.facts_schema, FACTS_TABLE)
     for role, schema, table, kind, usage, *held_flags in rows:
         rel = f"{schema}.{table}"
         held = {p for p, flag in zip(RELATION_PRIVILEGES, held_flags, strict=True) if flag}
-        ours = schema in MANAGED_SCHEMAS or (schema, table) == facts
+        ours = schema in m.managed_schemas or (schema, table) == facts
         if not ours and not usage:
             continue  # elsewhere only privileges a role can actually use count
         allowed = _allowed(role, schema, table, kind, s)
         for privilege in sorted(held - allowed):
             problems.append(f"{role} can {privilege} {rel}")
-        if role == AI and schema == MARTS_SCHEMA:
+        if role == m.roles.ai and schema == m.marts_schema:
             continue  # column by column below
         for privilege in sorted(allowed - held):
             verb = "read" if privilege == "SELECT" else privilege.lower() + " into"
@@ -227,24 +223,25 @@ def _check_privileges(conn: psycopg.Connection, s: SecuritySettings) -> list[str
 
 def _check_ai_columns(conn: psycopg.Connection, s: SecuritySettings) -> list[str]:
     problems = []
+    ai, marts_schema = s.model.roles.ai, s.model.marts_schema
     rows = conn.execute(
         "select c.relname, a.attname, has_column_privilege(%s, c.oid, a.attnum, 'SELECT')"
         " from pg_attribute a join pg_class c on c.oid = a.attrelid"
         " join pg_namespace n on n.oid = c.relnamespace"
         " where n.nspname = %s and c.relkind in ('r', 'p', 'v')"
         " and a.attnum > 0 and not a.attisdropped order by c.relname, a.attnum",
-        (AI, MARTS_SCHEMA),
+        (ai, marts_schema),
     ).fetchall()
     for table, column, can_read in rows:
         pii = column.lower() in s.pii_columns
         if pii and can_read:
-            problems.append(f"{AI} can read PII column {MARTS_SCHEMA}.{table}.{column}")
+            problems.append(f"{ai} can read PII column {marts_schema}.{table}.{column}")
         elif not pii and not can_read:
-            problems.append(f"{AI} cannot read {MARTS_SCHEMA}.{table}.{column}")
+            problems.append(f"{ai} cannot read {marts_schema}.{table}.{column}")
     return problems
 
 
-def _check_sequences(conn: psycopg.Connection) -> list[str]:
+def _check_sequences(conn: psycopg.Connection, m: SecurityModel) -> list[str]:
     rows = conn.execute(
         "select r.rolname, n.nspname, c.relname from pg_class c"
         " join pg_namespace n on n.oid = c.relnamespace cross join pg_roles r"
@@ -254,30 +251,31 @@ def _check_sequences(conn: psycopg.Connection) -> list[str]:
         "   or has_sequence_privilege(r.oid, c.oid, 'UPDATE'))"
         " and (n.nspname = any(%s) or has_schema_privilege(r.oid, n.oid, 'USAGE'))"
         " order by 2, 3, 1",
-        (list(ROLES), list(MANAGED_SCHEMAS)),
+        (list(m.roles.all()), list(m.managed_schemas)),
     ).fetchall()
     return [f"{role} can use sequence {schema}.{seq}" for role, schema, seq in rows]
 
 
 def _check_schemas(conn: psycopg.Connection, s: SecuritySettings) -> list[str]:
     problems = []
+    m = s.model
     usage_allowed = {
-        LOADER: {s.facts_schema},
-        ANALYST: set(ANALYST_SCHEMAS),
-        OPERATOR: {MARTS_SCHEMA},
-        AI: {MARTS_SCHEMA},
+        m.roles.loader: {s.facts_schema},
+        m.roles.analyst: set(m.analyst_schemas),
+        m.roles.operator: {m.marts_schema},
+        m.roles.ai: {m.marts_schema},
     }
     rows = conn.execute(
         "select r.rolname, n.nspname, has_schema_privilege(r.oid, n.oid, 'CREATE'),"
         " has_schema_privilege(r.oid, n.oid, 'USAGE')"
         " from pg_namespace n cross join pg_roles r"
         f" where r.rolname = any(%s) and {SYSTEM_SCHEMAS_SQL} order by 2, 1",
-        (list(ROLES),),
+        (list(m.roles.all()),),
     ).fetchall()
     for role, schema, create, usage in rows:
         if create:
             problems.append(f"{role} can CREATE in schema {schema}")
-        if schema in MANAGED_SCHEMAS and usage and schema not in usage_allowed[role]:
+        if schema in m.managed_schemas and usage and schema not in usage_allowed[role]:
             problems.append(f"{role} can use schema {schema}")
         if schema in usage_allowed[role] and not usage:
             problems.append(f"{role} cannot use schema {schema}")
@@ -305,10 +303,10 @@ def _check_other_grantees(conn: psycopg.Connection, s: SecuritySettings) -> list
         "   and (grantee = 0 or pg_get_userbyid(grantee) <> all(%(roles)s))"
         " order by 1, 2, 3, 4, 5",
         {
-            "managed": list(MANAGED_SCHEMAS),
+            "managed": list(s.model.managed_schemas),
             "fs": s.facts_schema,
             "ft": FACTS_TABLE,
-            "roles": list(ROLES),
+            "roles": list(s.model.roles.all()),
         },
     ).fetchall()
     problems = []
@@ -321,15 +319,15 @@ def _check_other_grantees(conn: psycopg.Connection, s: SecuritySettings) -> list
     return problems
 
 
-def _check_session_shop_function(conn: psycopg.Connection) -> list[str]:
-    """marts.hotdash_session_shop(): there, SECURITY DEFINER, executable by the shop readers only."""
-    rel = f"{MARTS_SCHEMA}.{SESSION_SHOP_FUNCTION}()"
+def _check_session_shop_function(conn: psycopg.Connection, m: SecurityModel) -> list[str]:
+    """The session's shop function: there, SECURITY DEFINER, executable by the shop readers only."""
+    rel = f"{m.marts_schema}.{m.session_shop_function}()"
     row = conn.execute(
         "select p.oid, p.prosecdef, pg_get_userbyid(p.proowner),"
         " coalesce(array_to_string(p.proconfig, ','), '')"
         " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
         " where n.nspname = %s and p.proname = %s and p.pronargs = 0",
-        (MARTS_SCHEMA, SESSION_SHOP_FUNCTION),
+        (m.marts_schema, m.session_shop_function),
     ).fetchone()
     if row is None:
         return [f"{rel} is missing: the marts' shop policy cannot pick a shop"]
@@ -348,14 +346,14 @@ def _check_session_shop_function(conn: psycopg.Connection) -> list[str]:
             (oid,),
         )
     }
-    for extra in sorted(executors - {owner, OPERATOR, AI}):
+    for extra in sorted(executors - {owner, *m.shop_readers}):
         problems.append(f"{extra} can execute {rel} (granted outside the security model)")
-    for missing in sorted({OPERATOR, AI} - executors):
+    for missing in sorted(set(m.shop_readers) - executors):
         problems.append(f"{missing} cannot execute {rel}, so it reads no mart row")
     return problems
 
 
-def _check_logins(conn: psycopg.Connection, limits: Limits) -> list[str]:
+def _check_logins(conn: psycopg.Connection, m: SecurityModel, limits: Limits) -> list[str]:
     """Every bound login (ops.shop_logins): one shop, its group role only, nothing granted to it
     directly, no way around row-level security; an AI login also carries the ai_* limits and
     cannot create temporary tables. Every AI login is bound."""
@@ -386,7 +384,7 @@ def _check_logins(conn: psycopg.Connection, limits: Limits) -> list[str]:
             problems.append(f"{who} cannot log in")
         if bypasses:
             problems.append(f"{who} bypasses row-level security (superuser or BYPASSRLS)")
-        group = {"ai": AI, "operator": OPERATOR}[kind]
+        group = login_group(m, kind)
         for extra in sorted(set(groups) - {group}):
             problems.append(f"{who} is a member of {extra}")
         if group not in groups:
@@ -415,7 +413,7 @@ def _check_logins(conn: psycopg.Connection, limits: Limits) -> list[str]:
         " where g.rolname = %s and r.rolcanlogin and not r.rolsuper"
         " and not exists (select 1 from ops.shop_logins l where l.login = r.rolname)"
         " order by 1",
-        (AI,),
+        (m.roles.ai,),
     ):
         problems.append(
             f"AI login {login} is not bound to a shop (it reads no row; bind it with"
@@ -454,17 +452,17 @@ def verify_security(target: Target, settings: SecuritySettings | None = None) ->
     """Every difference between the database and the security model, one line each; [] if none."""
     s = settings or project_settings(target)
     with connect(target) as conn:
-        problems = _check_roles(conn)
+        problems = _check_roles(conn, s.model)
         if any(p.endswith("does not exist") for p in problems):
             return problems  # the privilege functions need the roles
-        problems += _check_marts(conn)
+        problems += _check_marts(conn, s.model)
         problems += _check_privileges(conn, s)
         problems += _check_ai_columns(conn, s)
-        problems += _check_sequences(conn)
+        problems += _check_sequences(conn, s.model)
         problems += _check_schemas(conn, s)
         problems += _check_other_grantees(conn, s)
-        problems += _check_session_shop_function(conn)
-        problems += _check_logins(conn, s.login_limits)
+        problems += _check_session_shop_function(conn, s.model)
+        problems += _check_logins(conn, s.model, s.login_limits)
     return problems
 
 

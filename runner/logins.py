@@ -1,10 +1,10 @@
 """Logins bound to one shop: the AI assistant's (one per shop, required) and, for deployments
 that want it, the dashboard's.
 
-A bound login is a LOGIN role made a member of one group role (hotdash_ai_readonly or
-hotdash_operator) and listed in ops.shop_logins with its shop. The marts' shop policy asks
-marts.hotdash_session_shop() (macros/security/session_shop.sql), which answers from that table by
-session_user: `set_config('app.shop_domain', ...)`, `set role` and `reset role` change nothing.
+A bound login is a LOGIN role made a member of one group role (the AI's or the operator's, var
+security) and listed in ops.shop_logins with its shop. The marts' shop policy asks the session's
+shop function (macros/security/session_shop.sql), which answers from that table by session_user:
+setting the shop (var security: shop_setting), `set role` and `reset role` change nothing.
 An AI login also gets limits on its role (statement_timeout, idle_in_transaction_session_timeout,
 work_mem, read-only transactions by default, a connection limit: the ai_* dbt vars), and cannot
 create temporary tables (TEMP on the database is revoked from PUBLIC once an AI login exists).
@@ -24,7 +24,7 @@ from runner import settings
 from runner.db import Target, connect
 from runner.errors import ConfigError
 
-KINDS = {"ai": "hotdash_ai_readonly", "operator": "hotdash_operator"}
+KINDS = ("ai", "operator")
 PASSWORD_ENV = "HOTDASH_LOGIN_PASSWORD"
 SHOP_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 
@@ -71,6 +71,11 @@ def project_limits(target: Target) -> Limits:
     )
 
 
+def login_group(model: settings.SecurityModel, kind: str) -> str:
+    """The group role a login of `kind` (KINDS) is made a member of."""
+    return {"ai": model.roles.ai, "operator": model.roles.operator}[kind]
+
+
 def check_shop(shop: str) -> str:
     """A shop domain as the marts hold it (lowercase host name), or ConfigError."""
     if not SHOP_PATTERN.match(shop):
@@ -107,7 +112,7 @@ def create_login(
     limits: Limits | None = None,
 ) -> Login:
     """Create a login bound to `shop`, in one transaction (all of it, or nothing)."""
-    group = KINDS[kind]
+    group = login_group(settings.of(target).security, kind)
     shop = check_shop(shop)
     name = name or default_name(kind, shop)
     password = password or secrets.token_urlsafe(24)

@@ -1,6 +1,6 @@
 """The project's settings, read one way for every command: dbt_project.yml's vars with the
 command's `--vars` over them (as dbt merges them: top-level keys), and what follows from them,
-such as the facts relation (var facts_schema).
+such as the facts relation (var facts_schema) and the security model (var security).
 
 A command that takes `--vars` puts them on its Target (`with_vars`); every module reads the
 settings of the target it was given (`of(target)`), so the contracts, the grants, the status and
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from runner.db import Target
+from runner.db import PROJECT_DIR, Target
 from runner.errors import ConfigError
 from runner.facts import FACTS_TABLE
 
@@ -68,6 +68,102 @@ def parse_cli_vars(text: str | None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Roles:
+    """The four group roles of the security model."""
+
+    loader: str
+    analyst: str
+    operator: str
+    ai: str
+
+    def all(self) -> tuple[str, ...]:
+        return (self.loader, self.analyst, self.operator, self.ai)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The three policies on every mart table."""
+
+    owner: str
+    analyst: str
+    shop: str
+
+
+@dataclass(frozen=True)
+class SecurityModel:
+    """The security model's names: the dbt var `security` (dbt_project.yml declares it; the
+    macros in macros/security/ read the same var through hotdash_security_config())."""
+
+    roles: Roles
+    policies: Policies
+    marts_schema: str
+    analyst_only_schemas: tuple[str, ...]  # read by the analyst besides the marts
+    private_schemas: tuple[str, ...]  # read by no reader
+    shop_column: str
+    shop_setting: str
+    session_shop_function: str
+
+    @property
+    def analyst_schemas(self) -> tuple[str, ...]:
+        """Every schema the analyst reads, the marts included."""
+        return (*self.analyst_only_schemas, self.marts_schema)
+
+    @property
+    def managed_schemas(self) -> tuple[str, ...]:
+        """Every schema of the project whose grants the model resets."""
+        return (*self.analyst_only_schemas, self.marts_schema, *self.private_schemas)
+
+    @property
+    def shop_readers(self) -> tuple[str, ...]:
+        """The roles that read the marts' rows of their own shop only."""
+        return (self.roles.operator, self.roles.ai)
+
+    @classmethod
+    def from_var(cls, value: Any) -> SecurityModel:
+        """The var's value, or ConfigError naming what it lacks."""
+        value = value if isinstance(value, Mapping) else {}
+        missing = [
+            key
+            for key in (
+                "roles",
+                "marts_schema",
+                "analyst_schemas",
+                "private_schemas",
+                "shop_column",
+                "shop_setting",
+                "session_shop_function",
+                "policies",
+            )
+            if value.get(key) is None
+        ]
+        for group, kind in (("roles", Roles), ("policies", Policies)):
+            if isinstance(value.get(group), Mapping):
+                names = [f.name for f in dataclasses.fields(kind)]
+                missing += [f"{group}.{n}" for n in names if value[group].get(n) is None]
+        if missing:
+            raise ConfigError(
+                f"the dbt var security lacks {', '.join(missing)}",
+                hint="dbt_project.yml declares them all; --vars replaces the whole var",
+            )
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in value[key] or ())
+
+        return cls(
+            roles=Roles(**{f.name: str(value["roles"][f.name]) for f in dataclasses.fields(Roles)}),
+            policies=Policies(
+                **{f.name: str(value["policies"][f.name]) for f in dataclasses.fields(Policies)}
+            ),
+            marts_schema=str(value["marts_schema"]),
+            analyst_only_schemas=names("analyst_schemas"),
+            private_schemas=names("private_schemas"),
+            shop_column=str(value["shop_column"]),
+            shop_setting=str(value["shop_setting"]),
+            session_shop_function=str(value["session_shop_function"]),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """dbt_project.yml's vars with --vars over them, and what the runner derives from them."""
 
@@ -93,11 +189,21 @@ class Settings:
         """The staged topics (var topics): topic -> model, keys, entity, version, rule, suite."""
         return self.get("topics", {})
 
+    @property
+    def security(self) -> SecurityModel:
+        """The security model (var security)."""
+        return SecurityModel.from_var(self.vars.get("security"))
+
 
 def load(project_dir: Path, cli_vars: str | None = None) -> Settings:
     values = project_vars(project_dir)
     values.update(parse_cli_vars(cli_vars))
     return Settings(project_dir=project_dir, vars=values, cli_vars=cli_vars or None)
+
+
+def project_security(project_dir: Path | None = None) -> SecurityModel:
+    """The security model of dbt_project.yml, for code that has no target (a bare connection)."""
+    return load(project_dir or PROJECT_DIR).security
 
 
 def of(target: Target) -> Settings:

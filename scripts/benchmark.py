@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner import db, dbt
+from runner import db, dbt, settings
 from runner.facts import copy_facts, ensure_facts_table, load_demo
 
 
@@ -312,10 +312,11 @@ def tile_p95(target: db.Target, runs: int) -> dict[str, float]:
     """p95 milliseconds of each tile query as the operator role of the first shop."""
     from psycopg import sql
 
+    model = settings.of(target).security
     with db.connect(target) as conn:
         (shop,) = conn.execute("select min(shop_domain) from marts.growth_metrics").fetchone()
-        conn.execute(sql.SQL("set role {}").format(sql.Identifier("hotdash_operator")))
-        conn.execute("select set_config('app.shop_domain', %s, false)", (shop,))
+        conn.execute(sql.SQL("set role {}").format(sql.Identifier(model.roles.operator)))
+        conn.execute("select set_config(%s, %s, false)", (model.shop_setting, shop))
         result = {}
         for name, statement in TILE_QUERIES.items():
             for _ in range(3):

@@ -7,8 +7,9 @@
     Order matters only within one relation (policies are dropped before they are recreated);
     apply_security runs them all in one transaction, so no session sees a half-applied state.
 
-    Least privilege, reset on every run (revoke everything from PUBLIC and the four roles, then
-    grant back):
+    Every name (roles, schemas, policies, the shop column and the session's shop function) comes
+    from the dbt var security through hotdash_security_config(). Least privilege, reset on every
+    run (revoke everything from PUBLIC and the four roles, then grant back):
       loader    insert on the facts table (+ usage on its schema), nothing else; an identity
                 column needs no sequence privilege
       analyst   usage + select in staging, marts, ops (all shops)
@@ -18,8 +19,8 @@
       owner     the table owner (the dbt user) reads and writes every row, so dbt can rebuild
                 and test the marts although RLS is forced on the owner too
       analyst   select every row
-      shop      operator and AI select the rows whose shop_domain equals the session setting
-                app.shop_domain; unset or empty: no rows. The shop is compared as data.
+      shop      operator and AI select the rows whose shop column equals the session's shop
+                (hotdash_session_shop_function); none: no rows. The shop is compared as data.
 -#}
 {% macro hotdash_security_statements_query(only=none) -%}
     {%- set cfg = hotdash_security_config() -%}

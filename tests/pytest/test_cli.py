@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner import db
-from runner.doctor import ROLES
-from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, scalar
+from runner import db, settings
+from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, scalar
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
 SHOP = "cli.myshopify.com"
+ROLES = settings.project_security(PROJECT_DIR).roles.all()
 
 
 def hotdash(target: db.Target, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg.sql
 import pytest
 
-from runner import contracts, db, ops
-from runner.doctor import ROLES, run_checks
+from runner import contracts, db, ops, settings
+from runner.doctor import run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
 from runner.exports import inventory_alerts, marketing_targets
 from runner.lint import lint
@@ -32,6 +32,7 @@ from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt, sca
 
 SHOP = "runner.myshopify.com"
 OTHER = "other.myshopify.com"
+ROLES = settings.project_security(db.PROJECT_DIR).roles.all()
 STAGING = ("staging", "facts_quarantine")
 
 

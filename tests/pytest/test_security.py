@@ -26,7 +26,7 @@ import yaml
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
-from runner import db, dbt, grants
+from runner import db, dbt, grants, settings
 from runner.cli import app
 from runner.errors import ConfigError, SecurityError
 from runner.facts import ensure_facts_table
@@ -36,7 +36,7 @@ from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query,
 SHOP_A = "a.myshopify.com"
 SHOP_B = "b.myshopify.com"
 SHOP_QUOTE = "evil' or '1'='1"  # a real (odd) shop domain with a quote in it: data, never SQL
-LOADER, ANALYST, OPERATOR, AI = grants.LOADER, grants.ANALYST, grants.OPERATOR, grants.AI
+LOADER, ANALYST, OPERATOR, AI = settings.project_security(PROJECT_DIR).roles.all()
 READERS = (ANALYST, OPERATOR, AI)
 PII = (
     "email",

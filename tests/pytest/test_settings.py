@@ -95,6 +95,26 @@ def test_vars_from_the_command_line_win_over_the_project_and_bad_ones_are_named(
         settings.with_vars(target, "[1]")
 
 
+def test_the_security_model_is_the_var_security_and_a_partial_one_is_named():
+    target = db.Target(
+        "profile", "postgresql://unused", PROJECT_DIR, "dev", PROJECT_DIR, PROJECT_DIR
+    )
+    model = settings.of(target).security
+    assert model.roles.all() == (
+        "hotdash_loader",
+        "hotdash_analyst",
+        "hotdash_operator",
+        "hotdash_ai_readonly",
+    )
+    assert sorted(model.managed_schemas) == ["intermediate", "marts", "ops", "staging"]
+    assert sorted(model.analyst_schemas) == ["marts", "ops", "staging"]
+    assert (model.shop_setting, model.policies.shop) == ("app.shop_domain", "hotdash_shop_read")
+    # --vars replaces the whole var (dbt merges top-level keys): what it lacks is named
+    partial = settings.with_vars(target, "{security: {roles: {loader: l}}}")
+    with pytest.raises(ConfigError, match=r"lacks marts_schema, .*, roles\.analyst"):
+        _ = settings.of(partial).security
+
+
 def _an_as_of_date_where_utc_and_chicago_disagree(target: db.Target) -> dt.date:
     """A day D such that some order was placed between midnight and 5 am UTC on D + 1: in
     Chicago it is still D, so a check that reads dates in UTC disagrees with the mart."""
