@@ -416,3 +416,48 @@ def test_inventory_alerts(store):
         (4, 2003, 50, None, None, D("6.67"), D("7.50"), "discount_25_pct", None, False),
     ]
     # fmt: on
+
+
+def test_mart_keys_and_enums_are_checked_by_dbt(store):
+    """Keys and enums have one home, dbt (contracts/README.md, "Where each check lives"): a
+    mart's enforced primary key refuses a second row for the same key, and a value outside a
+    column's accepted values fails that column's test, and only it."""
+    import psycopg
+
+    from runner import db
+
+    target, _ = store
+    with db.connect(target) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "insert into marts.customer_segments"
+            " select * from marts.customer_segments where customer_id = 501"
+        )
+    with db.connect(target) as conn:
+        conn.execute(
+            "update marts.customer_segments set lifecycle_stage = 'dormant' where customer_id = 501"
+        )
+    try:
+        run = run_dbt(
+            target,
+            "test",
+            "--select",
+            "customer_segments",
+            "--vars",
+            json.dumps({"as_of_date": AS_OF, "revenue_goal": 5000}),
+            ok=False,
+        )
+    finally:
+        with db.connect(target) as conn:
+            conn.execute(
+                "update marts.customer_segments set lifecycle_stage = 'at_risk'"
+                " where customer_id = 501"
+            )
+    tests = {n.name: (n.status, n.failures) for n in run.nodes if n.resource_type == "test"}
+    failed = {name: result for name, result in tests.items() if result[0] != "pass"}
+    assert failed == {
+        "accepted_values_customer_segments_lifecycle_stage__new__active__at_risk__churned": (
+            "fail",
+            1,
+        )
+    }
+    assert len(tests) >= 8
