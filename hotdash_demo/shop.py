@@ -1,8 +1,8 @@
 """One demo store: the state its parts share, and which fact it stores at each slot.
 
 A shop is split by concern: its catalog, inventory, customers, orders, refunds and messiness
-each live in their own module and reach each other through the shop. They all draw from the
-shop's one random generator, so the order of calls is part of the output.
+each live in their own module and reach each other through the shop. They all draw from one
+random generator (every shop of a stream shares it), so the order of calls is part of the output.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Shop:
             cum.append(acc)
         self.primary_cum = tuple(cum)
 
-        # The parts, in the order they draw from the generator when they are set up.
+        # The parts; the first three draw from the generator as they are set up, in this order.
         self.mess = Messiness(self)
         self.catalog = Catalog(self)
         self.inventory = Inventory(self)
