@@ -74,7 +74,7 @@ def load_demo(
     schema: str = "public",
 ) -> int:
     """Generate demo facts and COPY them in one transaction: all of them land, or none."""
-    from runner.demo import iter_demo_facts
+    from hotdash_demo import iter_demo_facts
 
     ensure_facts_table(conn, schema)
     rows = iter_demo_facts(n_facts, shops=shops, seed=seed, anchor=anchor)

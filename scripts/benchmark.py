@@ -98,7 +98,7 @@ def hotdash_build(target: db.Target, dbname: str, *args: str) -> dict[str, float
 
 def add_new_facts(target: db.Target, share: float, seed: int) -> int:
     """Append `share` new facts: the tail of a longer generated stream, so they are realistic."""
-    from runner.demo import iter_demo_facts
+    from hotdash_demo import iter_demo_facts
 
     with db.connect(target) as conn:
         total = conn.execute("select count(*) from facts").fetchone()[0]

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from hotdash_demo import KNOWN_TOPICS, iter_demo_facts
 from runner import db
-from runner.demo import KNOWN_TOPICS, iter_demo_facts
 from tests.pytest.helpers import scalar
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from runner.demo import KNOWN_TOPICS, OTHER_TOPICS, iter_demo_facts, shop_domain
+from hotdash_demo import KNOWN_TOPICS, OTHER_TOPICS, iter_demo_facts, shop_domain
+from hotdash_demo.catalog import MAPPED_TYPES, UNMAPPED_TYPES
 
 ANCHOR = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 SEED_CSV = Path(__file__).resolve().parents[2] / "seeds" / "category_tree.csv"
@@ -221,6 +222,17 @@ def test_product_types_mostly_from_category_seed_with_unmapped_ones() -> None:
     unmapped = [t for t in types.values() if t not in seed_types]
     assert {"Apparel", "Gift Cards", ""} <= set(unmapped)
     assert len(unmapped) < 0.1 * len(types)
+
+
+def test_demo_product_types_marked_as_seeded_are_the_seeds() -> None:
+    """The generator reads its own copy of the product types (package data, so that an installed
+    package needs no checkout); the ones it marks as in the category seed must be the seed's."""
+    with SEED_CSV.open(newline="", encoding="utf-8") as fh:
+        seed_types = [row["product_type"] for row in csv.DictReader(fh)]
+    assert len(MAPPED_TYPES) == len(set(MAPPED_TYPES))
+    assert set(MAPPED_TYPES) == set(seed_types)
+    assert not set(UNMAPPED_TYPES) & set(seed_types)
+    assert "" in UNMAPPED_TYPES  # a product without a type
 
 
 def test_variants_carry_distinct_inventory_item_ids() -> None:

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from hotdash_demo import iter_demo_facts
 from runner import db, lock
-from runner.demo import iter_demo_facts
 from runner.errors import BuildLockedError
 from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import require_secure

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from hotdash_demo import iter_demo_facts
 from runner import db
-from runner.demo import iter_demo_facts
 from runner.errors import ConfigError
 from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import project_settings, require_secure, verify_security
