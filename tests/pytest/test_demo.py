@@ -178,6 +178,16 @@ def test_every_topic_present_at_2000() -> None:
     assert topics & set(OTHER_TOPICS)
 
 
+def test_the_demo_writes_every_staged_topic_of_the_registry() -> None:
+    """The demo's staged topics are var topics (dbt_project.yml), in its order: a topic added
+    there without a generator here fails this test."""
+    from runner import settings
+
+    project = settings.load(Path(__file__).resolve().parents[2])
+    assert tuple(project.topics) == KNOWN_TOPICS
+    assert not set(OTHER_TOPICS) & set(project.topics)
+
+
 def test_every_topic_present_even_at_500() -> None:
     topics = {r[1] for r in facts(500)}
     assert set(KNOWN_TOPICS) <= topics
