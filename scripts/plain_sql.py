@@ -36,6 +36,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
+from runner import settings  # noqa: E402
+
 # How it is fast:
 # - judge: one pass over facts per slice of ids (one slice per connection) reads each payload
 #   once (jsonb_to_record of the fields the rules read) and applies its topic's rules in one CASE,
@@ -56,14 +58,8 @@ if str(PROJECT_DIR) not in sys.path:
 # SQL carries the others).
 KNOWN_CURRENCIES = ("USD",)
 REPORTING_TIMEZONE = "UTC"
-STAGED_TOPICS = (
-    "shopify.orders",
-    "shopify.refunds",
-    "shopify.customers",
-    "shopify.products",
-    "shopify.inventory_items",
-    "shopify.inventory_levels",
-)
+# The staged topics, from the registry (var topics); each has its steps in TOPICS below.
+STAGED_TOPICS = tuple(settings.project_vars(PROJECT_DIR)["topics"])
 
 # ---------------------------------------------------------------------------------------------
 # The checks and casts of macros/json.sql, as SQL text.

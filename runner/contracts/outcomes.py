@@ -21,6 +21,19 @@ def _missing(check: Check, missing: list[str]) -> Outcome:
     return _not_run(check, status, f"needs {', '.join(missing)}, which does not exist")
 
 
+def _of(check: Check, **result: Any) -> Outcome:
+    """An outcome of `check`: what the check says of itself, and `result`."""
+    return Outcome(
+        suite=check.suite,
+        expectation=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        relation=check.relation,
+        why=check.why,
+        **result,
+    )
+
+
 def _judged_outcome(
     check: Check, r: Any, totals: dict[str, int], after_id: int = 0, share_base: int = 0
 ) -> Outcome:
@@ -40,18 +53,13 @@ def _judged_outcome(
         status = "error" if share > check.error_above_share else "warn"
     else:
         status = check.severity
-    return Outcome(
-        suite=check.suite,
-        expectation=check.name,
-        stage=check.stage,
-        severity=check.severity,
+    return _of(
+        check,
         status=status,
         success=count == 0,
         unexpected_count=count,
         unexpected_share=share,
         sample=sample[:SAMPLE_SIZE],
-        relation=check.relation,
-        why=check.why,
         error_above_share=check.error_above_share,
         checked=totals.get(check.topic or "", 0),
         after_batch=after_id,
@@ -75,18 +83,13 @@ def _failed_to_run(check: Check, message: str) -> Outcome:
 
 def _not_run(check: Check, status: Status, message: str) -> Outcome:
     """The outcome of a check that produced no result: no count, no sample, a message."""
-    return Outcome(
-        suite=check.suite,
-        expectation=check.name,
-        stage=check.stage,
-        severity=check.severity,
+    return _of(
+        check,
         status=status,
         success=False,
         unexpected_count=None,
         unexpected_share=None,
         sample=[],
-        relation=check.relation,
-        why=check.why,
         message=message,
     )
 
@@ -124,16 +127,11 @@ def _outcome(check: Check, r: Any) -> Outcome:
         observed = result.get("observed_value")
         count = int(observed) if isinstance(observed, int | float) else None
         sample = list(((result.get("details") or {}).get("unexpected_rows")) or [])
-    return Outcome(
-        suite=check.suite,
-        expectation=check.name,
-        stage=check.stage,
-        severity=check.severity,
+    return _of(
+        check,
         status="pass" if r.success else check.severity,
         success=bool(r.success),
         unexpected_count=count,
         unexpected_share=None,
         sample=_jsonable(sample[:SAMPLE_SIZE]),
-        relation=check.relation,
-        why=check.why,
     )
