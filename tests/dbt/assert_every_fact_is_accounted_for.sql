@@ -31,12 +31,10 @@ never_judged as (
 ),
 
 not_staged as (
-    {%- for topic, spec in var('topics').items() %}
-    {{ judged_good_not_staged(topic, spec.model, spec['keys'], from_batch) }}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {% for topic, spec in var('topics').items() -%}
+        {{ judged_good_not_staged(topic, spec.model, spec['keys'], from_batch) }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 unaccounted as (
