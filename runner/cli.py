@@ -425,12 +425,14 @@ def contracts(
 ) -> None:
     """Run the data contract suites (contracts/) against the database and print each result.
 
-    The source stage checks the facts table, has dbt judge the facts not yet judged
-    (ops.facts_triage, as a build does), then checks the payloads by their verdicts.
+    It runs the build's own contract steps: the source stage checks the facts table, judges the
+    facts not yet judged (the build's judge step, ops.facts_triage), then checks the payloads by
+    their verdicts; a stage stops at its first error-level failure, as in a build.
     Exits non-zero when an error-level contract fails (5 for source, 7 for marts).
     Example: `hotdash contracts --stage source`.
     """
     from runner import contracts as contractsmod
+    from runner import pipeline
 
     def go() -> None:
         if stage not in (None, *contractsmod.STAGES):
@@ -440,21 +442,15 @@ def contracts(
                 f"unknown stage {stage!r}", hint="use --stage source or --stage marts"
             )
         target = settings.with_vars(dbmod.resolve_target(), vars)
-        session = contractsmod.ContractSession.for_target(target)
-        reports = []
-        run_id = None
-        for name in [stage] if stage else list(contractsmod.STAGES):
-            report = contractsmod.run_contracts(
-                target, name, run_id=run_id, session=session, new_facts_only=new_facts_only
-            )
-            run_id = report.run_id
-            reports.append(report)
+        stages = [stage] if stage else list(contractsmod.STAGES)
+        reports, error = pipeline.check_contracts(target, stages, new_facts_only)
+        for report in reports:
             console.print(contract_table(report))
         if reports and reports[-1].data_docs:
             console.print(f"Data Docs: {reports[-1].data_docs}")
             console.print(f"summary: {reports[-1].summary}")
-        for report in reports:
-            contractsmod.require_contracts(report)
+        if error is not None:
+            raise error
 
     run_guarded(go)
 

@@ -121,6 +121,11 @@ class BuildContext:
     contract_worker: ContractWorker | None = None
     contract_session: ContractSession | None = None
     source_report: ContractReport | None = None
+    # `hotdash contracts` (check_contracts): the contract steps and the judge step outside a build,
+    # nothing recorded as a build's inputs; the windows its checks read (None: as the build does,
+    # the new facts unless it is a full refresh).
+    checks_only: bool = False
+    new_facts_only: bool | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
@@ -193,7 +198,8 @@ def judge_step(ctx: BuildContext) -> str:
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
-    if not ctx.options.select:  # a build of every model: its inputs say what its tables hold
+    if not ctx.options.select and not ctx.checks_only:
+        # a build of every model: its inputs say what its tables hold
         digest = inputs.fingerprint(ctx.target, ctx.options)
         inputs.record(ctx.target, ctx.run_id, digest)
         if not (ctx.options.full_refresh or ctx.options.full_check):
@@ -235,7 +241,9 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
 
     worker = ctx.contract_worker
     session: ContractSession | None = None
-    new_facts_only = not ctx.options.full_refresh
+    new_facts_only = (
+        ctx.new_facts_only if ctx.new_facts_only is not None else not ctx.options.full_refresh
+    )
     if worker is not None:
         report = worker.run(ctx.target, stage, part, str(ctx.run_id), new_facts_only)
     else:
@@ -364,6 +372,46 @@ def default_steps() -> list[Step]:
         Step("mart contracts", mart_contracts_step, skip=contracts_skipped),
         Step("verify security", verify_security_step, skip=security_skipped),
     ]
+
+
+# The steps of default_steps() that `hotdash contracts` runs, per stage, in the build's order.
+CONTRACT_STEPS: dict[str, tuple[str, ...]] = {
+    "source": ("facts contracts", "judge facts", "payload contracts"),
+    "marts": ("mart contracts",),
+}
+
+
+def check_contracts(
+    target: Target, stages: Sequence[str], new_facts_only: bool = False
+) -> tuple[list[ContractReport], HotdashError | None]:
+    """`hotdash contracts`: the build's own contract steps for each stage (the source stage with
+    the build's judge step between the facts and the payload checks), outside a build: no lock,
+    no ops.build_runs record, no inputs recorded. A stage stops at its first error-level failure,
+    as the build does, and the next stage still runs. Returns each stage's report and the first
+    contract error (the caller prints the reports, then raises it)."""
+    from runner.errors import MartContractError, SourceContractError
+
+    options = BuildOptions(vars=target.vars)
+    run_id = uuid.uuid4()
+    ctx = BuildContext(
+        target,
+        options,
+        run_id,
+        BuildReport(run_id=run_id, options=options),
+        BuildListener(),
+        checks_only=True,
+        new_facts_only=new_facts_only,
+    )
+    steps = {step.name: step for step in default_steps()}
+    first: HotdashError | None = None
+    for stage in stages:
+        for name in CONTRACT_STEPS[stage]:
+            try:
+                steps[name].run(ctx)
+            except (SourceContractError, MartContractError) as exc:
+                first = first or exc
+                break
+    return ctx.report.contracts, first
 
 
 def prepare(target: Target) -> None:
