@@ -8,8 +8,9 @@
 
 -- Net revenue per shop and month against the yearly goal, from the shop's first month with
 -- activity to the month of the as-of date. Sales count in the month of the order, refunds in the
--- month of the refund. The current month is projected at its run rate; past months project to
--- their actuals.
+-- month of the refund. The current month projects to its net so far plus the run rate for each
+-- day left after the as-of day; past months project to their actuals. The run rate counts completed
+-- days only: the as-of day is under way (a nightly build runs early in it), so it is left out.
 with
 
 daily as (
@@ -24,20 +25,25 @@ reference as (
     select
         {{ as_of_date() }} as as_of_date,
         date_trunc('month', {{ as_of_date() }})::date as current_month,
+        -- The same day goal_run_rate_months months earlier (the month's last day when it has no such day).
         ({{ as_of_date() }} - interval '{{ var("goal_run_rate_months") }} months')::date as run_rate_window_start
+),
+
+-- Each shop's first day and month with activity (an order that counts or a refund).
+shops as (
+    select
+        shop_domain,
+        min(revenue_date) as first_day,
+        min(revenue_month) as first_month
+    from daily
+    group by shop_domain
 ),
 
 shop_months as (
     select
         shops.shop_domain,
         months.month::date as month
-    from (
-        select
-            shop_domain,
-            min(revenue_month) as first_month
-        from daily
-        group by shop_domain
-    ) as shops
+    from shops
     cross join reference
     cross join lateral generate_series(shops.first_month, reference.current_month, interval '1 month') as months (month)
 ),
@@ -106,16 +112,29 @@ goal_reached as (
     group by shop_domain, date_trunc('year', revenue_date)
 ),
 
--- Net revenue per day over the trailing months up to the as-of date (the as-of day included).
+-- The run rate's window: the completed days from the window start (included; the shop's first
+-- day when it is later) to the day before the as-of date. The as-of day is not complete.
+run_rate_windows as (
+    select
+        shops.shop_domain,
+        reference.as_of_date,
+        greatest(reference.run_rate_window_start, shops.first_day) as window_start
+    from shops
+    cross join reference
+),
+
 run_rate as (
     select
-        daily.shop_domain,
-        sum(daily.net_revenue) as run_rate_net_revenue,
-        reference.as_of_date - reference.run_rate_window_start as run_rate_days
-    from daily
-    cross join reference
-    where daily.revenue_date > reference.run_rate_window_start
-    group by daily.shop_domain, reference.as_of_date, reference.run_rate_window_start
+        windows.shop_domain,
+        coalesce(sum(daily.net_revenue), 0) as run_rate_net_revenue,
+        greatest(windows.as_of_date - windows.window_start, 0) as run_rate_days
+    from run_rate_windows as windows
+    left join daily
+        on
+            windows.shop_domain = daily.shop_domain
+            and windows.window_start <= daily.revenue_date
+            and windows.as_of_date > daily.revenue_date
+    group by windows.shop_domain, windows.as_of_date, windows.window_start
 ),
 
 monthly as (
@@ -177,15 +196,22 @@ projected as (
     select
         *,
         greatest({{ var('revenue_goal') }} - cumulative_net_revenue, 0) as remaining_to_goal,
+        -- Net so far (the as-of day's included) + the run rate x the days after the as-of day;
+        -- null without a completed day to take a rate from.
         case
-            when is_current_month then round(net_revenue / days_elapsed * days_in_month, 2)
+            when is_current_month
+                then round(
+                    net_revenue
+                    + run_rate_net_revenue * (days_in_month - days_elapsed) / nullif(run_rate_days, 0),
+                    2
+                )
             else net_revenue
         end as projected_net_revenue,
         case
             when goal_reached_on <= least(month_end, as_of_date) then goal_reached_on
             when not is_current_month then null
             -- Days to go = remaining / (net / days), written without the inexact division.
-            when run_rate_net_revenue > 0
+            when run_rate_days > 0 and run_rate_net_revenue > 0
                 then as_of_date + ceil(
                     ({{ var('revenue_goal') }} - cumulative_net_revenue) * run_rate_days / run_rate_net_revenue
                 )::integer
@@ -214,7 +240,7 @@ final as (
         days_elapsed::integer as days_elapsed,
         days_in_month::integer as days_in_month,
         projected_net_revenue::numeric as projected_net_revenue,
-        (case when is_current_month then round(run_rate_net_revenue / run_rate_days, 2) end)::numeric
+        (case when is_current_month then round(run_rate_net_revenue / nullif(run_rate_days, 0), 2) end)::numeric
             as run_rate_net_revenue_per_day,
         projected_goal_date::date as projected_goal_date
     from projected
