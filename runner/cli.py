@@ -526,7 +526,7 @@ def export_inventory_alerts(
         ),
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="csv or markdown (the daily email's table).")
+        str, typer.Option("--format", "-f", help="csv, or markdown: a table and the headlines.")
     ] = "csv",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")
