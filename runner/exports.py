@@ -166,8 +166,8 @@ def _queries(
     shop: str | None,
     security: SecurityModel | None,
 ) -> list[tuple[list[str], list[tuple]]]:
-    """Run export queries on the mart `table` in one transaction (they see the same build), in
-    the shop's RLS context when a shop is given; each query's columns and rows.
+    """Run export queries on the mart `table`, one after the other in one transaction, in the
+    shop's RLS context when a shop is given; each query's columns and rows.
 
     The context (setting and role) is local to a transaction of the export's own, so the
     connection must have none open: inside another it would outlive the export.
