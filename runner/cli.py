@@ -513,9 +513,16 @@ def export_marketing_targets(
 
 @export_app.command("inventory-alerts")
 def export_inventory_alerts(
-    top: Annotated[int, typer.Option("--top", min=1, help="How many variants.")] = 10,
+    top: Annotated[
+        bool,
+        typer.Option(
+            "--top",
+            help="Only the daily email's list: each shop's first var daily_email_top_n slow"
+            " movers (to discount or discontinue) by capital tied up, the mart's in_daily_email.",
+        ),
+    ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="csv or markdown (the daily email's table).")
+        str, typer.Option("--format", "-f", help="csv, or markdown: a table and the headlines.")
     ] = "csv",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")
@@ -525,9 +532,11 @@ def export_inventory_alerts(
         typer.Option("--shop", help="Only this shop, in its row-level-security context."),
     ] = None,
 ) -> None:
-    """Write the variants with the most capital tied up and what to do about them.
+    """Write each shop's variants by capital tied up and what to do about them; with --top, only
+    its daily email's list. The markdown ends with each shop's headline over all of its slow
+    movers: the capital they tie up and what the recommended actions could recover.
 
-    Example: `hotdash export inventory-alerts --top 10 --format markdown --out alerts.md`.
+    Example: `hotdash export inventory-alerts --top --format markdown --out alerts.md`.
     """
     from runner.exports import inventory_alerts
 

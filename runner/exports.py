@@ -1,5 +1,5 @@
-"""Exports of marts to files: the marketing list (CSV for Klaviyo or Mailchimp) and the daily
-inventory alert table (CSV or Markdown). All export SQL lives here.
+"""Exports of marts to files: the marketing list (CSV for Klaviyo or Mailchimp) and the inventory
+alerts, or only the daily email's list (CSV or Markdown). All export SQL lives here.
 
 With a shop, the query runs in that shop's row-level-security context: in a transaction, the
 session's shop setting set to it (`set_config(setting, shop, true)`), as the operator role when
@@ -79,12 +79,31 @@ INVENTORY_COLUMNS = (
     "potential_cash_recovery",
 )
 
+# Each shop's variants by capital tied up; with top, only its daily email's (the mart's
+# in_daily_email: its first var daily_email_top_n slow movers, in capital_rank's order too).
 INVENTORY_SQL = (
     "select\n    "
     + ",\n    ".join(INVENTORY_COLUMNS)
-    + "\nfrom {mart}\n"
+    + "\nfrom (\n    select * from {mart}\n"
     + SHOP_FILTER
-    + "order by capital_tied_up desc nulls last, shop_domain, variant_id\nlimit %(top)s\n"
+    + ") as alerts\nwhere in_daily_email or not %(top)s\norder by shop_domain, capital_rank\n"
+)
+
+# The email's headline, per shop and over all of its slow movers (the mart's slow_mover_rank:
+# to discount or discontinue, capital above 0), not only those the email lists.
+INVENTORY_TOTALS_SQL = (
+    """
+select
+    shop_domain,
+    count(slow_mover_rank) as slow_movers,
+    coalesce(sum(capital_tied_up) filter (where slow_mover_rank is not null), 0)
+        as capital_tied_up,
+    coalesce(sum(potential_cash_recovery) filter (where slow_mover_rank is not null), 0)
+        as potential_cash_recovery
+from {mart}
+"""
+    + SHOP_FILTER
+    + "group by shop_domain\norder by shop_domain\n"
 )
 
 # The daily email's table: (header, column, how to show a value).
@@ -100,6 +119,16 @@ INVENTORY_MARKDOWN: tuple[tuple[str, str, str], ...] = (
     ("Action", "recommended_action", "text"),
     ("Cash recovery", "potential_cash_recovery", "money"),
 )
+
+
+@dataclass(frozen=True)
+class SlowMoverTotals:
+    """A shop's slow movers (to discount or discontinue, capital above 0): the email's headline."""
+
+    shop_domain: str
+    slow_movers: int
+    capital_tied_up: Decimal
+    potential_cash_recovery: Decimal
 
 
 @dataclass(frozen=True)
@@ -125,7 +154,20 @@ def _query(
     shop: str | None,
     security: SecurityModel | None,
 ) -> tuple[list[str], list[tuple]]:
-    """Run an export query on the mart `table`, in the shop's RLS context when a shop is given.
+    """Run an export query on the mart `table`, in the shop's RLS context when a shop is given."""
+    return _queries(conn, table, (query,), params, shop, security)[0]
+
+
+def _queries(
+    conn: psycopg.Connection,
+    table: str,
+    queries: Sequence[str],
+    params: dict[str, object],
+    shop: str | None,
+    security: SecurityModel | None,
+) -> list[tuple[list[str], list[tuple]]]:
+    """Run export queries on the mart `table`, one after the other in one transaction, in the
+    shop's RLS context when a shop is given; each query's columns and rows.
 
     The context (setting and role) is local to a transaction of the export's own, so the
     connection must have none open: inside another it would outlive the export.
@@ -134,7 +176,8 @@ def _query(
         raise RuntimeError("exports need a connection with no transaction open (commit first)")
     model = security or project_security()
     mart = f"{model.marts_schema}.{table}"
-    statement = sql.SQL(query).format(mart=sql.Identifier(model.marts_schema, table))
+    relation = sql.Identifier(model.marts_schema, table)
+    statements = [sql.SQL(query).format(mart=relation) for query in queries]
     try:
         with conn.transaction():
             if shop:
@@ -142,9 +185,11 @@ def _query(
                 operator = model.roles.operator
                 if _may_be_operator(conn, operator):
                     conn.execute(sql.SQL("set local role {}").format(sql.Identifier(operator)))
-            cur = conn.execute(statement, {**params, "shop_setting": model.shop_setting})
-            columns = [d.name for d in cur.description or ()]
-            return columns, cur.fetchall()
+            results = []
+            for statement in statements:
+                cur = conn.execute(statement, {**params, "shop_setting": model.shop_setting})
+                results.append(([d.name for d in cur.description or ()], cur.fetchall()))
+            return results
     except psycopg.errors.UndefinedTable as exc:
         raise ExportError(
             f"{mart} does not exist in this database",
@@ -215,15 +260,25 @@ def marketing_targets(
 
 def inventory_alerts_rows(
     conn: psycopg.Connection,
-    top: int = 10,
+    top: bool = False,
     shop: str | None = None,
     security: SecurityModel | None = None,
-) -> list[dict[str, object]]:
-    """The `top` variants with the most capital tied up (of one shop, or of all)."""
-    if top < 1:
-        raise ConfigError(f"--top must be at least 1, got {top}")
-    columns, rows = _query(conn, "inventory_alerts", INVENTORY_SQL, {"top": top}, shop, security)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+) -> tuple[list[dict[str, object]], list[SlowMoverTotals]]:
+    """Each shop's variants (of one shop, or of all) by capital tied up, or with `top` only its
+    daily email's list (the mart's in_daily_email); and each shop's slow mover totals, over all
+    of its slow movers whatever `top`. With a shop, its totals even when it has no alerts."""
+    (columns, rows), (_, totals) = _queries(
+        conn,
+        "inventory_alerts",
+        (INVENTORY_SQL, INVENTORY_TOTALS_SQL),
+        {"top": top},
+        shop,
+        security,
+    )
+    shop_totals = [SlowMoverTotals(*row) for row in totals]
+    if shop and not shop_totals:
+        shop_totals = [SlowMoverTotals(shop, 0, Decimal(0), Decimal(0))]
+    return [dict(zip(columns, row, strict=True)) for row in rows], shop_totals
 
 
 def _show(value: object, how: str) -> str:
@@ -240,8 +295,12 @@ def _show(value: object, how: str) -> str:
     return str(value).replace("|", "\\|")
 
 
-def inventory_alerts_markdown(rows: Sequence[dict[str, object]], shop: str | None) -> str:
-    """The daily email's table, with a Shop column when several shops are listed."""
+def inventory_alerts_markdown(
+    rows: Sequence[dict[str, object]], totals: Sequence[SlowMoverTotals], shop: str | None
+) -> str:
+    """The daily email's table, with a Shop column when several shops are listed, and its
+    headline: per shop, the capital tied up in all of its slow movers and what the recommended
+    actions could recover (not only the rows listed)."""
     columns = list(INVENTORY_MARKDOWN)
     if not shop:
         columns.insert(0, ("Shop", "shop_domain", "text"))
@@ -251,18 +310,23 @@ def inventory_alerts_markdown(rows: Sequence[dict[str, object]], shop: str | Non
     ]
     for row in rows:
         lines.append("| " + " | ".join(_show(row[col], how) for _, col, how in columns) + " |")
-    tied = sum((Decimal(str(r["capital_tied_up"] or 0)) for r in rows), Decimal(0))
-    recovery = sum((Decimal(str(r["potential_cash_recovery"] or 0)) for r in rows), Decimal(0))
-    lines += [
-        "",
-        f"Capital tied up in these {len(rows)} variants: {_show(tied, 'money')};"
-        f" the recommended actions could recover {_show(recovery, 'money')}.",
-    ]
+    lines.append("")
+    for total in totals:
+        movers = f"{total.slow_movers:,} slow mover" + ("" if total.slow_movers == 1 else "s")
+        lines.append(
+            ("" if shop else f"{total.shop_domain}: ")
+            + f"{_show(total.capital_tied_up, 'money')} tied up in {movers}"
+            " (to discount or discontinue);"
+            f" {_show(total.potential_cash_recovery, 'money')} recoverable."
+        )
     return "\n".join(lines) + "\n"
 
 
-def inventory_alerts_csv(rows: Sequence[dict[str, object]], shop: str | None) -> str:
-    """CSV with the mart's column names (shop_domain left out when one shop is exported)."""
+def inventory_alerts_csv(
+    rows: Sequence[dict[str, object]], totals: Sequence[SlowMoverTotals], shop: str | None
+) -> str:
+    """CSV with the mart's column names (shop_domain left out when one shop is exported); the
+    rows only, no totals."""
     columns = [c for c in INVENTORY_COLUMNS if not (shop and c == "shop_domain")]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -274,17 +338,19 @@ def inventory_alerts_csv(rows: Sequence[dict[str, object]], shop: str | None) ->
 
 def inventory_alerts(
     conn: psycopg.Connection,
-    top: int = 10,
+    top: bool = False,
     fmt: str = "csv",
     shop: str | None = None,
     out: Path | None = None,
     security: SecurityModel | None = None,
 ) -> tuple[str, ExportResult]:
-    """Render the top alerts as csv or markdown; written atomically to `out` when given."""
+    """Render the alerts (with `top`, each shop's daily email list) as csv or markdown; written
+    atomically to `out` when given."""
     if fmt not in ("csv", "markdown"):
         raise ConfigError(f"--format must be csv or markdown, got {fmt!r}")
-    rows = inventory_alerts_rows(conn, top=top, shop=shop, security=security)
-    text = (inventory_alerts_csv if fmt == "csv" else inventory_alerts_markdown)(rows, shop)
+    rows, totals = inventory_alerts_rows(conn, top=top, shop=shop, security=security)
+    render = inventory_alerts_csv if fmt == "csv" else inventory_alerts_markdown
+    text = render(rows, totals, shop)
     if out is not None:
         write_atomic(out, lambda handle: handle.write(text))
     return text, ExportResult(rows=len(rows), path=Path(out) if out else None)

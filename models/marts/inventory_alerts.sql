@@ -8,8 +8,11 @@
 }}
 
 -- Every catalog variant with the stock it holds, the capital tied up in it, its months of cover
--- and the recommended action. capital_rank orders a shop's alerts by capital tied up; the top
--- var daily_email_top_n feed the daily email. Unknown cost gives null capital, never zero.
+-- and the recommended action. capital_rank orders all of a shop's variants by capital tied up;
+-- slow_mover_rank orders only its slow movers (to discount or discontinue, with capital tied up
+-- above 0), and the first var daily_email_top_n of them feed the daily email: a variant to
+-- reorder or monitor never takes a place there, whatever its capital. Unknown cost gives null
+-- capital, never zero.
 with
 
 product_variants as (
@@ -61,6 +64,14 @@ recommended as (
     from joined
 ),
 
+slow_movers as (
+    select
+        *,
+        recommended_action in ('discontinue', 'discount_50_pct', 'discount_25_pct')
+        and coalesce(capital_tied_up, 0) > 0 as is_ranked_slow_mover
+    from recommended
+),
+
 ranked as (
     select
         *,
@@ -72,8 +83,15 @@ ranked as (
         row_number() over (
             partition by shop_domain
             order by capital_tied_up desc nulls last, variant_id asc
-        ) as capital_rank
-    from recommended
+        ) as capital_rank,
+        case
+            when is_ranked_slow_mover
+                then row_number() over (
+                    partition by shop_domain, is_ranked_slow_mover
+                    order by capital_tied_up desc, variant_id asc
+                )
+        end as slow_mover_rank
+    from slow_movers
 ),
 
 final as (
@@ -96,8 +114,8 @@ final as (
         round(units_per_month, 2)::numeric as monthly_sales_avg,
         round(months_of_cover, 2)::numeric as months_of_cover,
         round(potential_cash_recovery, 2)::numeric as potential_cash_recovery,
-        (capital_rank <= {{ var('daily_email_top_n') }} and coalesce(capital_tied_up, 0) > 0)::boolean
-            as in_daily_email,
+        slow_mover_rank::integer as slow_mover_rank,
+        coalesce(slow_mover_rank <= {{ var('daily_email_top_n') }}, false)::boolean as in_daily_email,
         {{ as_of_date() }}::date as as_of_date
     from ranked
 )

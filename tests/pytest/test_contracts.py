@@ -198,6 +198,8 @@ MART_COLUMNS = {
         "margin_pct": "numeric",
         "recommended_action": "text",
         "potential_cash_recovery": "numeric",
+        "slow_mover_rank": "integer",
+        "in_daily_email": "boolean",
     },
     "marketing_targets": {
         "shop_domain": "text",
@@ -224,9 +226,9 @@ MART_ROWS = {
     )],
     "inventory_alerts": [
         (SHOP, 101, 5, D("40.00"), D("200.00"), D("0.67"), D("7.46"), D("60.00"),
-         "discount_25_pct", D("50.00")),
+         "discount_25_pct", D("50.00"), 1, True),
         (SHOP, 102, 3, D("20.00"), D("60.00"), D("0.33"), D("9.09"), D("60.00"),
-         "monitor", D("0.00")),
+         "monitor", D("0.00"), None, False),
     ],
     "marketing_targets": [(SHOP, 1, "new_customer_nurture", "general_hotrod", "pat@example.com")],
     "product_categories": [
@@ -366,6 +368,57 @@ def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
     assert "capital_tied_up_is_units_times_cost: 1 bad row" in error.message
     assert "variant_id=101" in error.message
     assert result.exit_code == MartContractError.exit_code == 7
+
+
+def test_a_monitored_variant_in_the_daily_email_fails_that_contract_only(built, session):
+    where = f"{col('inventory_alerts', 'variant_id')} = 102"
+    set_column(built, "inventory_alerts", "in_daily_email", True, where)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        set_column(built, "inventory_alerts", "in_daily_email", False, where)
+
+    assert not_passed(report) == {
+        "marts_inventory_alerts/daily_email_holds_the_first_slow_movers": "error"
+    }
+    (bad,) = report.errors
+    assert bad.sample == [
+        {
+            "shop_domain": SHOP,
+            "variant_id": 102,
+            "recommended_action": "monitor",
+            "capital_tied_up": "60.00",
+            "slow_mover_rank": None,
+            "in_daily_email": True,
+        }
+    ]
+
+
+def test_a_slow_mover_ranked_behind_one_with_less_capital_fails_the_email_contract(built, session):
+    """102 (60.00 of capital) made a discontinued slow mover ranked first and in the email, 101
+    (200.00) second: every row agrees with its own action, rank and flag, but 101 ranks behind
+    less capital."""
+    wrong = {102: ("discontinue", 1, True), 101: ("discount_25_pct", 2, True)}
+    right = {102: ("monitor", None, False), 101: ("discount_25_pct", 1, True)}
+
+    def set_rows(rows: dict[int, tuple[str, int | None, bool]]) -> None:
+        for variant, (action, rank, in_email) in rows.items():
+            where = f"{col('inventory_alerts', 'variant_id')} = {variant}"
+            set_column(built, "inventory_alerts", "recommended_action", action, where)
+            set_column(built, "inventory_alerts", "slow_mover_rank", rank, where)
+            set_column(built, "inventory_alerts", "in_daily_email", in_email, where)
+
+    set_rows(wrong)
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        set_rows(right)
+
+    assert not_passed(report) == {
+        "marts_inventory_alerts/daily_email_holds_the_first_slow_movers": "error"
+    }
+    (bad,) = report.errors
+    assert [(row["variant_id"], row["slow_mover_rank"]) for row in bad.sample] == [(101, 2)]
 
 
 def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session):

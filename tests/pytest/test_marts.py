@@ -4,7 +4,7 @@ The store, as of 2025-03-10 (var as_of_date), with a yearly goal of 5,000 (var r
 
 catalog                        price    cost     on hand   category
   2001 crate engine            5000.00  3500.00  2 + 1     Engine & Drivetrain
-  2002 coilover kit             800.00   500.00  40        Suspension & Steering
+  2002 coilover kit             800.00   500.00  4         Suspension & Steering
   2003 garage poster (no type)   20.00   unknown 50        Other
   2004 valve covers (unmapped)  150.00    60.00  25        Other
 
@@ -205,7 +205,7 @@ def store_facts() -> list[tuple[str, str, object]]:
         ("shopify.inventory_items", inventory_item(3004, "60.00")),
         ("shopify.inventory_levels", inventory_level(3001, 1, 2)),
         ("shopify.inventory_levels", inventory_level(3001, 2, 1)),
-        ("shopify.inventory_levels", inventory_level(3002, 1, 40)),
+        ("shopify.inventory_levels", inventory_level(3002, 1, 4)),
         ("shopify.inventory_levels", inventory_level(3003, 1, 50)),
         ("shopify.inventory_levels", inventory_level(3004, 1, 25)),
         ("shopify.customers", customer(501, True, company="Pro Speed Garage LLC")),
@@ -401,23 +401,43 @@ def test_inventory_alerts(store):
         target,
         "select capital_rank, variant_id, units_on_hand, unit_cost, capital_tied_up,"
         " monthly_sales_avg, months_of_cover, recommended_action, potential_cash_recovery,"
-        " in_daily_email"
+        " slow_mover_rank, in_daily_email"
         " from marts.inventory_alerts where shop_domain = %s order by capital_rank",
         (SHOP,),
     )
     # fmt: off
     assert rows == [
-        # 40 on hand / 0.67 a month = 60 months of cover: half price; 25 % of 20,000 back.
-        (1, 2002, 40, D("500.00"), D("20000.00"), D("0.67"), D("60.00"), "discount_50_pct",
-         D("5000.00"), True),
-        # Nothing sold in 90 days: discontinue; half of 3 x 3,500 back.
-        (2, 2001, 3, D("3500.00"), D("10500.00"), D("0.00"), None, "discontinue", D("5250.00"),
+        # Nothing sold in 90 days: discontinue; half of 3 x 3,500 back. The email's first.
+        (1, 2001, 3, D("3500.00"), D("10500.00"), D("0.00"), None, "discontinue", D("5250.00"),
+         1, True),
+        # 4 on hand / 0.67 a month = exactly 6 months of cover: monitor. It ties up more than
+        # 2004 but is no slow mover: out of the email (var daily_email_top_n 10).
+        (2, 2002, 4, D("500.00"), D("2000.00"), D("0.67"), D("6.00"), "monitor", D("0.00"),
+         None, False),
+        (3, 2004, 25, D("60.00"), D("1500.00"), D("0.00"), None, "discontinue", D("750.00"), 2,
          True),
-        (3, 2004, 25, D("60.00"), D("1500.00"), D("0.00"), None, "discontinue", D("750.00"), True),
-        # 50 / 6.67 = 7.5 months of cover: 25 % off; cost unknown: no capital, no recovery.
-        (4, 2003, 50, None, None, D("6.67"), D("7.50"), "discount_25_pct", None, False),
+        # 50 / 6.67 = 7.5 months of cover: 25 % off; cost unknown: no capital, no recovery, and
+        # no place in the email.
+        (4, 2003, 50, None, None, D("6.67"), D("7.50"), "discount_25_pct", None, None, False),
     ]
     # fmt: on
+
+
+def test_the_daily_email_export_reads_the_built_mart(store):
+    """The email's table for the shop: its two slow movers with capital, 2001 and 2004 (not the
+    monitored 2002), and the headline over them: 10,500 + 1,500 tied up, 5,250 + 750 back."""
+    from runner import db
+    from runner.exports import inventory_alerts
+
+    target, _ = store
+    with db.connect(target) as conn:
+        text, result = inventory_alerts(conn, top=True, fmt="csv", shop=SHOP)
+        markdown, _ = inventory_alerts(conn, top=True, fmt="markdown", shop=SHOP)
+    assert result.rows == 2
+    assert [line.split(",")[0] for line in text.splitlines()] == ["variant_id", "2001", "2004"]
+    assert markdown.splitlines()[-1] == (
+        "$12,000.00 tied up in 2 slow movers (to discount or discontinue); $6,000.00 recoverable."
+    )
 
 
 def test_mart_keys_and_enums_are_checked_by_dbt(store):

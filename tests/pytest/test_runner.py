@@ -498,61 +498,100 @@ def test_marketing_targets_csv_is_exact_and_written_atomically(target, tmp_path)
     ]
 
 
+# As the mart would hold it with var daily_email_top_n 1: a.myshopify.com's email is HDR-1
+# alone (CAM-2 is its second slow mover; the monitored SHK-4 ties up more but is no slow
+# mover); b.myshopify.com's is BRK-9, though its monitored RAD-2 ties up ten times as much.
 INVENTORY_TABLE = """
 create schema if not exists marts;
 create table marts.inventory_alerts (
     shop_domain text, variant_id bigint, sku text, product_title text, units_on_hand integer,
     unit_cost numeric(12, 2), capital_tied_up numeric(14, 2), monthly_sales_avg numeric(10, 2),
     months_of_cover numeric(10, 1), margin_pct numeric(5, 1), recommended_action text,
-    potential_cash_recovery numeric(14, 2), category_l1 text
+    potential_cash_recovery numeric(14, 2), category_l1 text, capital_rank integer,
+    slow_mover_rank integer, in_daily_email boolean
 );
 insert into marts.inventory_alerts values
     ('a.myshopify.com', 11, 'HDR-1', 'Headers | 350', 40, 250.00, 10000.00, 0.00, null, 38.5,
-     'discontinue', 5000.00, 'Exhaust'),
+     'discontinue', 5000.00, 'Exhaust', 1, 1, true),
     ('a.myshopify.com', 12, 'CAM-2', 'Cam kit', 30, 150.00, 4500.00, 2.00, 15.0, 41.0,
-     'discount_50_pct', 1125.00, 'Engine & Drivetrain'),
+     'discount_50_pct', 1125.00, 'Engine & Drivetrain', 3, 2, false),
     ('a.myshopify.com', 13, 'LUG-3', 'Lug nuts', 1000, null, null, 90.00, 11.1, null,
-     'monitor', null, 'Wheels & Tires'),
-    ('b.myshopify.com', 21, 'BRK-9', 'Brake kit', 20, 400.00, 8000.00, 5.00, 4.0, 30.0,
-     'monitor', 0.00, 'Brakes');
+     'monitor', null, 'Wheels & Tires', 4, null, false),
+    ('a.myshopify.com', 14, 'SHK-4', 'Shocks', 60, 100.00, 6000.00, 30.00, 2.0, 35.0,
+     'monitor', 0.00, 'Suspension & Steering', 2, null, false),
+    ('b.myshopify.com', 21, 'BRK-9', 'Brake kit', 2, 400.00, 800.00, 0.10, 20.0, 30.0,
+     'discount_25_pct', 200.00, 'Brakes', 2, 1, true),
+    ('b.myshopify.com', 22, 'RAD-2', 'Radiator', 20, 400.00, 8000.00, 10.00, 2.0, 30.0,
+     'monitor', 0.00, 'Cooling', 1, null, false);
 """
 
+INVENTORY_MARKDOWN_HEADER = (
+    "| Product | SKU | On hand | Unit cost | Capital tied up | Sales / month"
+    " | Months of cover | Margin | Action | Cash recovery |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
+)
 
-def test_inventory_alerts_top_n_as_csv_and_as_the_email_table(target, tmp_path):
+
+def test_inventory_alerts_top_is_each_shops_daily_email_with_shop_wide_totals(target, tmp_path):
     with db.connect(target) as conn:
         conn.execute(INVENTORY_TABLE)
         operator_may_read(conn, "marts.inventory_alerts")
     with db.connect(target) as conn:
-        all_csv, result = inventory_alerts(conn, top=2, fmt="csv")
-        shop_md, _ = inventory_alerts(conn, top=10, fmt="markdown", shop="a.myshopify.com")
+        top_csv, result = inventory_alerts(conn, top=True, fmt="csv")
+        top_md, _ = inventory_alerts(conn, top=True, fmt="markdown", shop="a.myshopify.com")
+        all_md, _ = inventory_alerts(conn, fmt="markdown", shop="a.myshopify.com")
+        none_md, _ = inventory_alerts(conn, top=True, fmt="markdown", shop="c.myshopify.com")
         out = tmp_path / "alerts.md"
         # after a shop's export on the same connection, all shops again
-        written, _ = inventory_alerts(conn, top=2, fmt="markdown", out=out)
+        written, _ = inventory_alerts(conn, top=True, fmt="markdown", out=out)
 
+    # Each shop's own list, not the two variants with the most capital (HDR-1 and RAD-2).
     assert result.rows == 2
-    assert all_csv == (
+    assert top_csv == (
         "shop_domain,variant_id,sku,product_title,units_on_hand,unit_cost,capital_tied_up,"
         "monthly_sales_avg,months_of_cover,margin_pct,recommended_action,potential_cash_recovery\n"
         "a.myshopify.com,11,HDR-1,Headers | 350,40,250.00,10000.00,0.00,,38.5,discontinue,5000.00\n"
-        "b.myshopify.com,21,BRK-9,Brake kit,20,400.00,8000.00,5.00,4.0,30.0,monitor,0.00\n"
+        "b.myshopify.com,21,BRK-9,Brake kit,2,400.00,800.00,0.10,20.0,30.0,discount_25_pct,200.00\n"
     )
-    assert shop_md == (
-        "| Product | SKU | On hand | Unit cost | Capital tied up | Sales / month"
-        " | Months of cover | Margin | Action | Cash recovery |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
-        "| Headers \\| 350 | HDR-1 | 40 | $250.00 | $10,000.00 | 0.0 | n/a | 38.5%"
+    # The headline is over the shop's two slow movers, HDR-1 and CAM-2, though the email lists
+    # one: 10,000 + 4,500 tied up, 5,000 + 1,125 recoverable.
+    headline_a = (
+        "$14,500.00 tied up in 2 slow movers (to discount or discontinue); $6,125.00 recoverable.\n"
+    )
+    assert top_md == (
+        INVENTORY_MARKDOWN_HEADER
+        + "| Headers \\| 350 | HDR-1 | 40 | $250.00 | $10,000.00 | 0.0 | n/a | 38.5%"
         " | discontinue | $5,000.00 |\n"
+        "\n" + headline_a
+    )
+    # Without --top, every variant of the shop by capital tied up, with the same headline.
+    assert all_md == (
+        INVENTORY_MARKDOWN_HEADER
+        + "| Headers \\| 350 | HDR-1 | 40 | $250.00 | $10,000.00 | 0.0 | n/a | 38.5%"
+        " | discontinue | $5,000.00 |\n"
+        "| Shocks | SHK-4 | 60 | $100.00 | $6,000.00 | 30.0 | 2.0 | 35.0% | monitor | $0.00 |\n"
         "| Cam kit | CAM-2 | 30 | $150.00 | $4,500.00 | 2.0 | 15.0 | 41.0%"
         " | discount_50_pct | $1,125.00 |\n"
         "| Lug nuts | LUG-3 | 1,000 | n/a | n/a | 90.0 | 11.1 | n/a | monitor | n/a |\n"
-        "\n"
-        "Capital tied up in these 3 variants: $14,500.00;"
-        " the recommended actions could recover $6,125.00.\n"
+        "\n" + headline_a
+    )
+    assert none_md == (
+        INVENTORY_MARKDOWN_HEADER
+        + "\n$0.00 tied up in 0 slow movers (to discount or discontinue); $0.00 recoverable.\n"
     )
     assert out.read_text() == written
-    assert written.splitlines()[0].startswith("| Shop | Product |")
-    assert "| a.myshopify.com | Headers \\| 350 |" in written
-    assert "| b.myshopify.com | Brake kit |" in written
+    assert written == (
+        "| Shop | Product | SKU | On hand | Unit cost | Capital tied up | Sales / month"
+        " | Months of cover | Margin | Action | Cash recovery |\n"
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
+        "| a.myshopify.com | Headers \\| 350 | HDR-1 | 40 | $250.00 | $10,000.00 | 0.0 | n/a"
+        " | 38.5% | discontinue | $5,000.00 |\n"
+        "| b.myshopify.com | Brake kit | BRK-9 | 2 | $400.00 | $800.00 | 0.1 | 20.0 | 30.0%"
+        " | discount_25_pct | $200.00 |\n"
+        "\n"
+        "a.myshopify.com: " + headline_a + "b.myshopify.com: $800.00 tied up in 1 slow mover"
+        " (to discount or discontinue); $200.00 recoverable.\n"
+    )
 
 
 def test_exports_with_a_shop_run_in_its_row_level_security_context(target, tmp_path):
