@@ -458,6 +458,33 @@ def test_marketing_targets_list_an_address_once_per_shop_and_campaign(store):
     ]
 
 
+def test_the_ai_reads_the_marketing_list_of_its_shop_but_not_the_email(store):
+    """The new columns are not PII (var pii_columns): the AI role reads them, rows of its shop
+    only; email stays PII."""
+    import psycopg
+
+    from runner import db, settings
+    from tests.pytest.helpers import PROJECT_DIR
+
+    target, _ = store
+    ai = settings.project_security(PROJECT_DIR).roles.ai
+    with db.connect(target) as conn:
+        try:
+            conn.execute(psycopg.sql.SQL("set role {}").format(psycopg.sql.Identifier(ai)))
+            conn.execute("select set_config('app.shop_domain', %s, false)", (GUESTS,))
+            rows = conn.execute(
+                "select customer_id, campaign, email_marketing_consent, last_category_l1, offer"
+                " from marts.marketing_targets"
+            ).fetchall()
+            assert rows == [
+                (601, "new_customer_nurture", "SUBSCRIBED", "Suspension & Steering", None)
+            ]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select email from marts.marketing_targets")
+        finally:
+            conn.rollback()
+
+
 def test_inventory_alerts(store):
     target, _ = store
     rows = query(
