@@ -493,8 +493,9 @@ def export_marketing_targets(
 ) -> None:
     """Write the marketing list as CSV for a Klaviyo or Mailchimp list import.
 
-    Columns: Email, First Name, Last Name, Tags (campaign,content_theme), Campaign,
-    Content Theme, Shop Domain, Customer ID.
+    One row per shop, campaign and email. Columns: Email, First Name, Last Name, Email
+    Marketing Consent (SUBSCRIBED), Campaign, Content Theme, Last Category, Offer (win-back
+    only), Shop Domain, Customer ID.
 
     Example: `hotdash export marketing-targets --out targets.csv --shop hotrodan.myshopify.com`.
     """

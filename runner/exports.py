@@ -26,18 +26,24 @@ from psycopg import sql
 from runner.errors import ConfigError, ExportError
 from runner.settings import SecurityModel, project_security
 
-# Klaviyo maps Email / First Name / Last Name to profile fields and keeps the other columns as
-# custom properties; Mailchimp matches the same headers and reads comma-separated Tags as tags.
-MARKETING_HEADER = (
-    "Email",
-    "First Name",
-    "Last Name",
-    "Tags",
-    "Campaign",
-    "Content Theme",
-    "Shop Domain",
-    "Customer ID",
+# The marketing list's one format: (CSV header, column of marts.marketing_targets), in file
+# order. Klaviyo's list import maps Email, First Name and Last Name to the profile and Email
+# Marketing Consent to its email consent status (SUBSCRIBED); it keeps every other column as a
+# custom property named by its header, which a template merges by that name.
+# Mailchimp's import maps the same columns to its audience fields and merge fields.
+MARKETING_COLUMNS = (
+    ("Email", "email"),
+    ("First Name", "first_name"),
+    ("Last Name", "last_name"),
+    ("Email Marketing Consent", "email_marketing_consent"),
+    ("Campaign", "campaign"),
+    ("Content Theme", "content_theme"),
+    ("Last Category", "last_category_l1"),
+    ("Offer", "offer"),
+    ("Shop Domain", "shop_domain"),
+    ("Customer ID", "customer_id"),
 )
+MARKETING_HEADER = tuple(header for header, _ in MARKETING_COLUMNS)
 
 # No shop in the session: every shop; with one (--shop), only its rows (RLS says the same).
 SHOP_FILTER = """\
@@ -48,20 +54,11 @@ where
 """
 
 MARKETING_SQL = (
-    """
-select
-    email,
-    first_name,
-    last_name,
-    campaign || ',' || content_theme as tags,
-    campaign,
-    content_theme,
-    shop_domain,
-    customer_id
-from {mart}
-"""
+    "select\n    "
+    + ",\n    ".join(column for _, column in MARKETING_COLUMNS)
+    + "\nfrom {mart}\n"
     + SHOP_FILTER
-    + "order by shop_domain, campaign, email, customer_id\n"
+    + "order by shop_domain, campaign, email\n"
 )
 
 INVENTORY_COLUMNS = (
@@ -241,9 +238,10 @@ def marketing_targets(
     shop: str | None = None,
     security: SecurityModel | None = None,
 ) -> ExportResult:
-    """The marketing list as CSV (header MARKETING_HEADER), one row per customer and campaign.
+    """The marketing list as CSV (MARKETING_COLUMNS), one row per shop, campaign and email.
 
-    Rows without an email cannot be imported: they are left out and counted in `skipped`.
+    The mart lists no row without an email; one that has none cannot be imported and is left
+    out, counted in `skipped`.
     `security`: the target's model (settings.of(target).security); default the project's.
     """
     _, all_rows = _query(conn, "marketing_targets", MARKETING_SQL, {}, shop, security)

@@ -469,6 +469,38 @@ def test_a_mart_built_for_a_past_date_reconciles_without_later_orders(built, ses
     assert not_passed(report) == {}
 
 
+def test_a_marketing_target_without_consent_or_not_its_customers_address_fails_them(built, session):
+    """The list is one row per shop, campaign and normalized address: the address must be the
+    customer's own, lower-cased and trimmed, and the customer must consent. A bad row is named by
+    shop, campaign and customer id, never by its email."""
+    set_column(built, "marketing_targets", "email", " Pat@example.com")
+    with db.connect(built) as conn:
+        conn.execute(
+            "update staging.stg_shopify__customers set accepts_marketing = false"
+            " where customer_id = 1"
+        )
+    try:
+        report = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        set_column(built, "marketing_targets", "email", "pat@example.com")
+        with db.connect(built) as conn:
+            conn.execute(
+                "update staging.stg_shopify__customers set accepts_marketing = true"
+                " where customer_id = 1"
+            )
+
+    assert not_passed(report) == {
+        "marts_marketing_targets/only_consenting_customers": "error",
+        "marts_marketing_targets/email_is_the_customers_address": "error",
+    }
+    named = {"shop_domain": SHOP, "campaign": "new_customer_nurture", "customer_id": 1}
+    assert [(o.expectation, o.unexpected_count, o.sample) for o in report.errors] == [
+        ("only_consenting_customers", 1, [named]),
+        ("email_is_the_customers_address", 1, [named]),
+    ]
+    assert not_passed(contracts.run_contracts(built, "marts", session=session)) == {}
+
+
 def step_context(target: db.Target) -> pipeline.BuildContext:
     """What a build step gets from the pipeline: the target, the options, the run's id and its
     report."""

@@ -21,6 +21,14 @@ orders (UTC dates)                                     gross     discounts
   O9 guest       2025-02-14  10 x 2003                   200.00
        refund 2025-03-03: amount only, 50.00
   O10 C2         2025-03-11  after the as-of date: not yet
+
+A second shop, guests.myshopify.com, same catalog: guest checkouts that share an address.
+
+customers (all consent to email marketing but 604)   orders, each a first and only one
+  601 "Sam@Example.com"                            O601 2025-03-08  1 x 2002   800.00
+  602 " sam@example.COM " (staged trimmed)         O602 2025-03-05  2 x 2003    40.00
+  603 "   " (staged as no email)                   O603 2025-03-06  1 x 2003    20.00
+  604 "SAM@example.com", no consent                O604 2025-03-09  1 x 2003    20.00
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import pytest
 from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt
 
 SHOP = "hotrod.myshopify.com"
+GUESTS = "guests.myshopify.com"
 AS_OF = "2025-03-10"
 MARTS = [
     "growth_metrics",
@@ -102,12 +111,18 @@ def inventory_level(item_id: int, location_id: int, available: int) -> dict:
     return payload
 
 
-def customer(customer_id: int, consent: bool, company: str | None = None, tags: str = "") -> dict:
+def customer(
+    customer_id: int,
+    consent: bool,
+    company: str | None = None,
+    tags: str = "",
+    email: str | None = None,
+) -> dict:
     payload = copy.deepcopy(fixture("customer"))
     payload["default_address"].update(company=company)
     payload.update(
         id=customer_id,
-        email=f"c{customer_id}@example.com",
+        email=f"c{customer_id}@example.com" if email is None else email,
         first_name=f"C{customer_id}",
         tags=tags,
         accepts_marketing=consent,
@@ -229,8 +244,21 @@ def store_facts() -> list[tuple[str, str, object]]:
         ("shopify.refunds", refund(901, 1, "2024-12-05", "5300.00", [(11, 1, "5000.00")])),
         ("shopify.refunds", refund(902, 9, "2025-03-03", "50.00")),
     ]
+    guests = [("shopify.products", product(p)) for p in PRODUCTS]
+    guests += [
+        ("shopify.customers", customer(601, True, email="Sam@Example.com")),
+        ("shopify.customers", customer(602, True, email=" sam@example.COM ")),
+        ("shopify.customers", customer(603, True, email="   ")),
+        ("shopify.customers", customer(604, False, email="SAM@example.com")),
+        ("shopify.orders", order(601, 601, "2025-03-08", [(2002, 1)])),
+        ("shopify.orders", order(602, 602, "2025-03-05", [(2003, 2)])),
+        ("shopify.orders", order(603, 603, "2025-03-06", [(2003, 1)])),
+        ("shopify.orders", order(604, 604, "2025-03-09", [(2003, 1)])),
+    ]
     # fmt: on
-    return [(SHOP, topic, payload) for topic, payload in facts]
+    return [(SHOP, topic, payload) for topic, payload in facts] + [
+        (GUESTS, topic, payload) for topic, payload in guests
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +281,7 @@ def store(hotdash_home):
         *(f"+{m}" for m in MARTS),
         "+facts_quarantine",
         "--vars",
-        json.dumps({"as_of_date": AS_OF, "revenue_goal": 5000}),
+        json.dumps({"as_of_date": AS_OF, "revenue_goal": 5000, "winback_offer_pct": 10}),
     )
     yield target, run
     db.drop_database(target)
@@ -383,16 +411,80 @@ def test_marketing_targets_only_reach_consenting_customers(store):
     target, _ = store
     rows = query(
         target,
-        "select customer_id, campaign, email, content_theme from marts.marketing_targets"
-        " where shop_domain = %s order by customer_id",
+        "select customer_id, campaign, email, email_marketing_consent, content_theme,"
+        " last_category_l1, offer"
+        " from marts.marketing_targets where shop_domain = %s order by customer_id",
         (SHOP,),
     )
-    # 503 would be nurtured but does not consent to email marketing.
+    # 503 would be nurtured but does not consent to email marketing. The last category is that
+    # of the last order that counts: 501's O2 (coilovers, though engines are its top category);
+    # 502's O4 (800.00 of coilovers beat 100.00 of posters; O7 is cancelled, O10 comes after the
+    # as-of date); 504's O6 (posters: Other). The win-back offer is var winback_offer_pct, 10.
     assert rows == [
-        (501, "high_priority_winback", "c501@example.com", "engine_specialist"),
-        (502, "reengagement_campaign", "c502@example.com", "chassis_builder"),
-        (504, "new_customer_nurture", "c504@example.com", "general_hotrod"),
+        (501, "high_priority_winback", "c501@example.com", "SUBSCRIBED", "engine_specialist",
+         "Suspension & Steering", "10% off Suspension & Steering"),
+        (502, "reengagement_campaign", "c502@example.com", "SUBSCRIBED", "chassis_builder",
+         "Suspension & Steering", None),
+        (504, "new_customer_nurture", "c504@example.com", "SUBSCRIBED", "general_hotrod",
+         "Other", None),
+    ]  # fmt: skip
+
+
+def test_marketing_targets_list_an_address_once_per_shop_and_campaign(store):
+    """The guest shop's four customers are one address for nurturing: 601 and 602 consent, and
+    601's order is the later (604's is later still, but 604 does not consent); 603 has no
+    address once trimmed."""
+    target, _ = store
+    rows = query(
+        target,
+        "select customer_id, campaign, email, email_marketing_consent, first_name,"
+        " content_theme, last_category_l1, offer"
+        " from marts.marketing_targets where shop_domain = %s order by campaign, email",
+        (GUESTS,),
+    )
+    assert rows == [
+        (601, "new_customer_nurture", "sam@example.com", "SUBSCRIBED", "C601", "chassis_builder",
+         "Suspension & Steering", None),
+    ]  # fmt: skip
+    staged = query(
+        target,
+        "select customer_id, email from staging.stg_shopify__customers"
+        " where shop_domain = %s order by customer_id",
+        (GUESTS,),
+    )
+    assert staged == [
+        (601, "Sam@Example.com"),
+        (602, "sam@example.COM"),
+        (603, None),
+        (604, "SAM@example.com"),
     ]
+
+
+def test_the_ai_reads_the_marketing_list_of_its_shop_but_not_the_email(store):
+    """The new columns are not PII (var pii_columns): the AI role reads them, rows of its shop
+    only; email stays PII."""
+    import psycopg
+
+    from runner import db, settings
+    from tests.pytest.helpers import PROJECT_DIR
+
+    target, _ = store
+    ai = settings.project_security(PROJECT_DIR).roles.ai
+    with db.connect(target) as conn:
+        try:
+            conn.execute(psycopg.sql.SQL("set role {}").format(psycopg.sql.Identifier(ai)))
+            conn.execute("select set_config('app.shop_domain', %s, false)", (GUESTS,))
+            rows = conn.execute(
+                "select customer_id, campaign, email_marketing_consent, last_category_l1, offer"
+                " from marts.marketing_targets"
+            ).fetchall()
+            assert rows == [
+                (601, "new_customer_nurture", "SUBSCRIBED", "Suspension & Steering", None)
+            ]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select email from marts.marketing_targets")
+        finally:
+            conn.rollback()
 
 
 def test_inventory_alerts(store):

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import psycopg.sql
 import pytest
+import yaml
 
 from runner import contracts, db, ops, settings
 from runner.doctor import run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
-from runner.exports import inventory_alerts, marketing_targets
+from runner.exports import MARKETING_COLUMNS, inventory_alerts, marketing_targets
 from runner.lint import lint
 from runner.load import LoadProgress, load_file, normalize_topic, topic_from_gid
 from runner.pipeline import (
@@ -432,17 +433,19 @@ def test_a_selection_that_matches_nothing_fails(target):
 MARKETING_TABLE = """
 create schema if not exists marts;
 create table marts.marketing_targets (
-    shop_domain text, customer_id bigint, email text, first_name text, last_name text,
-    campaign text, content_theme text, net_revenue numeric
+    shop_domain text, customer_id bigint, campaign text, email text,
+    email_marketing_consent text, first_name text, last_name text, content_theme text,
+    last_category_l1 text, offer text, net_revenue numeric
 );
 insert into marts.marketing_targets values
-    ('a.myshopify.com', 2, 'zoe@example.com', 'Zoë', 'Hart, Jr.', 'reengagement_campaign',
-     'chassis_builder', 900),
-    ('a.myshopify.com', 1, 'al@example.com', 'Al', 'Bundy', 'high_priority_winback',
-     'engine_specialist', 7200),
-    ('a.myshopify.com', 3, null, 'No', 'Mail', 'new_customer_nurture', 'general_hotrod', 50),
-    ('b.myshopify.com', 4, 'bo@example.com', null, null, 'new_customer_nurture',
-     'general_hotrod', 120);
+    ('a.myshopify.com', 2, 'reengagement_campaign', 'zoe@example.com', 'SUBSCRIBED', 'Zoë',
+     'Hart, Jr.', 'chassis_builder', 'Suspension & Steering', null, 900),
+    ('a.myshopify.com', 1, 'high_priority_winback', 'al@example.com', 'SUBSCRIBED', 'Al',
+     'Bundy', 'engine_specialist', 'Brakes', '15% off Brakes', 7200),
+    ('a.myshopify.com', 3, 'new_customer_nurture', null, 'SUBSCRIBED', 'No', 'Mail',
+     'general_hotrod', 'Other', null, 50),
+    ('b.myshopify.com', 4, 'new_customer_nurture', 'bo@example.com', 'SUBSCRIBED', null, null,
+     'general_hotrod', 'Exhaust', null, 120);
 """
 
 
@@ -473,17 +476,16 @@ def test_marketing_targets_csv_is_exact_and_written_atomically(target, tmp_path)
     with db.connect(target) as conn:
         everyone = marketing_targets(conn, out)
     assert (everyone.rows, everyone.skipped) == (3, 1)
+    # The mart's columns the email tool reads, under Klaviyo's headers; net_revenue stays home.
     assert out.read_text(encoding="utf-8") == (
-        "Email,First Name,Last Name,Tags,Campaign,Content Theme,Shop Domain,Customer ID\n"
-        "al@example.com,Al,Bundy,"
-        '"high_priority_winback,engine_specialist",high_priority_winback,engine_specialist,'
-        "a.myshopify.com,1\n"
-        'zoe@example.com,Zoë,"Hart, Jr.",'
-        '"reengagement_campaign,chassis_builder",reengagement_campaign,chassis_builder,'
-        "a.myshopify.com,2\n"
-        "bo@example.com,,,"
-        '"new_customer_nurture,general_hotrod",new_customer_nurture,general_hotrod,'
-        "b.myshopify.com,4\n"
+        "Email,First Name,Last Name,Email Marketing Consent,Campaign,Content Theme,"
+        "Last Category,Offer,Shop Domain,Customer ID\n"
+        "al@example.com,Al,Bundy,SUBSCRIBED,high_priority_winback,engine_specialist,"
+        "Brakes,15% off Brakes,a.myshopify.com,1\n"
+        'zoe@example.com,Zoë,"Hart, Jr.",SUBSCRIBED,reengagement_campaign,chassis_builder,'
+        "Suspension & Steering,,a.myshopify.com,2\n"
+        "bo@example.com,,,SUBSCRIBED,new_customer_nurture,general_hotrod,"
+        "Exhaust,,b.myshopify.com,4\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["targets.csv"]
     assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()
@@ -492,10 +494,30 @@ def test_marketing_targets_csv_is_exact_and_written_atomically(target, tmp_path)
         one_shop = marketing_targets(conn, out, shop="b.myshopify.com")
     assert (one_shop.rows, one_shop.skipped) == (1, 0)
     assert out.read_text().splitlines()[1:] == [
-        "bo@example.com,,,"
-        '"new_customer_nurture,general_hotrod",new_customer_nurture,general_hotrod,'
-        "b.myshopify.com,4"
+        "bo@example.com,,,SUBSCRIBED,new_customer_nurture,general_hotrod,Exhaust,,b.myshopify.com,4"
     ]
+
+
+def test_the_marketing_export_is_the_one_format_and_reads_only_the_marts_columns():
+    """One format: the runner's export; no analysis writes another. Each of its columns is a
+    column of the mart's contract."""
+    contract = yaml.safe_load((db.PROJECT_DIR / "models/marts/marketing_targets.yml").read_text())
+    (mart,) = contract["models"]
+    declared = [c["name"] for c in mart["columns"]]
+    assert [column for _, column in MARKETING_COLUMNS] == [
+        "email",
+        "first_name",
+        "last_name",
+        "email_marketing_consent",
+        "campaign",
+        "content_theme",
+        "last_category_l1",
+        "offer",
+        "shop_domain",
+        "customer_id",
+    ]
+    assert {column for _, column in MARKETING_COLUMNS} <= set(declared)
+    assert list((db.PROJECT_DIR / "analyses").glob("marketing_targets*")) == []
 
 
 # As the mart would hold it with var daily_email_top_n 1: a.myshopify.com's email is HDR-1

@@ -52,6 +52,7 @@ NON_DEFAULT_VARS = {
     "rfm_frequency_orders": [2, 4, 6, 12],
     "rfm_monetary_net_revenue": [100, 400, 1500, 6000],
     "winback_min_net_revenue": 2500,
+    "winback_offer_pct": 20,
     "reengagement_min_days_since_last_order": 30,
     "reengagement_max_days_since_last_order": 75,
     "nurture_max_days_since_first_order": 21,
