@@ -1178,9 +1178,22 @@ def tables(
 
 
 def compare(target: object, schema_prefix: str = "plain_") -> dict[str, str]:
+    """{dbt table: what differs} for the tables that differ (see comparison); equal ones are
+    absent."""
+    return {
+        name: outcome
+        for name, outcome in comparison(target, schema_prefix).items()
+        if outcome != EQUAL
+    }
+
+
+EQUAL = "equal"
+
+
+def comparison(target: object, schema_prefix: str = "plain_") -> dict[str, str]:
     """Every plain table against dbt's table of the same name, row for row (EXCEPT ALL both ways
-    on dbt's columns, as text, bookkeeping aside): {dbt table: what differs} for those that
-    differ; equal tables are absent."""
+    on dbt's columns, as text, bookkeeping aside): {dbt table: EQUAL or what differs}, for every
+    table either side has."""
     differ: dict[str, str] = {}
     with _session(_conninfo(target)) as conn:
         found = conn.execute(
@@ -1226,10 +1239,11 @@ def compare(target: object, schema_prefix: str = "plain_") -> dict[str, str]:
             except psycopg.Error as exc:
                 differ[theirs] = str(exc).strip().splitlines()[0]
                 continue
-            if only_theirs or only_ours:
-                differ[theirs] = (
-                    f"{only_theirs:,} of {rows:,} rows only in dbt's, {only_ours:,} only in {ours}"
-                )
+            differ[theirs] = (
+                f"{only_theirs:,} of {rows:,} rows only in dbt's, {only_ours:,} only in {ours}"
+                if only_theirs or only_ours
+                else EQUAL
+            )
     return differ
 
 
@@ -1265,14 +1279,13 @@ def main() -> None:
         print(f"{name:<36} {starts[name]:8.2f} {value:8.2f}")
     print(f"{'total (wall clock)':<36} {'':>8} {total:8.2f}")
     if args.compare:
-        differ = compare(target, args.schema_prefix)
-        names = [theirs for theirs, _, _ in tables(args.schema_prefix)]
-        names += [name for name in differ if name not in names]
-        for name in names:
-            print(f"{name:<48} {differ.get(name, 'equal')}")
+        outcomes = comparison(target, args.schema_prefix)
+        for name, outcome in outcomes.items():
+            print(f"{name:<48} {outcome}")
+        differ = [name for name, outcome in outcomes.items() if outcome != EQUAL]
         if differ:
-            sys.exit(f"{len(differ)} of {len(names)} tables differ: {', '.join(differ)}")
-        print(f"all {len(names)} tables equal")
+            sys.exit(f"{len(differ)} of {len(outcomes)} tables differ: {', '.join(differ)}")
+        print(f"all {len(outcomes)} tables equal")
 
 
 if __name__ == "__main__":

@@ -255,12 +255,14 @@ def _unjudged(settled: int | None) -> str:
     """The facts no build has judged yet, as a predicate on the facts table (`true`: every
     fact). They are the ones the next judge reads: past the watermark and not in the triage.
     An anti-join (hashed in parallel workers) where `not in` hashes in one process: right after a
-    full refresh the watermark is 0 and it reads every fact."""
+    full refresh the watermark is 0 and it reads every fact. The watermark is repeated on the
+    triage side: PostgreSQL carries an equality across a join, not a range, and without it
+    every later night would hash the whole triage for a few new facts."""
     if settled is None:
         return "true"
     return (
-        f"id > {int(settled)} and not exists"
-        f" (select from {TRIAGE} as judged where judged.fact_id = id)"
+        f"id > {int(settled)} and not exists (select from {TRIAGE} as judged"
+        f" where judged.fact_id = id and judged.fact_id > {int(settled)})"
     )
 
 
