@@ -363,6 +363,13 @@ def build(
             console.print(contract_table(contract_report))
         ui.print_steps(console, report.steps, report.seconds)
         console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
+        if report.alerts is not None:
+            console.print(report.alerts.line() + " (`hotdash alerts`)", highlight=False)
+        if report.alerts_error is not None:
+            err_console.print(
+                f"[yellow]warning:[/] alerts not evaluated: {escape(report.alerts_error)}",
+                highlight=False,
+            )
 
     run_guarded(go)
 
@@ -458,24 +465,100 @@ def contracts(
 # --- status ---------------------------------------------------------------------------------
 
 
+class Severity(StrEnum):
+    warn = "warn"
+    critical = "critical"
+
+
 @app.command()
 def status(
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="How many builds to list.")] = 10,
     shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's freshness.")] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit with code 12 when an alert at or above this severity is open (of --shop"
+            " only, when given): warn or critical.",
+        ),
+    ] = None,
 ) -> None:
     """Show the last builds and how fresh the facts are per shop and topic.
 
-    Example: `hotdash status --runs 5`.
+    Example: `hotdash status --runs 5`, or `hotdash status --fail-on critical` in a monitor.
     """
+    from runner.alerts import at_or_above, list_alerts
+    from runner.errors import AlertError
     from runner.status import status as get_status
 
     def go() -> None:
         target = dbmod.resolve_target()
         with dbmod.connect(target) as conn:
             result = get_status(conn, runs=runs, shop=shop, schema=settings.of(target).facts_schema)
+            raised = at_or_above(list_alerts(conn, shop), fail_on.value) if fail_on else []
         ui.print_runs(console, result.runs)
         console.print()
         ui.print_freshness(console, result.freshness)
+        if fail_on is not None:
+            console.print()
+            console.print(
+                f"{len(raised)} open alert(s) at or above {fail_on.value}", highlight=False
+            )
+            if raised:
+                raise AlertError(
+                    f"{len(raised)} open alert(s) at or above {fail_on.value}: "
+                    + "; ".join(f"{a.shop_domain} {a.rule} ({a.severity})" for a in raised[:5])
+                    + (" ..." if len(raised) > 5 else ""),
+                    hint="`hotdash alerts` lists them with what to do",
+                )
+
+    run_guarded(go)
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+@app.command()
+def alerts(
+    shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's alerts.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Also the alerts resolved in the last 30 days.")
+    ] = False,
+) -> None:
+    """List the open alerts (marts.alerts, evaluated at the end of every build), critical first,
+    then by shop. README "Alerts" lists the rules.
+
+    Example: `hotdash alerts`, `hotdash alerts --shop x.myshopify.com --json`.
+    """
+    import json
+
+    from runner.alerts import list_alerts
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn:
+            found = list_alerts(conn, shop, include_resolved)
+        if as_json:
+            print(json.dumps([a.as_json() for a in found], indent=2))
+            return
+        if not found:
+            console.print("no open alerts" if not include_resolved else "no alerts")
+            return
+        table = Table(title=f"{len(found)} alert(s)")
+        for col in ("severity", "shop", "rule", "message", "opened", "resolved"):
+            table.add_column(col, overflow="fold")
+        colors = {"critical": "bold red", "warn": "yellow"}
+        for a in found:
+            table.add_row(
+                f"[{colors[a.severity]}]{a.severity}[/]",
+                a.shop_domain,
+                a.rule + (f" {a.subject}" if a.subject else ""),
+                escape(a.message),
+                f"{a.opened_at:%Y-%m-%d %H:%M}",
+                f"{a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else "",
+            )
+        console.print(table)
 
     run_guarded(go)
 

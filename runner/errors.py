@@ -79,6 +79,12 @@ class BuildLockedError(HotdashError):
     exit_code = 11
 
 
+class AlertError(HotdashError):
+    """`hotdash status --fail-on warn|critical`: an alert at or above that severity is open."""
+
+    exit_code = 12
+
+
 INTERRUPTED_EXIT_CODE = 130
 UNEXPECTED_EXIT_CODE = 1
 

@@ -3,7 +3,8 @@
 A step is a function of the BuildContext that raises a HotdashError when it fails and may return
 a one-line summary. `default_steps()` is where steps plug in, one line each, in the order
 load project -> facts contracts -> judge facts -> payload contracts -> dbt build -> mart contracts
--> verify security.
+-> verify security. Once the run is recorded, the alert rules are evaluated (runner/alerts.py),
+also after a failed build; their outcome never changes the build's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from runner import dbt, inputs, lock, ops, settings
+from runner import alerts, dbt, inputs, lock, ops, settings
 from runner.db import Target, connect
 from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
@@ -89,6 +90,9 @@ class BuildReport:
     error: HotdashError | None = None
     seconds: float = 0.0
     contracts: list[ContractReport] = field(default_factory=list)  # one per stage
+    # The alerts evaluated once the run was recorded, or why they could not be (alerts_error).
+    alerts: alerts.Summary | None = None
+    alerts_error: str | None = None
 
     @property
     def nodes(self) -> list[dbt.NodeResult]:
@@ -542,12 +546,35 @@ def _build(
                 f"the build ran, but its record could not be closed: {exc.message}",
                 hint="the next build marks it abandoned; build again once the database is back",
             ) from exc
+    if run_status != "cancelled":
+        evaluate_alerts(target, options, report)
     if unexpected is not None:
         raise unexpected
     if report.error is not None:
         report.error.build_report = report  # type: ignore[attr-defined]
         raise report.error
     return report
+
+
+def alert_rules(options: BuildOptions) -> list[str]:
+    """The rules a build evaluates: all of them, but on a --select build only the build's own
+    (build_failed, contract_errors): the marts may not have been rebuilt, so the data rules'
+    alerts stay as the last full build left them. With --skip-contracts, contract_errors is left
+    as it was too (no contract ran)."""
+    rules = list(alerts.BUILD_RULES) if options.select else list(alerts.RULES)
+    if options.skip_contracts:
+        rules.remove("contract_errors")
+    return rules
+
+
+def evaluate_alerts(target: Target, options: BuildOptions, report: BuildReport) -> None:
+    """Evaluate the alert rules for the recorded run. An error is kept in report.alerts_error
+    (the CLI prints it): it never changes the build's outcome, nor hides the build's own error."""
+    try:
+        report.alerts = alerts.evaluate(target, report.run_id, alert_rules(options))
+    except Exception as exc:
+        message = getattr(exc, "message", None) or str(exc).strip() or type(exc).__name__
+        report.alerts_error = f"{type(exc).__name__}: {message.splitlines()[0]}"
 
 
 def build_report(exc: BaseException) -> BuildReport | None:

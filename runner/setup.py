@@ -40,3 +40,7 @@ def facts_ddl(schema: str = "public") -> str:
 
 def ops_ddl() -> str:
     return ddl("hotdash_ops_ddl")
+
+
+def alerts_ddl() -> str:
+    return ddl("hotdash_alerts_ddl")

@@ -188,3 +188,31 @@ begin
 end
 $hotdash$;
 {%- endmacro %}
+
+{% macro hotdash_alerts_ddl() -%}
+-- The operator's alerts (runner/alerts.py evaluates the rules at the end of every build). It lives
+-- in schema marts so that apply_security secures it like every mart: forced row-level security,
+-- the operator and the AI read their shop's rows only. One row per episode: an alert opens once,
+-- is updated while its condition holds (last_seen_at) and is resolved when it clears; when the
+-- condition comes back, a new row opens. At most one open row per (shop_domain, rule, subject).
+create schema if not exists marts;
+
+create table if not exists marts.alerts (
+    alert_id uuid primary key default gen_random_uuid(),
+    shop_domain text not null,
+    rule text not null,
+    subject text not null default '',
+    severity text not null check (severity in ('warn', 'critical')),
+    message text not null,
+    value numeric,
+    threshold numeric,
+    opened_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now(),
+    resolved_at timestamptz,
+    opened_by_run uuid,
+    resolved_by_run uuid
+);
+
+create unique index if not exists alerts_open_idx
+    on marts.alerts (shop_domain, rule, subject) where resolved_at is null;
+{%- endmacro %}

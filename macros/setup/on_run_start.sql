@@ -1,8 +1,8 @@
 {#-
     Run before every dbt command that builds (on-run-start in dbt_project.yml):
     1. the facts table (when missing, in schema public only: a facts_schema that names a schema
-       without the table is a mistake to fail on, not an empty table to build from) and the ops
-       tables, from macros/setup/ddl.sql.
+       without the table is a mistake to fail on, not an empty table to build from), the ops
+       tables and marts.alerts, from macros/setup/ddl.sql.
     2. one build at a time: a build holds the advisory lock hotdash_build_lock_key() on a session
        of its own for as long as it runs (`hotdash build` does; the lock dies with its session,
        also on kill -9). A dbt command of this project started while another build holds it
@@ -25,6 +25,7 @@
         select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'));
         {% if facts_missing and var('facts_schema', 'public') == 'public' %}{{ hotdash_facts_ddl() }}{% endif %}
         {{ hotdash_ops_ddl() }}
+        {{ hotdash_alerts_ddl() }}
     {%- endcall -%}
     {%- do adapter.commit() -%}
     {%- do hotdash_require_build_lock() -%}
