@@ -154,7 +154,7 @@ def goal_pace(conn: psycopg.Connection, vars: settings.Settings) -> list[Conditi
                 shop,
                 "goal_pace",
                 severity,
-                f"net revenue run rate {_money(rate)}/day is {share:.0f}% of the"
+                f"net revenue run rate {_money(rate)}/day is {share:.1f}% of the"
                 f" {_money(needed)}/day needed to reach the {goal:,.0f} goal by {year_end}"
                 f" ({_money(remaining)} to go in {days_left} days; {severity} below"
                 f" {ratio * 100:.0f}%)",

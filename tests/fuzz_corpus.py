@@ -860,8 +860,9 @@ def _mart_rows(target, shop: str) -> dict[str, list[tuple]]:
         tables = [
             name
             for (name,) in conn.execute(
+                # marts.alerts is the runner's record of alerts, not a mart built from facts
                 "select table_name from information_schema.tables"
-                " where table_schema = 'marts' order by table_name"
+                " where table_schema = 'marts' and table_name <> 'alerts' order by table_name"
             ).fetchall()
         ]
         return {

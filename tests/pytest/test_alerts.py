@@ -17,7 +17,7 @@ from psycopg import sql
 
 from runner import alerts, db, grants, settings
 from runner.errors import BuildError
-from runner.pipeline import BuildOptions, Step, build
+from runner.pipeline import BuildOptions, Step, alert_rules, build
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
@@ -72,7 +72,7 @@ def test_goal_pace_warns_below_90_and_is_critical_below_60_percent_of_the_needed
             ("s2.myshopify.com", as_of, True, 30000, Decimal("899.99")),  # warn
             ("s3.myshopify.com", as_of, True, 30000, Decimal("600.00")),  # 60 %: warn
             ("s4.myshopify.com", as_of, True, 30000, Decimal("599.99")),  # critical
-            ("s5.myshopify.com", as_of, True, 0, Decimal("0")),  # goal reached
+            ("s5.myshopify.com", as_of, True, 0, Decimal("-10")),  # goal reached: no alert
             ("s6.myshopify.com", "2026-11-30", False, 30000, Decimal("0")),  # past month
             ("s7.myshopify.com", as_of, True, 30000, None),  # no run rate
         ],
@@ -87,7 +87,7 @@ def test_goal_pace_warns_below_90_and_is_critical_below_60_percent_of_the_needed
     assert scalar(
         target, "select message from marts.alerts where shop_domain = 's4.myshopify.com'"
     ) == (
-        "net revenue run rate 599.99/day is 60% of the 1,000.00/day needed to reach the"
+        "net revenue run rate 599.99/day is 60.0% of the 1,000.00/day needed to reach the"
         " 10,000,000 goal by 2026-12-31 (30,000.00 to go in 30 days; critical below 60%)"
     )
 
@@ -403,3 +403,9 @@ def test_alerts_json_and_status_fail_on(target):
         ("build_failed", str(ok)),
         ("build_failed", str(ok)),
     ]
+
+
+def test_a_select_build_evaluates_only_the_build_rules_and_skip_contracts_leaves_theirs():
+    assert alert_rules(BuildOptions()) == list(alerts.RULES)
+    assert alert_rules(BuildOptions(select=("staging",))) == ["build_failed", "contract_errors"]
+    assert alert_rules(BuildOptions(select=("staging",), skip_contracts=True)) == ["build_failed"]
