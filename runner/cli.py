@@ -362,7 +362,6 @@ def build(
         for contract_report in report.contracts:
             console.print(contract_table(contract_report))
         ui.print_steps(console, report.steps, report.seconds)
-        console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
         if report.alerts is not None:
             console.print(report.alerts.line() + " (`hotdash alerts`)", highlight=False)
         if report.alerts_error is not None:
@@ -370,6 +369,8 @@ def build(
                 f"[yellow]warning:[/] alerts not evaluated: {escape(report.alerts_error)}",
                 highlight=False,
             )
+        # the last line: a scheduler reads the run id from it
+        console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
 
     run_guarded(go)
 

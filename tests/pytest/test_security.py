@@ -374,6 +374,10 @@ def test_rebuild_restores_grants_and_policies(secured: Secured) -> None:
     assert before != after  # a new table: its policies were created again
     owner = secured.builder_role
     assert policies(secured.admin) == [
+        # marts.alerts (the runner's, made at on-run-start) is secured like every mart
+        ("alerts", "hotdash_analyst_read", [ANALYST], "SELECT"),
+        ("alerts", "hotdash_owner_all", [owner], "ALL"),
+        ("alerts", "hotdash_shop_read", [AI, OPERATOR], "SELECT"),
         ("sec_customers", "hotdash_analyst_read", [ANALYST], "SELECT"),
         ("sec_customers", "hotdash_owner_all", [owner], "ALL"),
         ("sec_customers", "hotdash_shop_read", [AI, OPERATOR], "SELECT"),
