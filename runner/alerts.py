@@ -31,9 +31,9 @@ import psycopg
 from psycopg import sql
 
 from runner import settings
-from runner.db import Target, connect
+from runner.db import Target, connect, relation_exists
 from runner.facts import facts_table
-from runner.setup import alerts_ddl
+from runner.setup import apply_ddl
 
 TABLE = "marts.alerts"
 SEVERITIES = ("critical", "warn")  # highest first
@@ -93,9 +93,7 @@ class Summary:
 def ensure_alerts_table(conn: psycopg.Connection) -> None:
     """Create marts.alerts when missing (the DDL of macros/setup/ddl.sql, serialized as the ops
     tables' DDL is)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'))")
-        conn.execute(alerts_ddl())
+    apply_ddl(conn, "hotdash_alerts_ddl")
 
 
 def _dec(value: Any) -> decimal.Decimal:
@@ -105,10 +103,6 @@ def _dec(value: Any) -> decimal.Decimal:
 
 def _money(value: decimal.Decimal) -> str:
     return f"{value:,.2f}"
-
-
-def _exists(conn: psycopg.Connection, relation: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
 
 
 def goal_pace(conn: psycopg.Connection, vars: settings.Settings) -> list[Condition]:
@@ -236,7 +230,7 @@ def shops(conn: psycopg.Connection, facts_schema: str) -> list[str]:
     """Every shop known to the facts (one index probe per shop) or to the marts."""
     found: set[str] = set()
     facts = facts_table(facts_schema)
-    if _exists(conn, facts.as_string(conn)):
+    if relation_exists(conn, facts.as_string(conn)):
         query = sql.SQL("""
             with recursive shops as (
                 (select shop_domain from {facts} order by shop_domain limit 1)
@@ -252,7 +246,7 @@ def shops(conn: psycopg.Connection, facts_schema: str) -> list[str]:
             select shop_domain from shops where shop_domain is not null
         """).format(facts=facts)
         found.update(shop for (shop,) in conn.execute(query))
-    if _exists(conn, "marts.growth_metrics"):
+    if relation_exists(conn, "marts.growth_metrics"):
         found.update(
             shop
             for (shop,) in conn.execute("select distinct shop_domain from marts.growth_metrics")
@@ -305,7 +299,7 @@ def conditions(
     found: list[Condition] = []
     shop_list: list[str] | None = None
     for rule in rules:
-        if not all(_exists(conn, relation) for relation in NEEDS[rule]):
+        if not all(relation_exists(conn, relation) for relation in NEEDS[rule]):
             summary.skipped.append(rule)
             continue
         summary.evaluated.append(rule)
@@ -446,7 +440,7 @@ def list_alerts(
 ) -> list[Alert]:
     """Open alerts (and with include_resolved those resolved in the last RESOLVED_DAYS days),
     critical first, then by shop, rule and opening time. Empty when the table does not exist."""
-    if not _exists(conn, TABLE):
+    if not relation_exists(conn, TABLE):
         return []
     rows = conn.execute(
         """

@@ -323,3 +323,8 @@ def connect(target: Target, autocommit: bool = False) -> Iterator[psycopg.Connec
         ) from exc
     with conn:
         yield conn
+
+
+def relation_exists(conn: psycopg.Connection, relation: str) -> bool:
+    """Whether `relation` (schema.name, as to_regclass reads it) exists."""
+    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]

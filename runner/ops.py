@@ -15,11 +15,11 @@ import psycopg
 import psycopg.sql
 from psycopg.types.json import Jsonb
 
-from runner.db import Target, connect
+from runner.db import Target, connect, relation_exists
 from runner.dbt import NodeResult
 from runner.errors import INTERRUPTED_EXIT_CODE, UNEXPECTED_EXIT_CODE
 from runner.lock import BuildLock, client_identity
-from runner.setup import ops_ddl
+from runner.setup import apply_ddl
 
 if TYPE_CHECKING:
     from runner.contracts.report import ContractReport
@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create schema ops and its tables if missing (serialized, so two builds cannot race)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'))")
-        conn.execute(ops_ddl())
+    apply_ddl(conn, "hotdash_ops_ddl")
 
 
 @dataclass(frozen=True)
@@ -196,7 +194,7 @@ RESULT_COLUMNS = (
 def record_contract_results(target: Target, report: ContractReport) -> int:
     """Append the outcomes to ops.contract_results when that table exists (its columns decide)."""
     with connect(target) as conn:
-        if conn.execute("select to_regclass('ops.contract_results') is null").fetchone()[0]:
+        if not relation_exists(conn, "ops.contract_results"):
             return 0
         present = {
             name: dtype

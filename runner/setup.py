@@ -10,6 +10,8 @@ import functools
 import re
 from pathlib import Path
 
+import psycopg
+
 DDL_FILE = Path(__file__).resolve().parent.parent / "macros" / "setup" / "ddl.sql"
 
 
@@ -38,9 +40,10 @@ def facts_ddl(schema: str = "public") -> str:
     )
 
 
-def ops_ddl() -> str:
-    return ddl("hotdash_ops_ddl")
-
-
-def alerts_ddl() -> str:
-    return ddl("hotdash_alerts_ddl")
+def apply_ddl(conn: psycopg.Connection, *macros: str) -> None:
+    """Run DDL macros of macros/setup/ddl.sql in one transaction, serialized with every other
+    session that does (as dbt's on-run-start is), so two builds cannot race."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('hotdash.ops_ddl'))")
+        for macro in macros:
+            conn.execute(ddl(macro))

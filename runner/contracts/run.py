@@ -27,7 +27,7 @@ from runner.contracts.suites import (
     Part,
     Stage,
 )
-from runner.db import Target, connect
+from runner.db import Target, connect, relation_exists
 from runner.errors import ConfigError
 from runner.settings import Settings
 
@@ -148,9 +148,9 @@ def _run(
     could run, with that message."""
     needed = sorted({r for c in checks for r in c.needs})
     with connect(target) as conn:
-        exists = {r: _relation_exists(conn, r) for r in needed}
+        exists = {r: relation_exists(conn, r) for r in needed}
         # The facts past the triage cursor are the ones no build has judged yet.
-        judged_before = new_facts_only and _relation_exists(conn, TRIAGE)
+        judged_before = new_facts_only and relation_exists(conn, TRIAGE)
         facts_after = _settled_through(conn) if judged_before else None
         cursors = {c.topic: c.cursor for c in checks if c.part == "payload" and c.topic}
         after = {
@@ -221,13 +221,9 @@ def _run(
     return [outcomes[(c.suite, c.name)] for c in checks]
 
 
-def _relation_exists(conn: psycopg.Connection, relation: str) -> bool:
-    return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
-
-
 def _cursor(conn: psycopg.Connection, relation: str) -> int:
     """The last judge batch a staging model has read; 0 before its first build."""
-    if not _relation_exists(conn, relation):
+    if not relation_exists(conn, relation):
         return 0
     schema, table = relation.split(".", 1)
     statement = psycopg.sql.SQL("select coalesce(max(judge_batch), 0) from {}").format(
@@ -239,7 +235,7 @@ def _cursor(conn: psycopg.Connection, relation: str) -> int:
 def _settled_through(conn: psycopg.Connection) -> int:
     """The judge's watermark, as triage_settled_through() in macros/triage.sql computes it:
     every fact up to it is judged or will never commit."""
-    if not _relation_exists(conn, "ops.facts_triage_batches"):
+    if not relation_exists(conn, "ops.facts_triage_batches"):
         return 0
     return int(
         conn.execute(
