@@ -11,6 +11,8 @@ The rules (README "Alerts"; thresholds are dbt vars, docs/vars.md):
                        revenue per day needed to reach the goal by the year's end
   slow_mover_capital   capital tied up in variants to discontinue or discount (inventory_alerts)
   quarantine_share     share of the recently stored facts the judge quarantined (ops.facts_triage)
+  stale_feed           a shop's newest fact of a staged topic is older than the topic's thresholds
+                       in var freshness (warn, then critical): one alert per shop and topic
   build_failed         the latest build failed or was abandoned (ops.build_runs), every shop
   contract_errors      the latest build recorded error-level contract results, every shop
 
@@ -37,18 +39,20 @@ from runner.setup import apply_ddl
 
 TABLE = "marts.alerts"
 SEVERITIES = ("critical", "warn")  # highest first
-DATA_RULES = ("goal_pace", "slow_mover_capital", "quarantine_share")
+DATA_RULES = ("goal_pace", "slow_mover_capital", "quarantine_share", "stale_feed")
 BUILD_RULES = ("build_failed", "contract_errors")
 RULES = DATA_RULES + BUILD_RULES
 SLOW_MOVER_ACTIONS = ("discontinue", "discount_50_pct", "discount_25_pct")
 # Serializes evaluations (a build already holds the build lock; this covers a direct call).
 LOCK_SQL = "select pg_advisory_xact_lock(hashtext('hotdash.alerts'))"
 
-# The relations each rule reads: a rule whose relation is missing is skipped.
+# The relations each rule reads ({facts}: the facts table of var facts_schema): a rule whose
+# relation is missing is skipped.
 NEEDS: dict[str, tuple[str, ...]] = {
     "goal_pace": ("marts.growth_metrics",),
     "slow_mover_capital": ("marts.inventory_alerts",),
     "quarantine_share": ("ops.facts_triage",),
+    "stale_feed": ("{facts}",),
     "build_failed": ("ops.build_runs",),
     "contract_errors": ("ops.build_runs", "ops.contract_results"),
 }
@@ -217,6 +221,39 @@ def quarantine_share(conn: psycopg.Connection, vars: settings.Settings) -> list[
     ]
 
 
+def _hours(span: dt.timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"
+
+
+def stale_feed(conn: psycopg.Connection, vars: settings.Settings) -> list[Condition]:
+    """Per shop and staged topic: warn when the newest fact is older than the topic's
+    warn_after_hours, critical beyond its error_after_hours (var freshness; the statuses of
+    `hotdash status`). A shop that never sent a topic has no feed of it to go stale."""
+    from runner.status import freshness
+
+    out = []
+    for feed in freshness(conn, vars):
+        if feed.topic not in vars.topics or feed.status == "fresh":
+            continue
+        late = feed.status == "warn"
+        limit = feed.thresholds.warn_after if late else feed.thresholds.error_after
+        out.append(
+            Condition(
+                feed.shop_domain,
+                "stale_feed",
+                "warn" if late else "critical",
+                f"no {feed.topic} fact for {int(feed.age.total_seconds() // 3600)} h (the newest"
+                f" stored {feed.latest_created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC;"
+                f" {'late' if late else 'stale'} after {_hours(limit)}): is the app still"
+                " receiving this topic's webhooks?",
+                value=round(decimal.Decimal(feed.age.total_seconds()) / 3600, 2),
+                threshold=decimal.Decimal(limit.total_seconds()) / 3600,
+                subject=feed.topic,
+            )
+        )
+    return out
+
+
 LATEST_BUILD_SQL = """
 select run_id, status, failed_step, error_message, exit_code
 from ops.build_runs
@@ -299,7 +336,8 @@ def conditions(
     found: list[Condition] = []
     shop_list: list[str] | None = None
     for rule in rules:
-        if not all(relation_exists(conn, relation) for relation in NEEDS[rule]):
+        needs = [relation.format(facts=vars.facts_relation) for relation in NEEDS[rule]]
+        if not all(relation_exists(conn, relation) for relation in needs):
             summary.skipped.append(rule)
             continue
         summary.evaluated.append(rule)
@@ -308,6 +346,7 @@ def conditions(
                 "goal_pace": goal_pace,
                 "slow_mover_capital": slow_mover_capital,
                 "quarantine_share": quarantine_share,
+                "stale_feed": stale_feed,
             }[rule](conn, vars)
         else:
             if shop_list is None:
@@ -466,3 +505,19 @@ def at_or_above(alerts: Iterable[Alert], severity: str) -> list[Alert]:
     """The open alerts at or above `severity` (warn: every open alert; critical: critical)."""
     rank = SEVERITIES.index(severity)
     return [a for a in alerts if a.resolved_at is None and SEVERITIES.index(a.severity) <= rank]
+
+
+def raised(
+    conn: psycopg.Connection, vars: settings.Settings, severity: str, shop: str | None = None
+) -> list[tuple[str, str, str, str]]:
+    """(shop, rule, subject, severity) at or above `severity`, of `shop` when given: the open
+    alerts, and the feeds late or stale now (rule stale_feed, evaluated on the spot: a feed that
+    stops is seen without waiting for a build, also when builds stop)."""
+    rank = SEVERITIES.index(severity)
+    found = {(a.shop_domain, a.rule, a.subject): a.severity for a in list_alerts(conn, shop)}
+    if relation_exists(conn, vars.facts_relation):
+        for c in stale_feed(conn, vars):
+            if shop is None or c.shop_domain == shop:
+                key = (c.shop_domain, c.rule, c.subject)
+                found[key] = min(found.get(key, c.severity), c.severity, key=SEVERITIES.index)
+    return [(*key, sev) for key, sev in sorted(found.items()) if SEVERITIES.index(sev) <= rank]

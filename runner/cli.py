@@ -480,7 +480,8 @@ def status(
         typer.Option(
             "--fail-on",
             help="Exit with code 12 when an alert at or above this severity is open (of --shop"
-            " only, when given): warn or critical.",
+            " only, when given), a feed late (warn) or stale (critical) now included: warn or"
+            " critical.",
         ),
     ] = None,
 ) -> None:
@@ -488,29 +489,33 @@ def status(
 
     Example: `hotdash status --runs 5`, or `hotdash status --fail-on critical` in a monitor.
     """
-    from runner.alerts import at_or_above, list_alerts
+    from runner.alerts import raised
     from runner.errors import AlertError
     from runner.status import status as get_status
 
     def go() -> None:
         target = dbmod.resolve_target()
+        vars = settings.of(target)
         with dbmod.connect(target) as conn:
-            result = get_status(conn, runs=runs, shop=shop, schema=settings.of(target).facts_schema)
-            raised = at_or_above(list_alerts(conn, shop), fail_on.value) if fail_on else []
+            result = get_status(conn, vars, runs=runs, shop=shop)
+            failing = raised(conn, vars, fail_on.value, shop) if fail_on else []
         ui.print_runs(console, result.runs)
         console.print()
         ui.print_freshness(console, result.freshness)
         if fail_on is not None:
             console.print()
             console.print(
-                f"{len(raised)} open alert(s) at or above {fail_on.value}", highlight=False
+                f"{len(failing)} open alert(s) at or above {fail_on.value}", highlight=False
             )
-            if raised:
+            if failing:
                 raise AlertError(
-                    f"{len(raised)} open alert(s) at or above {fail_on.value}: "
-                    + "; ".join(f"{a.shop_domain} {a.rule} ({a.severity})" for a in raised[:5])
-                    + (" ..." if len(raised) > 5 else ""),
-                    hint="`hotdash alerts` lists them with what to do",
+                    f"{len(failing)} open alert(s) at or above {fail_on.value}: "
+                    + "; ".join(
+                        f"{s} {rule}{' ' + subject if subject else ''} ({sev})"
+                        for s, rule, subject, sev in failing[:5]
+                    )
+                    + (" ..." if len(failing) > 5 else ""),
+                    hint="`hotdash alerts` lists them with what to do; `hotdash status` the feeds",
                 )
 
     run_guarded(go)

@@ -10,6 +10,7 @@ the loaders see the vars dbt builds with.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -164,6 +165,18 @@ class SecurityModel:
 
 
 @dataclass(frozen=True)
+class FeedThresholds:
+    """A feed is late (warn) past warn_after and stale (error) past error_after."""
+
+    warn_after: dt.timedelta
+    error_after: dt.timedelta
+
+    def status(self, age: dt.timedelta) -> str:
+        """fresh, warn or stale: an age above a threshold crosses it (dbt's rule too)."""
+        return "stale" if age > self.error_after else "warn" if age > self.warn_after else "fresh"
+
+
+@dataclass(frozen=True)
 class Settings:
     """dbt_project.yml's vars with --vars over them, and what the runner derives from them."""
 
@@ -188,6 +201,27 @@ class Settings:
     def topics(self) -> Mapping[str, Mapping[str, Any]]:
         """The staged topics (var topics): topic -> model, keys, entity, version, rule, suite."""
         return self.get("topics", {})
+
+    def freshness(self, topic: str) -> FeedThresholds:
+        """The topic's freshness thresholds (var freshness; its `default` for a topic not
+        listed): the one set dbt source freshness, status, the contracts and the alerts use."""
+        table = self.get("freshness", {})
+        spec = table.get(topic) or table.get("default")
+        where = f"var freshness[{topic!r}]" if topic in table else "var freshness['default']"
+        try:
+            warn, error = (spec[k] for k in ("warn_after_hours", "error_after_hours"))
+        except (TypeError, KeyError) as exc:
+            raise ConfigError(
+                f"{where} needs warn_after_hours and error_after_hours: {spec!r}",
+                hint="dbt_project.yml declares them per topic; --vars replaces the whole var",
+            ) from exc
+        # Whole hours: dbt source freshness counts periods in integers.
+        if not all(type(h) is int for h in (warn, error)) or not 0 < warn <= error:
+            raise ConfigError(
+                f"{where}: warn_after_hours ({warn!r}) and error_after_hours ({error!r}) must be"
+                " whole hours, above 0, warn at most error"
+            )
+        return FeedThresholds(dt.timedelta(hours=warn), dt.timedelta(hours=error))
 
     @property
     def security(self) -> SecurityModel:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
-import yaml
 from psycopg import sql
 
 from runner import ops
 from runner.errors import DatabaseError
 from runner.facts import facts_table
+from runner.settings import FeedThresholds, Settings
 
 # The newest fact per (shop_domain, topic), found by skipping through the index
 # facts_shop_topic_created_at_idx (shop_domain, topic, created_at): one index probe per pair
@@ -56,8 +55,6 @@ cross join lateral (
 order by pairs.shop_domain, pairs.topic
 """)
 
-SOURCES_YML = Path(__file__).resolve().parent.parent / "models" / "staging" / "_app__sources.yml"
-
 
 @dataclass(frozen=True)
 class Freshness:
@@ -65,27 +62,8 @@ class Freshness:
     topic: str
     latest_created_at: dt.datetime
     age: dt.timedelta
-    status: str  # fresh, warn, stale (the thresholds of dbt source freshness on facts)
-
-
-def freshness_thresholds(path: Path = SOURCES_YML) -> tuple[dt.timedelta, dt.timedelta]:
-    """warn_after and error_after of the facts source, read from its dbt YAML (24 h / 72 h)."""
-    warn, error = dt.timedelta(hours=24), dt.timedelta(hours=72)
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-        for source in doc.get("sources", []):
-            for table in source.get("tables", []):
-                if table.get("name") != "facts":
-                    continue
-                config = table.get("config", {}).get("freshness") or table.get("freshness") or {}
-                spans = []
-                for key in ("warn_after", "error_after"):
-                    spec = config.get(key) or {}
-                    spans.append(dt.timedelta(**{f"{spec['period']}s": spec["count"]}))
-                warn, error = spans
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
-        pass  # the defaults above
-    return warn, error
+    status: str  # fresh, warn, stale: the topic's thresholds in var freshness
+    thresholds: FeedThresholds
 
 
 def freshness_sql(schema: str = "public") -> sql.Composed:
@@ -93,12 +71,10 @@ def freshness_sql(schema: str = "public") -> sql.Composed:
     return FRESHNESS_SQL.format(facts=facts_table(schema))
 
 
-def freshness(
-    conn: psycopg.Connection, shop: str | None = None, schema: str = "public"
-) -> list[Freshness]:
+def freshness(conn: psycopg.Connection, vars: Settings, shop: str | None = None) -> list[Freshness]:
     """Newest fact and its age per shop and topic (of one shop when given), in the facts table
-    of `schema` (settings.of(target).facts_schema)."""
-    warn, error = freshness_thresholds()
+    of var facts_schema, judged by the topic's thresholds (var freshness)."""
+    schema = vars.facts_schema
     query = freshness_sql(schema)
     try:
         rows = conn.execute(query, {"shop": shop}).fetchall()
@@ -109,8 +85,10 @@ def freshness(
         ) from exc
     result = []
     for shop_domain, topic, latest, age in rows:
-        status = "stale" if age > error else "warn" if age > warn else "fresh"
-        result.append(Freshness(shop_domain, topic, latest, age, status))
+        thresholds = vars.freshness(topic)
+        result.append(
+            Freshness(shop_domain, topic, latest, age, thresholds.status(age), thresholds)
+        )
     return result
 
 
@@ -121,7 +99,7 @@ class Status:
 
 
 def status(
-    conn: psycopg.Connection, runs: int = 10, shop: str | None = None, schema: str = "public"
+    conn: psycopg.Connection, vars: Settings, runs: int = 10, shop: str | None = None
 ) -> Status:
     """Recent builds (a running build whose session is gone is marked abandoned first) and
     the freshness of every feed. A user who may only read ops.build_runs still gets the
@@ -133,4 +111,4 @@ def status(
             mark_abandoned(conn)
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
         pass
-    return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, shop, schema))
+    return Status(runs=ops.recent_runs(conn, runs), freshness=freshness(conn, vars, shop))

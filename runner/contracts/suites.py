@@ -156,6 +156,11 @@ def load_suite(path: Path, kind: Stage, project: Settings) -> Suite:
         )
     # The staging model that stages the topic: the facts past its highest judge batch are new.
     context["cursor"] = f"staging.{project.topics[topic]['model']}" if topic else None
+    # is_fresh: the topic's warn threshold in var freshness, as an interval.
+    if topic:
+        hours = project.freshness(topic).warn_after.total_seconds() / 3600
+        context["fresh_within"] = f"{hours:g} hours"
+
     default_relation = _render(doc.get("relation") or "{{ facts }}", context, native=False)
     context["relation"] = default_relation
     default_keys = tuple(_render(doc.get("keys") or ["id"], context, native=False))

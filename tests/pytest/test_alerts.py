@@ -18,7 +18,7 @@ from psycopg import sql
 from runner import alerts, db, grants, settings
 from runner.errors import BuildError
 from runner.pipeline import BuildOptions, Step, alert_rules, build
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, scalar
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
 SHOP_A = "a.myshopify.com"
@@ -171,6 +171,117 @@ def test_quarantine_share_above_2_percent_of_the_last_7_days_warns(target):
         "3 of 100 facts stored in the last 7 days were quarantined (3.00%, above 2.00%):"
         " see staging.facts_quarantine"
     )
+
+
+# --- stale_feed ----------------------------------------------------------------------------------
+
+
+def fact_at(target: db.Target, shop: str, topic: str, age: str) -> None:
+    """One fact of `topic` stored `age` (an interval) ago."""
+    run(
+        target,
+        "insert into facts (shop_domain, topic, value, created_at)"
+        f" values ('{shop}', '{topic}', '{{}}', now() - interval '{age}')",
+    )
+
+
+def stale(target: db.Target) -> list[tuple]:
+    return query(
+        target,
+        "select shop_domain, subject, severity, threshold from marts.alerts"
+        " where rule = 'stale_feed' and resolved_at is null order by shop_domain, subject",
+    )
+
+
+def test_stale_feed_warns_past_warn_after_and_is_critical_past_error_after_per_topic(target):
+    """Orders: 24 h / 72 h; customers: 168 h / 336 h (var freshness). A minute on each side of
+    each threshold; a topic that is not staged never alerts."""
+    fact_at(target, SHOP_A, "shopify.orders", "23 hours 59 minutes")
+    fact_at(target, SHOP_A, "shopify.customers", "168 hours 1 minute")
+    fact_at(target, SHOP_A, "shopify.checkouts", "900 hours")
+    fact_at(target, SHOP_B, "shopify.orders", "24 hours 1 minute")
+    fact_at(target, SHOP_B, "shopify.customers", "167 hours 59 minutes")
+    fact_at(target, SHOP_B, "shopify.refunds", "336 hours 1 minute")
+    fact_at(target, SHOP_B, "shopify.inventory_levels", "71 hours 59 minutes")
+    fact_at(target, "c.myshopify.com", "shopify.orders", "72 hours 1 minute")
+    alerts.evaluate(target, uuid.uuid4(), ["stale_feed"])
+    assert stale(target) == [
+        (SHOP_A, "shopify.customers", "warn", Decimal(168)),
+        (SHOP_B, "shopify.inventory_levels", "warn", Decimal(24)),
+        (SHOP_B, "shopify.orders", "warn", Decimal(24)),
+        (SHOP_B, "shopify.refunds", "critical", Decimal(336)),
+        ("c.myshopify.com", "shopify.orders", "critical", Decimal(72)),
+    ]
+    message = scalar(
+        target,
+        "select message from marts.alerts where shop_domain = %s and subject = 'shopify.orders'",
+        (SHOP_B,),
+    )
+    assert message.startswith("no shopify.orders fact for 24 h (the newest stored ")
+    assert message.endswith(
+        " UTC; late after 24 h): is the app still receiving this topic's webhooks?"
+    )
+
+
+def test_stale_feed_resolves_when_a_fact_arrives_and_follows_the_var(target):
+    fact_at(target, SHOP_A, "shopify.orders", "30 hours")
+    alerts.evaluate(target, uuid.uuid4(), ["stale_feed"])
+    assert stale(target) == [(SHOP_A, "shopify.orders", "warn", Decimal(24))]
+    # The same thresholds under --vars: 40 h / 80 h leaves a 30-hour-old feed fresh.
+    relaxed = settings.with_vars(
+        target,
+        '{"freshness": {"default": {"warn_after_hours": 40, "error_after_hours": 80}}}',
+    )
+    alerts.evaluate(relaxed, uuid.uuid4(), ["stale_feed"])
+    assert stale(target) == []
+    alerts.evaluate(target, uuid.uuid4(), ["stale_feed"])
+    fact_at(target, SHOP_A, "shopify.orders", "1 minute")
+    summary = alerts.evaluate(target, uuid.uuid4(), ["stale_feed"])
+    assert (summary.opened, summary.resolved, stale(target)) == (0, 1, [])
+    assert scalar(target, "select count(*) from marts.alerts where resolved_at is not null") == 2
+
+
+def test_status_fail_on_sees_a_stale_feed_before_any_build_evaluates_it(target):
+    fact_at(target, SHOP_A, "shopify.orders", "72 hours 1 minute")
+    fact_at(target, SHOP_B, "shopify.orders", "24 hours 1 minute")
+    critical = hotdash(target, "status", "--fail-on", "critical")
+    assert critical.returncode == 12, critical.stderr
+    assert f"{SHOP_A} stale_feed shopify.orders (critical)" in critical.stderr
+    assert SHOP_B not in critical.stderr
+    assert hotdash(target, "status", "--shop", SHOP_B, "--fail-on", "critical").returncode == 0
+    assert hotdash(target, "status", "--shop", SHOP_B, "--fail-on", "warn").returncode == 12
+    assert scalar(target, "select to_regclass('marts.alerts') is null") is True
+
+
+def test_dbt_source_freshness_judges_the_stalest_shop_by_the_same_thresholds(target):
+    """dbt's sources per topic read var freshness: orders warn past 24 h (the stalest of two
+    shops), refunds pass at 30 h (168 h), and the same feeds in `hotdash status`."""
+    fact_at(target, SHOP_A, "shopify.orders", "1 hour")
+    fact_at(target, SHOP_B, "shopify.orders", "30 hours")
+    fact_at(target, SHOP_B, "shopify.refunds", "30 hours")
+    result = run_dbt(
+        target,
+        "source",
+        "freshness",
+        "--select",
+        "source:app.shopify_orders",
+        "source:app.shopify_refunds",
+        ok=False,
+    )
+    sources = [n for n in result.nodes if n.resource_type == "source"]
+    assert sorted((n.name, n.status) for n in sources) == [
+        ("shopify_orders", "warn"),
+        ("shopify_refunds", "pass"),
+    ]
+    from runner.status import freshness
+
+    with db.connect(target) as conn:
+        feeds = freshness(conn, settings.of(target))
+    assert [(f.shop_domain, f.topic, f.status) for f in feeds] == [
+        (SHOP_A, "shopify.orders", "fresh"),
+        (SHOP_B, "shopify.orders", "warn"),
+        (SHOP_B, "shopify.refunds", "fresh"),
+    ]
 
 
 # --- build_failed and contract_errors ----------------------------------------------------------

@@ -605,6 +605,23 @@ def test_a_stale_topic_only_warns(target, session):
     assert report.ok
 
 
+def test_is_fresh_warns_a_minute_past_the_topics_warn_threshold_not_a_minute_before(
+    target, session
+):
+    """is_fresh reads var freshness: inventory levels warn past 24 h."""
+    insert_facts(target, good_facts())
+    for age, expected in (("23 hours 59 minutes", {}), ("24 hours 1 minute", "warn")):
+        with db.connect(target) as conn:
+            conn.execute(
+                "update facts set created_at = now() - %s::interval"
+                " where topic = 'shopify.inventory_levels'",
+                (age,),
+            )
+        report = contracts.run_contracts(target, "source", session=session)
+        found = not_passed(report).get("source_inventory_levels/is_fresh", {})
+        assert found == expected, age
+
+
 def test_non_numeric_totals_above_the_error_share_stop_the_source(target, session):
     insert_facts(target, good_facts())
     (bad_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(1004, total_price="12,50"))])

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from hotdash_demo import iter_demo_facts
-from runner import db, lock
+from runner import db, lock, settings
 from runner.errors import BuildLockedError
 from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import require_secure
@@ -399,10 +399,10 @@ def test_a_killed_build_is_abandoned_and_the_next_build_restores_the_marts(
         # A read-only session gets the status all the same (it cannot record anything) ...
         with db.connect(target) as conn:
             conn.read_only = True
-            assert status(conn).runs[0].status == "running"
+            assert status(conn, settings.of(target)).runs[0].status == "running"
         # ... and `hotdash status` records it so.
         with db.connect(target) as conn:
-            runs = status(conn).runs
+            runs = status(conn, settings.of(target)).runs
         assert (runs[0].status, runs[0].error_message) == (
             "abandoned",
             f"the build ended without finishing: its process or database session died during step {step}",
@@ -468,7 +468,7 @@ def test_a_build_survives_a_killed_database_and_the_next_build_restores_the_mart
 
         target = db.embedded_target(PROJECT_DIR, home, dbname="crash")  # starts it again
         with db.connect(target) as conn:
-            (run,) = [r for r in status(conn).runs if r.status != "success"]
+            (run,) = [r for r in status(conn, settings.of(target)).runs if r.status != "success"]
         assert (run.status, run.error_message) == (
             "abandoned",
             "the build ended without finishing: its process or database session died"

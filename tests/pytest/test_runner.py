@@ -654,12 +654,16 @@ def test_an_export_of_a_missing_mart_says_to_build(target, tmp_path):
 
 
 def test_status_lists_runs_and_freshness_per_shop_and_topic(target):
+    """Each topic is judged by its own thresholds in var freshness (orders 24 h / 72 h,
+    customers 168 h / 336 h, an unlisted topic the default 24 h / 72 h)."""
     now = scalar(target, "select now()")
     rows = [
         (SHOP, "shopify.orders", now - dt.timedelta(hours=80)),
         (SHOP, "shopify.orders", now - dt.timedelta(hours=1)),
         (SHOP, "shopify.customers", now - dt.timedelta(hours=30)),
+        (SHOP, "shopify.checkouts", now - dt.timedelta(hours=30)),
         (OTHER, "shopify.orders", now - dt.timedelta(hours=73)),
+        (OTHER, "shopify.customers", now - dt.timedelta(hours=170)),
     ]
     with db.connect(target) as conn:
         for shop, topic, created_at in rows:
@@ -670,16 +674,41 @@ def test_status_lists_runs_and_freshness_per_shop_and_topic(target):
             )
     report = build(target, BuildOptions(), steps=[Step("noop", lambda ctx: None)])
 
+    vars = settings.of(target)
     with db.connect(target) as conn:
-        result = status(conn)
-        only_other = freshness(conn, shop=OTHER)
+        result = status(conn, vars)
+        only_other = freshness(conn, vars, shop=OTHER)
     assert [(r.run_id, r.status, r.nodes) for r in result.runs] == [(report.run_id, "success", 0)]
     assert [(f.shop_domain, f.topic, f.latest_created_at, f.status) for f in result.freshness] == [
+        (OTHER, "shopify.customers", now - dt.timedelta(hours=170), "warn"),
         (OTHER, "shopify.orders", now - dt.timedelta(hours=73), "stale"),
-        (SHOP, "shopify.customers", now - dt.timedelta(hours=30), "warn"),
+        (SHOP, "shopify.checkouts", now - dt.timedelta(hours=30), "warn"),
+        (SHOP, "shopify.customers", now - dt.timedelta(hours=30), "fresh"),
         (SHOP, "shopify.orders", now - dt.timedelta(hours=1), "fresh"),
     ]
-    assert [(f.shop_domain, f.topic) for f in only_other] == [(OTHER, "shopify.orders")]
+    assert [(f.shop_domain, f.topic) for f in only_other] == [
+        (OTHER, "shopify.customers"),
+        (OTHER, "shopify.orders"),
+    ]
+
+
+def test_feed_thresholds_cross_strictly_above_and_refuse_nonsense(tmp_path):
+    thresholds = settings.FeedThresholds(dt.timedelta(hours=24), dt.timedelta(hours=72))
+    hour, second = dt.timedelta(hours=1), dt.timedelta(seconds=1)
+    assert thresholds.status(24 * hour) == "fresh"
+    assert thresholds.status(24 * hour + second) == "warn"
+    assert thresholds.status(72 * hour) == "warn"
+    assert thresholds.status(72 * hour + second) == "stale"
+    project = settings.load(db.PROJECT_DIR)
+    assert project.freshness("shopify.refunds") == settings.FeedThresholds(168 * hour, 336 * hour)
+    for bad in (
+        '{"freshness": {"default": {"warn_after_hours": 24}}}',
+        '{"freshness": {"default": {"warn_after_hours": 1.5, "error_after_hours": 72}}}',
+        '{"freshness": {"default": {"warn_after_hours": 80, "error_after_hours": 72}}}',
+        '{"freshness": {"default": {"warn_after_hours": 0, "error_after_hours": 72}}}',
+    ):
+        with pytest.raises(ConfigError, match=r"var freshness\['default'\]"):
+            settings.load(db.PROJECT_DIR, bad).freshness("shopify.orders")
 
 
 def test_freshness_is_served_by_the_shop_topic_index(target):
@@ -694,7 +723,7 @@ def test_freshness_is_served_by_the_shop_topic_index(target):
 
         explain = psycopg.sql.SQL("explain ") + freshness_sql()
         plan = "\n".join(row[0] for row in conn.execute(explain, {"shop": None}).fetchall())
-        assert len(freshness(conn)) == 12
+        assert len(freshness(conn, settings.of(target))) == 12
     assert "facts_shop_topic_created_at_idx" in plan
     assert "Seq Scan" not in plan
 
@@ -702,7 +731,7 @@ def test_freshness_is_served_by_the_shop_topic_index(target):
 def test_status_before_any_build(target):
     with db.connect(target) as conn:
         conn.execute("drop schema ops cascade")
-        assert status(conn).runs == []
+        assert status(conn, settings.of(target)).runs == []
 
 
 # --- doctor and lint ------------------------------------------------------------------------

@@ -59,6 +59,15 @@ NON_DEFAULT_VARS = {
     "content_theme_by_category": {"Engine & Drivetrain": "engine_specialist"},
     "facts_schema": "app",
     "pipeline_health_days": 14,
+    "freshness": {
+        "default": {"warn_after_hours": 12, "error_after_hours": 48},
+        "shopify.orders": {"warn_after_hours": 6, "error_after_hours": 36},
+        "shopify.inventory_levels": {"warn_after_hours": 12, "error_after_hours": 48},
+        "shopify.refunds": {"warn_after_hours": 72, "error_after_hours": 240},
+        "shopify.customers": {"warn_after_hours": 72, "error_after_hours": 240},
+        "shopify.products": {"warn_after_hours": 72, "error_after_hours": 240},
+        "shopify.inventory_items": {"warn_after_hours": 72, "error_after_hours": 240},
+    },
     "clock_skew_tolerance": "2 hours",
     "known_currencies": ["USD", "CAD"],
     "pii_columns": [
@@ -163,7 +172,11 @@ def test_a_build_with_other_vars_passes_and_every_step_reads_them(new_target):
     ) == [(True, False)]
     # The readers of facts read them.
     with db.connect(target) as conn:
-        assert {f.shop_domain for f in freshness(conn, schema="app")} != set()
+        feeds = freshness(conn, settings.of(settings.with_vars(target, cli_vars)))
+    assert {f.shop_domain for f in feeds} != set()
+    assert {f.thresholds.warn_after for f in feeds if f.topic == "shopify.orders"} == {
+        dt.timedelta(hours=6)
+    }
     # Every unit test pins what it reads: the expected rows hold under other vars.
     run_dbt(target, "test", "--select", "test_type:unit", "--vars", yaml.safe_dump(chosen))
     # `hotdash contracts --vars` checks as the build did; with UTC dates the revenue is off.
