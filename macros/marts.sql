@@ -51,3 +51,8 @@
 {% macro order_counts_toward_revenue(orders) -%}
     (not {{ orders }}.is_cancelled and not {{ orders }}.is_test)
 {%- endmacro %}
+
+{#- An amount as a tile prints it: rounded to the cent, thousands separated (12,345.60). -#}
+{% macro kpi_amount(amount) -%}
+    to_char(round({{ amount }}, 2), 'FM999,999,999,999,990.00')
+{%- endmacro %}

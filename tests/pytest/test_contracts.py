@@ -215,6 +215,14 @@ MART_COLUMNS = {
         "margin_pct": "numeric",
         "inventory_velocity": "text",
     },
+    "kpi_tiles": {
+        "shop_domain": "text",
+        "tile": "text",
+        "tile_date": "date",
+        "is_as_of_day": "boolean",
+        "headline_value": "numeric",
+        "comparison_value": "numeric",
+    },
 }
 
 # What the good facts must give, by hand: order 1001 is 250.00 gross, 10.00 off, 50.00 refunded.
@@ -234,6 +242,12 @@ MART_ROWS = {
     "product_categories": [
         (SHOP, 101, "Engine & Drivetrain", D("60.00"), "slow"),
         (SHOP, 102, "Engine & Drivetrain", D("60.00"), "slow"),
+    ],
+    # The month's 190.00; variant 101, the one slow mover: 200.00 tied up, 50.00 recoverable.
+    "kpi_tiles": [
+        (SHOP, "sales", NOW.date() - dt.timedelta(days=1), False, D("0.00"), D("27000.00")),
+        (SHOP, "sales", NOW.date(), True, D("190.00"), D("27000.00")),
+        (SHOP, "inventory", NOW.date(), True, D("200.00"), D("50.00")),
     ],
 }
 # fmt: on
@@ -279,6 +293,12 @@ def set_column(target: db.Target, mart: str, name: str, value: object, where: st
         conn.execute(statement, (value,))
 
 
+def set_tile(target: db.Target, tile: str, name: str, value: object) -> None:
+    """Overwrite one column of a tile's as-of row in the hand-made kpi_tiles."""
+    where = f"{col('kpi_tiles', 'tile')} = '{tile}' and {col('kpi_tiles', 'is_as_of_day')}"
+    set_column(target, "kpi_tiles", name, value, where)
+
+
 def dbname(target: db.Target) -> str:
     return str(psycopg.conninfo.conninfo_to_dict(target.conninfo)["dbname"])
 
@@ -313,6 +333,7 @@ def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db
     assert marts.ok and {o.suite for o in marts.outcomes if o.status == "skipped"} == {
         "marts_growth_metrics",
         "marts_inventory_alerts",
+        "marts_kpi_tiles",
         "marts_marketing_targets",
         "marts_product_categories",
     }
@@ -329,7 +350,7 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert not_passed(source) == {}
     assert not_passed(marts) == {}
     suites = {o.suite for o in source.outcomes + marts.outcomes}
-    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 11
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 12
     assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
     summary = json.loads(marts.summary.read_text())
     assert summary["ok"] is True
@@ -338,6 +359,30 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert summary["stages"]["marts"]["counts"]["error"] == 0
     index = marts.data_docs.read_text()
     assert "marts_growth_metrics.marts.growth_metrics" in index
+
+
+def test_a_tile_that_disagrees_with_its_mart_by_a_cent_fails(built, session):
+    for tile, column, good, expectation in (
+        (
+            "sales",
+            "headline_value",
+            D("190.00"),
+            "sales_month_to_date_is_the_current_months_net_revenue",
+        ),
+        (
+            "inventory",
+            "comparison_value",
+            D("50.00"),
+            "inventory_capital_is_the_slow_movers_capital",
+        ),
+    ):
+        where = f"{col('kpi_tiles', 'tile')} = '{tile}' and {col('kpi_tiles', 'is_as_of_day')}"
+        set_column(built, "kpi_tiles", column, good + D("0.01"), where)
+        try:
+            report = contracts.run_contracts(built, "marts", session=session)
+        finally:
+            set_column(built, "kpi_tiles", column, good, where)
+        assert not_passed(report) == {f"marts_kpi_tiles/{expectation}": "error"}, tile
 
 
 def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
@@ -349,10 +394,12 @@ def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
     finally:
         set_column(built, "inventory_alerts", "capital_tied_up", D("200.00"), where)
 
+    # The inventory tile, which read the old capital, no longer agrees with the mart either.
     assert not_passed(report) == {
-        "marts_inventory_alerts/capital_tied_up_is_units_times_cost": "error"
+        "marts_inventory_alerts/capital_tied_up_is_units_times_cost": "error",
+        "marts_kpi_tiles/inventory_capital_is_the_slow_movers_capital": "error",
     }
-    (bad,) = report.errors
+    bad, _ = report.errors
     assert bad.unexpected_count == 1
     assert bad.sample == [
         {
@@ -409,10 +456,12 @@ def test_a_slow_mover_ranked_behind_one_with_less_capital_fails_the_email_contra
             set_column(built, "inventory_alerts", "in_daily_email", in_email, where)
 
     set_rows(wrong)
+    set_tile(built, "inventory", "headline_value", D("260.00"))  # the tile agrees: 200 + 60
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
         set_rows(right)
+        set_tile(built, "inventory", "headline_value", D("200.00"))
 
     assert not_passed(report) == {
         "marts_inventory_alerts/daily_email_holds_the_first_slow_movers": "error"
@@ -430,11 +479,13 @@ def test_net_revenue_off_by_a_cent_fails_the_reconciliation_only(built, session)
     }
     for name, value in shifted.items():
         set_column(built, "growth_metrics", name, value)
+    set_tile(built, "sales", "headline_value", D("190.01"))  # the tile agrees with the mart
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
         for name, value in shifted.items():
             set_column(built, "growth_metrics", name, value - D("0.01"))
+        set_tile(built, "sales", "headline_value", D("190.00"))
 
     assert not_passed(report) == {
         "marts_growth_metrics/net_revenue_reconciles_with_staged_orders": "error"
@@ -460,11 +511,13 @@ def test_a_mart_built_for_a_past_date_reconciles_without_later_orders(built, ses
     )
     for name, value in past.items():
         set_column(built, "growth_metrics", name, value)
+    set_tile(built, "sales", "headline_value", D("0.00"))
     try:
         report = contracts.run_contracts(built, "marts", session=session)
     finally:
         for name in past:
             set_column(built, "growth_metrics", name, original[name])
+        set_tile(built, "sales", "headline_value", D("190.00"))
 
     assert not_passed(report) == {}
 

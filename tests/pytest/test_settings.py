@@ -41,6 +41,7 @@ NON_DEFAULT_VARS = {
         "monitor": 0,
     },
     "daily_email_top_n": 5,
+    "kpi_history_days": 30,
     "lifecycle_new_max_days": 20,
     "lifecycle_active_max_days": 60,
     "lifecycle_at_risk_max_days": 120,

@@ -1,0 +1,201 @@
+{{
+    config(
+        indexes=[
+            {'columns': ['shop_domain', 'tile', 'tile_date desc']},
+        ],
+    )
+}}
+
+-- One row per shop, tile and day: what an operator tile prints (docs/kpis.md has each tile's
+-- definition and thresholds). Sales has a row for each of the last kpi_history_days days up to
+-- the as-of date (from the shop's first day with activity); Inventory has the as-of day only,
+-- since stock levels are kept as they are now, not as they were.
+with
+
+daily as (
+    select * from {{ ref('int_shopify__revenue_daily') }}
+),
+
+inventory as (
+    select * from {{ ref('inventory_alerts') }}
+),
+
+reference as (
+    select {{ as_of_date() }} as as_of_date
+),
+
+shops as (
+    select
+        shop_domain,
+        min(revenue_date) as first_day
+    from daily
+    group by shop_domain
+),
+
+-- Every day from the shop's first day to the as-of date, with its net revenue (0 on a quiet
+-- day), so that row frames count days.
+calendar as (
+    select
+        shops.shop_domain,
+        days.day::date as tile_date,
+        coalesce(daily.net_revenue, 0) as net_revenue
+    from shops
+    cross join reference
+    cross join lateral generate_series(shops.first_day, reference.as_of_date, interval '1 day') as days (day)
+    left join daily
+        on
+            shops.shop_domain = daily.shop_domain
+            and days.day::date = daily.revenue_date
+),
+
+sales_windows as (
+    select
+        shop_domain,
+        tile_date,
+        net_revenue as net_revenue_today,
+        -- The 7 completed days before the day (fewer for a shop younger than that).
+        sum(net_revenue) over last_7_days as net_revenue_last_7_days,
+        count(*) over last_7_days as completed_days,
+        sum(net_revenue) over (
+            partition by shop_domain, date_trunc('month', tile_date)
+            order by tile_date
+            rows between unbounded preceding and current row
+        ) as net_revenue_month_to_date,
+        sum(net_revenue) over (
+            partition by shop_domain, date_trunc('year', tile_date)
+            order by tile_date
+            rows between unbounded preceding and current row
+        ) as net_revenue_year_to_date
+    from calendar
+    window last_7_days as (
+        partition by shop_domain
+        order by tile_date
+        rows between 7 preceding and 1 preceding
+    )
+),
+
+sales_paced as (
+    select
+        sales_windows.*,
+        sales_windows.net_revenue_last_7_days / nullif(sales_windows.completed_days, 0)
+            as net_revenue_per_day_last_7_days,
+        -- As the goal_pace alert: what is left of the year's goal after the day, over the days
+        -- of the year after it (at least 1); 0 once the goal is reached.
+        greatest({{ var('revenue_goal') }} - sales_windows.net_revenue_year_to_date, 0)
+        / greatest(
+            make_date(extract(year from sales_windows.tile_date)::integer, 12, 31) - sales_windows.tile_date, 1
+        ) as needed_per_day
+    from sales_windows
+    cross join reference
+    where sales_windows.tile_date > reference.as_of_date - {{ var('kpi_history_days') }}
+),
+
+sales as (
+    select
+        shop_domain,
+        'sales' as tile,
+        tile_date,
+        net_revenue_month_to_date as headline_value,
+        'net revenue, month to date' as headline_label,
+        round(needed_per_day, 2) as comparison_value,
+        'net revenue per day needed to reach the yearly goal' as comparison_label,
+        case
+            when needed_per_day = 0 then 'ok'
+            when net_revenue_per_day_last_7_days is null then 'watch'
+            when net_revenue_per_day_last_7_days < needed_per_day * {{ var('goal_pace_critical_ratio') }} then 'act'
+            when net_revenue_per_day_last_7_days < needed_per_day * {{ var('goal_pace_warn_ratio') }} then 'watch'
+            else 'ok'
+        end as status,
+        case
+            when needed_per_day = 0
+                then 'The yearly goal is reached: ' || {{ kpi_amount('net_revenue_year_to_date') }} || ' this year.'
+            when net_revenue_per_day_last_7_days is null
+                then
+                    'No completed day yet to compare with the '
+                    || {{ kpi_amount('needed_per_day') }} || ' per day the goal needs.'
+            else
+                'Last 7 days: ' || {{ kpi_amount('net_revenue_per_day_last_7_days') }} || ' per day against '
+                || {{ kpi_amount('needed_per_day') }} || ' needed ('
+                || round(100 * net_revenue_per_day_last_7_days / needed_per_day)::text || '% of pace).'
+        end as explanation,
+        jsonb_build_object(
+            'net_revenue_today', net_revenue_today,
+            'net_revenue_last_7_days', net_revenue_last_7_days,
+            'completed_days_in_last_7', completed_days,
+            'net_revenue_per_day_last_7_days', round(net_revenue_per_day_last_7_days, 2),
+            'net_revenue_month_to_date', net_revenue_month_to_date,
+            'net_revenue_year_to_date', net_revenue_year_to_date,
+            'needed_per_day', round(needed_per_day, 2)
+        ) as figures
+    from sales_paced
+),
+
+-- The shop's slow movers are inventory_alerts' (to discount or discontinue, capital above 0:
+-- slow_mover_rank), as in the daily email's headline.
+inventory_totals as (
+    select
+        shop_domain,
+        as_of_date as tile_date,
+        count(slow_mover_rank) as slow_movers,
+        coalesce(sum(capital_tied_up) filter (where slow_mover_rank is not null), 0) as capital_tied_up,
+        coalesce(sum(potential_cash_recovery) filter (where slow_mover_rank is not null), 0)
+            as potential_cash_recovery,
+        count(*) filter (where recommended_action = 'reorder') as variants_to_reorder,
+        -- Sold in the sales window, none left.
+        count(*) filter (where units_on_hand <= 0 and units_sold_in_window > 0) as variants_out_of_stock
+    from inventory
+    group by shop_domain, as_of_date
+),
+
+inventory_tile as (
+    select
+        shop_domain,
+        'inventory' as tile,
+        tile_date,
+        capital_tied_up as headline_value,
+        'capital tied up in slow movers' as headline_label,
+        potential_cash_recovery as comparison_value,
+        'cash the recommended actions could recover' as comparison_label,
+        case
+            when capital_tied_up > {{ var('alert_slow_mover_capital') }} then 'act'
+            when variants_to_reorder > 0 or variants_out_of_stock > 0 then 'watch'
+            else 'ok'
+        end as status,
+        'Slow movers (' || slow_movers::text || '): ' || {{ kpi_amount('capital_tied_up') }}
+        || ' tied up, ' || {{ kpi_amount('potential_cash_recovery') }} || ' recoverable; to reorder: '
+        || variants_to_reorder::text || '; out of stock: ' || variants_out_of_stock::text
+        || '.' as explanation,
+        jsonb_build_object(
+            'slow_movers', slow_movers,
+            'capital_tied_up', capital_tied_up,
+            'potential_cash_recovery', potential_cash_recovery,
+            'variants_to_reorder', variants_to_reorder,
+            'variants_out_of_stock', variants_out_of_stock
+        ) as figures
+    from inventory_totals
+),
+
+tiles as (
+    select * from sales
+    union all
+    select * from inventory_tile
+),
+
+final as (
+    select
+        tiles.shop_domain::text as shop_domain,
+        tiles.tile::text as tile,
+        tiles.tile_date::date as tile_date,
+        tiles.headline_label::text as headline_label,
+        tiles.comparison_label::text as comparison_label,
+        tiles.status::text as status,
+        tiles.explanation::text as explanation,
+        tiles.figures::jsonb as figures,
+        (tiles.tile_date = reference.as_of_date)::boolean as is_as_of_day,
+        round(tiles.headline_value, 2)::numeric as headline_value,
+        round(tiles.comparison_value, 2)::numeric as comparison_value
+    from tiles
+    cross join reference
+)
+
+select * from final
