@@ -109,40 +109,47 @@ def _money(value: decimal.Decimal) -> str:
     return f"{value:,.2f}"
 
 
+# The net revenue per day each shop needs to reach the goal by the year's end (`needed`): its
+# current month's remaining_to_goal / the days of the year after the as-of date, at least 1.
+# goal_pace compares the run rate with it; the briefing (runner/briefing.py) shows both.
+# {growth_metrics} is the mart.
+GOAL_PACE_SQL = """
+    select
+        shop_domain,
+        as_of_date,
+        revenue_goal,
+        remaining_to_goal,
+        run_rate_net_revenue_per_day as run_rate,
+        make_date(extract(year from as_of_date)::integer, 12, 31) as year_end,
+        make_date(extract(year from as_of_date)::integer, 12, 31) - as_of_date as days_left,
+        remaining_to_goal
+        / greatest(make_date(extract(year from as_of_date)::integer, 12, 31) - as_of_date, 1)
+            as needed
+    from {growth_metrics}
+    where is_current_month
+"""
+
+
 def goal_pace(conn: psycopg.Connection, vars: settings.Settings) -> list[Condition]:
     warn, critical = (
         _dec(vars.get("goal_pace_warn_ratio")),
         _dec(vars.get("goal_pace_critical_ratio")),
     )
-    rows = conn.execute(
+    query = sql.SQL(
         """
-        with current_month as (
-            select
-                shop_domain,
-                as_of_date,
-                revenue_goal,
-                remaining_to_goal,
-                run_rate_net_revenue_per_day as run_rate,
-                make_date(extract(year from as_of_date)::integer, 12, 31) as year_end,
-                make_date(extract(year from as_of_date)::integer, 12, 31) - as_of_date as days_left
-            from marts.growth_metrics
-            where is_current_month and remaining_to_goal > 0 and run_rate_net_revenue_per_day is not null
-        ),
-
-        paced as (
-            select *, remaining_to_goal / greatest(days_left, 1) as needed
-            from current_month
-        )
+        with paced as ("""
+        + GOAL_PACE_SQL
+        + """)
 
         select
             shop_domain, run_rate, needed, revenue_goal, remaining_to_goal, year_end, days_left,
             case when run_rate < needed * %(critical)s then 'critical' else 'warn' end
         from paced
-        where run_rate < needed * %(warn)s
+        where remaining_to_goal > 0 and run_rate is not null and run_rate < needed * %(warn)s
         order by shop_domain
-        """,
-        {"warn": warn, "critical": critical},
-    ).fetchall()
+        """
+    ).format(growth_metrics=sql.Identifier("marts", "growth_metrics"))
+    rows = conn.execute(query, {"warn": warn, "critical": critical}).fetchall()
     out = []
     for shop, rate, needed, goal, remaining, year_end, days_left, severity in rows:
         share = rate / needed * 100

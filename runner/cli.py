@@ -645,6 +645,58 @@ def export_inventory_alerts(
     run_guarded(go)
 
 
+# --- report ---------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="Only this shop, in its row-level-security context."),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to write to, created when missing: <out>/<shop_domain>/briefing.html,"
+            " briefing.txt and briefing.md. Default: ./briefing, in the current folder.",
+        ),
+    ] = Path("briefing"),
+) -> None:
+    """Write the morning briefing: per shop, a self-contained HTML page (inline CSS, charts as
+    inline SVG, readable offline) and a plain-text and a Markdown body for email.
+
+    It holds net revenue by month and year to date against the goal, with the pace needed, the
+    run rate and the projected goal date; the capital tied up by recommended action; the
+    headlines (capital in slow movers, cash the actions could recover); the daily email's top
+    products to discount or discontinue; campaign sizes; open alerts; pipeline health.
+    README "Morning briefing".
+
+    Example: `hotdash report --shop hotrodan.myshopify.com --out /srv/briefings`.
+    """
+    from runner.briefing import briefings, write_briefings
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+        with dbmod.connect(target) as conn:
+            found = briefings(conn, shop=shop, security=settings.of(target).security)
+        if not found:
+            console.print("no shop has rows in the marts: nothing written", highlight=False)
+            return
+        for item in found:
+            if not item.in_marts:
+                err_console.print(
+                    f"[yellow]note:[/] {escape(item.shop_domain)} has no rows in the marts"
+                    " (not built yet, or misspelt?): its briefing says none everywhere",
+                    highlight=False,
+                )
+        for path in write_briefings(found, out):
+            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+
+    run_guarded(go)
+
+
 # --- checks and docs ------------------------------------------------------------------------
 
 

@@ -62,7 +62,7 @@ class SecurityError(HotdashError):
 
 
 class ExportError(HotdashError):
-    """An export could not be written (a mart is missing or its columns changed)."""
+    """An export or the briefing could not be written (a mart is missing or its columns changed)."""
 
     exit_code = 9
 

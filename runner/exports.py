@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import string
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from runner.db import relation_exists
 from runner.errors import ConfigError, ExportError
 from runner.settings import SecurityModel, project_security
 
@@ -155,6 +158,72 @@ def _query(
     return _queries(conn, table, (query,), params, shop, security)[0]
 
 
+def mart_sql(query: str, model: SecurityModel, table: str | None = None) -> sql.Composed:
+    """`query` with each `{name}` the mart `name` in the model's marts schema, and `{mart}` the
+    mart `table`."""
+    names = {field for _, field, _, _ in string.Formatter().parse(query) if field}
+    return sql.SQL(query).format(
+        **{
+            name: sql.Identifier(model.marts_schema, table if name == "mart" and table else name)
+            for name in names
+        }
+    )
+
+
+@contextmanager
+def shop_context(
+    conn: psycopg.Connection,
+    shop: str | None,
+    security: SecurityModel | None = None,
+    marts: Sequence[str] = (),
+    reader: str = "runner/exports.py",
+) -> Iterator[SecurityModel]:
+    """A transaction of its own in which to read the marts, in the shop's row-level-security
+    context when a shop is given (the session's shop setting, and the operator role when the
+    connected user may take it); yields the security model. The queries run in it pass
+    `shop_setting` to SHOP_FILTER.
+
+    The context (setting and role) is local to the transaction, so the connection must have none
+    open: inside another it would outlive the reading. A missing mart (of `marts`, the tables
+    read), a missing column or a refused read becomes an ExportError naming it; `reader` is the
+    module whose queries to align when a mart's columns changed.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("exports need a connection with no transaction open (commit first)")
+    model = security or project_security()
+    try:
+        with conn.transaction():
+            if shop:
+                conn.execute("select set_config(%s, %s, true)", (model.shop_setting, shop))
+                operator = model.roles.operator
+                if _may_be_operator(conn, operator):
+                    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(operator)))
+            yield model
+    except psycopg.errors.UndefinedTable as exc:
+        relations = [f"{model.marts_schema}.{table}" for table in marts]
+        with conn.transaction():
+            missing = [name for name in relations if not relation_exists(conn, name)]
+        raise ExportError(
+            f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist in this"
+            " database"
+            if missing
+            else str(exc.diag.message_primary),
+            hint="`hotdash build` builds the marts",
+        ) from exc
+    except psycopg.errors.UndefinedColumn as exc:
+        names = ", ".join(f"{model.marts_schema}.{table}" for table in marts) or "a mart"
+        raise ExportError(
+            f"{names} lacks a column the export reads: {exc.diag.message_primary}",
+            hint=f"the mart's columns changed: align the query in {reader}",
+        ) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        names = ", ".join(f"{model.marts_schema}.{table}" for table in marts) or "the marts"
+        raise ExportError(
+            f"not allowed to read {names}: {exc.diag.message_primary}",
+            hint="`hotdash grants` re-applies grants and row-level security",
+        ) from exc
+
+
 def _queries(
     conn: psycopg.Connection,
     table: str,
@@ -163,45 +232,17 @@ def _queries(
     shop: str | None,
     security: SecurityModel | None,
 ) -> list[tuple[list[str], list[tuple]]]:
-    """Run export queries on the mart `table`, one after the other in one transaction, in the
-    shop's RLS context when a shop is given; each query's columns and rows.
-
-    The context (setting and role) is local to a transaction of the export's own, so the
-    connection must have none open: inside another it would outlive the export.
-    """
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        raise RuntimeError("exports need a connection with no transaction open (commit first)")
-    model = security or project_security()
-    mart = f"{model.marts_schema}.{table}"
-    relation = sql.Identifier(model.marts_schema, table)
-    statements = [sql.SQL(query).format(mart=relation) for query in queries]
-    try:
-        with conn.transaction():
-            if shop:
-                conn.execute("select set_config(%s, %s, true)", (model.shop_setting, shop))
-                operator = model.roles.operator
-                if _may_be_operator(conn, operator):
-                    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(operator)))
-            results = []
-            for statement in statements:
-                cur = conn.execute(statement, {**params, "shop_setting": model.shop_setting})
-                results.append(([d.name for d in cur.description or ()], cur.fetchall()))
-            return results
-    except psycopg.errors.UndefinedTable as exc:
-        raise ExportError(
-            f"{mart} does not exist in this database",
-            hint="`hotdash build` builds the marts",
-        ) from exc
-    except psycopg.errors.UndefinedColumn as exc:
-        raise ExportError(
-            f"{mart} lacks a column the export reads: {exc.diag.message_primary}",
-            hint="the mart's columns changed: align the query in runner/exports.py",
-        ) from exc
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise ExportError(
-            f"not allowed to read {mart}: {exc.diag.message_primary}",
-            hint="`hotdash grants` re-applies grants and row-level security",
-        ) from exc
+    """Run export queries on the mart `table` (`{mart}` in them), one after the other in one
+    transaction, in the shop's RLS context when a shop is given (shop_context); each query's
+    columns and rows."""
+    with shop_context(conn, shop, security, (table,)) as model:
+        results = []
+        for query in queries:
+            cur = conn.execute(
+                mart_sql(query, model, table), {**params, "shop_setting": model.shop_setting}
+            )
+            results.append(([d.name for d in cur.description or ()], cur.fetchall()))
+        return results
 
 
 def _umask() -> int:
