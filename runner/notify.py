@@ -330,29 +330,34 @@ def quiet_apprise() -> Iterator[list[str]]:
             logger.propagate = propagate
 
 
+def _secret_looking(part: str) -> bool:
+    """A path segment that looks like a token: 16 characters or more, or 8 or more with a digit
+    (`services` or `hotdash` are not; Slack's and most webhooks' tokens are)."""
+    return len(part) >= 16 or (len(part) >= 8 and any(c.isdigit() for c in part))
+
+
 def _secrets(url: str, label: str) -> tuple[str, ...]:
-    """The parts of a URL that may be secret, as they appear raw and decoded: the password, the
-    user when there is a password, the host when the label leaves it out (a token: Slack),
-    path segments of 6 characters or more (webhook tokens), and every query value but the
-    public ones (PUBLIC_PARAMS); header (+name) values always."""
+    """The parts of a URL that may be secret, as they appear raw, decoded and encoded: the
+    password, and the user with it; the host when the label leaves it out (Slack's first
+    token); path segments that look like tokens; every query value but the public ones
+    (PUBLIC_PARAMS), and header (+name) values always."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
         password, user = parts.password, parts.username
     except ValueError:
         return (url,)
+    host = re.sub(r":\d+$", "", parts.netloc.rpartition("@")[2])
     found: set[str] = set()
     if password:
         found.add(password)
         if user and len(user) >= 3:
             found.add(user)
-    if host and host not in label:
-        found.add(host)
-    found.update(segment for segment in parts.path.split("/") if len(unquote(segment)) >= 6)
-    for name, value in parse_qsl(parts.query, keep_blank_values=False):
-        if name.startswith("+") or (
-            name.lower().lstrip("-:") not in PUBLIC_PARAMS and len(value) >= 4
-        ):
+    if host and host.lower() not in label.lower():
+        found.update((host, host.lower()))
+    found.update(s for s in parts.path.split("/") if _secret_looking(unquote(s)))
+    for name, value in parse_qsl(parts.query):
+        public = name.lower().lstrip("-:") in PUBLIC_PARAMS
+        if name.startswith("+") or (not public and len(value) >= 4):
             found.add(value)
     variants = set()
     for secret in found:
