@@ -326,6 +326,15 @@ def build(
             min=0,
         ),
     ] = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Once the build is recorded (also when it failed), run `hotdash notify`: send"
+            " the new and resolved alerts and the briefing. A notify failure is a warning; the"
+            " build's exit code stays the build's.",
+        ),
+    ] = False,
 ) -> None:
     from runner.pipeline import BuildOptions, BuildReport, build_report
     from runner.pipeline import build as run_build
@@ -353,11 +362,11 @@ def build(
         except HotdashError as exc:
             failed = build_report(exc)
             if failed is not None:
-                show(failed)
+                show(failed, settings.with_vars(target, vars))
             raise
-        show(report)
+        show(report, settings.with_vars(target, vars))
 
-    def show(report: BuildReport) -> None:
+    def show(report: BuildReport, target: dbmod.Target) -> None:
         ui.print_nodes(console, report.nodes)
         for contract_report in report.contracts:
             console.print(contract_table(contract_report))
@@ -369,6 +378,8 @@ def build(
                 f"[yellow]warning:[/] alerts not evaluated: {escape(report.alerts_error)}",
                 highlight=False,
             )
+        if notify:
+            notify_after_build(target)
         # the last line: a scheduler reads the run id from it
         console.print(f"run {report.run_id} recorded in ops.build_runs", highlight=False)
 
@@ -565,6 +576,89 @@ def alerts(
                 f"{a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else "",
             )
         console.print(table)
+
+    run_guarded(go)
+
+
+# --- notify ---------------------------------------------------------------------------------
+
+
+def print_notify(report) -> None:  # report: runner.notify.NotifyReport
+    """The warnings and the summary line of a notify run (each message's line is printed as it
+    is sent)."""
+    if report.briefing_warning:
+        err_console.print(f"[yellow]warning:[/] {escape(report.briefing_warning)}", highlight=False)
+    for problem in report.problems:
+        err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
+    console.print(report.summary(), highlight=False, markup=False)
+
+
+def notify_after_build(target: dbmod.Target) -> None:
+    """`hotdash build --notify`: deliver; a failure is printed as a warning, never raised."""
+    from runner import notify as notifymod
+
+    def line(outcome) -> None:
+        console.print(outcome.line(), highlight=False, markup=False)
+
+    report, warning = notifymod.after_build(target, on_outcome=line)
+    if report is not None:
+        print_notify(report)
+    if warning is not None:
+        err_console.print(
+            f"[yellow]warning:[/] notify: {escape(warning)} (the build's outcome is unchanged;"
+            " `hotdash notify` retries)",
+            highlight=False,
+        )
+
+
+@app.command(
+    short_help="Send the new and resolved alerts and the daily briefing to the destinations.",
+    help="Send the new and resolved alerts (marts.alerts) and each shop's daily briefing to the"
+    " destinations of HOTDASH_NOTIFY_URLS (Apprise URLs: mailtos://, slack://, json:// ...),"
+    " or with none configured write them to the outbox folder under HOTDASH_HOME. Each message"
+    " goes to each destination once; a failed one is recorded (ops.notification_deliveries)"
+    " and retried on the next run. Prints what was sent where; URLs are never printed, only"
+    " their redacted form (scheme and host).\n\nExample: `hotdash notify`, `hotdash notify"
+    " --dry-run`, or nightly `hotdash build --notify`.\n\nExit code 13 (NotifyError) when a"
+    " destination did not take a message or an entry of HOTDASH_NOTIFY_URLS is not usable.",
+)
+def notify(
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print what would be sent where; send and record nothing."),
+    ] = False,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            min=1,
+            help="How many days back an alert change or a briefing is still news (default:"
+            " $HOTDASH_NOTIFY_DAYS, else 7). Open alerts are sent whatever their age.",
+        ),
+    ] = None,
+    no_briefing: Annotated[
+        bool, typer.Option("--no-briefing", help="Only the alerts, not the daily briefing.")
+    ] = False,
+) -> None:
+    from runner import notify as notifymod
+
+    def go() -> None:
+        target = dbmod.resolve_target()
+
+        def line(outcome) -> None:
+            console.print(outcome.line(), highlight=False, markup=False)
+
+        report = notifymod.run(
+            target,
+            dry_run=dry_run,
+            days=days,
+            include_briefing=not no_briefing,
+            on_outcome=line,
+        )
+        print_notify(report)
+        error = report.error()
+        if error is not None:
+            raise error
 
     run_guarded(go)
 

@@ -85,6 +85,12 @@ class AlertError(HotdashError):
     exit_code = 12
 
 
+class NotifyError(HotdashError):
+    """`hotdash notify`: a destination did not take a message; it is kept and retried next run."""
+
+    exit_code = 13
+
+
 INTERRUPTED_EXIT_CODE = 130
 UNEXPECTED_EXIT_CODE = 1
 

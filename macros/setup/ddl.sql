@@ -187,6 +187,42 @@ begin
     end if;
 end
 $hotdash$;
+
+-- What `hotdash notify` delivers (runner/notify.py, README "Delivery"): one row per message, an
+-- alert opened or resolved or a shop's daily briefing, under a stable key
+-- ('alert:<alert_id>:opened', 'alert:<alert_id>:resolved', 'briefing:<shop>:<as_of_date>').
+-- The text is kept as first made, so a retry sends what the first attempt sent. event_at: when
+-- the alert opened or resolved, the briefing's as-of date.
+create table if not exists ops.notification_messages (
+    key text primary key,
+    kind text not null check (kind in ('alert_opened', 'alert_resolved', 'briefing')),
+    shop_domain text not null,
+    level text not null check (level in ('critical', 'warn', 'resolved', 'info')),
+    event_at timestamptz not null,
+    alert_id uuid,
+    subject text not null,
+    body_text text not null,
+    body_markdown text not null,
+    body_html text,
+    created_at timestamptz not null default now()
+);
+
+-- One row per message and destination: each attempt, and its outcome. destination is the
+-- redacted form of a configured URL (scheme and host, never a user, password or token) or
+-- 'outbox'; last_error is redacted too. status: sending (an attempt under way, or one whose
+-- process died before its outcome was recorded), delivered, failed. A message is sent to a
+-- destination until it is delivered there, and never again after.
+create table if not exists ops.notification_deliveries (
+    key text not null references ops.notification_messages (key) on delete cascade,
+    destination text not null,
+    status text not null check (status in ('sending', 'delivered', 'failed')),
+    attempts integer not null default 0,
+    first_attempt_at timestamptz not null default now(),
+    last_attempt_at timestamptz not null default now(),
+    delivered_at timestamptz,
+    last_error text,
+    primary key (key, destination)
+);
 {%- endmacro %}
 
 {% macro hotdash_alerts_ddl() -%}
