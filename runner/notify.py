@@ -57,7 +57,7 @@ from runner import briefing as briefing_module
 from runner import settings
 from runner.briefing import Briefing
 from runner.db import Target, connect, relation_exists
-from runner.errors import ConfigError, NotifyError
+from runner.errors import ConfigError, HotdashError, NotifyError
 from runner.setup import apply_ddl
 
 URLS_ENV = "HOTDASH_NOTIFY_URLS"
@@ -245,9 +245,7 @@ def gather_briefings(target: Target) -> tuple[list[Briefing], str | None]:
         with connect(target) as conn:
             found = briefing_module.briefings(conn, security=settings.of(target).security)
         return list(found), None
-    except NotImplementedError:
-        return [], "the daily briefing is not available in this version (runner/briefing.py)"
-    except Exception as exc:
+    except (HotdashError, psycopg.Error) as exc:
         text = getattr(exc, "message", None) or str(exc).strip() or type(exc).__name__
         return (
             [],

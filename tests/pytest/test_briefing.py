@@ -471,3 +471,28 @@ def test_hotdash_report_writes_each_file_and_prints_its_path(store, tmp_path):
     assert (folder / "briefing.txt").read_text() == made[SHOP].text
     assert len(svgs((folder / "briefing.html").read_text())) == 3
     assert sorted(p.name for p in out.iterdir()) == [SHOP]
+
+
+def test_hotdash_notify_delivers_each_shops_briefing_from_the_built_marts(store, tmp_path):
+    """The whole morning: `hotdash notify` with no destination writes each shop's briefing,
+    made from the marts, to the outbox: its text part is the briefing's text, its HTML part the
+    page with its charts."""
+    import dataclasses
+    import email
+    import email.policy
+
+    from runner import notify
+
+    target, made = store
+    report = notify.run(dataclasses.replace(target, home=tmp_path), environ={})
+    assert report.briefing_warning is None and report.error() is None
+    mails = {}
+    for path in (tmp_path / "outbox").rglob("briefing_*.eml"):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        mails[mail["X-Hotdash-Key"]] = mail
+    assert sorted(mails) == sorted(f"briefing:{shop}:2025-03-10" for shop in made)
+    mail = mails[f"briefing:{SHOP}:2025-03-10"]
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert text.strip() == made[SHOP].text.strip()
+    assert "You have $12,000.00 tied up in slow-moving inventory" in text
+    assert mail.get_body(preferencelist=("html",)).get_content().count("<svg") >= 2
