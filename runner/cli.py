@@ -798,7 +798,7 @@ def report(
 def lint(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Files or folders (default: models tests/dbt analyses)."),
+        typer.Argument(help="Files or folders (default: models snapshots tests/dbt analyses)."),
     ] = None,
 ) -> None:
     """Lint the SQL with sqlfluff (dbt templater) on the resolved profile.
