@@ -123,15 +123,15 @@
 
 {#-
     A time a payload may write either way (var topics, `timestamps: unix_or_iso`): unix seconds
-    (is_unix_time_text), ISO 8601 (is_timestamp_text), or ISO 8601 date and time followed by
-    ' UTC' (Ruby's Time#to_s, as Chatwoot's documentation sample writes created_at).
+    (is_unix_time_text), ISO 8601 (is_timestamp_text), or 'YYYY-MM-DD HH:MM:SS UTC' (Ruby's
+    Time#to_s, as Chatwoot's documentation sample writes created_at; no fraction, no offset).
 -#}
 {% macro is_unix_or_iso_text(expr) -%}
     (
         {{ is_unix_time_text(expr) }}
         or {{ is_timestamp_text(expr) }}
         or (
-            coalesce(right({{ expr }}, 4) = ' UTC', false)
+            coalesce(({{ expr }}) ~ '^[0-9-]{10} [0-9:]{8} UTC$', false)
             and {{ is_timestamp_text('left(' ~ expr ~ ', -4)') }}
         )
     )
@@ -139,14 +139,16 @@
 
 {#-
     The cast of a time is_unix_or_iso_text accepted: unix seconds are counted from the epoch
-    exactly, the fraction rounded to the microsecond (timestamptz's resolution; no float on the
-    way); ISO text is cast as checked_timestamptz does (' UTC' is an offset PostgreSQL reads).
+    exactly, whole seconds and then the fraction rounded to the microsecond (timestamptz's
+    resolution; no float holds more than 16 digits on the way); ISO text is cast as
+    checked_timestamptz does (' UTC' is a zone PostgreSQL reads).
 -#}
 {% macro checked_unix_or_iso(expr) -%}
     case
         when strpos({{ expr }}, '-') = 0
             then timestamptz '1970-01-01 00:00:00+00'
-                + round(({{ expr }})::numeric * 1000000)::bigint * interval '1 microsecond'
+                + trunc(({{ expr }})::numeric)::bigint * interval '1 second'
+                + round((({{ expr }})::numeric % 1) * 1000000)::bigint * interval '1 microsecond'
         else ({{ expr }})::timestamptz
     end
 {%- endmacro %}

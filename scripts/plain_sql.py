@@ -123,10 +123,11 @@ def is_unix_time(x: str) -> str:
 
 
 def is_unix_or_iso(x: str) -> str:
-    """is_unix_or_iso_text: unix seconds, ISO 8601, or ISO 8601 followed by ' UTC'."""
+    """is_unix_or_iso_text: unix seconds, ISO 8601, or 'YYYY-MM-DD HH:MM:SS UTC'."""
     return (
         f"({is_unix_time(x)} or {is_timestamp(x)}"
-        f" or (coalesce(right({x}, 4) = ' UTC', false) and {is_timestamp(f'left({x}, -4)')}))"
+        f" or (coalesce(({x}) ~ '^[0-9-]{{10}} [0-9:]{{8}} UTC$', false)"
+        f" and {is_timestamp(f'left({x}, -4)')}))"
     )
 
 
@@ -134,7 +135,8 @@ def unix_or_iso(x: str) -> str:
     """checked_unix_or_iso: unix seconds from the epoch, to the microsecond; ISO text cast."""
     return (
         f"case when strpos({x}, '-') = 0 then timestamptz '1970-01-01 00:00:00+00'"
-        f" + round(({x})::numeric * 1000000)::bigint * interval '1 microsecond'"
+        f" + trunc(({x})::numeric)::bigint * interval '1 second'"
+        f" + round((({x})::numeric % 1) * 1000000)::bigint * interval '1 microsecond'"
         f" else ({x})::timestamptz end"
     )
 
