@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from runner import contracts
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, table_rows
 
 SHOP = "test.myshopify.com"
@@ -157,6 +158,9 @@ MALFORMED = [
     (MESSAGES, '"not a message"', "payload is a JSON string, not an object"),
     (MESSAGES, message(None), "id is missing"),
     (MESSAGES, message(2, created_at="2024-13-01T00:00:00Z"), "created_at is not a timestamp"),
+    # Ruby's UTC form is read as Ruby writes it: no fraction, no second zone
+    (MESSAGES, message(2, created_at="2020-03-03 13:05:57.5 UTC"), "created_at is not a timestamp"),
+    (MESSAGES, message(2, created_at="2020-03-03T13:05:57Z UTC"), "created_at is not a timestamp"),
     (MESSAGES, message(2, conversation=None), "conversation is missing"),
     (MESSAGES, message(2, conversation=[207]), "conversation is not an object"),
     (MESSAGES, message(2, conversation={"status": "open"}), "conversation.id is missing"),
@@ -280,3 +284,33 @@ def test_chatwoot_incremental_runs_equal_a_full_refresh(new_target, batches):
         full,
         "select message_id, is_private, csat_rating from staging.stg_chatwoot__messages order by 1",
     ) == [(100, False, None), (101, True, None), (9001, False, None), (9004, False, 4)]
+
+
+def test_each_chatwoot_quarantine_reason_and_warning_has_its_own_expectation(target, tmp_path):
+    """The support inbox's source suites know every rule: each malformed payload above and each
+    flagged one is counted by a named expectation of its topic's suite, never by the catch-all."""
+    insert_facts(target, [(SHOP, topic, body) for topic, body, _ in MALFORMED])
+    insert_facts(
+        target,
+        [
+            (SHOP, CONVERSATIONS, conversation(50, 1714557600, status="archived")),
+            (SHOP, MESSAGES, message(51, message_type="reaction")),
+            (SHOP, CONVERSATIONS, conversation(52, 4102444800)),  # 2100: in the future
+        ],
+    )
+
+    report = contracts.run_contracts(
+        target, "source", session=contracts.ContractSession(tmp_path / "contracts")
+    )
+
+    counted = {
+        (o.suite, o.expectation): o.unexpected_count
+        for o in report.outcomes
+        if o.unexpected_count and o.relation == contracts.TRIAGE
+    }
+    assert not [key for key in counted if key[1] == "no_other_verdicts"], counted
+    assert sum(counted.values()) == len(MALFORMED) + 3
+    assert counted[("source_chatwoot_conversations", "status_is_known")] == 2  # missing, unknown
+    assert counted[("source_chatwoot_conversations", "updated_at_is_not_in_the_future")] == 1
+    assert counted[("source_chatwoot_messages", "csat_ratings_are_1_to_5")] == 5
+    assert counted[("source_chatwoot_messages", "message_type_and_private_are_known")] == 3
