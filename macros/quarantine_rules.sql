@@ -11,7 +11,8 @@
 {%- endmacro %}
 
 {#- The payload field whose time orders the versions of one entity (the latest version is staged,
-    the highest fact id breaks ties): when a refund was created, when anything else was updated.
+    the highest fact id breaks ties): when a refund or a support message was created, when
+    anything else was updated.
     A required timestamp of every topic's rules. -#}
 {% macro topic_version_field(topic) -%}
     {{ return(var('topics')[topic].version) }}
