@@ -314,3 +314,24 @@ def test_each_chatwoot_quarantine_reason_and_warning_has_its_own_expectation(tar
     assert counted[("source_chatwoot_conversations", "updated_at_is_not_in_the_future")] == 1
     assert counted[("source_chatwoot_messages", "csat_ratings_are_1_to_5")] == 5
     assert counted[("source_chatwoot_messages", "message_type_and_private_are_known")] == 3
+
+
+def test_the_support_inbox_staging_is_the_analysts_alone(target):
+    """The messages' staging holds no name, email or text, and only the analyst reads it: the
+    operator and the AI role (var security) are refused, as for every staging model."""
+    import psycopg
+
+    from runner import db
+
+    insert_facts(target, [(SHOP, MESSAGES, payload("message_created"))])
+    build_staging(target)
+    with db.connect(target) as conn:
+        conn.execute("set role hotdash_analyst")
+        assert conn.execute("select count(*) from staging.stg_chatwoot__messages").fetchone() == (
+            1,
+        )
+    for role in ("hotdash_operator", "hotdash_ai_readonly"):
+        with db.connect(target) as conn:
+            conn.execute(f"set role {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select count(*) from staging.stg_chatwoot__messages")
