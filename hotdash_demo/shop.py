@@ -22,6 +22,7 @@ from hotdash_demo.inventory import Inventory
 from hotdash_demo.messiness import Messiness
 from hotdash_demo.orders import Orders
 from hotdash_demo.refunds import Refunds
+from hotdash_demo.support import Support
 from hotdash_demo.topics import Fact
 
 # Standard UTC offset in hours of each shop (Eastern, Central, Mountain, Pacific); all observe
@@ -58,8 +59,9 @@ class Shop:
         self.s = 0.0  # time fraction of the 24 months at the current slot
 
         # Primary events, as cumulative weights: new order, inventory level, product update,
-        # inventory item update, account sign-up, customer update.
-        weights = (0.10, 0.115, 0.018, 0.018, 0.008, 0.009)
+        # inventory item update, account sign-up, customer update, support conversation (about
+        # one per 17 new orders; each brings some ten webhooks).
+        weights = (0.10, 0.115, 0.018, 0.018, 0.008, 0.009, 0.006)
         total = sum(weights)
         acc = 0.0
         cum = []
@@ -75,6 +77,7 @@ class Shop:
         self.customers = Customers(self)
         self.orders = Orders(self)
         self.refunds = Refunds(self)
+        self.support = Support(self)
 
     def nid(self, kind: int) -> int:
         """The next id of a resource kind (``ID_*``): increasing, with random gaps."""
@@ -111,7 +114,8 @@ class Shop:
         return self._primary(now)
 
     def _primary(self, now: int) -> Fact:
-        """A new event when nothing scheduled is due: order, stock count, catalog or customer."""
+        """A new event when nothing scheduled is due: order, stock count, catalog, customer or a
+        support conversation."""
         rng = self.rng
         r = rng.random()
         cum = self.primary_cum
@@ -126,4 +130,6 @@ class Shop:
             return self.catalog.item_update(now, lag)
         if r < cum[4] or not self.customers.accounts:
             return self.customers.sign_up(now, lag)
-        return self.customers.update(now, lag)
+        if r < cum[5]:
+            return self.customers.update(now, lag)
+        return self.support.open(now, lag)

@@ -9,6 +9,8 @@ KNOWN_TOPICS: tuple[str, ...] = (
     "shopify.products",
     "shopify.inventory_items",
     "shopify.inventory_levels",
+    "chatwoot.conversations",
+    "chatwoot.messages",
 )
 """Topics the models stage; everything else is kept and counted but ignored."""
 

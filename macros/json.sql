@@ -108,6 +108,55 @@
     )
 {%- endmacro %}
 
+{#-
+    Unix seconds, as Chatwoot writes a conversation's times (created_at 1714557600, updated_at
+    1714557600.123456): a non-negative number of at most 10 digits before the point (up to year
+    2286), any after. Never an ISO date, which always has a '-'.
+-#}
+{% macro is_unix_time_text(expr) -%}
+    coalesce(
+        ({{ expr }}) ~ '^[0-9]+(\.[0-9]+)?$'
+        and length(split_part({{ expr }}, '.', 1)) <= 10,
+        false
+    )
+{%- endmacro %}
+
+{#-
+    A time a payload may write either way (var topics, `timestamps: unix_or_iso`): unix seconds
+    (is_unix_time_text), ISO 8601 (is_timestamp_text), or 'YYYY-MM-DD HH:MM:SS UTC' (Ruby's
+    Time#to_s, as Chatwoot's documentation sample writes created_at; no fraction, no offset).
+-#}
+{% macro is_unix_or_iso_text(expr) -%}
+    (
+        {{ is_unix_time_text(expr) }}
+        or {{ is_timestamp_text(expr) }}
+        or (
+            coalesce(({{ expr }}) ~ '^[0-9-]{10} [0-9:]{8} UTC$', false)
+            and {{ is_timestamp_text('left(' ~ expr ~ ', -4)') }}
+        )
+    )
+{%- endmacro %}
+
+{#-
+    The cast of a time is_unix_or_iso_text accepted: unix seconds are counted from the epoch
+    exactly, whole seconds and then the fraction rounded to the microsecond (timestamptz's
+    resolution; no float holds more than 16 digits on the way); ISO text is cast as
+    checked_timestamptz does (' UTC' is a zone PostgreSQL reads).
+-#}
+{% macro checked_unix_or_iso(expr) -%}
+    case
+        when strpos({{ expr }}, '-') = 0
+            then timestamptz '1970-01-01 00:00:00+00'
+                + trunc(({{ expr }})::numeric)::bigint * interval '1 second'
+                + round((({{ expr }})::numeric % 1) * 1000000)::bigint * interval '1 microsecond'
+        else ({{ expr }})::timestamptz
+    end
+{%- endmacro %}
+
+{% macro safe_unix_or_iso(expr) -%}
+    case when {{ is_unix_or_iso_text(expr) }} then {{ checked_unix_or_iso(expr) }} end
+{%- endmacro %}
+
 {% macro safe_numeric(expr) -%}
     case when {{ is_numeric_text(expr) }} then ({{ expr }})::numeric end
 {%- endmacro %}

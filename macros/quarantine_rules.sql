@@ -11,7 +11,8 @@
 {%- endmacro %}
 
 {#- The payload field whose time orders the versions of one entity (the latest version is staged,
-    the highest fact id breaks ties): when a refund was created, when anything else was updated.
+    the highest fact id breaks ties): when a refund or a support message was created, when
+    anything else was updated.
     A required timestamp of every topic's rules. -#}
 {% macro topic_version_field(topic) -%}
     {{ return(var('topics')[topic].version) }}
@@ -32,6 +33,10 @@
         ['transactions', 'jsonb'], ['default_address', 'jsonb'],
         ['email_marketing_consent', 'jsonb'], ['variants', 'jsonb'], ['cost', 'text'],
         ['inventory_item_id', 'text'], ['location_id', 'text'], ['available', 'text'],
+        ['inbox_id', 'text'], ['status', 'text'], ['meta', 'jsonb'],
+        ['first_reply_created_at', 'text'], ['waiting_since', 'text'],
+        ['last_activity_at', 'text'], ['conversation', 'jsonb'], ['message_type', 'text'],
+        ['private', 'text'], ['content_type', 'text'], ['content_attributes', 'jsonb'],
     ]) }}
 {%- endmacro %}
 
@@ -54,6 +59,18 @@
     when not {{ is_timestamp_text(field) }} then '{{ key }} is not a timestamp'
     {%- else %}
     when {{ field }} is not null and not {{ is_timestamp_text(field) }}
+        then '{{ key }} is not a timestamp'
+    {%- endif %}
+{%- endmacro %}
+
+{#- A time of a `timestamps: unix_or_iso` topic (var topics): unix seconds or ISO 8601 text. -#}
+{% macro _unix_or_iso_rule(rec, key, required=true) -%}
+    {%- set field = rec ~ '.' ~ key %}
+    {%- if required %}
+    {{ _required(rec, key) }}
+    when not {{ is_unix_or_iso_text(field) }} then '{{ key }} is not a timestamp'
+    {%- else %}
+    when {{ field }} is not null and not {{ is_unix_or_iso_text(field) }}
         then '{{ key }} is not a timestamp'
     {%- endif %}
 {%- endmacro %}
@@ -262,6 +279,76 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     end
 {%- endmacro %}
 
+{#-
+    Chatwoot (the support inbox), README "The facts source". A conversation_created,
+    conversation_status_changed or conversation_updated body: the conversation's attributes,
+    its id the number Chatwoot shows (display_id), its own times in unix seconds (updated_at
+    with a fraction), first_reply_created_at in ISO 8601. An unknown status is staged and
+    flagged (triage_warnings), a missing one quarantined: every open/resolved count reads it.
+-#}
+{% macro chatwoot_conversation_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set assignee_id = "(" ~ rec ~ ".meta #>> '{assignee,id}')" %}
+    case
+        {{ _object_with_id(json_type, rec) }}
+        {{ _unix_or_iso_rule(rec, 'updated_at') }}
+        {{ _unix_or_iso_rule(rec, 'created_at') }}
+        when {{ rec }}.inbox_id is not null and not {{ is_integer_text(rec ~ '.inbox_id') }}
+            then 'inbox_id is not an integer'
+        {{ _required(rec, 'status') }}
+        when {{ rec }}.meta is not null and jsonb_typeof({{ rec }}.meta) not in ('object', 'null')
+            then 'meta is not an object'
+        when {{ assignee_id }} is not null and not {{ is_integer_text(assignee_id) }}
+            then 'meta.assignee.id is not an integer'
+        {{ _unix_or_iso_rule(rec, 'first_reply_created_at', required=false) }}
+        {{ _unix_or_iso_rule(rec, 'waiting_since', required=false) }}
+        {{ _unix_or_iso_rule(rec, 'last_activity_at', required=false) }}
+    end
+{%- endmacro %}
+
+{#- The conversation a Chatwoot message belongs to: its `conversation` object's id (upstream
+    Chatwoot writes the display_id there), or its display_id when it has no id (as in Chatwoot's
+    documentation sample). -#}
+{% macro chatwoot_message_conversation_id(rec='payload') -%}
+    coalesce({{ rec }}.conversation ->> 'id', {{ rec }}.conversation ->> 'display_id')
+{%- endmacro %}
+
+{#- The CSAT rating a Chatwoot message carries: content_attributes.submitted_values
+    .csat_survey_response.rating of a message of content_type input_csat (the survey, answered;
+    Chatwoot sends it as message_updated), else null. -#}
+{% macro chatwoot_csat_rating_text(rec='payload') -%}
+    case when {{ rec }}.content_type = 'input_csat'
+        then {{ rec }}.content_attributes #>> '{submitted_values,csat_survey_response,rating}'
+    end
+{%- endmacro %}
+
+{#-
+    A message_created or message_updated body: the message's attributes (created_at in ISO 8601,
+    message_type as text), with its conversation and sender as objects. An unknown message_type
+    is staged and flagged; a CSAT rating that is not an integer from 1 to 5 is quarantined (the
+    CSAT average reads it).
+-#}
+{% macro chatwoot_message_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set conversation_id = chatwoot_message_conversation_id(rec) %}
+    {%- set rating = "(" ~ chatwoot_csat_rating_text(rec) ~ ")" %}
+    case
+        {{ _object_with_id(json_type, rec) }}
+        {{ _unix_or_iso_rule(rec, 'created_at') }}
+        {{ _required(rec, 'conversation') }}
+        when jsonb_typeof({{ rec }}.conversation) <> 'object' then 'conversation is not an object'
+        when {{ conversation_id }} is null then 'conversation.id is missing'
+        when not {{ is_integer_text(conversation_id) }} then 'conversation.id is not an integer'
+        {{ _required(rec, 'message_type') }}
+        when {{ rec }}.private is not null and lower({{ rec }}.private) not in ('true', 'false')
+            then 'private is not a boolean'
+        when {{ rating }} is not null
+            and (
+                not {{ is_integer_text(rating) }}
+                or coalesce({{ checked_integer(rating) }} not between 1 and 5, true)
+            )
+            then 'the CSAT rating is not an integer from 1 to 5'
+    end
+{%- endmacro %}
+
 {#- The reason for any fact, by topic (each topic's rule macro, var topics); null for good facts
     and for topics that are not staged. -#}
 {% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
@@ -290,6 +377,14 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     case
         when {{ rec }}.{{ key }} >= {{ clock }}.yesterday
             and {{ safe_timestamptz(rec ~ '.' ~ key) }} > {{ clock }}.future
+            then '{{ key }} is in the future'
+    end
+{%- endmacro %}
+
+{#- The same of a time of a `timestamps: unix_or_iso` topic. -#}
+{% macro _future_time_warning(rec, key, clock) -%}
+    case
+        when {{ safe_unix_or_iso(rec ~ '.' ~ key) }} > {{ clock }}.future
             then '{{ key }} is in the future'
     end
 {%- endmacro %}
@@ -323,5 +418,13 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when 'shopify.products' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
         when 'shopify.inventory_items' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
         when 'shopify.inventory_levels' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
+        when 'chatwoot.conversations' then {{ _warnings([
+            _future_time_warning(rec, 'updated_at', clock),
+            _unknown_warning(rec ~ '.status', 'status', var('known_conversation_statuses')),
+        ]) }}
+        when 'chatwoot.messages' then {{ _warnings([
+            _future_time_warning(rec, 'created_at', clock),
+            _unknown_warning(rec ~ '.message_type', 'message_type', var('known_message_types')),
+        ]) }}
     end
 {%- endmacro %}

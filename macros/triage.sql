@@ -118,6 +118,23 @@
     end
 {%- endmacro %}
 
+{#- ... the time of that version, from its text (null for a bad fact): ISO 8601, or unix seconds
+    too for a topic whose `timestamps` are unix_or_iso (var topics). The rules checked it. -#}
+{% macro triage_version_at(topic, version_text) -%}
+    {%- set unix = [] -%}
+    {%- for staged, spec in var('topics').items() if spec.get('timestamps', 'iso') == 'unix_or_iso' -%}
+        {%- do unix.append(staged) -%}
+    {%- endfor -%}
+    {%- if unix -%}
+    case
+        when {{ topic }} in ('{{ unix | join("', '") }}') then {{ checked_unix_or_iso(version_text) }}
+        else {{ checked_timestamptz(version_text) }}
+    end
+    {%- else -%}
+    {{ checked_timestamptz(version_text) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- ... and its location_id (inventory levels only). -#}
 {% macro triage_location_id(topic, rec='payload') -%}
     {%- set located = [] -%}

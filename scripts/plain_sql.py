@@ -1,6 +1,6 @@
 """The plain SQL floor: the dbt build's tables, computed from the facts table by plain SQL.
 
-It builds the nine staging tables, the judge's verdicts (facts_triage), the intermediate tables and
+It builds the staging tables (Shopify's and the support inbox's), the judge's verdicts (facts_triage), the intermediate tables and
 the marts by the models' rules, at the var defaults of dbt_project.yml, in schemas
 <prefix>staging, <prefix>ops, <prefix>intermediate and <prefix>marts of one database, and prints
 when each step started, its seconds and the total. The dbt build is measured against it: the same
@@ -115,6 +115,36 @@ def is_timestamp(x: str) -> str:
     )
 
 
+def is_unix_time(x: str) -> str:
+    """is_unix_time_text: non-negative unix seconds, at most 10 digits before the point."""
+    return (
+        f"coalesce(({x}) ~ '^[0-9]+(\\.[0-9]+)?$' and length(split_part({x}, '.', 1)) <= 10, false)"
+    )
+
+
+def is_unix_or_iso(x: str) -> str:
+    """is_unix_or_iso_text: unix seconds, ISO 8601, or 'YYYY-MM-DD HH:MM:SS UTC'."""
+    return (
+        f"({is_unix_time(x)} or {is_timestamp(x)}"
+        f" or (coalesce(({x}) ~ '^[0-9-]{{10}} [0-9:]{{8}} UTC$', false)"
+        f" and {is_timestamp(f'left({x}, -4)')}))"
+    )
+
+
+def unix_or_iso(x: str) -> str:
+    """checked_unix_or_iso: unix seconds from the epoch, to the microsecond; ISO text cast."""
+    return (
+        f"case when strpos({x}, '-') = 0 then timestamptz '1970-01-01 00:00:00+00'"
+        f" + trunc(({x})::numeric)::bigint * interval '1 second'"
+        f" + round((({x})::numeric % 1) * 1000000)::bigint * interval '1 microsecond'"
+        f" else ({x})::timestamptz end"
+    )
+
+
+def safe_unix_or_iso(x: str) -> str:
+    return f"case when {is_unix_or_iso(x)} then {unix_or_iso(x)} end"
+
+
 def safe_numeric(x: str) -> str:
     return f"case when {is_numeric(x)} then ({x})::numeric end"
 
@@ -203,6 +233,19 @@ def _timestamp_rule(key: str, required: bool = True) -> str:
     )
 
 
+def _unix_or_iso_rule(key: str, required: bool = True) -> str:
+    x = f"r.{key}"
+    if required:
+        return (
+            _required(key)
+            + f"\n            when not {is_unix_or_iso(x)} then '{key} is not a timestamp'"
+        )
+    return (
+        f"\n            when {x} is not null and not {is_unix_or_iso(x)}"
+        f" then '{key} is not a timestamp'"
+    )
+
+
 def _money_rule(key: str, required: bool = True) -> str:
     x = f"r.{key}"
     # The CASE reaches the cast only for a number in range or null.
@@ -247,6 +290,9 @@ class Topic:
     fields: str  # jsonb_to_record columns staging reads from a winner
     columns: str  # the model's columns over `w`: latest's columns and the fields
     children: str = ""  # further CTEs over `winners`
+    unix_times: bool = (
+        False  # var topics `timestamps: unix_or_iso`: the version may be unix seconds
+    )
 
 
 TRIAGE_COLUMNS = (
@@ -284,6 +330,13 @@ def judge_statement(
     entity = by_topic(lambda t: f"r.{t.keys[0][1]}")
     location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
     version = by_topic(lambda t: f"r.{t.version}")
+    unix = [t.topic for t in topics if t.unix_times]
+    listed = ", ".join(f"'{topic}'" for topic in unix)
+    version_at = (
+        f"case when topic in ({listed}) then {unix_or_iso('version')} else version::timestamptz end"
+        if unix
+        else "version::timestamptz"
+    )
     # The subquery computes each reason once (OFFSET 0: not merged into the outer query, which
     # would repeat the CASE); the casts read the fields of good facts only.
     return f"""insert into {ops}.facts_triage ({TRIAGE_COLUMNS})
@@ -295,7 +348,7 @@ select
     fact_created_at,
     case when reason is null then {checked_bigint("entity")} end,
     case when reason is null then {checked_bigint("location")} end,
-    case when reason is null then version::timestamptz end
+    case when reason is null then {version_at} end
 from (
     select
         f.id as fact_id,
@@ -779,6 +832,127 @@ def _inventory_levels() -> Topic:
     )
 
 
+def _chatwoot_conversations() -> Topic:
+    assignee_id = field("r.meta", "assignee", "id")
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _unix_or_iso_rule("updated_at")
+        + _unix_or_iso_rule("created_at")
+        + f"\n            when r.inbox_id is not null and not {is_integer('r.inbox_id')}"
+        + " then 'inbox_id is not an integer'"
+        + _required("status")
+        + "\n            when r.meta is not null and jsonb_typeof(r.meta) not in ('object', 'null')"
+        + " then 'meta is not an object'"
+        + f"\n            when {assignee_id} is not null and not {is_integer(assignee_id)}"
+        + " then 'meta.assignee.id is not an integer'"
+        + _unix_or_iso_rule("first_reply_created_at", required=False)
+        + _unix_or_iso_rule("waiting_since", required=False)
+        + _unix_or_iso_rule("last_activity_at", required=False)
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_conversation_id as conversation_id,
+    coalesce({safe_bigint("w.account_id")}, {safe_bigint(field("w.account", "id"))}) as account_id,
+    {checked_bigint("w.inbox_id")} as inbox_id,
+    {string("w.channel")} as channel,
+    {string("w.status")} as status,
+    {string("w.priority")} as priority,
+    {checked_bigint(field("w.meta", "assignee", "id"))} as assignee_id,
+    {safe_bigint(field("w.meta", "team", "id"))} as team_id,
+    {safe_bigint(field("w.meta", "sender", "id"))} as contact_id,
+    {unix_or_iso("w.created_at")} as created_at,
+    {unix_or_iso("w.first_reply_created_at")} as first_reply_created_at,
+    nullif({unix_or_iso("w.waiting_since")}, timestamptz '1970-01-01 00:00:00+00') as waiting_since,
+    {unix_or_iso("w.last_activity_at")} as last_activity_at,
+    {safe_unix_or_iso("w.snoozed_until")} as snoozed_until,
+    w.latest_at as updated_at,
+    {string("w.event")} as last_event"""
+    return Topic(
+        topic="chatwoot.conversations",
+        model="stg_chatwoot__conversations",
+        judged_fields="""id text, updated_at text, created_at text, inbox_id text, status text,
+    meta jsonb, first_reply_created_at text, waiting_since text, last_activity_at text""",
+        reason=reason,
+        keys=(("conversation_id", "id"),),
+        version="updated_at",
+        fields="""account_id text, account jsonb, inbox_id text, channel text, status text,
+            priority text, meta jsonb, created_at text, first_reply_created_at text,
+            waiting_since text, last_activity_at text, snoozed_until text, event text""",
+        columns=columns,
+        unix_times=True,
+    )
+
+
+def _chatwoot_conversation_id(rec: str) -> str:
+    """chatwoot_message_conversation_id: conversation.id, else conversation.display_id."""
+    return f"coalesce({rec}.conversation ->> 'id', {rec}.conversation ->> 'display_id')"
+
+
+def _chatwoot_csat_rating(rec: str) -> str:
+    """chatwoot_csat_rating_text: the rating of an input_csat message."""
+    return (
+        f"(case when {rec}.content_type = 'input_csat' then {rec}.content_attributes"
+        " #>> '{submitted_values,csat_survey_response,rating}' end)"
+    )
+
+
+def _chatwoot_messages() -> Topic:
+    conversation_id = _chatwoot_conversation_id("r")
+    rating = _chatwoot_csat_rating("r")
+    reason = (
+        _not_object()
+        + _integer_rule("id")
+        + _unix_or_iso_rule("created_at")
+        + _required("conversation")
+        + "\n            when jsonb_typeof(r.conversation) <> 'object'"
+        + " then 'conversation is not an object'"
+        + f"\n            when {conversation_id} is null then 'conversation.id is missing'"
+        + f"\n            when not {is_integer(conversation_id)}"
+        + " then 'conversation.id is not an integer'"
+        + _required("message_type")
+        + "\n            when r.private is not null and lower(r.private) not in ('true', 'false')"
+        + " then 'private is not a boolean'"
+        + f"\n            when {rating} is not null and (not {is_integer(rating)}"
+        + f" or coalesce({checked_integer(rating)} not between 1 and 5, true))"
+        + " then 'the CSAT rating is not an integer from 1 to 5'"
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_message_id as message_id,
+    {checked_bigint(_chatwoot_conversation_id("w"))} as conversation_id,
+    {safe_bigint(field("w.account", "id"))} as account_id,
+    {safe_bigint(field("w.inbox", "id"))} as inbox_id,
+    {string("w.message_type")} as message_type,
+    {string("w.content_type")} as content_type,
+    coalesce({safe_boolean("w.private")}, false) as is_private,
+    {string(field("w.sender", "type"))} as sender_type,
+    {safe_bigint(field("w.sender", "id"))} as sender_id,
+    w.latest_at as created_at,
+    {checked_integer(_chatwoot_csat_rating("w"))} as csat_rating,
+    {string("w.event")} as last_event"""
+    return Topic(
+        topic="chatwoot.messages",
+        model="stg_chatwoot__messages",
+        judged_fields="""id text, created_at text, conversation jsonb, message_type text,
+    private text, content_type text, content_attributes jsonb""",
+        reason=reason,
+        keys=(("message_id", "id"),),
+        version="created_at",
+        fields="""conversation jsonb, account jsonb, inbox jsonb, message_type text,
+            content_type text, content_attributes jsonb, private text, sender jsonb,
+            event text""",
+        columns=columns,
+        unix_times=True,
+    )
+
+
 TOPICS = {
     "shopify.orders": _orders,
     "shopify.refunds": _refunds,
@@ -786,6 +960,8 @@ TOPICS = {
     "shopify.products": _products,
     "shopify.inventory_items": _inventory_items,
     "shopify.inventory_levels": _inventory_levels,
+    "chatwoot.conversations": _chatwoot_conversations,
+    "chatwoot.messages": _chatwoot_messages,
 }
 
 # The tables the topic statements fill, with the dbt models' column types.
@@ -830,6 +1006,18 @@ STAGING_TABLES = {
     "stg_shopify__inventory_levels": """fact_id bigint, judge_batch bigint,
         fact_created_at timestamptz, shop_domain text, inventory_item_id bigint,
         location_id bigint, available integer, updated_at timestamptz""",
+    "stg_chatwoot__conversations": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, conversation_id bigint,
+        account_id bigint, inbox_id bigint, channel text, status text, priority text,
+        assignee_id bigint, team_id bigint, contact_id bigint, created_at timestamptz,
+        first_reply_created_at timestamptz, waiting_since timestamptz,
+        last_activity_at timestamptz, snoozed_until timestamptz, updated_at timestamptz,
+        last_event text""",
+    "stg_chatwoot__messages": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, message_id bigint,
+        conversation_id bigint, account_id bigint, inbox_id bigint, message_type text,
+        content_type text, is_private boolean, sender_type text, sender_id bigint,
+        created_at timestamptz, csat_rating integer, last_event text""",
 }
 # The tables each topic fills.
 TOPIC_TABLES = {
@@ -839,6 +1027,8 @@ TOPIC_TABLES = {
     "shopify.products": ("stg_shopify__products", "stg_shopify__product_variants"),
     "shopify.inventory_items": ("stg_shopify__inventory_items",),
     "shopify.inventory_levels": ("stg_shopify__inventory_levels",),
+    "chatwoot.conversations": ("stg_chatwoot__conversations",),
+    "chatwoot.messages": ("stg_chatwoot__messages",),
 }
 # facts_triage: the verdicts and, for a good fact, its entity's key and version time.
 TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,
@@ -933,7 +1123,7 @@ def _render(template: str, s: Schemas, as_of_date: str) -> str:
 
 
 def _short(topic: str) -> str:
-    return topic.removeprefix("shopify.")
+    return topic.removeprefix("shopify.").replace(".", "_")
 
 
 def steps(

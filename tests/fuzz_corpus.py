@@ -1,6 +1,7 @@
-"""Hostile Shopify payloads: a seeded hypothesis corpus for the staging fuzz test and benchmark.
+"""Hostile payloads: a seeded hypothesis corpus for the staging fuzz test and benchmark.
 
-Every case starts from one of Shopify's own REST fixtures (tests/fixtures/shopify-rest) and breaks
+Every case starts from one of Shopify's own REST fixtures (tests/fixtures/shopify-rest) or one of
+the support inbox's Chatwoot payloads (tests/fixtures/chatwoot) and breaks
 it: wrong JSON types at the fields staging and the quarantine rules read (nested ones too), ids
 and money at the edges of every numeric type, odd timestamps and zones, unicode and escapes, deep
 nesting, whole payloads that are not objects, and many versions of one entity. A case is one to
@@ -40,6 +41,9 @@ FIXTURE_OF_TOPIC = {
     "shopify.products": "product",
     "shopify.inventory_items": "inventory_item",
     "shopify.inventory_levels": "inventory_level",
+    # The support inbox: a file of tests/fixtures/chatwoot, not wrapped in its name
+    "chatwoot.conversations": "chatwoot/conversation_status_changed",
+    "chatwoot.messages": "chatwoot/message_updated.csat",
 }
 STAGED_TOPICS = tuple(FIXTURE_OF_TOPIC)
 IGNORED_TOPICS = ("shopify.checkouts", "shopify.line_items", "app.heartbeat", "SHOPIFY.ORDERS", "")
@@ -78,6 +82,8 @@ def to_json(value: object, ascii_only: bool = False) -> str:
 
 @cache
 def fixture(name: str) -> dict:
+    if name.startswith("chatwoot/"):
+        return json.loads((FIXTURES_DIR.parent / f"{name}.json").read_text())
     return json.loads((FIXTURES_DIR / f"{name}.json").read_text())[name]
 
 
@@ -210,6 +216,49 @@ FIELDS: dict[str, tuple[Path_, ...]] = {
         ("location_id",),
         ("updated_at",),
         ("available",),
+    ),
+    "chatwoot.conversations": (
+        ("id",),
+        ("updated_at",),
+        ("created_at",),
+        ("account_id",),
+        ("account",),
+        ("account", "id"),
+        ("inbox_id",),
+        ("channel",),
+        ("status",),
+        ("priority",),
+        ("meta",),
+        ("meta", "assignee"),
+        ("meta", "assignee", "id"),
+        ("meta", "team", "id"),
+        ("meta", "sender", "id"),
+        ("first_reply_created_at",),
+        ("waiting_since",),
+        ("last_activity_at",),
+        ("snoozed_until",),
+        ("event",),
+    ),
+    "chatwoot.messages": (
+        ("id",),
+        ("created_at",),
+        ("conversation",),
+        ("conversation", "id"),
+        ("conversation", "display_id"),
+        ("account", "id"),
+        ("inbox",),
+        ("inbox", "id"),
+        ("message_type",),
+        ("content_type",),
+        ("content_attributes",),
+        ("content_attributes", "submitted_values"),
+        ("content_attributes", "submitted_values", "csat_survey_response"),
+        ("content_attributes", "submitted_values", "csat_survey_response", "rating"),
+        ("private",),
+        ("sender",),
+        ("sender", "type"),
+        ("sender", "id"),
+        ("event",),
     ),
 }
 
@@ -501,6 +550,32 @@ def timestamps(draw: st.DrawFn) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}{time_part}{zone}"
 
 
+# Unix seconds as Chatwoot writes a conversation's times, and their edges.
+UNIX_TIMES = st.one_of(
+    st.integers(-(2**31), 2**41),
+    st.floats(min_value=0, max_value=2e10, allow_nan=False),
+    st.sampled_from(
+        [
+            0,
+            1714557600.123456,
+            Raw("1714557600.0000005"),
+            Raw("9999999999.9999999"),
+            Raw("10000000000"),
+            Raw("1e9"),
+            Raw("1.7145576E9"),
+            Raw("-0"),
+            "1714557600",
+            " 1714557600",
+            "2020-03-03 13:05:57 UTC",
+            "2020-03-03 13:05:57.5 UTC",
+            "2020-03-03T13:05:57Z UTC",
+            "9999-12-31 23:59:59 UTC",
+        ]
+    ),
+)
+CHATWOOT_TIMES = st.one_of(timestamps(), ODD_TIMESTAMPS, UNIX_TIMES)
+RATINGS = st.one_of(st.integers(-2, 7), st.sampled_from([4.0, 4.5, "5", " 3", Raw("1e0"), 2**31]))
+
 VALUES_BY_FIELD = {
     "id": IDS,
     "order_id": IDS,
@@ -525,8 +600,21 @@ VALUES_BY_FIELD = {
     "available": COUNTS,
     "inventory_quantity": COUNTS,
     "position": COUNTS,
-    "created_at": st.one_of(timestamps(), ODD_TIMESTAMPS),
-    "updated_at": st.one_of(timestamps(), ODD_TIMESTAMPS),
+    "created_at": CHATWOOT_TIMES,
+    "updated_at": CHATWOOT_TIMES,
+    "first_reply_created_at": CHATWOOT_TIMES,
+    "waiting_since": CHATWOOT_TIMES,
+    "last_activity_at": CHATWOOT_TIMES,
+    "snoozed_until": CHATWOOT_TIMES,
+    "display_id": IDS,
+    "inbox_id": IDS,
+    "account_id": IDS,
+    "rating": RATINGS,
+    "private": st.sampled_from([True, False, "true", "FALSE", "yes", 1, 0]),
+    "status": st.sampled_from(["open", "resolved", "pending", "snoozed", "archived", "", "OPEN"]),
+    "message_type": st.sampled_from(
+        ["incoming", "outgoing", "activity", "template", 0, 1, "reaction", ""]
+    ),
     "processed_at": st.one_of(timestamps(), ODD_TIMESTAMPS),
     "cancelled_at": st.one_of(timestamps(), ODD_TIMESTAMPS),
     "published_at": st.one_of(timestamps(), ODD_TIMESTAMPS),
@@ -797,6 +885,11 @@ where f.topic = any(%(topics)s)
         where s.shop_domain = f.shop_domain
           and s.inventory_item_id = {inventory_item_id}
           and s.location_id = {location_id})
+    when 'chatwoot.conversations' then exists (
+        select 1 from staging.stg_chatwoot__conversations s
+        where s.shop_domain = f.shop_domain and s.conversation_id = {id})
+    when 'chatwoot.messages' then exists (select 1 from staging.stg_chatwoot__messages s
+        where s.shop_domain = f.shop_domain and s.message_id = {id})
     else false
   end
 """.format(**{key: _KEY_SQL.format(key=key) for key in ("id", "inventory_item_id", "location_id")})

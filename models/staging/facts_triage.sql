@@ -83,7 +83,7 @@ final as (
         entity_id,
         location_id,
         -- The checked timestamp of a good fact: staging keeps the latest version of each entity.
-        case when reason is null then {{ checked_timestamptz('version_text') }} end as version_at
+        case when reason is null then {{ triage_version_at('topic', 'version_text') }} end as version_at
     from judged
 )
 

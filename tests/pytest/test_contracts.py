@@ -350,7 +350,7 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert not_passed(source) == {}
     assert not_passed(marts) == {}
     suites = {o.suite for o in source.outcomes + marts.outcomes}
-    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 12
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 14
     assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
     summary = json.loads(marts.summary.read_text())
     assert summary["ok"] is True

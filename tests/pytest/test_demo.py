@@ -158,7 +158,11 @@ def test_order_volume_grows() -> None:
 def test_payload_timestamps_are_offset_iso_and_not_after_the_fact() -> None:
     checked = 0
     for _, topic, _text, created, obj in parsed(20000):
-        if not isinstance(obj, dict) or topic not in KNOWN_TOPICS:
+        if (
+            not isinstance(obj, dict)
+            or not topic.startswith("shopify.")
+            or topic not in KNOWN_TOPICS
+        ):
             continue
         stamp = obj.get("updated_at") or obj.get("created_at")
         if stamp == "yesterday":
@@ -166,7 +170,25 @@ def test_payload_timestamps_are_offset_iso_and_not_after_the_fact() -> None:
         assert ISO_WITH_OFFSET.fullmatch(stamp), (topic, stamp)
         assert dt.datetime.fromisoformat(stamp) <= created, (topic, stamp, created)
         checked += 1
-    assert checked > 19000
+    assert checked > 17500
+
+
+def test_support_times_are_chatwoots_and_not_after_the_fact() -> None:
+    """A conversation's times in unix seconds (updated_at with a fraction, increasing per
+    conversation but for the late deliveries), a message's created_at in ISO 8601 UTC."""
+    conversations = messages = 0
+    for _, topic, _text, created, obj in parsed(20000):
+        if not isinstance(obj, dict):
+            continue
+        if topic == "chatwoot.conversations" and obj.get("updated_at") != "yesterday":
+            assert isinstance(obj["created_at"], int) and isinstance(obj["updated_at"], float)
+            assert obj["created_at"] <= obj["updated_at"] <= created.timestamp(), obj
+            conversations += 1
+        elif topic == "chatwoot.messages":
+            stamp = dt.datetime.fromisoformat(obj["created_at"])
+            assert obj["created_at"].endswith("Z") and stamp <= created, obj
+            messages += 1
+    assert conversations > 200 and messages > 400
 
 
 # --- topics and proportions ------------------------------------------------------------------
@@ -511,6 +533,11 @@ def test_two_shops_interleave_with_disjoint_ids() -> None:
         if topic == "shopify.inventory_levels":
             continue  # levels have no id of their own
         a, b = ids[topic].values()
+        if topic == "chatwoot.conversations":
+            # A conversation's id is its number in its Chatwoot account: each shop's from 1
+            # (staging keys on shop_domain too).
+            assert min(a) == min(b) == 1, topic
+            continue
         assert a and b and not a & b, topic
     # Each shop numbers its own orders from #1001.
     numbers: dict[str, set[int]] = defaultdict(set)

@@ -68,9 +68,13 @@ NON_DEFAULT_VARS = {
         "shopify.customers": {"warn_after_hours": 72, "error_after_hours": 240},
         "shopify.products": {"warn_after_hours": 72, "error_after_hours": 240},
         "shopify.inventory_items": {"warn_after_hours": 72, "error_after_hours": 240},
+        "chatwoot.conversations": {"warn_after_hours": 8, "error_after_hours": 48},
+        "chatwoot.messages": {"warn_after_hours": 8, "error_after_hours": 48},
     },
     "clock_skew_tolerance": "2 hours",
     "known_currencies": ["USD", "CAD"],
+    "known_conversation_statuses": ["open", "resolved", "pending", "snoozed", "archived"],
+    "known_message_types": ["incoming", "outgoing", "activity", "template", "reaction"],
     "pii_columns": [
         "email",
         "first_name",

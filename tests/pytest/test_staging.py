@@ -494,7 +494,8 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
 
     staged_topics = (
         "shopify.orders", "shopify.refunds", "shopify.customers", "shopify.products",
-        "shopify.inventory_items", "shopify.inventory_levels",
+        "shopify.inventory_items", "shopify.inventory_levels", "chatwoot.conversations",
+        "chatwoot.messages",
     )  # fmt: skip
     quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
     ignored = scalar(
@@ -524,6 +525,13 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
                 where s.shop_domain = f.shop_domain
                   and s.inventory_item_id = (f.value->>'inventory_item_id')::bigint
                   and s.location_id = (f.value->>'location_id')::bigint)
+            when 'chatwoot.conversations' then exists (
+                select 1 from staging.stg_chatwoot__conversations s
+                where s.shop_domain = f.shop_domain
+                  and s.conversation_id = (f.value->>'id')::bigint)
+            when 'chatwoot.messages' then exists (
+                select 1 from staging.stg_chatwoot__messages s
+                where s.shop_domain = f.shop_domain and s.message_id = (f.value->>'id')::bigint)
             else false
           end
         """,
@@ -534,6 +542,15 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
     # both shops are staged, and a quarantined fact is never of an ignored topic
     assert (
         scalar(target, "select count(distinct shop_domain) from staging.stg_shopify__orders") == 2
+    )
+    # ... and so is their support inbox: conversations, messages and some CSAT answers
+    assert query(
+        target,
+        "select count(distinct shop_domain), count(distinct (shop_domain, conversation_id)) > 0,"
+        " count(csat_rating) > 0 from staging.stg_chatwoot__messages",
+    ) == [(2, True, True)]
+    assert scalar(
+        target, "select count(*) from ops.facts_quarantine where topic like 'chatwoot.%%'"
     )
     assert (
         scalar(
