@@ -35,15 +35,29 @@ class BuildOptions:
     skip_security: bool = False
     vars: str | None = None
     full_check: bool = False
+    # dbt's own flags, passed through: --exclude to the dbt build step, --threads and
+    # --fail-fast to every dbt step that builds (the judge step and dbt build).
+    exclude: Sequence[str] = ()
+    threads: int | None = None
+    fail_fast: bool = False
 
     def validate(self) -> None:
         settings.parse_cli_vars(self.vars)
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+
+    def dbt_flags(self) -> list[str]:
+        """--threads and --fail-fast, as every dbt step that builds gets them."""
+        flags = ["--threads", str(self.threads)] if self.threads is not None else []
+        return flags + (["--fail-fast"] if self.fail_fast else [])
 
     def command_args(self) -> list[str]:
         """The equivalent command line, as recorded in ops.build_runs.command_args."""
         args = ["build"]
         for sel in self.select:
             args += ["--select", sel]
+        for sel in self.exclude:
+            args += ["--exclude", sel]
         if self.full_refresh:
             args.append("--full-refresh")
         if self.skip_contracts:
@@ -54,6 +68,10 @@ class BuildOptions:
             args.append("--full-check")
         if self.vars:
             args += ["--vars", self.vars]
+        if self.threads is not None:
+            args += ["--threads", str(self.threads)]
+        if self.fail_fast:
+            args.append("--fail-fast")
         return args
 
 
@@ -198,7 +216,9 @@ def judge_step(ctx: BuildContext) -> str:
     from runner import contracts
 
     full = ctx.options.full_refresh and not ctx.options.select
-    run = ctx.dbt(contracts.judge_args(full_refresh=full, vars=ctx.options.vars))
+    run = ctx.dbt(
+        contracts.judge_args(full_refresh=full, vars=ctx.options.vars) + ctx.options.dbt_flags()
+    )
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
@@ -287,7 +307,7 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
     args = ["build"]
     if options.select:
         args += ["--select", *options.select]
-    args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE]
+    args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE, *options.exclude]
     # Unit tests check the models' logic on fixed inputs, not the night's data: CI runs them
     # (`dbt build`, `dbt test --select test_type:unit`); the nightly job does not pay for them.
     args += ["--exclude-resource-type", "unit_test"]
@@ -295,7 +315,7 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
         args.append("--full-refresh")
     if options.vars:
         args += ["--vars", options.vars]
-    return args
+    return args + options.dbt_flags()
 
 
 # The accounting check reads every fact when the last passing full check is older than this.
