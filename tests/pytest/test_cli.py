@@ -491,6 +491,9 @@ def test_target_picks_the_profiles_target_for_the_runner_and_needs_a_profile(tar
     chosen = hotdash(target, "status", "--target", "dev", "--json", env=env)
     assert chosen.returncode == 0, chosen.stderr
     assert [f["shop_domain"] for f in json.loads(chosen.stdout)["freshness"]] == [SHOP]
+    checked = json.loads(hotdash(target, "doctor", "-t", "dev", "--json", env=env).stdout)
+    detail = next(c["detail"] for c in checked["checks"] if c["name"] == "target")
+    assert detail.startswith("profile: target dev of the dbt profile ")
 
 
 def test_docs_static_writes_one_file_and_serve_serves_it(target):
