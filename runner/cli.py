@@ -219,6 +219,16 @@ def run_guarded(fn: Callable[[], None]) -> None:
         raise typer.Exit(UNEXPECTED_EXIT_CODE) from None
 
 
+def check_junit_path(path: Path | None) -> None:
+    """--junit FILE: refused before anything runs when its folder does not exist."""
+    if path is not None and not path.parent.is_dir():
+        from runner.errors import ConfigError
+
+        raise ConfigError(
+            f"--junit {path}: folder {path.parent} does not exist", hint="create it first"
+        )
+
+
 def exit_code_help() -> str:
     """The exit codes, as --help prints them (the README has the same table)."""
     lines = [f"{code:>3}  {name}: {meaning}" for code, name, meaning in exit_codes()]
@@ -497,6 +507,7 @@ def build(
 
     def go() -> None:
         options.validate()
+        check_junit_path(junit)
         target = dbmod.resolve_target()
         err_console.print(
             f"building on {target.kind} database {target.redacted()}", highlight=False
@@ -633,6 +644,7 @@ def contracts(
     from runner import pipeline
 
     def go() -> None:
+        check_junit_path(junit)
         target = settings.with_vars(dbmod.resolve_target(), vars)
         stages = [stage.value] if stage else list(contractsmod.STAGES)
         reports, error = pipeline.check_contracts(target, stages, new_facts_only)

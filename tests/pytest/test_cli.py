@@ -424,6 +424,15 @@ def test_contracts_json_and_junit_name_the_failed_expectation(target, tmp_path):
     assert all(name.startswith("contracts.source.") for name in suites)
 
 
+def test_a_junit_file_in_a_missing_folder_is_refused_before_anything_runs(target, tmp_path):
+    result = hotdash(target, "build", "--junit", str(tmp_path / "nope" / "b.xml"), "--json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["error"]["message"] == (
+        f"--junit {tmp_path / 'nope' / 'b.xml'}: folder {tmp_path / 'nope'} does not exist"
+    )
+    assert query(target, "select count(*) from ops.build_runs") == [(0,)]
+
+
 def test_status_and_doctor_json(target):
     insert_facts(target, [(SHOP, "shopify.orders", order())])
     result = hotdash(target, "status", "--json", "--fail-on", "critical")
