@@ -621,6 +621,15 @@ def contracts(
             help="dbt vars as YAML, as the build was given them (the suites read them too).",
         ),
     ] = None,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            "-x",
+            help="Stop at the first stage with an error-level failure (by default the marts are"
+            " still checked after a failed source stage).",
+        ),
+    ] = False,
     junit: Annotated[
         Path | None,
         typer.Option(
@@ -647,7 +656,7 @@ def contracts(
         check_junit_path(junit)
         target = settings.with_vars(dbmod.resolve_target(), vars)
         stages = [stage.value] if stage else list(contractsmod.STAGES)
-        reports, error = pipeline.check_contracts(target, stages, new_facts_only)
+        reports, error = pipeline.check_contracts(target, stages, new_facts_only, fail_fast)
         if junit is not None:
             from runner import junit as junitmod
 

@@ -406,13 +406,13 @@ CONTRACT_STEPS: dict[str, tuple[str, ...]] = {
 
 
 def check_contracts(
-    target: Target, stages: Sequence[str], new_facts_only: bool = False
+    target: Target, stages: Sequence[str], new_facts_only: bool = False, fail_fast: bool = False
 ) -> tuple[list[ContractReport], HotdashError | None]:
     """`hotdash contracts`: the build's own contract steps for each stage (the source stage with
     the build's judge step between the facts and the payload checks), outside a build: no lock,
     no ops.build_runs record, no inputs recorded. A stage stops at its first error-level failure,
-    as the build does, and the next stage still runs. Returns each stage's report and the first
-    contract error (the caller prints the reports, then raises it)."""
+    as the build does, and the next stage still runs (not with fail_fast). Returns each stage's
+    report and the first contract error (the caller prints the reports, then raises it)."""
     from runner.errors import MartContractError, SourceContractError
 
     options = BuildOptions(vars=target.vars)
@@ -435,6 +435,8 @@ def check_contracts(
             except (SourceContractError, MartContractError) as exc:
                 first = first or exc
                 break
+        if first is not None and fail_fast:
+            break
     return ctx.report.contracts, first
 
 

@@ -423,6 +423,11 @@ def test_contracts_json_and_junit_name_the_failed_expectation(target, tmp_path):
     assert failures[0].get("message").endswith("needs nope.facts, which does not exist")
     assert all(name.startswith("contracts.source.") for name in suites)
 
+    # both stages by default; --fail-fast stops after the failed source stage
+    stopped = hotdash(target, "contracts", "-x", "--vars", "{facts_schema: nope}", "--json")
+    assert stopped.returncode == 5
+    assert [s["stage"] for s in json.loads(stopped.stdout)["stages"]] == ["source"]
+
 
 def test_a_junit_file_in_a_missing_folder_is_refused_before_anything_runs(target, tmp_path):
     result = hotdash(target, "build", "--junit", str(tmp_path / "nope" / "b.xml"), "--json")
