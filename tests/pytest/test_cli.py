@@ -257,6 +257,18 @@ def test_choices_are_checked_and_completion_is_on(target):
         env={**os.environ, "COLUMNS": "200"},
     )
     assert "--install-completion" in helped.stdout
+    completed = subprocess.run(
+        [str(HOTDASH)],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "_HOTDASH_COMPLETE": "complete_bash",
+            "COMP_WORDS": "hotdash contracts --stage ",
+            "COMP_CWORD": "3",
+        },
+    )
+    assert completed.stdout.split() == ["source", "marts"]
 
 
 def test_build_json_is_one_document_and_junit_has_steps_tests_and_contract_suites(target, tmp_path):
