@@ -1,43 +1,32 @@
--- Weekly insight: how customers moved between lifecycle stages over the last 7 days, per shop.
--- Each customer's stage is computed as of the as-of date and as of 7 days before it, from the
--- orders known at each date, with the same rule as customer_segments (macro lifecycle_stage).
--- 'none' means no order that counts yet.
+-- Weekly insight: how customers moved between lifecycle stages over the last 7 days, per shop,
+-- as the builds recorded them (the snapshot customer_segments_history): each customer's stage
+-- now (its open row) against its stage 7 days ago (the row that held then). 'none': the
+-- customer was not in customer_segments 7 days ago (or no build had recorded it yet); a
+-- customer gone from the mart since is left out.
 with
 
-orders as (
-    select * from {{ ref('int_shopify__order_net_revenue') }}
-),
-
-reference_dates as (
-    select
-        'now' as at,
-        {{ as_of_date() }} as reference_date
-    union all
-    select
-        'week_ago' as at,
-        {{ as_of_date() }} - 7 as reference_date
-),
-
 history as (
-    select
-        orders.shop_domain,
-        orders.customer_id,
-        reference_dates.at,
-        reference_dates.reference_date - min(orders.order_date) as days_since_first_order,
-        reference_dates.reference_date - max(orders.order_date) as days_since_last_order
-    from orders
-    inner join reference_dates on orders.order_date <= reference_dates.reference_date
-    where orders.counts_toward_revenue and orders.customer_id is not null
-    group by orders.shop_domain, orders.customer_id, reference_dates.at, reference_dates.reference_date
+    select * from {{ ref('customer_segments_history') }}
 ),
 
-stages as (
+now_stage as (
     select
         shop_domain,
         customer_id,
-        at,
-        {{ lifecycle_stage('days_since_first_order', 'days_since_last_order') }} as lifecycle_stage
+        lifecycle_stage
     from history
+    where dbt_valid_to is null
+),
+
+week_ago as (
+    select
+        shop_domain,
+        customer_id,
+        lifecycle_stage
+    from history
+    where
+        dbt_valid_from <= now() - interval '7 days'
+        and (dbt_valid_to is null or dbt_valid_to > now() - interval '7 days')
 ),
 
 migrations as (
@@ -45,13 +34,11 @@ migrations as (
         now_stage.shop_domain,
         now_stage.lifecycle_stage as to_stage,
         coalesce(week_ago.lifecycle_stage, 'none') as from_stage
-    from stages as now_stage
-    left join stages as week_ago
+    from now_stage
+    left join week_ago
         on
             now_stage.shop_domain = week_ago.shop_domain
             and now_stage.customer_id = week_ago.customer_id
-            and week_ago.at = 'week_ago'
-    where now_stage.at = 'now'
 ),
 
 final as (

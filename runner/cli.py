@@ -1036,7 +1036,7 @@ def report(
 def lint(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Files or folders (default: models tests/dbt analyses)."),
+        typer.Argument(help="Files or folders (default: models snapshots tests/dbt analyses)."),
     ] = None,
     target_name: TargetOption = None,
 ) -> None:

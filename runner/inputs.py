@@ -2,8 +2,8 @@
 build, which succeeded, that build's tables are this one's, and the build skips dbt.
 
 The fingerprint covers the facts the judge has judged (their count and highest id: facts are
-append-only, and a fact committed late raises the count), the project's files (models, macros,
-seeds, tests, contract suites, dbt_project.yml, the runner) and the profile, the dbt version,
+append-only, and a fact committed late raises the count), the project's files (models, snapshots,
+macros, seeds, tests, contract suites, dbt_project.yml, selectors.yml, the runner) and the profile, the dbt version,
 the vars of the build, and the as-of date the marts are computed for (var as_of_date, or today
 in var reporting_timezone: a new day rebuilds the marts though no fact is new). A step is skipped
 only when the last build ran it and it passed (or skipped it for the same reason): a build after
@@ -24,7 +24,17 @@ from runner import settings
 from runner.db import Target, connect
 
 # What the project is made of; runner/ holds the contract steps.
-PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "tests/dbt", "contracts", "runner")
+PROJECT_PARTS = (
+    "dbt_project.yml",
+    "selectors.yml",
+    "models",
+    "snapshots",
+    "macros",
+    "seeds",
+    "tests/dbt",
+    "contracts",
+    "runner",
+)
 
 
 def as_of_date(values: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from runner.db import Target
 from runner.errors import CheckError
 
-DEFAULT_PATHS = ("models", "tests/dbt", "analyses")
+DEFAULT_PATHS = ("models", "snapshots", "tests/dbt", "analyses")
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,33 @@ def judge_step(ctx: BuildContext) -> str:
     return summary
 
 
+def selected(options: BuildOptions) -> bool:
+    """The `skip` of the steps of a whole night: a --select build narrows the build to it."""
+    return bool(options.select)
+
+
+def source_freshness_step(ctx: BuildContext) -> str:
+    """dbt source freshness of each staged topic's feed (selector feeds: its stalest shop's
+    newest fact against var freshness, README "Freshness"). A late or stale feed is reported
+    here and alerted (stale_feed); it never fails the build."""
+    from runner.contracts.suites import FEEDS_SELECTOR
+
+    args = ["source", "freshness", "--selector", FEEDS_SELECTOR]
+    run = ctx.dbt(args + (["--vars", ctx.options.vars] if ctx.options.vars else []))
+    feeds = [node for node in run.nodes if node.resource_type == "source"]
+    if run.exception and not feeds:
+        dbt.require_success(run)
+    counts: dict[str, int] = {}
+    for node in feeds:
+        counts[node.status] = counts.get(node.status, 0) + 1
+    late = sorted(f"{node.name} {node.status}" for node in feeds if node.status != "pass")
+    return (
+        f"{len(feeds)} feeds: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + (f" ({', '.join(late)})" if late else "")
+    )
+
+
 def facts_contracts_step(ctx: BuildContext) -> str:
     """Build step before dbt: the facts table's checks (the gate's first half).
 
@@ -301,16 +328,18 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
-    """Everything selected but what the judge step built: the triage and the facts source's tests."""
-    from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
+    """Everything selected but what the judge step built (the triage and the facts source's
+    tests): selector nightly (selectors.yml), or the build's --select without those. Unit tests
+    check the models' logic on fixed inputs, not the night's data: CI runs them (`dbt build`,
+    `dbt test --select test_type:unit`); the nightly job does not pay for them."""
+    from runner.contracts.suites import FACTS_SOURCE, NIGHTLY_SELECTOR, TRIAGE_MODEL
 
     args = ["build"]
     if options.select:
-        args += ["--select", *options.select]
-    args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE, *options.exclude]
-    # Unit tests check the models' logic on fixed inputs, not the night's data: CI runs them
-    # (`dbt build`, `dbt test --select test_type:unit`); the nightly job does not pay for them.
-    args += ["--exclude-resource-type", "unit_test"]
+        args += ["--select", *options.select, "--exclude", TRIAGE_MODEL, FACTS_SOURCE]
+        args += ["--exclude-resource-type", "unit_test"]
+    else:
+        args += ["--selector", NIGHTLY_SELECTOR]
     if options.full_refresh:
         args.append("--full-refresh")
     if options.vars:
@@ -391,6 +420,7 @@ def default_steps() -> list[Step]:
         Step("load project", load_project_step),
         Step("facts contracts", facts_contracts_step, skip=contracts_skipped),
         Step("judge facts", judge_step),
+        Step("source freshness", source_freshness_step, skip=selected),
         Step("payload contracts", payload_contracts_step, skip=contracts_skipped),
         Step("dbt build", dbt_build_step),
         Step("mart contracts", mart_contracts_step, skip=contracts_skipped),

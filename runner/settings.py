@@ -164,6 +164,12 @@ class SecurityModel:
         )
 
 
+# The tables of the marts schema that record what the builds found, not what the facts say: the
+# alerts (runner/alerts.py) and the snapshots (snapshots/). Two builds of the same facts differ
+# there, so every comparison of marts across builds leaves them out.
+BUILD_RECORDS = ("alerts", "customer_segments_history", "inventory_actions_history")
+
+
 @dataclass(frozen=True)
 class FeedThresholds:
     """A feed is late (warn) past warn_after and stale (error) past error_after."""

@@ -854,15 +854,16 @@ def _build(target) -> float:
 
 
 def _mart_rows(target, shop: str) -> dict[str, list[tuple]]:
-    from runner import db
+    from runner import db, settings
 
     with db.connect(target) as conn:
         tables = [
             name
             for (name,) in conn.execute(
-                # marts.alerts is the runner's record of alerts, not a mart built from facts
+                # the records of what builds found (alerts, snapshots) are not built from facts
                 "select table_name from information_schema.tables"
-                " where table_schema = 'marts' and table_name <> 'alerts' order by table_name"
+                " where table_schema = 'marts' and table_name <> all(%s) order by table_name",
+                (list(settings.BUILD_RECORDS),),
             ).fetchall()
         ]
         return {

@@ -18,11 +18,10 @@ from runner.contracts.outcomes import _judged_outcome, _missing, _not_run, _outc
 from runner.contracts.report import SAMPLE_SIZE, ContractReport, Outcome, write_summary
 from runner.contracts.suites import (
     CONTRACTS_DIR,
-    FACTS_SOURCE,
+    JUDGE_SELECTOR,
     NEW_FACTS,
     STAGES,
     TRIAGE,
-    TRIAGE_MODEL,
     Check,
     Part,
     Stage,
@@ -38,8 +37,9 @@ MIN_SHARE_BASE = 1000
 
 def judge_args(full_refresh: bool = False, vars: str | None = None) -> list[str]:
     """The dbt command that judges the facts not yet judged (all of them on a full refresh),
-    after dbt's own tests of the facts source."""
-    args = ["build", "--select", FACTS_SOURCE, TRIAGE_MODEL]
+    after dbt's own tests of the facts source: selector judge (selectors.yml), the facts source
+    and the triage."""
+    args = ["build", "--selector", JUDGE_SELECTOR]
     if full_refresh:
         args.append("--full-refresh")
     if vars:

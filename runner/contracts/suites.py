@@ -54,6 +54,13 @@ TRIAGE_MODEL = "facts_triage"
 
 FACTS_SOURCE = "source:app.facts"  # dbt's name of the facts table, with its tests
 
+# The build's dbt steps (selectors.yml): the judge (the facts source and the triage), and
+# everything after it but the unit tests.
+JUDGE_SELECTOR = "judge"
+NIGHTLY_SELECTOR = "nightly"
+# The freshness sources, one per staged topic, for `dbt source freshness`.
+FEEDS_SELECTOR = "feeds"
+
 
 # In a source query, the facts this run checks, or `true` when it checks every fact: on the facts
 # table the facts not judged yet (past the judge's watermark and not in ops.facts_triage), on

@@ -253,6 +253,39 @@ def test_status_fail_on_sees_a_stale_feed_before_any_build_evaluates_it(target):
     assert scalar(target, "select to_regclass('marts.alerts') is null") is True
 
 
+def test_source_freshness_is_a_build_step_that_reports_and_never_fails(target):
+    from runner.pipeline import load_project_step, source_freshness_step
+
+    fact_at(target, SHOP_A, "shopify.orders", "80 hours")
+    fact_at(target, SHOP_A, "shopify.refunds", "200 hours")
+    fact_at(target, SHOP_A, "shopify.customers", "1 hour")
+    steps = [
+        Step("load project", load_project_step),
+        Step("source freshness", source_freshness_step),
+    ]
+    report = build(target, BuildOptions(skip_contracts=True), steps=steps)
+    assert report.error is None
+    (step,) = [s for s in report.steps if s.name == "source freshness"]
+    # Orders stale past 72 h, refunds late past 168 h, customers fresh; a topic no shop ever sent
+    # has no loaded-at time, which dbt counts an error: the step reports them all, fails nothing.
+    assert (step.status, step.summary) == (
+        "success",
+        "6 feeds: 4 error, 1 pass, 1 warn (shopify_inventory_items error,"
+        " shopify_inventory_levels error, shopify_orders error, shopify_products error,"
+        " shopify_refunds warn)",
+    )
+    nodes = query(
+        target,
+        "select name, status from ops.build_run_nodes where resource_type = 'source'"
+        " and name in ('shopify_orders', 'shopify_refunds', 'shopify_customers') order by 1",
+    )
+    assert nodes == [
+        ("shopify_customers", "pass"),
+        ("shopify_orders", "error"),
+        ("shopify_refunds", "warn"),
+    ]
+
+
 def test_dbt_source_freshness_judges_the_stalest_shop_by_the_same_thresholds(target):
     """dbt's sources per topic read var freshness: orders warn past 24 h (the stalest of two
     shops), refunds pass at 30 h (168 h), and the same feeds in `hotdash status`."""

@@ -80,11 +80,12 @@ def relations(target: db.Target, schema: str) -> list[str]:
 
 
 def state(target: db.Target) -> dict[str, list[tuple]]:
-    """Every staging and mart table, row for row (bookkeeping columns aside). marts.alerts is
-    left out: it is the record of what each build found (opened and resolved at build times),
-    not a table built from the facts."""
+    """Every staging and mart table, row for row (bookkeeping columns aside), but the records
+    of what each build found (settings.BUILD_RECORDS: the alerts, the snapshots), which are not
+    tables built from the facts."""
+    records = {f"marts.{name}" for name in settings.BUILD_RECORDS}
     tables = relations(target, "staging") + relations(target, "marts")
-    return {table: table_rows(target, table) for table in tables if table != "marts.alerts"}
+    return {table: table_rows(target, table) for table in tables if table not in records}
 
 
 # --- late commits ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import psycopg.sql
 import pytest
 import yaml
 
-from runner import contracts, db, ops, settings
+from runner import contracts, db, ops, pipeline, settings
+from runner import dbt as dbtmod
 from runner.doctor import run_checks
 from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
 from runner.exports import MARKETING_COLUMNS, inventory_alerts, marketing_targets
@@ -297,6 +298,7 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         ("load project", "success"),
         ("facts contracts", "skipped"),
         ("judge facts", "success"),
+        ("source freshness", "skipped"),
         ("payload contracts", "skipped"),
         ("dbt build", "success"),
         ("mart contracts", "skipped"),
@@ -855,3 +857,48 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
     assert steps["dbt build"] == steps["mart contracts"] == "skipped"
     monkeypatch.setattr(inputs, "as_of_date", lambda values: "2099-01-01")
     assert dbt_step(build(target, options)) == "success"
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+
+def dbt_ls(target: db.Target, *args: str) -> set[str]:
+    from dbt.cli.main import dbtRunner
+
+    res = dbtRunner().invoke(
+        dbtmod.dbt_args(target, ["ls", "--quiet", "--resource-type", "all", *args])
+    )
+    assert res.success, res.exception
+    return set(res.result)
+
+
+def test_the_builds_dbt_steps_are_the_selectors_plain_dbt_runs(target):
+    """selectors.yml: judge is the facts source's tests and the triage; nightly everything else
+    but unit tests; feeds the freshness sources. The runner's steps run these selectors."""
+    judge = dbt_ls(target, "--selector", "judge")
+    nightly = dbt_ls(target, "--selector", "nightly")
+    everything = dbt_ls(target)
+    assert "hotdash.staging.facts_triage" in judge and "source:hotdash.app.facts" in judge
+    assert {n for n in judge if n.startswith("hotdash.staging.not_null_facts_triage")} != set()
+    assert judge & nightly == set()
+    units = {n for n in everything if n.startswith("unit_test:")}
+    sources = {n for n in everything if n.startswith("source:")}
+    assert units and sources  # (a build runs a source's tests, not the source)
+    assert nightly == everything - judge - units - sources
+    assert "hotdash.customer_segments_history.customer_segments_history" in nightly  # snapshots
+    assert dbt_ls(target, "--selector", "feeds") == {
+        f"source:hotdash.app.shopify_{topic.split('.')[1]}" for topic in settings.of(target).topics
+    }
+    assert contracts.judge_args() == ["build", "--selector", "judge"]
+    assert pipeline.dbt_build_args(BuildOptions()) == ["build", "--selector", "nightly"]
+    assert pipeline.dbt_build_args(BuildOptions(select=("staging",), full_refresh=True)) == [
+        "build",
+        "--select",
+        "staging",
+        "--exclude",
+        "facts_triage",
+        "source:app.facts",
+        "--exclude-resource-type",
+        "unit_test",
+        "--full-refresh",
+    ]

@@ -649,3 +649,30 @@ def test_profile_example_takes_every_setting_from_the_environment(
     outputs = yaml.safe_load(text)["hotdash"]["outputs"]["prod"]
     for key in ("host", "port", "user", "password", "dbname", "sslmode"):
         assert "env_var(" in str(outputs[key]), key
+
+
+def test_the_dev_and_ci_targets_are_databases_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """profiles.yml.example: dev and ci build in prod's database name plus _dev and _ci, so a
+    build there cannot touch prod's relations, grants or build record."""
+    (tmp_path / "profiles.yml").write_text((PROJECT_DIR / "profiles.yml.example").read_text())
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))
+    for key, value in {
+        "HOTDASH_PG_HOST": "db.example.com",
+        "HOTDASH_PG_USER": "hotdash_dbt",
+        "HOTDASH_PG_PASSWORD": "s3cret-from-env",
+        "HOTDASH_PG_DBNAME": "analytics",
+    }.items():
+        monkeypatch.setenv(key, value)
+    found = {}
+    for name in ("prod", "dev", "ci"):
+        monkeypatch.setenv("DBT_TARGET", name)
+        target = db.resolve_target(start=False)
+        info = psycopg.conninfo.conninfo_to_dict(target.conninfo)
+        found[target.target_name] = (info["host"], info["dbname"])
+    assert found == {
+        "prod": ("db.example.com", "analytics"),
+        "dev": ("db.example.com", "analytics_dev"),
+        "ci": ("db.example.com", "analytics_ci"),
+    }

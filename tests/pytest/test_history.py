@@ -1,0 +1,134 @@
+"""History the marts do not keep (README "History"): the dbt snapshots of customer segments and
+inventory actions, built by the same `dbt build` as the marts, secured like them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+
+from runner import db, settings
+from runner.facts import ensure_facts_table
+from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt
+from tests.pytest.test_marts import SHOP, store_facts
+
+SNAPSHOTS = ("customer_segments_history", "inventory_actions_history")
+
+
+def build(target: db.Target, as_of: str) -> None:
+    run_dbt(
+        target,
+        "build",
+        "--select",
+        *(f"+{name}" for name in SNAPSHOTS),
+        "--exclude-resource-type",
+        "test",
+        "unit_test",
+        "--vars",
+        json.dumps({"as_of_date": as_of}),
+    )
+
+
+@pytest.fixture(scope="module")
+def two_builds(hotdash_home):
+    """test_marts' store built as of 2025-03-10, then as of 2025-05-10 (61 days later, no new
+    facts)."""
+    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
+    with db.connect(target) as conn:
+        ensure_facts_table(conn)
+    insert_facts(target, store_facts(), created_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC))
+    build(target, "2025-03-10")
+    first = query(
+        target, "select shop_domain, customer_id, lifecycle_stage from marts.customer_segments"
+    )
+    build(target, "2025-05-10")
+    yield target, first
+    db.drop_database(target)
+
+
+def test_a_customer_whose_stage_changes_has_two_rows_the_first_closed(two_builds):
+    target, _ = two_builds
+    rows = query(
+        target,
+        "select customer_id, lifecycle_stage, rfm_score, as_of_date::text,"
+        " dbt_valid_to is null, dbt_valid_from"
+        " from marts.customer_segments_history where shop_domain = %s"
+        " and customer_id in (501, 503) order by customer_id, dbt_valid_from",
+        (SHOP,),
+    )
+    # 501: last order 2024-11-25, at risk on both dates (105 and 166 days; recency 2 both):
+    # one row, opened by the first build. 503: one order on 2025-03-01, new on 03-10 (9 days);
+    # on 05-10 70 days: active, recency 3: a second row, the first closed when it opened.
+    assert [row[:5] for row in rows] == [
+        (501, "at_risk", "225", "2025-03-10", True),
+        (503, "new", "511", "2025-03-10", False),
+        (503, "active", "311", "2025-05-10", True),
+    ]
+    (closed_at,) = query(
+        target,
+        "select dbt_valid_to from marts.customer_segments_history"
+        " where customer_id = 503 and dbt_valid_to is not null",
+    )[0]
+    assert closed_at == rows[2][5]
+
+
+def test_the_open_rows_are_the_mart_of_the_last_build(two_builds):
+    target, first = two_builds
+    now = query(
+        target,
+        "select shop_domain, customer_id, lifecycle_stage from marts.customer_segments"
+        " order by 1, 2",
+    )
+    assert now != sorted(first)  # the stages moved in 61 days
+    assert (
+        query(
+            target,
+            "select shop_domain, customer_id, lifecycle_stage"
+            " from marts.customer_segments_history where dbt_valid_to is null order by 1, 2",
+        )
+        == now
+    )
+    # "Who moved from active to at_risk this week" is one query; here: who left "new".
+    moved = query(
+        target,
+        "select was.customer_id, was.lifecycle_stage, is_now.lifecycle_stage"
+        " from marts.customer_segments_history as was"
+        " join marts.customer_segments_history as is_now using (shop_domain, customer_id)"
+        " where was.dbt_valid_to = is_now.dbt_valid_from and was.lifecycle_stage = 'new'"
+        " order by 1",
+    )
+    assert [row[0] for row in moved] == sorted(
+        customer for shop, customer, stage in first if stage == "new"
+    )
+
+
+def test_an_action_held_since_the_first_build_keeps_one_row(two_builds):
+    target, _ = two_builds
+    counts = query(
+        target,
+        "select count(*), count(distinct (shop_domain, variant_id)),"
+        " count(*) filter (where dbt_valid_to is null)"
+        " from marts.inventory_actions_history",
+    )[0]
+    actions = query(target, "select count(*) from marts.inventory_alerts")[0][0]
+    assert counts[2] == counts[1] == actions > 0
+    # A row per variant and per change of its action: more rows than variants only if changed.
+    changed = query(
+        target,
+        "select count(*) from marts.inventory_actions_history where dbt_valid_to is not null",
+    )[0][0]
+    assert counts[0] == actions + changed
+
+
+def test_the_snapshots_are_secured_like_the_marts_and_left_out_of_comparisons(two_builds):
+    target, _ = two_builds
+    flags = query(
+        target,
+        "select relname, relrowsecurity, relforcerowsecurity from pg_class"
+        " where relnamespace = 'marts'::regnamespace and relname = any(%s) order by 1",
+        (list(SNAPSHOTS),),
+    )
+    assert flags == [(name, True, True) for name in SNAPSHOTS]
+    assert set(SNAPSHOTS) <= set(settings.BUILD_RECORDS)
