@@ -46,6 +46,12 @@ class BuildOptions:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
 
+    @property
+    def narrowed(self) -> bool:
+        """A --select or --exclude build: not every model is built (no whole night's record,
+        data alerts or source freshness)."""
+        return bool(self.select or self.exclude)
+
     def dbt_flags(self) -> list[str]:
         """--threads and --fail-fast, as every dbt step that builds gets them."""
         flags = ["--threads", str(self.threads)] if self.threads is not None else []
@@ -215,14 +221,14 @@ def judge_step(ctx: BuildContext) -> str:
     """
     from runner import contracts
 
-    full = ctx.options.full_refresh and not ctx.options.select
+    full = ctx.options.full_refresh and not ctx.options.narrowed
     run = ctx.dbt(
         contracts.judge_args(full_refresh=full, vars=ctx.options.vars) + ctx.options.dbt_flags()
     )
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
-    if not ctx.options.select and not ctx.checks_only:
+    if not ctx.options.narrowed and not ctx.checks_only:
         # a build of every model: its inputs say what its tables hold
         digest = inputs.fingerprint(ctx.target, ctx.options)
         inputs.record(ctx.target, ctx.run_id, digest)
@@ -238,8 +244,9 @@ def judge_step(ctx: BuildContext) -> str:
 
 
 def selected(options: BuildOptions) -> bool:
-    """The `skip` of the steps of a whole night: a --select build narrows the build to it."""
-    return bool(options.select)
+    """The `skip` of the steps of a whole night: a --select (or --exclude) build narrows the
+    build to it."""
+    return options.narrowed
 
 
 def source_freshness_step(ctx: BuildContext) -> str:
@@ -329,14 +336,16 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
     """Everything selected but what the judge step built (the triage and the facts source's
-    tests): selector nightly (selectors.yml), or the build's --select without those. Unit tests
+    tests): selector nightly (selectors.yml), or the build's --select (all with only --exclude)
+    without those and its --exclude (dbt 1.11 ignores --exclude next to --selector). Unit tests
     check the models' logic on fixed inputs, not the night's data: CI runs them (`dbt build`,
     `dbt test --select test_type:unit`); the nightly job does not pay for them."""
     from runner.contracts.suites import FACTS_SOURCE, NIGHTLY_SELECTOR, TRIAGE_MODEL
 
     args = ["build"]
-    if options.select:
-        args += ["--select", *options.select, "--exclude", TRIAGE_MODEL, FACTS_SOURCE]
+    if options.narrowed:
+        args += ["--select", *(options.select or ["fqn:*"])]
+        args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE, *options.exclude]
         args += ["--exclude-resource-type", "unit_test"]
     else:
         args += ["--selector", NIGHTLY_SELECTOR]
@@ -609,11 +618,11 @@ def _build(
 
 
 def alert_rules(options: BuildOptions) -> list[str]:
-    """The rules a build evaluates: all of them, but on a --select build only the build's own
+    """The rules a build evaluates: all of them, but on a --select (--exclude) build only its own
     (build_failed, contract_errors): the marts may not have been rebuilt, so the data rules'
     alerts stay as the last full build left them. With --skip-contracts, contract_errors is left
     as it was too (no contract ran)."""
-    rules = list(alerts.BUILD_RULES) if options.select else list(alerts.RULES)
+    rules = list(alerts.BUILD_RULES) if options.narrowed else list(alerts.RULES)
     if options.skip_contracts:
         rules.remove("contract_errors")
     return rules

@@ -321,14 +321,18 @@ def test_build_json_is_one_document_and_junit_has_steps_tests_and_contract_suite
         "1",
         "--fail-fast",
     ]
-    assert [s["name"] for s in doc["steps"]] == [
-        "load project",
-        "facts contracts",
-        "judge facts",
-        "payload contracts",
-        "dbt build",
-        "mart contracts",
-        "verify security",
+    assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+        (name, "skipped" if name == "source freshness" else "success")
+        for name in (
+            "load project",
+            "facts contracts",
+            "judge facts",
+            "source freshness",
+            "payload contracts",
+            "dbt build",
+            "mart contracts",
+            "verify security",
+        )
     ]
     names = {n["name"] for n in doc["nodes"]["items"]}
     assert "stg_shopify__orders" in names and "stg_shopify__refund_line_items" not in names
@@ -552,3 +556,35 @@ def test_docs_static_writes_one_file_and_serve_serves_it(target):
     assert f"dbt docs, one file: {static}" in out
     assert page == static.read_bytes()
     assert server.returncode == 130
+
+
+def test_exclude_narrows_the_dbt_build_step_as_select_does():
+    from runner.contracts.suites import FACTS_SOURCE, NIGHTLY_SELECTOR, TRIAGE_MODEL
+    from runner.pipeline import BuildOptions, alert_rules, dbt_build_args, selected
+
+    whole = BuildOptions(threads=4, fail_fast=True)
+    assert dbt_build_args(whole) == [
+        "build",
+        "--selector",
+        NIGHTLY_SELECTOR,
+        "--threads",
+        "4",
+        "--fail-fast",
+    ]
+    # dbt 1.11 ignores --exclude next to --selector: an --exclude selects everything less it
+    excluded = BuildOptions(exclude=("tag:slow", "kpi_tiles"))
+    assert dbt_build_args(excluded) == [
+        "build",
+        "--select",
+        "fqn:*",
+        "--exclude",
+        TRIAGE_MODEL,
+        FACTS_SOURCE,
+        "tag:slow",
+        "kpi_tiles",
+        "--exclude-resource-type",
+        "unit_test",
+    ]
+    assert excluded.narrowed and selected(excluded) and not whole.narrowed
+    assert alert_rules(excluded) == alert_rules(BuildOptions(select=("staging",)))
+    assert excluded.command_args() == ["build", "--exclude", "tag:slow", "--exclude", "kpi_tiles"]
