@@ -588,3 +588,45 @@ def test_exclude_narrows_the_dbt_build_step_as_select_does():
     assert excluded.narrowed and selected(excluded) and not whole.narrowed
     assert alert_rules(excluded) == alert_rules(BuildOptions(select=("staging",)))
     assert excluded.command_args() == ["build", "--exclude", "tag:slow", "--exclude", "kpi_tiles"]
+
+
+def test_junit_maps_dbt_outcomes_and_warnings(tmp_path):
+    import uuid
+
+    from runner import junit
+    from runner.dbt import DbtRun, NodeResult
+    from runner.pipeline import BuildOptions, BuildReport, StepResult
+
+    def node(name: str, kind: str, status: str, message: str = "", failures=None) -> NodeResult:
+        return NodeResult(
+            f"{kind}.hotdash.{name}", name, kind, status, 0.5, None, message, failures
+        )
+
+    report = BuildReport(run_id=uuid.uuid4(), options=BuildOptions(), seconds=3.0)
+    report.steps = [StepResult("dbt build", "failed", 2.0, "dbt build failed: t_fail (fail)")]
+    report.dbt_runs = [
+        DbtRun(
+            ["build"],
+            False,
+            [
+                node("m", "model", "success"),
+                node("t_pass", "test", "pass"),
+                node("t_warn", "test", "warn", "Got 2 results, configured to warn if != 0", 2),
+                node("t_fail", "test", "fail", "Got 3 results\x1b, configured to fail", 3),
+                node("t_skip", "test", "skipped"),
+                node("m_err", "model", "error", 'relation "x" does not exist'),
+            ],
+        )
+    ]
+    path = junit.write(tmp_path / "b.xml", junit.build_xml(report))
+    root, suites = junit_cases(path)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("7", "2", "1")
+    assert root.get("time") == "3.000"
+    tests = {c.get("name"): c for c in suites["dbt.tests"]}
+    failure = tests["t_fail"].find("failure")
+    assert failure.get("message") == "3 failing row(s): Got 3 results, configured to fail"
+    assert tests["t_warn"].find("failure") is None
+    assert tests["t_warn"].find("system-out").text.startswith("WARN: test.hotdash.t_warn: Got 2")
+    assert tests["t_skip"].find("skipped") is not None
+    errored = next(c for c in suites["dbt.nodes"] if c.get("name") == "m_err").find("error")
+    assert errored.get("message") == 'relation "x" does not exist'
