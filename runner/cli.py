@@ -31,7 +31,7 @@ app = typer.Typer(
     help="Run the hotdash-data pipeline: Shopify facts in, marts out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 db_app = typer.Typer(help="Manage the embedded PostgreSQL (used when no profile is configured).")
 app.add_typer(db_app, name="db")
@@ -49,27 +49,136 @@ err_console = Console(
 
 class State:
     debug: bool = False
+    # --json: the command prints one JSON document on stdout; an error that comes before the
+    # command printed its own is printed as {"error": ..., "exit_code": ...} (runner/jsonout.py)
+    json: bool = False
+    json_printed: bool = False
 
 
 state = State()
 
 
+def versions() -> str:
+    """`hotdash --version`: the package's version, dbt-core's and the adapter's."""
+    import importlib.metadata
+    import platform
+
+    def of(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"hotdash {of('hotdash-data')} (dbt-core {of('dbt-core')},"
+        f" dbt-postgres {of('dbt-postgres')}, Python {platform.python_version()})"
+    )
+
+
+def print_version(value: bool) -> None:
+    if value:
+        print(versions())
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=print_version,
+            is_eager=True,
+            help="Print the versions of hotdash, dbt-core and dbt-postgres, and exit.",
+        ),
+    ] = False,
 ) -> None:
     """hotdash: build the hotdash-data marts.
 
     Example: `hotdash demo --facts 100000 && hotdash build`.
     """
     state.debug = debug
+    state.json = state.json_printed = False  # set by the command's --json (one process, many runs)
+
+
+def use_target(value: str | None) -> str | None:
+    """--target/-t: dbt's target of the profile, for dbt and for the runner's own connections
+    (set as DBT_TARGET, which runner.db and dbt both read)."""
+    if value:
+        if not dbmod.uses_profile() and value != "embedded":
+            from runner.errors import ConfigError
+
+            fail(
+                ConfigError(
+                    f"--target {value}: no profile is configured, only the embedded database"
+                    " (target embedded)",
+                    hint="set DBT_PROFILES_DIR, or put a profiles.yml in the project"
+                    " (profiles.yml.example)",
+                )
+            )
+        os.environ["DBT_TARGET"] = value
+    return value
+
+
+# A command that connects takes --target/-t, as dbt's commands do; the value reaches every
+# connection through DBT_TARGET (the parameter itself stays None).
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        callback=use_target,
+        expose_value=False,
+        help="The profile's target to use (dbt's --target; default: the profile's target, or"
+        " $DBT_TARGET).",
+        show_default=False,
+    ),
+]
+
+
+def use_json(value: bool) -> bool:
+    state.json = value
+    return value
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        callback=use_json,
+        is_eager=True,
+        help='Print one JSON document on stdout instead of tables (README "JSON output").',
+    ),
+]
+
+
+def print_json(doc: object) -> None:
+    """The command's document, once."""
+    from runner import jsonout
+
+    state.json_printed = True
+    jsonout.write(doc)
 
 
 def fail(exc: HotdashError) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
     if exc.hint:
         err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
+    if state.json and not state.json_printed:
+        from runner import jsonout
+
+        print_json(jsonout.with_outcome({}, exc))
     raise typer.Exit(exc.exit_code)
+
+
+def fail_json(type_: str, message: str, hint: str | None, code: int) -> None:
+    """Under --json, an error that is no HotdashError (interrupted, unexpected) as a document."""
+    if state.json and not state.json_printed:
+        from runner import jsonout
+
+        print_json({"error": jsonout.error(type_, message, hint, code), "exit_code": code})
 
 
 def run_guarded(fn: Callable[[], None]) -> None:
@@ -95,6 +204,7 @@ def run_guarded(fn: Callable[[], None]) -> None:
         if state.debug:
             raise
         err_console.print("[bold red]interrupted[/]")
+        fail_json("interrupted", "interrupted", None, INTERRUPTED_EXIT_CODE)
         raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
     except Exception as exc:
         if state.debug:
@@ -103,8 +213,20 @@ def run_guarded(fn: Callable[[], None]) -> None:
         err_console.print(
             f"[bold red]unexpected error:[/] {type(exc).__name__}: {first}", highlight=False
         )
-        err_console.print("[yellow]hint:[/] rerun with `hotdash --debug ...` for the traceback")
+        hint = "rerun with `hotdash --debug ...` for the traceback"
+        err_console.print(f"[yellow]hint:[/] {hint}")
+        fail_json("unexpected", f"{type(exc).__name__}: {first}", hint, UNEXPECTED_EXIT_CODE)
         raise typer.Exit(UNEXPECTED_EXIT_CODE) from None
+
+
+def check_junit_path(path: Path | None) -> None:
+    """--junit FILE: refused before anything runs when its folder does not exist."""
+    if path is not None and not path.parent.is_dir():
+        from runner.errors import ConfigError
+
+        raise ConfigError(
+            f"--junit {path}: folder {path.parent} does not exist", hint="create it first"
+        )
 
 
 def exit_code_help() -> str:
@@ -127,7 +249,7 @@ def progress_printer(label: str) -> Callable[[int], None]:
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(target_name: TargetOption = None) -> None:
     """Start the embedded PostgreSQL (idempotent). Example: `hotdash db up`."""
 
     def go() -> None:
@@ -140,7 +262,7 @@ def db_up() -> None:
 
 
 @db_app.command("url")
-def db_url() -> None:
+def db_url(target_name: TargetOption = None) -> None:
     """Print the libpq URI of the database in use. Example: `psql "$(hotdash db url)"`."""
 
     def go() -> None:
@@ -188,6 +310,7 @@ def demo(
             "--if-empty", help="Load only into an empty facts table (a rerun adds nothing twice)."
         ),
     ] = False,
+    target_name: TargetOption = None,
 ) -> None:
     """Generate realistic demo facts and load them with COPY, all or nothing.
 
@@ -228,8 +351,8 @@ def load(
         str | None,
         typer.Option(
             "--topic",
-            "-t",
-            help="Topic of objects that do not name one (e.g. shopify.orders or orders).",
+            help="Topic of objects that do not name one (e.g. shopify.orders or orders). No"
+            " short form: -t is --target, as in dbt.",
         ),
     ] = None,
     shop: Annotated[
@@ -239,6 +362,7 @@ def load(
             help="Shop of objects that do not name one (default: $HOTDASH_SHOP_DOMAIN).",
         ),
     ] = None,
+    target_name: TargetOption = None,
 ) -> None:
     """Load a file of Shopify facts in one transaction: all of it, or nothing.
 
@@ -280,15 +404,35 @@ def load(
     help="Run the nightly job: the build steps (load project, facts contracts, judge facts, payload contracts,"
     " dbt build, mart contracts, verify security), each timed, with live progress and a table of every"
     " dbt node. Every run is recorded in ops.build_runs and ops.build_run_nodes, also when it"
-    " fails.\n\nExample: `hotdash build`, or `hotdash build --select staging --full-refresh`.\n\n"
-    + exit_code_help(),
+    " fails.\n\nExample: `hotdash build`, or `hotdash build --select staging --full-refresh`,"
+    " or in CI `hotdash build --junit build.xml --json > build.json`.\n\n" + exit_code_help(),
 )
 def build(
     select: Annotated[
         list[str] | None, typer.Option("--select", "-s", help="dbt selection (repeatable).")
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="dbt exclusion for the dbt build step (repeatable)."),
+    ] = None,
     full_refresh: Annotated[
-        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+        bool,
+        typer.Option("--full-refresh", "-f", help="Rebuild incremental models from scratch."),
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads", min=1, help="dbt threads (default: the profile's), for every dbt step."
+        ),
+    ] = None,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            "-x",
+            help="dbt stops at its first failing node (the runner's steps always stop at the"
+            " first failing step).",
+        ),
     ] = False,
     skip_contracts: Annotated[
         bool, typer.Option("--skip-contracts", help="Do not run the contract suites.")
@@ -335,6 +479,16 @@ def build(
             " build's exit code stays the build's.",
         ),
     ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write a JUnit XML report: the steps, dbt's tests and nodes, each contract"
+            ' suite (README "JUnit XML"); written also when the build fails.',
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    target_name: TargetOption = None,
 ) -> None:
     from runner.pipeline import BuildOptions, BuildReport, build_report
     from runner.pipeline import build as run_build
@@ -346,10 +500,14 @@ def build(
         vars=vars,
         skip_security=skip_security,
         full_check=full_check,
+        exclude=tuple(exclude or ()),
+        threads=threads,
+        fail_fast=fail_fast,
     )
 
     def go() -> None:
         options.validate()
+        check_junit_path(junit)
         target = dbmod.resolve_target()
         err_console.print(
             f"building on {target.kind} database {target.redacted()}", highlight=False
@@ -362,11 +520,28 @@ def build(
         except HotdashError as exc:
             failed = build_report(exc)
             if failed is not None:
-                show(failed, settings.with_vars(target, vars))
+                show(failed, settings.with_vars(target, vars), exc)
             raise
         show(report, settings.with_vars(target, vars))
 
-    def show(report: BuildReport, target: dbmod.Target) -> None:
+    def show(report: BuildReport, target: dbmod.Target, error: HotdashError | None = None) -> None:
+        if junit is not None:
+            from runner import junit as junitmod
+
+            junitmod.write(junit, junitmod.build_xml(report))
+            err_console.print(f"JUnit XML: {junit}", highlight=False)
+        if as_json:
+            from runner import jsonout
+
+            if report.alerts_error is not None:
+                err_console.print(
+                    f"[yellow]warning:[/] alerts not evaluated: {escape(report.alerts_error)}",
+                    highlight=False,
+                )
+            if notify:
+                notify_after_build(target, out=err_console)
+            print_json(jsonout.with_outcome(jsonout.build(report, junit), error))
+            return
         ui.print_nodes(console, report.nodes)
         for contract_report in report.contracts:
             console.print(contract_table(contract_report))
@@ -418,10 +593,15 @@ def contract_table(report) -> Table:  # report: runner.contracts.ContractReport
     return table
 
 
+class Stage(StrEnum):
+    source = "source"
+    marts = "marts"
+
+
 @app.command()
 def contracts(
     stage: Annotated[
-        str | None,
+        Stage | None,
         typer.Option(
             "--stage", help="source (facts, before dbt) or marts (after dbt); default both."
         ),
@@ -441,6 +621,25 @@ def contracts(
             help="dbt vars as YAML, as the build was given them (the suites read them too).",
         ),
     ] = None,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            "-x",
+            help="Stop at the first stage with an error-level failure (by default the marts are"
+            " still checked after a failed source stage).",
+        ),
+    ] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Also write a JUnit XML report: one testsuite per contract suite, one testcase"
+            ' per expectation (README "JUnit XML").',
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    target_name: TargetOption = None,
 ) -> None:
     """Run the data contract suites (contracts/) against the database and print each result.
 
@@ -448,26 +647,31 @@ def contracts(
     facts not yet judged (the build's judge step, ops.facts_triage), then checks the payloads by
     their verdicts; a stage stops at its first error-level failure, as in a build.
     Exits non-zero when an error-level contract fails (5 for source, 7 for marts).
-    Example: `hotdash contracts --stage source`.
+    Example: `hotdash contracts --stage source`, or in CI `hotdash contracts --junit contracts.xml`.
     """
     from runner import contracts as contractsmod
     from runner import pipeline
 
     def go() -> None:
-        if stage not in (None, *contractsmod.STAGES):
-            from runner.errors import ConfigError
-
-            raise ConfigError(
-                f"unknown stage {stage!r}", hint="use --stage source or --stage marts"
-            )
+        check_junit_path(junit)
         target = settings.with_vars(dbmod.resolve_target(), vars)
-        stages = [stage] if stage else list(contractsmod.STAGES)
-        reports, error = pipeline.check_contracts(target, stages, new_facts_only)
-        for report in reports:
-            console.print(contract_table(report))
-        if reports and reports[-1].data_docs:
-            console.print(f"Data Docs: {reports[-1].data_docs}")
-            console.print(f"summary: {reports[-1].summary}")
+        stages = [stage.value] if stage else list(contractsmod.STAGES)
+        reports, error = pipeline.check_contracts(target, stages, new_facts_only, fail_fast)
+        if junit is not None:
+            from runner import junit as junitmod
+
+            junitmod.write(junit, junitmod.contracts_xml(reports))
+            err_console.print(f"JUnit XML: {junit}", highlight=False)
+        if as_json:
+            from runner import jsonout
+
+            print_json(jsonout.with_outcome(jsonout.contracts(reports), error))
+        else:
+            for report in reports:
+                console.print(contract_table(report))
+            if reports and reports[-1].data_docs:
+                console.print(f"Data Docs: {reports[-1].data_docs}")
+                console.print(f"summary: {reports[-1].summary}")
         if error is not None:
             raise error
 
@@ -495,6 +699,8 @@ def status(
             " critical.",
         ),
     ] = None,
+    as_json: JsonOption = False,
+    target_name: TargetOption = None,
 ) -> None:
     """Show the last builds and how fresh the facts are per shop and topic.
 
@@ -510,6 +716,25 @@ def status(
         with dbmod.connect(target) as conn:
             result = get_status(conn, vars, runs=runs, shop=shop)
             failing = raised(conn, vars, fail_on.value, shop) if fail_on else []
+        error = None
+        if failing:
+            error = AlertError(
+                f"{len(failing)} open alert(s) at or above {fail_on.value}: "
+                + "; ".join(
+                    f"{s} {rule}{' ' + subject if subject else ''} ({sev})"
+                    for s, rule, subject, sev in failing[:5]
+                )
+                + (" ..." if len(failing) > 5 else ""),
+                hint="`hotdash alerts` lists them with what to do; `hotdash status` the feeds",
+            )
+        if as_json:
+            from runner import jsonout
+
+            doc = jsonout.status(result, fail_on.value if fail_on else None, failing)
+            print_json(jsonout.with_outcome(doc, error))
+            if error is not None:
+                raise error
+            return
         ui.print_runs(console, result.runs)
         console.print()
         ui.print_freshness(console, result.freshness)
@@ -518,16 +743,8 @@ def status(
             console.print(
                 f"{len(failing)} open alert(s) at or above {fail_on.value}", highlight=False
             )
-            if failing:
-                raise AlertError(
-                    f"{len(failing)} open alert(s) at or above {fail_on.value}: "
-                    + "; ".join(
-                        f"{s} {rule}{' ' + subject if subject else ''} ({sev})"
-                        for s, rule, subject, sev in failing[:5]
-                    )
-                    + (" ..." if len(failing) > 5 else ""),
-                    hint="`hotdash alerts` lists them with what to do; `hotdash status` the feeds",
-                )
+            if error is not None:
+                raise error
 
     run_guarded(go)
 
@@ -538,10 +755,19 @@ def status(
 @app.command()
 def alerts(
     shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's alerts.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            callback=use_json,
+            is_eager=True,
+            help='Print a JSON array (on an error: the error document, README "JSON output").',
+        ),
+    ] = False,
     include_resolved: Annotated[
         bool, typer.Option("--all", help="Also the alerts resolved in the last 30 days.")
     ] = False,
+    target_name: TargetOption = None,
 ) -> None:
     """List the open alerts (marts.alerts, evaluated at the end of every build), critical first,
     then by shop. README "Alerts" lists the rules.
@@ -557,6 +783,7 @@ def alerts(
         with dbmod.connect(target) as conn:
             found = list_alerts(conn, shop, include_resolved)
         if as_json:
+            state.json_printed = True
             print(json.dumps([a.as_json() for a in found], indent=2))
             return
         if not found:
@@ -583,26 +810,27 @@ def alerts(
 # --- notify ---------------------------------------------------------------------------------
 
 
-def print_notify(report) -> None:  # report: runner.notify.NotifyReport
+def print_notify(report, out: Console = console) -> None:  # report: runner.notify.NotifyReport
     """The warnings and the summary line of a notify run (each message's line is printed as it
     is sent)."""
     if report.briefing_warning:
         err_console.print(f"[yellow]warning:[/] {escape(report.briefing_warning)}", highlight=False)
     for problem in report.problems:
         err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
-    console.print(report.summary(), highlight=False, markup=False)
+    out.print(report.summary(), highlight=False, markup=False)
 
 
-def notify_after_build(target: dbmod.Target) -> None:
-    """`hotdash build --notify`: deliver; a failure is printed as a warning, never raised."""
+def notify_after_build(target: dbmod.Target, out: Console = console) -> None:
+    """`hotdash build --notify`: deliver; a failure is printed as a warning, never raised.
+    `out`: where the lines go (stderr under --json)."""
     from runner import notify as notifymod
 
     def line(outcome) -> None:
-        console.print(outcome.line(), highlight=False, markup=False)
+        out.print(outcome.line(), highlight=False, markup=False)
 
     report, warning = notifymod.after_build(target, on_outcome=line)
     if report is not None:
-        print_notify(report)
+        print_notify(report, out)
     if warning is not None:
         err_console.print(
             f"[yellow]warning:[/] notify: {escape(warning)} (the build's outcome is unchanged;"
@@ -639,6 +867,7 @@ def notify(
     no_briefing: Annotated[
         bool, typer.Option("--no-briefing", help="Only the alerts, not the daily briefing.")
     ] = False,
+    target_name: TargetOption = None,
 ) -> None:
     from runner import notify as notifymod
 
@@ -673,6 +902,7 @@ def export_marketing_targets(
         str | None,
         typer.Option("--shop", help="Only this shop, in its row-level-security context."),
     ] = None,
+    target_name: TargetOption = None,
 ) -> None:
     """Write the marketing list as CSV for a Klaviyo or Mailchimp list import.
 
@@ -695,6 +925,11 @@ def export_marketing_targets(
     run_guarded(go)
 
 
+class ExportFormat(StrEnum):
+    csv = "csv"
+    markdown = "markdown"
+
+
 @export_app.command("inventory-alerts")
 def export_inventory_alerts(
     top: Annotated[
@@ -706,8 +941,9 @@ def export_inventory_alerts(
         ),
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="csv, or markdown: a table and the headlines.")
-    ] = "csv",
+        ExportFormat,
+        typer.Option("--format", "-f", help="csv, or markdown: a table and the headlines."),
+    ] = ExportFormat.csv,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")
     ] = None,
@@ -715,6 +951,7 @@ def export_inventory_alerts(
         str | None,
         typer.Option("--shop", help="Only this shop, in its row-level-security context."),
     ] = None,
+    target_name: TargetOption = None,
 ) -> None:
     """Write each shop's variants by capital tied up and what to do about them; with --top, only
     its daily email's list. The markdown ends with each shop's headline over all of its slow
@@ -729,7 +966,7 @@ def export_inventory_alerts(
         with dbmod.connect(target) as conn:
             security = settings.of(target).security
             text, result = inventory_alerts(
-                conn, top=top, fmt=fmt, shop=shop, out=out, security=security
+                conn, top=top, fmt=fmt.value, shop=shop, out=out, security=security
             )
         if out is None:
             sys.stdout.write(text)
@@ -757,6 +994,7 @@ def report(
             " briefing.txt and briefing.md. Default: ./briefing, in the current folder.",
         ),
     ] = Path("briefing"),
+    target_name: TargetOption = None,
 ) -> None:
     """Write the morning briefing: per shop, a self-contained HTML page (inline CSS, charts as
     inline SVG, readable offline) and a plain-text and a Markdown body for email.
@@ -800,6 +1038,7 @@ def lint(
         list[str] | None,
         typer.Argument(help="Files or folders (default: models snapshots tests/dbt analyses)."),
     ] = None,
+    target_name: TargetOption = None,
 ) -> None:
     """Lint the SQL with sqlfluff (dbt templater) on the resolved profile.
 
@@ -822,44 +1061,84 @@ def lint(
 
 
 @app.command()
-def docs() -> None:
+def docs(
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static",
+            help="Also write target/static_index.html: the whole site in one file, to open or"
+            " ship without a server (dbt docs generate --static).",
+        ),
+    ] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Then serve the site (dbt docs serve) until Ctrl-C (exit code 130)."
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="With --serve: the port.")
+    ] = 8080,
+    host: Annotated[
+        str, typer.Option("--host", help="With --serve: the address to listen on.")
+    ] = "127.0.0.1",
+    browser: Annotated[
+        bool,
+        typer.Option("--browser/--no-browser", help="With --serve: open a browser on the site."),
+    ] = True,
+    target_name: TargetOption = None,
+) -> None:
     """Generate dbt's documentation site (and find the contracts' GX Data Docs).
 
-    Example: `hotdash docs`, then open the printed index.html.
+    Example: `hotdash docs`, then open the printed index.html; `hotdash docs --static` for one
+    self-contained file; `hotdash docs --serve --port 8081`.
     """
-    from runner.docs import generate
+    from runner import docs as docsmod
 
     def go() -> None:
         target = dbmod.resolve_target()
-        result = generate(target)
+        result = docsmod.generate(target, static=static)
         console.print(f"dbt docs: {result.dbt_index}", highlight=False)
+        if result.static_index is not None:
+            console.print(f"dbt docs, one file: {result.static_index}", highlight=False)
         if result.gx_index is not None:
             console.print(f"GX Data Docs: {result.gx_index}", highlight=False)
         else:
             console.print("GX Data Docs: not built yet (`hotdash build` runs the contracts)")
+        if serve:
+            err_console.print(f"serving dbt docs on http://{host}:{port} (Ctrl-C stops)")
+            docsmod.serve(target, port=port, host=host, browser=browser)
 
     run_guarded(go)
 
 
 @app.command()
-def doctor() -> None:
+def doctor(as_json: JsonOption = False, target_name: TargetOption = None) -> None:
     """Check the setup: versions, database, facts table, build record, roles and RLS.
 
     Each check prints ok, warn or fail with a fix; exits non-zero when one fails.
-    Example: `hotdash doctor`.
+    Example: `hotdash doctor`, or `hotdash doctor --json`.
     """
     from runner.doctor import run_checks
     from runner.errors import CheckError
 
     def go() -> None:
         checks = run_checks()
-        ui.print_checks(console, checks)
         failed = [c.name for c in checks if c.status == "fail"]
+        error = None
         if failed:
-            raise CheckError(
+            error = CheckError(
                 f"{len(failed)} check(s) failed: {', '.join(failed)}",
-                hint="each failed line above ends with its fix",
+                hint="each failed check ends with its fix",
             )
+        if as_json:
+            from runner import jsonout
+
+            print_json(jsonout.with_outcome(jsonout.doctor(checks), error))
+        else:
+            ui.print_checks(console, checks)
+        if error is not None:
+            raise error
 
     run_guarded(go)
 
@@ -880,6 +1159,7 @@ def grants(
     verify: Annotated[
         bool, typer.Option("--verify", help="Only check the database; change nothing.")
     ] = False,
+    target_name: TargetOption = None,
 ) -> None:
     """Apply roles, grants and forced row-level security to the marts, then verify them.
 
@@ -923,6 +1203,7 @@ def grants_login(
         typer.Option("--name", help="The login's role name (default hotdash_<kind>_<shop>)."),
     ] = None,
     drop: Annotated[bool, typer.Option("--drop", help="Remove the login and its binding.")] = False,
+    target_name: TargetOption = None,
 ) -> None:
     """Create (or --drop) a login bound to one shop: it reads that shop's rows only.
 

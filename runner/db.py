@@ -64,14 +64,22 @@ def configured_profiles_dir(project_dir: Path = PROJECT_DIR) -> Path | None:
     return None
 
 
+def uses_profile(project_dir: Path = PROJECT_DIR) -> bool:
+    """Whether a configured profile (not the embedded server's own) is in use."""
+    home = hotdash_home(project_dir)
+    profiles_dir = configured_profiles_dir(project_dir)
+    return profiles_dir is not None and not profiles_dir.resolve().is_relative_to(home.resolve())
+
+
 def resolve_target(project_dir: Path = PROJECT_DIR, start: bool = True) -> Target:
     """Resolve the target: a configured profile if there is one, else the embedded server.
 
+    The profile's target is DBT_TARGET when set (`--target`), else the profile's own.
     HOTDASH_DATABASE names the database on the embedded server (default: hotdash).
     """
     home = hotdash_home(project_dir)
     profiles_dir = configured_profiles_dir(project_dir)
-    if profiles_dir is not None and not profiles_dir.resolve().is_relative_to(home.resolve()):
+    if uses_profile(project_dir):
         return _profile_target(profiles_dir, project_dir, home)
     dbname = os.environ.get("HOTDASH_DATABASE") or EMBEDDED_DBNAME
     return embedded_target(project_dir, home, dbname=dbname, start=start)

@@ -8,11 +8,17 @@ from pathlib import Path
 from runner import dbt
 from runner.db import Target
 
+DEFAULT_PORT = 8080  # dbt docs serve's
+DEFAULT_HOST = "127.0.0.1"
+
 
 @dataclass(frozen=True)
 class DocsResult:
     dbt_index: Path
     gx_index: Path | None
+    # `--static`: dbt's one self-contained page (manifest and catalog inlined), to open or ship
+    # without a server
+    static_index: Path | None = None
 
 
 def gx_data_docs(target: Target) -> Path | None:
@@ -23,11 +29,24 @@ def gx_data_docs(target: Target) -> Path | None:
     return index if index.is_file() else None
 
 
-def generate(target: Target) -> DocsResult:
-    """`dbt docs generate` (with the catalog from the database); raises BuildError on failure."""
-    run = dbt.invoke(target, ["docs", "generate"], quiet=True)
+def generate(target: Target, static: bool = False) -> DocsResult:
+    """`dbt docs generate` (with the catalog from the database), with `--static` also
+    target/static_index.html; raises BuildError on failure."""
+    run = dbt.invoke(target, ["docs", "generate", *(["--static"] if static else [])], quiet=True)
     dbt.require_success(run)
+    out = target.project_dir / "target"
     return DocsResult(
-        dbt_index=target.project_dir / "target" / "index.html",
+        dbt_index=out / "index.html",
         gx_index=gx_data_docs(target),
+        static_index=out / "static_index.html" if static else None,
     )
+
+
+def serve(
+    target: Target, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, browser: bool = True
+) -> None:
+    """`dbt docs serve` of what `generate` wrote, until Ctrl-C; raises BuildError on failure."""
+    args = ["docs", "serve", "--port", str(port), "--host", host]
+    if not browser:
+        args.append("--no-browser")
+    dbt.require_success(dbt.invoke(target, args, quiet=False))

@@ -179,7 +179,11 @@ def run_checks(project_dir: Path = db.PROJECT_DIR) -> list[Check]:
         return checks
     profile = target.profiles_dir / "profiles.yml"
     checks.append(
-        Check("target", "ok", f"{target.kind}, dbt profile {profile}")
+        Check(
+            "target",
+            "ok",
+            f"{target.kind}: target {target.target_name} of the dbt profile {profile}",
+        )
         if profile.exists()
         else Check("target", "fail", f"no dbt profile at {profile}", "`hotdash db up` writes it")
     )

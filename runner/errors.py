@@ -18,7 +18,7 @@ class HotdashError(Exception):
 
 
 class ConfigError(HotdashError):
-    """The profile, environment or arguments are not usable."""
+    """The profile, environment or arguments are not usable (also: bad command-line usage)."""
 
     exit_code = 2
 
@@ -80,13 +80,16 @@ class BuildLockedError(HotdashError):
 
 
 class AlertError(HotdashError):
-    """`hotdash status --fail-on warn|critical`: an alert at or above that severity is open."""
+    """`hotdash status --fail-on warn|critical`: an alert at or above that severity is open
+    (printed after the status)."""
 
     exit_code = 12
 
 
 class NotifyError(HotdashError):
-    """`hotdash notify`: a destination did not take a message; it is kept and retried next run."""
+    """`hotdash notify`: a destination did not take a message, or an entry of
+    `HOTDASH_NOTIFY_URLS` is not usable; the messages are kept and retried on the next run
+    (`hotdash build --notify` only warns)."""
 
     exit_code = 13
 
@@ -108,9 +111,24 @@ def exit_codes() -> list[tuple[int, str, str]]:
         (
             UNEXPECTED_EXIT_CODE,
             "unexpected",
-            "An error the runner does not know; --debug shows the traceback.",
+            "An error the runner does not know (a bug): `--debug` shows the traceback.",
         ),
     ]
-    rows += [(c.exit_code, c.__name__, (c.__doc__ or "").strip()) for c in classes]
-    rows.append((INTERRUPTED_EXIT_CODE, "interrupted", "Ctrl-C; a build is recorded as cancelled."))
+    rows += [(c.exit_code, c.__name__, " ".join((c.__doc__ or "").split())) for c in classes]
+    rows.append(
+        (
+            INTERRUPTED_EXIT_CODE,
+            "interrupted",
+            "Ctrl-C; a build is recorded as cancelled (also how `hotdash docs --serve` stops).",
+        )
+    )
     return sorted(rows, key=lambda row: row[0])
+
+
+def exit_codes_markdown() -> str:
+    """README "Exit codes": the table, made from exit_codes() (a test checks the README has it).
+    Print it with `python -c 'from runner.errors import *; print(exit_codes_markdown())'`."""
+    lines = ["| code | error | meaning |", "| --- | --- | --- |"]
+    for code, name, meaning in exit_codes():
+        lines.append(f"| {code} | {name} | {meaning.replace('|', chr(92) + '|')} |")
+    return "\n".join(lines)

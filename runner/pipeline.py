@@ -35,15 +35,35 @@ class BuildOptions:
     skip_security: bool = False
     vars: str | None = None
     full_check: bool = False
+    # dbt's own flags, passed through: --exclude to the dbt build step, --threads and
+    # --fail-fast to every dbt step that builds (the judge step and dbt build).
+    exclude: Sequence[str] = ()
+    threads: int | None = None
+    fail_fast: bool = False
 
     def validate(self) -> None:
         settings.parse_cli_vars(self.vars)
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+
+    @property
+    def narrowed(self) -> bool:
+        """A --select or --exclude build: not every model is built (no whole night's record,
+        data alerts or source freshness)."""
+        return bool(self.select or self.exclude)
+
+    def dbt_flags(self) -> list[str]:
+        """--threads and --fail-fast, as every dbt step that builds gets them."""
+        flags = ["--threads", str(self.threads)] if self.threads is not None else []
+        return flags + (["--fail-fast"] if self.fail_fast else [])
 
     def command_args(self) -> list[str]:
         """The equivalent command line, as recorded in ops.build_runs.command_args."""
         args = ["build"]
         for sel in self.select:
             args += ["--select", sel]
+        for sel in self.exclude:
+            args += ["--exclude", sel]
         if self.full_refresh:
             args.append("--full-refresh")
         if self.skip_contracts:
@@ -54,6 +74,10 @@ class BuildOptions:
             args.append("--full-check")
         if self.vars:
             args += ["--vars", self.vars]
+        if self.threads is not None:
+            args += ["--threads", str(self.threads)]
+        if self.fail_fast:
+            args.append("--fail-fast")
         return args
 
 
@@ -197,12 +221,14 @@ def judge_step(ctx: BuildContext) -> str:
     """
     from runner import contracts
 
-    full = ctx.options.full_refresh and not ctx.options.select
-    run = ctx.dbt(contracts.judge_args(full_refresh=full, vars=ctx.options.vars))
+    full = ctx.options.full_refresh and not ctx.options.narrowed
+    run = ctx.dbt(
+        contracts.judge_args(full_refresh=full, vars=ctx.options.vars) + ctx.options.dbt_flags()
+    )
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
-    if not ctx.options.select and not ctx.checks_only:
+    if not ctx.options.narrowed and not ctx.checks_only:
         # a build of every model: its inputs say what its tables hold
         digest = inputs.fingerprint(ctx.target, ctx.options)
         inputs.record(ctx.target, ctx.run_id, digest)
@@ -218,8 +244,9 @@ def judge_step(ctx: BuildContext) -> str:
 
 
 def selected(options: BuildOptions) -> bool:
-    """The `skip` of the steps of a whole night: a --select build narrows the build to it."""
-    return bool(options.select)
+    """The `skip` of the steps of a whole night: a --select (or --exclude) build narrows the
+    build to it."""
+    return options.narrowed
 
 
 def source_freshness_step(ctx: BuildContext) -> str:
@@ -309,14 +336,16 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
     """Everything selected but what the judge step built (the triage and the facts source's
-    tests): selector nightly (selectors.yml), or the build's --select without those. Unit tests
+    tests): selector nightly (selectors.yml), or the build's --select (all with only --exclude)
+    without those and its --exclude (dbt 1.11 ignores --exclude next to --selector). Unit tests
     check the models' logic on fixed inputs, not the night's data: CI runs them (`dbt build`,
     `dbt test --select test_type:unit`); the nightly job does not pay for them."""
     from runner.contracts.suites import FACTS_SOURCE, NIGHTLY_SELECTOR, TRIAGE_MODEL
 
     args = ["build"]
-    if options.select:
-        args += ["--select", *options.select, "--exclude", TRIAGE_MODEL, FACTS_SOURCE]
+    if options.narrowed:
+        args += ["--select", *(options.select or ["fqn:*"])]
+        args += ["--exclude", TRIAGE_MODEL, FACTS_SOURCE, *options.exclude]
         args += ["--exclude-resource-type", "unit_test"]
     else:
         args += ["--selector", NIGHTLY_SELECTOR]
@@ -324,7 +353,7 @@ def dbt_build_args(options: BuildOptions) -> list[str]:
         args.append("--full-refresh")
     if options.vars:
         args += ["--vars", options.vars]
-    return args
+    return args + options.dbt_flags()
 
 
 # The accounting check reads every fact when the last passing full check is older than this.
@@ -416,13 +445,13 @@ CONTRACT_STEPS: dict[str, tuple[str, ...]] = {
 
 
 def check_contracts(
-    target: Target, stages: Sequence[str], new_facts_only: bool = False
+    target: Target, stages: Sequence[str], new_facts_only: bool = False, fail_fast: bool = False
 ) -> tuple[list[ContractReport], HotdashError | None]:
     """`hotdash contracts`: the build's own contract steps for each stage (the source stage with
     the build's judge step between the facts and the payload checks), outside a build: no lock,
     no ops.build_runs record, no inputs recorded. A stage stops at its first error-level failure,
-    as the build does, and the next stage still runs. Returns each stage's report and the first
-    contract error (the caller prints the reports, then raises it)."""
+    as the build does, and the next stage still runs (not with fail_fast). Returns each stage's
+    report and the first contract error (the caller prints the reports, then raises it)."""
     from runner.errors import MartContractError, SourceContractError
 
     options = BuildOptions(vars=target.vars)
@@ -445,6 +474,8 @@ def check_contracts(
             except (SourceContractError, MartContractError) as exc:
                 first = first or exc
                 break
+        if first is not None and fail_fast:
+            break
     return ctx.report.contracts, first
 
 
@@ -587,11 +618,11 @@ def _build(
 
 
 def alert_rules(options: BuildOptions) -> list[str]:
-    """The rules a build evaluates: all of them, but on a --select build only the build's own
+    """The rules a build evaluates: all of them, but on a --select (--exclude) build only its own
     (build_failed, contract_errors): the marts may not have been rebuilt, so the data rules'
     alerts stay as the last full build left them. With --skip-contracts, contract_errors is left
     as it was too (no contract ran)."""
-    rules = list(alerts.BUILD_RULES) if options.select else list(alerts.RULES)
+    rules = list(alerts.BUILD_RULES) if options.narrowed else list(alerts.RULES)
     if options.skip_contracts:
         rules.remove("contract_errors")
     return rules
