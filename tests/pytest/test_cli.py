@@ -83,6 +83,8 @@ def test_build_prints_progress_lines_and_the_node_table(target):
     assert sorted(row[0] for row in table if row[1] == "model") == [
         "facts_quarantine",
         "facts_triage",
+        "stg_chatwoot__conversations",
+        "stg_chatwoot__messages",
         "stg_shopify__customers",
         "stg_shopify__inventory_items",
         "stg_shopify__inventory_levels",
