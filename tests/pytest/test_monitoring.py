@@ -439,7 +439,9 @@ def test_contracts_count_expectations_by_outcome(built: Built, builds: None) -> 
 
 
 def test_mart_rows_per_build_for_analysts_only(built: Built, builds: None) -> None:
-    statement = "select run_id, mart, status, rows_affected from ops.monitor_mart_rows order by 1, 2"
+    statement = (
+        "select run_id, mart, status, rows_affected from ops.monitor_mart_rows order by 1, 2"
+    )
     assert as_role(built.admin, ANALYST, statement) == [
         (RUN_OK, "growth_metrics", "success", 12),
         (RUN_OK, "kpi_tiles", "success", 7),
@@ -490,6 +492,20 @@ def test_views_run_as_their_caller_and_verification_passes(built: Built) -> None
         " and relkind = 'v' order by 1",
     )
     assert rows == [(panel, ["security_invoker=true"]) for panel in sorted(PANELS)]
+    assert grants.verify_security(built.admin) == []
+    # a panel's function executable by PUBLIC is named, and the security step takes it back
+    with db.connect(built.admin, autocommit=True) as conn:
+        conn.execute("grant execute on function marts.hotdash_monitor_ingest() to public")
+        conn.execute(
+            sql.SQL("revoke all on function marts.hotdash_monitor_builds() from {}").format(
+                sql.Identifier(OPERATOR)
+            )
+        )
+    assert grants.verify_security(built.admin) == [
+        f"{OPERATOR} cannot execute marts.hotdash_monitor_builds(), so its panel fails",
+        "PUBLIC can execute marts.hotdash_monitor_ingest() (granted outside the security model)",
+    ]
+    run_dbt(built.builder, "run-operation", "apply_security")
     assert grants.verify_security(built.admin) == []
 
 
