@@ -8,6 +8,7 @@
     build-wide panel, statuses, durations and counts, never a message or sample (they can
     quote a shop's data). The model's pre-hook creates the function in the transaction that
     builds the view; the readers of marts (analyst, operator, AI) may execute it, nobody else.
+    The body names relations without their database (a copied or renamed database keeps working).
 -#}
 
 {#- Create (or replace) marts.hotdash_<name>(): `returns` is the column list, `body` one query. -#}
@@ -54,7 +55,7 @@ grant execute on function {{ fn }} to {{ r['analyst'] }}, {{ r['operator'] }}, {
     One index probe per topic of the session's shop (facts_shop_topic_created_at_idx), as
     runner/status.py FRESHNESS_SQL. -#}
 {% macro hotdash_monitor_freshness_sql() -%}
-    {%- set facts = source('app', 'facts') -%}
+    {%- set facts = source('app', 'facts').include(database=false) -%}
 with recursive shop as (
     select {{ hotdash_monitor_shop() }} as shop_domain
 ),
@@ -119,7 +120,7 @@ from newest
 {#- Per shop, topic and hour (UTC) of the last monitor_ingest_hours hours: facts the app stored.
     One index range scan per topic of the session's shop (facts_shop_topic_created_at_idx). -#}
 {% macro hotdash_monitor_ingest_sql() -%}
-    {%- set facts = source('app', 'facts') -%}
+    {%- set facts = source('app', 'facts').include(database=false) -%}
 with recursive shop as (
     select {{ hotdash_monitor_shop() }} as shop_domain
 ),
@@ -169,7 +170,7 @@ cross join lateral (
     through facts_shop_topic_created_at_idx and their verdicts through facts_triage's unique
     fact_id index, so the cost follows the window, not the whole history. -#}
 {% macro hotdash_monitor_quarantine_sql() -%}
-    {%- set facts = source('app', 'facts') -%}
+    {%- set facts = source('app', 'facts').include(database=false) -%}
 with shop as (
     select {{ hotdash_monitor_shop() }} as shop_domain
 ),
@@ -198,7 +199,7 @@ inner join {{ facts }} as facts
 -- one probe of the unique fact_id index per fact of the window (limit 1 keeps it a probe)
 cross join lateral (
     select triage.reason
-    from {{ ref('facts_triage') }} as triage
+    from {{ ref('facts_triage').include(database=false) }} as triage
     where triage.fact_id = facts.id
     limit 1
 ) as triage
@@ -233,8 +234,8 @@ select
     health.nodes_skipped,
     health.contracts_failed,
     health.contracts_warned
-from {{ ref('pipeline_health') }} as health
-inner join {{ source('ops', 'build_runs') }} as runs on health.run_id = runs.run_id
+from {{ ref('pipeline_health').include(database=false) }} as health
+inner join {{ source('ops', 'build_runs').include(database=false) }} as runs on health.run_id = runs.run_id
 {%- endmacro %}
 
 {#- Per build of the last pipeline_health_days days, stage and suite: expectations by outcome. -#}
@@ -247,8 +248,8 @@ with results as (
         results.suite,
         coalesce(results.status, case when results.success then 'pass' else results.severity end)
             as outcome
-    from {{ source('ops', 'contract_results') }} as results
-    inner join {{ source('ops', 'build_runs') }} as runs on results.run_id = runs.run_id
+    from {{ source('ops', 'contract_results').include(database=false) }} as results
+    inner join {{ source('ops', 'build_runs').include(database=false) }} as runs on results.run_id = runs.run_id
     where runs.started_at >= now() - make_interval(days => {{ var('pipeline_health_days') | int }})
 )
 
