@@ -7,7 +7,8 @@
     the rows of the session's shop (marts.hotdash_session_shop(), the marts' own policy); for a
     build-wide panel, statuses, durations and counts, never a message or sample (they can
     quote a shop's data). The model's pre-hook creates the function in the transaction that
-    builds the view; the readers of marts (analyst, operator, AI) may execute it, nobody else.
+    builds the view; the readers of marts (analyst, operator, AI) may execute it, nobody else
+    (with var apply_security false, nobody until `hotdash grants`: its step 9 grants them).
     The body names relations without their database (a copied or renamed database keeps working).
 -#}
 
@@ -16,6 +17,11 @@
     {%- set cfg = hotdash_security_config() -%}
     {%- set r = cfg['roles'] -%}
     {%- set fn = cfg['marts_schema'] ~ '.hotdash_' ~ name ~ '()' -%}
+    {%- set secured = var('apply_security', true) -%}
+{%- if not secured %}
+-- security switched off: marts.hotdash_session_shop() may not exist until `hotdash grants`
+set local check_function_bodies = off;
+{%- endif %}
 create or replace function {{ fn }}
 returns table ({{ returns }})
 language sql
@@ -26,8 +32,10 @@ set timezone = 'UTC'
 as $hotdash$
 {{ body }}
 $hotdash$;
-revoke all on function {{ fn }} from public;
+revoke all on function {{ fn }} from public
+{%- if secured %};
 grant execute on function {{ fn }} to {{ r['analyst'] }}, {{ r['operator'] }}, {{ r['ai'] }}
+{%- endif %}
 {%- endmacro %}
 
 {#- The one threshold set (var freshness) as rows: topic ('default' for the others), hours. -#}

@@ -657,3 +657,23 @@ def test_readers_do_not_wait_on_a_running_build(built: Built, builds: None) -> N
     finally:
         release.set()
         thread.join()
+
+
+# --- security switched off: the panels build, `hotdash grants` completes them --------------------
+
+
+def test_switched_off_security_builds_the_panels_and_grants_completes_them(new_target) -> None:
+    target = new_target()  # a database of its own: no session's shop function yet
+    insert_facts(
+        target, [(SHOP_A, "shopify.orders", order(1)), (SHOP_B, "shopify.orders", order(2))]
+    )
+    run_dbt(target, "run", "--select", "monitor_ingest", "--vars", "{apply_security: false}")
+    privileges = (
+        "select has_function_privilege(%s, 'marts.hotdash_monitor_ingest()', 'execute'),"
+        " has_function_privilege('public', 'marts.hotdash_monitor_ingest()', 'execute')"
+    )
+    assert query(target, privileges, (OPERATOR,)) == [(False, False)]
+    run_dbt(target, "run-operation", "apply_security")
+    assert query(target, privileges, (OPERATOR,)) == [(True, False)]
+    statement = "select shop_domain, topic, facts from marts.monitor_ingest"
+    assert as_role(target, OPERATOR, statement, SHOP_B) == [(SHOP_B, "shopify.orders", 1)]
