@@ -32,12 +32,7 @@ final as (
     inner join build_run_nodes on build_runs.run_id = build_run_nodes.run_id
     where
         build_runs.started_at >= now() - make_interval(days => {{ var('pipeline_health_days') | int }})
-        and build_run_nodes.unique_id in (
-            {%- for unique_id in marts %}
-            {{ hotdash_literal(unique_id) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-            {%- if not marts %}null{% endif %}
-        )
+        and build_run_nodes.unique_id = any({{ hotdash_literal_array(marts) }})
 )
 
 select * from final
