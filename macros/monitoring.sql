@@ -22,7 +22,33 @@
 -- security switched off: marts.hotdash_session_shop() may not exist until `hotdash grants`
 set local check_function_bodies = off;
 {%- endif %}
-create or replace function {{ fn }}
+-- The view being replaced keeps the function it calls, renamed, so the new one may return other
+-- columns (create or replace cannot change them); the renamed ones of earlier builds, which no
+-- view uses any more, are dropped.
+do $hotdash$
+declare
+    old regprocedure;
+begin
+    for old in
+        select procs.oid::regprocedure from pg_proc as procs
+        where
+            procs.pronamespace = {{ hotdash_literal(cfg['marts_schema']) }}::regnamespace
+            and procs.proname like {{ hotdash_literal('hotdash_' ~ name ~ '\_\_replaced\_%') }}
+    loop
+        begin
+            execute format('drop function %s', old);
+        exception when dependent_objects_still_exist then null;
+        end;
+    end loop;
+    if to_regprocedure({{ hotdash_literal(fn) }}) is not null then
+        execute format(
+            'alter function %s rename to %I', {{ hotdash_literal(fn) }},
+            {{ hotdash_literal('hotdash_' ~ name ~ '__replaced_') }} || to_char(clock_timestamp(), 'YYYYMMDDHH24MISSUS')
+        );
+    end if;
+end
+$hotdash$;
+create function {{ fn }}
 returns table ({{ returns }})
 language sql
 stable
