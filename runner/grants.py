@@ -353,6 +353,37 @@ def _check_session_shop_function(conn: psycopg.Connection, m: SecurityModel) -> 
     return problems
 
 
+def _check_mart_functions(conn: psycopg.Connection, m: SecurityModel) -> list[str]:
+    """The other functions in marts (the monitoring panels', macros/monitoring.sql): a SECURITY
+    DEFINER one fixes its search_path; the analyst, operator and AI execute them, nobody else."""
+    problems = []
+    readers = {m.roles.analyst, *m.shop_readers}
+    rows = conn.execute(
+        "select p.oid, p.oid::regprocedure::text, p.prosecdef, pg_get_userbyid(p.proowner),"
+        " coalesce(array_to_string(p.proconfig, ','), '')"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = %s and p.proname <> %s and p.prokind = 'f' order by 2",
+        (m.marts_schema, m.session_shop_function),
+    ).fetchall()
+    for oid, rel, definer, owner, config in rows:
+        if definer and "search_path=pg_catalog" not in config.replace(" ", ""):
+            problems.append(f"{rel} is SECURITY DEFINER and does not fix its search_path")
+        executors = {
+            name
+            for (name,) in conn.execute(
+                "select case when x.grantee = 0 then 'PUBLIC' else pg_get_userbyid(x.grantee) end"
+                " from pg_proc p cross join lateral aclexplode(coalesce(p.proacl, acldefault('f',"
+                " p.proowner))) x where p.oid = %s and x.privilege_type = 'EXECUTE'",
+                (oid,),
+            )
+        }
+        for extra in sorted(executors - {owner, *readers}):
+            problems.append(f"{extra} can execute {rel} (granted outside the security model)")
+        for missing in sorted(readers - executors):
+            problems.append(f"{missing} cannot execute {rel}, so its panel fails")
+    return problems
+
+
 def _check_logins(conn: psycopg.Connection, m: SecurityModel, limits: Limits) -> list[str]:
     """Every bound login (ops.shop_logins): one shop, its group role only, nothing granted to it
     directly, no way around row-level security; an AI login also carries the ai_* limits and
@@ -462,6 +493,7 @@ def verify_security(target: Target, settings: SecuritySettings | None = None) ->
         problems += _check_schemas(conn, s)
         problems += _check_other_grantees(conn, s)
         problems += _check_session_shop_function(conn, s.model)
+        problems += _check_mart_functions(conn, s.model)
         problems += _check_logins(conn, s.model, s.login_limits)
     return problems
 

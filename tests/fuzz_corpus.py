@@ -953,9 +953,11 @@ def _mart_rows(target, shop: str) -> dict[str, list[tuple]]:
         tables = [
             name
             for (name,) in conn.execute(
-                # the records of what builds found (alerts, snapshots) are not built from facts
+                # the records of what builds found (alerts, snapshots) are not built from facts,
+                # and the monitoring views show the builds, not the facts
                 "select table_name from information_schema.tables"
-                " where table_schema = 'marts' and table_name <> all(%s) order by table_name",
+                " where table_schema = 'marts' and table_type = 'BASE TABLE'"
+                " and table_name <> all(%s) order by table_name",
                 (list(settings.BUILD_RECORDS),),
             ).fetchall()
         ]

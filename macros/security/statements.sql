@@ -15,6 +15,8 @@
       analyst   usage + select in staging, marts, ops (all shops)
       operator  usage on marts + select on every mart, rows of its shop only
       ai        usage on marts + select on the non-PII columns of every mart, rows of its shop only
+    Functions in marts (the monitoring panels', macros/monitoring.sql), besides the session's
+    shop function: executable by the analyst, the operator and the AI, nobody else.
     Every mart table: row-level security enabled and forced, and exactly three policies:
       owner     the table owner (the dbt user) reads and writes every row, so dbt can rebuild
                 and test the marts although RLS is forced on the owner too
@@ -125,6 +127,24 @@ marts as (
     select * from relations where is_marts and can_manage and relkind <> 'S'
 ),
 
+-- Functions in marts besides the session's shop function: the monitoring panels' (macros/
+-- monitoring.sql), which the panels' views call as their readers. Not executable by PUBLIC
+-- (a new function is, by default).
+mart_functions as (
+    select procs.oid::regprocedure::text as signature
+    from pg_proc as procs
+    inner join pg_namespace as namespaces on procs.pronamespace = namespaces.oid
+    cross join settings
+    where
+        namespaces.nspname = settings.marts_schema
+        and procs.proname <> settings.session_shop_function
+        and procs.prokind = 'f'
+        and pg_has_role(current_user, procs.proowner, 'usage')
+        {%- if only is not none %}
+        and false
+        {%- endif %}
+),
+
 statements as (
     -- 0. Not this user's to change (no statement).
     select 0 as step, relations.relation, 0 as sub, null::text as sql
@@ -229,6 +249,17 @@ statements as (
     select 8, marts.nspname || '.' || marts.relname, 2,
         format('grant select (%s) on %I.%I to %I', marts.ai_columns, marts.nspname, marts.relname, settings.ai)
     from marts cross join settings where marts.relkind not in ('m', 'f') and marts.ai_columns is not null
+    union all
+    -- 9. Functions in marts: the three readers execute them, nobody else.
+    select 9, mart_functions.signature, 0,
+        format('revoke all on function %s from public, %I, %I, %I, %I', mart_functions.signature,
+            settings.loader, settings.analyst, settings.operator, settings.ai)
+    from mart_functions cross join settings
+    union all
+    select 9, mart_functions.signature, 1,
+        format('grant execute on function %s to %I, %I, %I', mart_functions.signature,
+            settings.analyst, settings.operator, settings.ai)
+    from mart_functions cross join settings
 )
 
 select step, relation, sub, sql from statements order by step, relation, sub

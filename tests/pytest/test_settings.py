@@ -60,6 +60,8 @@ NON_DEFAULT_VARS = {
     "content_theme_by_category": {"Engine & Drivetrain": "engine_specialist"},
     "facts_schema": "app",
     "pipeline_health_days": 14,
+    "monitor_ingest_hours": 24,
+    "monitor_quarantine_days": 7,
     "freshness": {
         "default": {"warn_after_hours": 12, "error_after_hours": 48},
         "shopify.orders": {"warn_after_hours": 6, "error_after_hours": 36},
@@ -182,6 +184,14 @@ def test_a_build_with_other_vars_passes_and_every_step_reads_them(new_target):
     assert {f.thresholds.warn_after for f in feeds if f.topic == "shopify.orders"} == {
         dt.timedelta(hours=6)
     }
+    # So do the monitoring panels: the facts of schema app, the thresholds of the var.
+    with db.connect(target) as conn:
+        conn.execute("select set_config('app.shop_domain', %s, false)", (feeds[0].shop_domain,))
+        panel = conn.execute(
+            "select distinct topic, warn_after_hours from marts.monitor_freshness"
+            " where topic = 'shopify.orders'"
+        ).fetchall()
+    assert panel == [("shopify.orders", 6)]
     # Every unit test pins what it reads: the expected rows hold under other vars.
     run_dbt(target, "test", "--select", "test_type:unit", "--vars", yaml.safe_dump(chosen))
     # `hotdash contracts --vars` checks as the build did; with UTC dates the revenue is off.
