@@ -8,8 +8,8 @@
 
 -- One row per shop, tile and day: what an operator tile prints (docs/kpis.md has each tile's
 -- definition and thresholds). Sales has a row for each of the last kpi_history_days days up to
--- the as-of date (from the shop's first day with activity); Inventory has the as-of day only,
--- since stock levels are kept as they are now, not as they were.
+-- the as-of date (from the shop's first day with activity); Inventory and CX have the as-of day
+-- only, since stock levels and open conversations are kept as they are now, not as they were.
 with
 
 daily as (
@@ -18,6 +18,14 @@ daily as (
 
 inventory as (
     select * from {{ ref('inventory_alerts') }}
+),
+
+conversations as (
+    select * from {{ ref('stg_chatwoot__conversations') }}
+),
+
+messages as (
+    select * from {{ ref('stg_chatwoot__messages') }}
 ),
 
 reference as (
@@ -175,10 +183,132 @@ inventory_tile as (
     from inventory_totals
 ),
 
+-- CX: the conversations created in the 7 days up to the as-of day (in reporting_timezone), judged
+-- at the end of that day or now, whichever is earlier: a first reply within the SLA, after it,
+-- or none yet (missed once the SLA has passed; not counted while it still runs).
+cx_reference as (
+    select
+        as_of_date,
+        (as_of_date - 6)::timestamp at time zone '{{ var("reporting_timezone") }}' as window_start,
+        least(
+            now(), (as_of_date + 1)::timestamp at time zone '{{ var("reporting_timezone") }}'
+        ) as judged_at
+    from reference
+),
+
+cx_conversations as (
+    select
+        conversations.shop_domain,
+        conversations.status,
+        conversations.created_at >= cx_reference.window_start as in_window,
+        case
+            when conversations.first_reply_created_at <= cx_reference.judged_at
+                then conversations.first_reply_created_at - conversations.created_at
+        end as first_response,
+        cx_reference.judged_at - conversations.created_at as waited
+    from conversations
+    cross join cx_reference
+    where conversations.created_at < cx_reference.judged_at
+),
+
+cx_replies as (
+    select
+        shop_domain,
+        count(*) filter (where status = 'open') as open_conversations,
+        count(*) filter (where in_window) as conversations_last_7_days,
+        percentile_cont(0.5) within group (
+            order by extract(epoch from first_response) / 60
+        ) filter (where in_window and first_response is not null) as median_first_response_minutes,
+        count(*) filter (
+            where in_window and first_response <= interval '{{ var("cx_first_response_sla_minutes") }} minutes'
+        ) as answered_within_sla,
+        count(*) filter (
+            where
+            in_window
+            and (
+                first_response > interval '{{ var("cx_first_response_sla_minutes") }} minutes'
+                or (first_response is null and waited > interval '{{ var("cx_first_response_sla_minutes") }} minutes')
+            )
+        ) as missed_sla
+    from cx_conversations
+    group by shop_domain
+),
+
+cx_csat as (
+    select
+        messages.shop_domain,
+        count(*) as csat_ratings,
+        avg(messages.csat_rating) as csat_average,
+        count(*) filter (where messages.csat_rating >= 4)::numeric / count(*) as csat_satisfied_share
+    from messages
+    cross join cx_reference
+    where
+        messages.csat_rating is not null
+        and messages.created_at >= cx_reference.window_start
+        and messages.created_at < cx_reference.judged_at
+    group by messages.shop_domain
+),
+
+cx_figures as (
+    select
+        cx_replies.*,
+        cx_csat.csat_ratings,
+        cx_csat.csat_average,
+        cx_csat.csat_satisfied_share,
+        cx_replies.answered_within_sla::numeric / nullif(cx_replies.answered_within_sla + cx_replies.missed_sla, 0)
+            as sla_share
+    from cx_replies
+    left join cx_csat on cx_replies.shop_domain = cx_csat.shop_domain
+),
+
+cx_tile as (
+    select
+        cx_figures.shop_domain,
+        'cx' as tile,
+        reference.as_of_date as tile_date,
+        cx_figures.open_conversations as headline_value,
+        'open conversations' as headline_label,
+        round(100 * cx_figures.sla_share, 2) as comparison_value,
+        '% of the last 7 days'' decided first replies within the SLA' as comparison_label,
+        case
+            when cx_figures.sla_share < {{ var('cx_sla_act_share') }} then 'act'
+            when cx_figures.sla_share < {{ var('cx_sla_target_share') }} then 'watch'
+            when cx_figures.csat_satisfied_share < {{ var('cx_csat_target_share') }} then 'watch'
+            else 'ok'
+        end as status,
+        'Open: ' || cx_figures.open_conversations::text || '. First reply: '
+        || coalesce(
+            'median ' || round(cx_figures.median_first_response_minutes)::text || ' min, '
+            || round(100 * cx_figures.sla_share)::text || '% within {{ var("cx_first_response_sla_minutes") }} min',
+            'none decided in 7 days'
+        )
+        || '. CSAT: '
+        || coalesce(
+            round(100 * cx_figures.csat_satisfied_share)::text || '% satisfied ('
+            || cx_figures.csat_ratings::text || ' ratings).',
+            'no rating in 7 days.'
+        ) as explanation,
+        jsonb_build_object(
+            'open_conversations', cx_figures.open_conversations,
+            'conversations_last_7_days', cx_figures.conversations_last_7_days,
+            'median_first_response_minutes', round(cx_figures.median_first_response_minutes::numeric, 1),
+            'answered_within_sla', cx_figures.answered_within_sla,
+            'missed_sla', cx_figures.missed_sla,
+            'sla_share', round(cx_figures.sla_share, 4),
+            'csat_ratings', coalesce(cx_figures.csat_ratings, 0),
+            'csat_average', round(cx_figures.csat_average, 2),
+            'csat_satisfied_share', round(cx_figures.csat_satisfied_share, 4)
+        ) as figures
+    from cx_figures
+    cross join reference
+),
+
 tiles as (
     select * from sales
     union all
     select * from inventory_tile
+    union all
+    select * from cx_tile
 ),
 
 final as (
