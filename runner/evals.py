@@ -414,6 +414,30 @@ def check_mart(
     return leak
 
 
+def check_session_shop(conn: psycopg.Connection, shop: str, model: SecurityModel) -> Leak:
+    """In the AI's context of `shop`, the marts' policy function must return that shop (it
+    returns none to a session user that is a non-superuser member of the AI role: the AI
+    answers would all be empty)."""
+    function = sql.Identifier(model.marts_schema, model.session_shop_function)
+    leak = Leak(shop=shop, table=f"{model.marts_schema}.{model.session_shop_function}()", ok=False)
+    try:
+        _, rows = _run(
+            conn, model.roles.ai, model, shop, sql.SQL("select {}()").format(function).as_string()
+        )
+    except psycopg.Error as exc:
+        leak.why = f"{model.roles.ai} cannot call it: {_first_line(exc)}"
+        return leak
+    if rows[0][0] != shop:
+        leak.why = (
+            f"in {model.roles.ai}'s context of {shop} the session's shop is {rows[0][0]!r}"
+            f" (run `hotdash eval` as a superuser or the dbt user, not as a member of"
+            f" {model.roles.ai})"
+        )
+        return leak
+    leak.ok = True
+    return leak
+
+
 def shops_in_marts(
     conn: psycopg.Connection, model: SecurityModel, tables: Sequence[str]
 ) -> list[str]:
@@ -466,7 +490,8 @@ def run_eval(
         raise ExportError("no shop has a row in the marts", hint="`hotdash build` builds them")
     pii = frozenset(c.lower() for c in pii_columns)
     results = [ask(conn, q, s, model, pii) for s in shops for q in questions]
-    leaks = [check_mart(conn, t, s, model, pii) for s in shops for t in tables]
+    leaks = [check_session_shop(conn, s, model) for s in shops]
+    leaks += [check_mart(conn, t, s, model, pii) for s in shops for t in tables]
     return EvalReport(shops=shops, results=results, leaks=leaks)
 
 

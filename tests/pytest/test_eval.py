@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 from typer.testing import CliRunner
 
@@ -102,6 +103,10 @@ def test_the_questions_file_covers_every_mart_with_30_questions():
     assert len({q.id for q in questions}) == len(questions)
     read = {m for q in questions for m in re.findall(r"\bmarts\.(\w+)", q.sql)}
     assert read == {*MARTS, "alerts"}
+    # ... which are the marts the AI assistant's exposure reads (models/exposures.yml)
+    exposures = yaml.safe_load((PROJECT_DIR / "models" / "exposures.yml").read_text())
+    (ai,) = [e for e in exposures["exposures"] if e["name"] == "ai_assistant"]
+    assert {re.findall(r"'(\w+)'\)", d)[0] for d in ai["depends_on"]} == read
     seed = {q.question for q in questions}
     assert {
         "How much capital is tied up in items we should discontinue?",
@@ -138,7 +143,8 @@ def test_eval_passes_on_the_built_marts_with_hand_worked_answers(store):
     assert [(r.shop, r.question.id, r.why) for r in report.failed] == []
     assert [(x.shop, x.table, x.why) for x in report.leaked] == []
     assert report.ok
-    assert len(report.leaks) == 2 * 10  # every mart table and the alerts, for each shop
+    # per shop: the session's shop, then every mart table and the alerts
+    assert len(report.leaks) == 2 * 11
     hotrod = answers(report, SHOP)
     assert hotrod["discontinue_capital"] == [[2, "12000.00", "6000.00"]]
     assert hotrod["slow_mover_capital"] == [[2, "12000.00", "6000.00"]]
