@@ -819,7 +819,8 @@ def eval_(
 
     Fails (exit 10) when the AI cannot answer a question that needs no PII, answers one
     differently, answers one that needs PII, sees another shop's rows or reads a PII column.
-    README "AI answer check".
+    With HOTDASH_EVAL_AI_URL (the connection string `hotdash grants login ai` printed), the
+    AI's side runs as that login, for the shop it is bound to. README "AI answer check".
 
     Example: `hotdash eval --shop hotrodan.myshopify.com --out ai_eval.jsonl`.
     """
@@ -830,11 +831,19 @@ def eval_(
     from runner.grants import project_settings
 
     def go() -> None:
+        from contextlib import nullcontext
+
         asked = load_questions(questions)
         target = dbmod.resolve_target()
         security = project_settings(target)
-        with dbmod.connect(target, autocommit=True) as conn:
-            report = run_eval(conn, asked, security.model, security.pii_columns, shop=shop)
+        ai_url = os.environ.get("HOTDASH_EVAL_AI_URL")
+        with (
+            dbmod.connect(target, autocommit=True) as conn,
+            psycopg.connect(ai_url, autocommit=True) if ai_url else nullcontext() as ai_conn,
+        ):
+            report = run_eval(
+                conn, asked, security.model, security.pii_columns, shop=shop, ai_conn=ai_conn
+            )
         if out is not None:
             lines = write_jsonl(report, out, security.model)
             err_console.print(f"wrote {lines:,} lines to {out}", highlight=False)

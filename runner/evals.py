@@ -234,17 +234,19 @@ def _may_take(conn: psycopg.Connection, role: str) -> bool:
     return bool(row and row[0])
 
 
-def _as(conn: psycopg.Connection, role: str, model: SecurityModel, shop: str | None) -> None:
-    """Start the context of one reading, inside the caller's transaction."""
+def _as(conn: psycopg.Connection, role: str | None, model: SecurityModel, shop: str | None) -> None:
+    """Start the context of one reading, inside the caller's transaction (role None: the
+    connected login as it is, e.g. an AI login bound to its shop)."""
     conn.execute("set transaction read only")
     conn.execute("select set_config('statement_timeout', %s, true)", (STATEMENT_TIMEOUT,))
     conn.execute("select set_config(%s, %s, true)", (model.shop_setting, shop or ""))
-    conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    if role is not None:
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
 
 
 def _run(
     conn: psycopg.Connection,
-    role: str,
+    role: str | None,
     model: SecurityModel,
     shop: str | None,
     query: str,
@@ -314,9 +316,12 @@ def ask(
     shop: str,
     model: SecurityModel,
     pii_columns: frozenset[str],
+    ai_conn: psycopg.Connection | None = None,
 ) -> Result:
-    """Answer `q` for `shop` as the analyst and as the AI; compare."""
+    """Answer `q` for `shop` as the analyst and as the AI (SET ROLE on `conn`, or `ai_conn`: a
+    login of the AI role bound to the shop); compare."""
     roles = model.roles
+    ai_reader, ai_role = (ai_conn, None) if ai_conn is not None else (conn, roles.ai)
     result = Result(shop=shop, question=q, ok=False)
     try:
         columns, reference = _run(conn, roles.analyst, model, None, q.analyst_sql(), {"shop": shop})
@@ -330,7 +335,7 @@ def ask(
         )
         return result
     try:
-        ai_columns, ai_rows = _run(conn, roles.ai, model, shop, q.ai_sql(model))
+        ai_columns, ai_rows = _run(ai_reader, ai_role, model, shop, q.ai_sql(model))
     except psycopg.errors.InsufficientPrivilege as exc:
         result.ai_refused = True
         if q.pii:
@@ -377,9 +382,11 @@ def check_mart(
     shop: str,
     model: SecurityModel,
     pii_columns: frozenset[str],
+    ai_conn: psycopg.Connection | None = None,
 ) -> Leak:
     """As the AI in `shop`'s context: no row of another shop in `table`, no PII column readable."""
     ai = model.roles.ai
+    ai_reader, ai_role = (ai_conn, None) if ai_conn is not None else (conn, ai)
     leak = Leak(shop=shop, table=f"{model.marts_schema}.{table}", ok=False)
     relation = sql.Identifier(model.marts_schema, table)
     query = sql.SQL("select count(*) from {} where {} is distinct from %(shop)s").format(
@@ -387,7 +394,7 @@ def check_mart(
     )
     problems = []
     try:
-        _, rows = _run(conn, ai, model, shop, query.as_string(conn), {"shop": shop})
+        _, rows = _run(ai_reader, ai_role, model, shop, query.as_string(conn), {"shop": shop})
         if rows[0][0]:
             problems.append(f"{ai} in {shop}'s context sees {rows[0][0]} row(s) of other shops")
     except psycopg.Error as exc:
@@ -402,7 +409,7 @@ def check_mart(
     for (column,) in pii:
         select = sql.SQL("select {} from {} limit 1").format(sql.Identifier(column), relation)
         try:
-            _run(conn, ai, model, shop, select.as_string(conn))
+            _run(ai_reader, ai_role, model, shop, select.as_string(conn))
         except psycopg.errors.InsufficientPrivilege:
             continue
         except psycopg.Error as exc:
@@ -414,7 +421,12 @@ def check_mart(
     return leak
 
 
-def check_session_shop(conn: psycopg.Connection, shop: str, model: SecurityModel) -> Leak:
+def check_session_shop(
+    conn: psycopg.Connection,
+    shop: str,
+    model: SecurityModel,
+    ai_conn: psycopg.Connection | None = None,
+) -> Leak:
     """In the AI's context of `shop`, the marts' policy function must return that shop (it
     returns none to a session user that is a non-superuser member of the AI role: the AI
     answers would all be empty)."""
@@ -422,7 +434,10 @@ def check_session_shop(conn: psycopg.Connection, shop: str, model: SecurityModel
     leak = Leak(shop=shop, table=f"{model.marts_schema}.{model.session_shop_function}()", ok=False)
     try:
         _, rows = _run(
-            conn, model.roles.ai, model, shop, sql.SQL("select {}()").format(function).as_string()
+            *((ai_conn, None) if ai_conn is not None else (conn, model.roles.ai)),
+            model,
+            shop,
+            sql.SQL("select {}()").format(function).as_string(),
         )
     except psycopg.Error as exc:
         leak.why = f"{model.roles.ai} cannot call it: {_first_line(exc)}"
@@ -466,33 +481,72 @@ def run_eval(
     model: SecurityModel,
     pii_columns: frozenset[str],
     shop: str | None = None,
+    ai_conn: psycopg.Connection | None = None,
 ) -> EvalReport:
     """Ask every question for `shop` (default: every shop with a row in a mart) and check every
-    mart table. The connection is switched to autocommit (what it holds open is committed)."""
-    for role in (model.roles.analyst, model.roles.ai):
+    mart table. `conn` takes the analyst's role, and the AI's unless `ai_conn` is given: a
+    connection of a real AI login, bound to its shop (the only shop then asked). The
+    connections are switched to autocommit (what they hold open is committed)."""
+    roles = (model.roles.analyst,) if ai_conn is not None else (model.roles.analyst, model.roles.ai)
+    for role in roles:
         if not _may_take(conn, role):
             raise ConfigError(
                 f"the connected user {conn.info.user} cannot take the role {role}",
                 hint="run `hotdash eval` as the dbt user or an administrator who is a member of"
-                f" {model.roles.analyst} and {model.roles.ai} (or a superuser)",
+                f" {' and '.join(roles)} (or a superuser)",
             )
-    if not conn.autocommit:  # each reading is a transaction of its own
-        conn.commit()
-        conn.autocommit = True
+    for c in (conn, ai_conn):
+        if c is not None and not c.autocommit:  # each reading is a transaction of its own
+            c.commit()
+            c.autocommit = True
     tables = mart_tables(conn, model)
     if not tables:
         raise ExportError(
             f"schema {model.marts_schema} has no mart tables in this database",
             hint="`hotdash build` builds the marts",
         )
-    shops = [shop] if shop else shops_in_marts(conn, model, tables)
+    if ai_conn is not None:
+        bound = _login_shop(ai_conn, model)
+        if shop and shop != bound:
+            raise ConfigError(
+                f"the AI login {ai_conn.info.user} is bound to {bound}, not {shop}",
+                hint="leave out --shop, or use that shop's AI login",
+            )
+        shops = [bound]
+    else:
+        shops = [shop] if shop else shops_in_marts(conn, model, tables)
     if not shops:
         raise ExportError("no shop has a row in the marts", hint="`hotdash build` builds them")
     pii = frozenset(c.lower() for c in pii_columns)
-    results = [ask(conn, q, s, model, pii) for s in shops for q in questions]
-    leaks = [check_session_shop(conn, s, model) for s in shops]
-    leaks += [check_mart(conn, t, s, model, pii) for s in shops for t in tables]
+    results = [ask(conn, q, s, model, pii, ai_conn) for s in shops for q in questions]
+    leaks = [check_session_shop(conn, s, model, ai_conn) for s in shops]
+    leaks += [check_mart(conn, t, s, model, pii, ai_conn) for s in shops for t in tables]
     return EvalReport(shops=shops, results=results, leaks=leaks)
+
+
+def _login_shop(ai_conn: psycopg.Connection, model: SecurityModel) -> str:
+    """The shop an AI login is bound to; ConfigError when it is not one of the AI role's, or
+    reads no shop."""
+    user = ai_conn.info.user
+    member = ai_conn.execute(
+        "select pg_has_role(session_user, %s, 'member'), (select rolsuper from pg_roles"
+        " where rolname = session_user)",
+        (model.roles.ai,),
+    ).fetchone()
+    if not member or not member[0] or member[1]:
+        raise ConfigError(
+            f"{user} is not a login of {model.roles.ai}"
+            + (" (a superuser)" if member and member[1] else ""),
+            hint="HOTDASH_EVAL_AI_URL is the connection string `hotdash grants login ai` printed",
+        )
+    function = sql.Identifier(model.marts_schema, model.session_shop_function)
+    row = ai_conn.execute(sql.SQL("select {}()").format(function)).fetchone()
+    if not row or not row[0]:
+        raise ConfigError(
+            f"the AI login {user} is bound to no shop (or to two): it reads nothing",
+            hint="`hotdash grants --verify` names the drift; `hotdash grants login ai --shop S`",
+        )
+    return str(row[0])
 
 
 def write_jsonl(report: EvalReport, out: Path, model: SecurityModel) -> int:

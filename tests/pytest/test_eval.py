@@ -32,6 +32,7 @@ from runner.errors import ConfigError
 from runner.evals import QUESTIONS_FILE, load_questions, run_eval, write_jsonl
 from runner.facts import ensure_facts_table
 from runner.grants import project_settings
+from runner.logins import create_login, drop_login
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, run_dbt, scalar
 from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_facts
 
@@ -306,3 +307,36 @@ def test_write_jsonl_is_one_line_per_result(store, tmp_path):
     assert write_jsonl(report, out, project_settings(store).model) == len(report.results)
     assert os.path.getsize(out) > 0
     assert QUESTIONS_FILE.exists()
+
+
+def test_a_real_ai_login_answers_for_the_shop_it_is_bound_to(store, tmp_path):
+    """HOTDASH_EVAL_AI_URL: the AI's side runs as a login made by `hotdash grants login ai`,
+    bound to the guest shop; it is the only shop asked, and --shop must be it."""
+    name = f"t_eval_ai_{uuid.uuid4().hex[:8]}"
+    login = create_login(store, "ai", GUESTS, name=name)
+    try:
+        security = project_settings(store)
+        with (
+            db.connect(store, autocommit=True) as conn,
+            psycopg.connect(login.conninfo, autocommit=True) as ai_conn,
+        ):
+            report = run_eval(
+                conn, load_questions(), security.model, security.pii_columns, ai_conn=ai_conn
+            )
+            with pytest.raises(ConfigError, match=f"bound to {re.escape(GUESTS)}, not"):
+                run_eval(conn, load_questions(), security.model, security.pii_columns,
+                         shop=SHOP, ai_conn=ai_conn)  # fmt: skip
+        assert report.shops == [GUESTS]
+        assert [(r.question.id, r.why) for r in report.failed] == []
+        assert report.ok and answers(report, GUESTS)["campaign_sizes"] == [
+            ["new_customer_nurture", 1]
+        ]
+        env = {
+            "HOTDASH_DATABASE": str(scalar(store, "select current_database()")),
+            "HOTDASH_EVAL_AI_URL": login.conninfo,
+        }
+        result = CliRunner().invoke(app, ["eval", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["shops"] == [GUESTS]
+    finally:
+        drop_login(store, "ai", GUESTS, name=name)
