@@ -18,7 +18,9 @@ questions, one query per table of the marts schema checks, as the AI in the shop
 that no row of another shop is visible and that no PII column (var pii_columns) is readable.
 
 Each query runs in a read-only transaction of its own, with a statement timeout; the connected
-user must be able to take both roles (a superuser, or a member of them: `hotdash db up`'s user).
+user must be able to SET ROLE to both roles (a superuser, or a member of them: `hotdash db up`'s
+user). With a connection of a real AI login (HOTDASH_EVAL_AI_URL), the AI's side runs there as
+it is, for the one shop the login is bound to.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class Question:
 
     def ai_sql(self, model: SecurityModel) -> str:
         """The SQL with the session's shop (the marts' policy function) in place of the shop."""
-        function = sql.Identifier(model.marts_schema, model.session_shop_function).as_string(None)
+        function = ".".join(
+            name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else sql.Identifier(name).as_string()
+            for name in (model.marts_schema, model.session_shop_function)
+        )
         return SHOP_PLACEHOLDER.sub(f"(select {function}())", self.sql).strip()
 
 
@@ -226,12 +231,13 @@ def json_value(value: Any) -> Any:
 
 
 def _may_take(conn: psycopg.Connection, role: str) -> bool:
-    row = conn.execute(
-        "select exists (select 1 from pg_roles where rolname = %s)"
-        " and pg_has_role(current_user, %s, 'member')",
-        (role, role),
-    ).fetchone()
-    return bool(row and row[0])
+    """Whether the connected user may SET ROLE to `role` (tried, and rolled back)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidParameterValue):
+        return False
+    return True
 
 
 def _as(conn: psycopg.Connection, role: str | None, model: SecurityModel, shop: str | None) -> None:
@@ -488,17 +494,17 @@ def run_eval(
     connection of a real AI login, bound to its shop (the only shop then asked). The
     connections are switched to autocommit (what they hold open is committed)."""
     roles = (model.roles.analyst,) if ai_conn is not None else (model.roles.analyst, model.roles.ai)
-    for role in roles:
-        if not _may_take(conn, role):
-            raise ConfigError(
-                f"the connected user {conn.info.user} cannot take the role {role}",
-                hint="run `hotdash eval` as the dbt user or an administrator who is a member of"
-                f" {' and '.join(roles)} (or a superuser)",
-            )
     for c in (conn, ai_conn):
         if c is not None and not c.autocommit:  # each reading is a transaction of its own
             c.commit()
             c.autocommit = True
+    for role in roles:
+        if not _may_take(conn, role):
+            raise ConfigError(
+                f"the connected user {conn.info.user} cannot take the role {role}",
+                hint=f"run `hotdash eval` as a user who may SET ROLE to {' and '.join(roles)}"
+                " (a superuser, or a member of them)",
+            )
     tables = mart_tables(conn, model)
     if not tables:
         raise ExportError(

@@ -254,7 +254,7 @@ def test_cli_passes_and_exports_jsonl_then_fails_with_exit_10(store, admin, tmp_
         "potential_cash_recovery",
     ]
     assert "{{" not in by_id["discontinue_capital"]["sql"]
-    assert "marts.hotdash_session_shop()" in by_id["discontinue_capital"]["sql"].replace('"', "")
+    assert "(select marts.hotdash_session_shop())" in by_id["discontinue_capital"]["sql"]
     assert by_id["winback_emails"]["answer"] is None and by_id["winback_emails"]["refused"]
     assert all(line["ok"] and line["shop"] == SHOP for line in lines)
     assert not list(tmp_path.glob(".eval.jsonl.*"))  # the temporary file is gone
@@ -288,16 +288,20 @@ def test_cli_passes_and_exports_jsonl_then_fails_with_exit_10(store, admin, tmp_
 
 
 def test_eval_refuses_a_user_who_cannot_take_the_roles(store):
+    """SET ROLE is checked against the session's user: a plain login may not take the roles."""
     security = project_settings(store)
     role = f"t_eval_{uuid.uuid4().hex[:8]}"
     with db.connect(store, autocommit=True) as conn:
-        conn.execute(sql.SQL("create role {}").format(sql.Identifier(role)))
-        try:
-            conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
-            with pytest.raises(ConfigError, match="cannot take the role"):
-                run_eval(conn, load_questions(), security.model, security.pii_columns)
-        finally:
-            conn.execute("reset role")
+        conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+    try:
+        conninfo = store.conninfo.replace("postgres@", f"{role}@", 1)
+        with (
+            psycopg.connect(conninfo, autocommit=True) as conn,
+            pytest.raises(ConfigError, match=f"{role} cannot take the role"),
+        ):
+            run_eval(conn, load_questions(), security.model, security.pii_columns)
+    finally:
+        with db.connect(store, autocommit=True) as conn:
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 
 
