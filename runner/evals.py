@@ -451,8 +451,7 @@ def check_session_shop(
     if rows[0][0] != shop:
         leak.why = (
             f"in {model.roles.ai}'s context of {shop} the session's shop is {rows[0][0]!r}"
-            f" (run `hotdash eval` as a superuser or the dbt user, not as a member of"
-            f" {model.roles.ai})"
+            " (or a login of that role runs `hotdash eval`: its unbound sessions read no shop)"
         )
         return leak
     leak.ok = True

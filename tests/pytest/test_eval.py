@@ -344,3 +344,48 @@ def test_a_real_ai_login_answers_for_the_shop_it_is_bound_to(store, tmp_path):
         assert json.loads(result.stdout)["shops"] == [GUESTS]
     finally:
         drop_login(store, "ai", GUESTS, name=name)
+
+
+def test_a_session_shop_that_is_another_shop_gives_different_answers(store, admin):
+    """The marts' policy function made to return the guest shop: the AI, in the hotrod shop's
+    context, answers for the guests (its two variants to discontinue have no stock: no capital);
+    each question whose answers differ fails, and so does the check of the session's shop."""
+    (definition,) = admin.execute(
+        "select pg_get_functiondef('marts.hotdash_session_shop'::regproc)"
+    ).fetchone()
+    admin.execute(
+        "create or replace function marts.hotdash_session_shop() returns text language sql"
+        f" stable security definer set search_path = pg_catalog, pg_temp as $$ select '{GUESTS}' $$"
+    )
+    try:
+        report = evaluate(store, shop=SHOP)
+    finally:
+        admin.execute(definition)
+    failed = {r.question.id: r.why for r in report.failed}
+    assert failed["discontinue_capital"] == (
+        f'{AI} got a different answer: row 1 is [2, "0", "0"] instead of [2, "12000.00", "6000.00"]'
+    )
+    assert failed["segment_breakdown"].startswith(f"{AI} got a different answer: 1 row(s) instead")
+    assert "items_to_reorder" not in failed  # no row in either shop
+    assert [(x.table, x.why) for x in report.leaked if "session" in x.table] == [
+        (
+            "marts.hotdash_session_shop()",
+            f"in {AI}'s context of {SHOP} the session's shop is '{GUESTS}' (or a login of"
+            " that role runs `hotdash eval`: its unbound sessions read no shop)",
+        )
+    ]
+
+
+def test_answers_compare_exactly():
+    from decimal import Decimal
+
+    from runner.evals import _difference, _same, json_value
+
+    assert json_value([Decimal("1.50"), datetime.date(2025, 3, 1), {"a": Decimal("2")}]) == [
+        "1.50",
+        "2025-03-01",
+        {"a": "2"},
+    ]
+    assert not _same(True, [[json_value(Decimal("1.5"))]], [[json_value(Decimal("1.50"))]])
+    assert _same(False, [[1], [2]], [[2], [1]]) and not _same(True, [[1], [2]], [[2], [1]])
+    assert _difference([[1], [2]], [[1]]) == "1 row(s) instead of 2"
