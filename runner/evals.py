@@ -493,6 +493,14 @@ def run_eval(
     connection of a real AI login, bound to its shop (the only shop then asked). The
     connections are switched to autocommit (what they hold open is committed)."""
     roles = (model.roles.analyst,) if ai_conn is not None else (model.roles.analyst, model.roles.ai)
+    not_marts = (*model.analyst_only_schemas, *model.private_schemas)
+    for q in questions:
+        schemas = sorted({s for s, _ in MART_NAME.findall(q.sql) if s.lower() in not_marts})
+        if schemas:
+            raise ConfigError(
+                f"question {q.id} reads {', '.join(schemas)}: the questions read the marts only",
+                hint=f"the AI reads schema {model.marts_schema} only (README 'Security')",
+            )
     for c in (conn, ai_conn):
         if c is not None and not c.autocommit:  # each reading is a transaction of its own
             c.commit()

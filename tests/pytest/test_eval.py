@@ -12,6 +12,7 @@ nurture.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -389,3 +390,19 @@ def test_answers_compare_exactly():
     assert not _same(True, [[json_value(Decimal("1.5"))]], [[json_value(Decimal("1.50"))]])
     assert _same(False, [[1], [2]], [[2], [1]]) and not _same(True, [[1], [2]], [[2], [1]])
     assert _difference([[1], [2]], [[1]]) == "1 row(s) instead of 2"
+
+
+def test_a_question_over_staging_is_refused_before_anything_runs(store):
+    security = project_settings(store)
+    first = load_questions()[0]
+    staged = dataclasses.replace(
+        first,
+        id="staged",
+        sql="select count(*) from staging.stg_shopify__orders where shop_domain = {{ shop }}",
+    )
+    bad = [first, staged]
+    with (
+        db.connect(store, autocommit=True) as conn,
+        pytest.raises(ConfigError, match="question staged reads staging: the questions read"),
+    ):
+        run_eval(conn, bad, security.model, security.pii_columns)
