@@ -1029,6 +1029,105 @@ def report(
     run_guarded(go)
 
 
+# --- eval -----------------------------------------------------------------------------------
+
+
+@app.command("eval")
+def eval_(
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="Only this shop (default: every shop with a row in a mart)."),
+    ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option("--questions", help="The questions file. Default: evals/questions.yml."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write one JSON line per question and shop (question, sql, answer), atomically.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The AI answer check: ask every question of evals/questions.yml as hotdash_analyst and as
+    hotdash_ai_readonly in the shop's row-level-security context, and check every mart table.
+
+    Fails (exit 10) when the AI cannot answer a question that needs no PII, answers one
+    differently, answers one that needs PII, sees another shop's rows or reads a PII column.
+    With HOTDASH_EVAL_AI_URL (the connection string `hotdash grants login ai` printed), the
+    AI's side runs as that login, for the shop it is bound to. README "AI answer check".
+
+    Example: `hotdash eval --shop hotrodan.myshopify.com --out ai_eval.jsonl`.
+    """
+    import json
+
+    from runner.errors import CheckError
+    from runner.evals import load_questions, run_eval, write_jsonl
+    from runner.grants import project_settings
+
+    def go() -> None:
+        from contextlib import nullcontext
+
+        asked = load_questions(questions)
+        target = dbmod.resolve_target()
+        security = project_settings(target)
+        ai_url = os.environ.get("HOTDASH_EVAL_AI_URL")
+        with (
+            dbmod.connect(target, autocommit=True) as conn,
+            psycopg.connect(ai_url, autocommit=True) if ai_url else nullcontext() as ai_conn,
+        ):
+            report = run_eval(
+                conn, asked, security.model, security.pii_columns, shop=shop, ai_conn=ai_conn
+            )
+        if out is not None:
+            lines = write_jsonl(report, out, security.model)
+            err_console.print(f"wrote {lines:,} lines to {out}", highlight=False)
+        if as_json:
+            print(json.dumps(report.as_json(), indent=2))
+        else:
+            table = Table(title="AI answer check")
+            for col in ("shop", "question", "pii", "result", "why"):
+                table.add_column(col, overflow="fold")
+            for r in report.results:
+                table.add_row(
+                    escape(r.shop),
+                    r.question.id,
+                    "yes" if r.question.pii else "",
+                    "[green]ok[/]" if r.ok else "[bold red]failed[/]",
+                    escape(
+                        r.why if not r.ok or r.question.pii else f"{len(r.answer or [])} row(s)"
+                    ),
+                )
+            console.print(table)
+            for leak in report.leaks:
+                if not leak.ok:
+                    console.print(
+                        f"[bold red]failed[/] {escape(leak.shop)} {leak.table}: {escape(leak.why)}",
+                        highlight=False,
+                    )
+            console.print(report.summary(), highlight=False)
+        if not report.ok:
+            names = sorted({r.question.id for r in report.failed})
+            tables = sorted({leak.table for leak in report.leaked})
+            raise CheckError(
+                "the AI answer check failed: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"question(s) {', '.join(names)}" if names else "",
+                        f"mart check(s) {', '.join(tables)}" if tables else "",
+                    )
+                    if part
+                ),
+                hint="each failed line says why; `hotdash grants --verify` checks the grants",
+            )
+
+    run_guarded(go)
+
+
 # --- checks and docs ------------------------------------------------------------------------
 
 

@@ -68,7 +68,8 @@ class ExportError(HotdashError):
 
 
 class CheckError(HotdashError):
-    """A check found problems: lint violations, or a failed `hotdash doctor` check."""
+    """A check found problems: lint violations, a failed `hotdash doctor` check, or a failed
+    question or mart check of `hotdash eval` (the AI answer check)."""
 
     exit_code = 10
 
