@@ -35,3 +35,4 @@ cross join lateral (
 ) as newest
 where shops.shop_domain is not null
 {%- endmacro %}
+

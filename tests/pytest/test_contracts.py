@@ -837,6 +837,8 @@ def test_every_expectation_declares_severity_and_why():
         "source_products",
         "source_inventory_items",
         "source_inventory_levels",
+        "source_chatwoot_conversations",
+        "source_chatwoot_messages",
     }
     assert all(c.severity in ("error", "warn") and len(c.why) > 20 for c in checks)
     # Per-fact payload checks never block on their own: they escalate above a share.
