@@ -84,13 +84,10 @@ grant execute on function {{ fn }} to {{ r['analyst'] }}, {{ r['operator'] }}, {
     (select {{ hotdash_security_config()['marts_schema'] }}.{{ hotdash_security_config()['session_shop_function'] }}())
 {%- endmacro %}
 
-{#- Per shop and topic: the newest fact, its age and status (fresh / warn / stale: age strictly
-    above the topic's threshold, as dbt and runner/settings.py FeedThresholds.status count).
-    One index probe per topic of the session's shop (facts_shop_topic_created_at_idx), as
-    runner/status.py FRESHNESS_SQL. -#}
-{% macro hotdash_monitor_freshness_sql() -%}
-    {%- set facts = source('app', 'facts').include(database=false) -%}
-with recursive shop as (
+{#- The session's shop and each topic it has facts of, one index probe per topic
+    (facts_shop_topic_created_at_idx): the CTEs `shop` and `topics` of a `with recursive`. -#}
+{% macro hotdash_monitor_shop_topics(facts) -%}
+shop as (
     select {{ hotdash_monitor_shop() }} as shop_domain
 ),
 
@@ -112,7 +109,16 @@ topics as (
         order by facts.topic
         limit 1
     ) as later
-),
+)
+{%- endmacro %}
+
+{#- Per shop and topic: the newest fact, its age and status (fresh / warn / stale: age strictly
+    above the topic's threshold, as dbt and runner/settings.py FeedThresholds.status count).
+    One index probe per topic of the session's shop (facts_shop_topic_created_at_idx), as
+    runner/status.py FRESHNESS_SQL. -#}
+{% macro hotdash_monitor_freshness_sql() -%}
+    {%- set facts = source('app', 'facts').include(database=false) -%}
+with recursive {{ hotdash_monitor_shop_topics(facts) }},
 
 thresholds (topic, warn_after_hours, error_after_hours) as {{ hotdash_freshness_thresholds() }},
 
@@ -155,29 +161,7 @@ from newest
     One index range scan per topic of the session's shop (facts_shop_topic_created_at_idx). -#}
 {% macro hotdash_monitor_ingest_sql() -%}
     {%- set facts = source('app', 'facts').include(database=false) -%}
-with recursive shop as (
-    select {{ hotdash_monitor_shop() }} as shop_domain
-),
-
-topics as (
-    (
-        select facts.shop_domain, facts.topic
-        from {{ facts }} as facts
-        inner join shop on facts.shop_domain = shop.shop_domain
-        order by facts.topic
-        limit 1
-    )
-    union all
-    select later.shop_domain, later.topic
-    from topics
-    cross join lateral (
-        select facts.shop_domain, facts.topic
-        from {{ facts }} as facts
-        where facts.shop_domain = topics.shop_domain and facts.topic > topics.topic
-        order by facts.topic
-        limit 1
-    ) as later
-)
+with recursive {{ hotdash_monitor_shop_topics(facts) }}
 
 select
     topics.shop_domain,
