@@ -49,9 +49,8 @@ import pytest
 from runner import alerts, db, settings
 from runner.briefing import Briefing, briefings, folder_name, markdown_escape, write_briefings
 from runner.errors import ExportError
-from runner.facts import ensure_facts_table
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, run_dbt, scalar
-from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_facts
+from tests.pytest.helpers import PROJECT_DIR, run_dbt, scalar
+from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_database
 
 MANY = "many.myshopify.com"
 NOBODY = "nobody.myshopify.com"
@@ -99,12 +98,7 @@ def record_build(conn, status: str, minutes_ago: int, seconds: float, **extra: o
 def store(hotdash_home):
     """One database: the marts built by dbt from test_marts' store (models and seeds only: the
     data tests are test_marts'), many.myshopify.com's hand-made rows, alerts, two builds."""
-    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
-    with db.connect(target) as conn:
-        ensure_facts_table(conn)
-    insert_facts(
-        target, store_facts(), created_at=datetime.datetime(2025, 3, 10, tzinfo=datetime.UTC)
-    )
+    target = store_database(hotdash_home)
     run_dbt(
         target,
         "build",

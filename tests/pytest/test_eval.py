@@ -31,11 +31,10 @@ from runner import db, settings
 from runner.cli import app
 from runner.errors import ConfigError
 from runner.evals import QUESTIONS_FILE, load_questions, run_eval, write_jsonl
-from runner.facts import ensure_facts_table
 from runner.grants import project_settings
 from runner.logins import create_login, drop_login
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, run_dbt, scalar
-from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_facts
+from tests.pytest.helpers import PROJECT_DIR, run_dbt, scalar
+from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_database
 
 AI = settings.project_security(PROJECT_DIR).roles.ai
 MARTS = (
@@ -55,12 +54,7 @@ MARTS = (
 def store(hotdash_home: Path) -> Iterator[db.Target]:
     """test_marts.py's store, built by dbt with the snapshots and kpi_tiles (whose on-run-end
     applies the grants and row-level security); two alerts of the shop, one of the guests."""
-    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
-    with db.connect(target) as conn:
-        ensure_facts_table(conn)
-    insert_facts(
-        target, store_facts(), created_at=datetime.datetime(2025, 3, 10, tzinfo=datetime.UTC)
-    )
+    target = store_database(hotdash_home)
     run_dbt(
         target,
         "build",

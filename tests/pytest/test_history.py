@@ -3,16 +3,13 @@ inventory actions, built by the same `dbt build` as the marts, secured like them
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
 
 import pytest
 
 from runner import db, settings
-from runner.facts import ensure_facts_table
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt
-from tests.pytest.test_marts import SHOP, store_facts
+from tests.pytest.helpers import query, run_dbt
+from tests.pytest.test_marts import SHOP, store_database
 
 SNAPSHOTS = ("customer_segments_history", "inventory_actions_history")
 
@@ -35,10 +32,7 @@ def build(target: db.Target, as_of: str) -> None:
 def two_builds(hotdash_home):
     """test_marts' store built as of 2025-03-10, then as of 2025-05-10 (61 days later, no new
     facts)."""
-    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
-    with db.connect(target) as conn:
-        ensure_facts_table(conn)
-    insert_facts(target, store_facts(), created_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC))
+    target = store_database(hotdash_home)
     build(target, "2025-03-10")
     first = query(
         target, "select shop_domain, customer_id, lifecycle_stage from marts.customer_segments"

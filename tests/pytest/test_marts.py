@@ -261,9 +261,9 @@ def store_facts() -> list[tuple[str, str, object]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def store(hotdash_home):
-    """One database, one dbt build of the marts and everything upstream, as of AS_OF."""
+def store_database(hotdash_home):
+    """A new database on the tests' server holding the store's facts (store_facts), stored on
+    AS_OF: what the suites that build this store's marts start from."""
     from runner import db
     from runner.facts import ensure_facts_table
     from tests.pytest.helpers import PROJECT_DIR
@@ -274,6 +274,15 @@ def store(hotdash_home):
     insert_facts(
         target, store_facts(), created_at=datetime.datetime(2025, 3, 10, tzinfo=datetime.UTC)
     )
+    return target
+
+
+@pytest.fixture(scope="module")
+def store(hotdash_home):
+    """One database, one dbt build of the marts and everything upstream, as of AS_OF."""
+    from runner import db
+
+    target = store_database(hotdash_home)
     run = run_dbt(
         target,
         "build",
