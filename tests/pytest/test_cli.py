@@ -558,6 +558,22 @@ def test_docs_static_writes_one_file_and_serve_serves_it(target):
     assert f"dbt docs, one file: {static}" in out
     assert page == static.read_bytes()
     assert server.returncode == 130
+    # The page carries the lineage it draws (no browser here: the page's own data is read): the
+    # manifest inlined in it, with each mart's parents and the consumers (exposures) of kpi_tiles.
+    text = page.decode()
+    start = text.index(
+        '{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest'
+    )
+    manifest, _ = json.JSONDecoder().raw_decode(text, start)
+    assert sorted(manifest["parent_map"]["model.hotdash.kpi_tiles"]) == [
+        "model.hotdash.int_shopify__revenue_daily",
+        "model.hotdash.inventory_alerts",
+        "model.hotdash.stg_chatwoot__conversations",
+        "model.hotdash.stg_chatwoot__messages",
+    ]
+    assert {"exposure.hotdash.operator_dashboard", "exposure.hotdash.ai_assistant"} <= set(
+        manifest["child_map"]["model.hotdash.kpi_tiles"]
+    )
 
 
 def test_exclude_narrows_the_dbt_build_step_as_select_does():
