@@ -147,7 +147,11 @@ def _dumps(obj: object) -> str:
 
 # --- the REST shape -------------------------------------------------------------------------
 
-_FULFILLMENT = {"fulfilled": "fulfilled", "partially_fulfilled": "partial", "restocked": "restocked"}
+_FULFILLMENT = {
+    "fulfilled": "fulfilled",
+    "partially_fulfilled": "partial",
+    "restocked": "restocked",
+}
 
 
 def order_body(node: dict) -> dict:
@@ -212,6 +216,18 @@ def line_item_body(node: dict) -> dict:
     }
 
 
+def _refunded_line_item(node: object) -> dict | None:
+    """A refund line item's `lineItem { id variant { id } product { id } }` as REST's line_item."""
+    if not isinstance(node, dict):
+        return None
+    return {
+        "id": _optional_id(node),
+        "variant_id": _optional_id(node.get("variant")),
+        "product_id": _optional_id(node.get("product")),
+        "price": _money(node.get("originalUnitPriceSet"), "lineItem.originalUnitPriceSet"),
+    }
+
+
 def refund_body(node: dict, order_id: int) -> dict:
     """A Refund node as the REST refund: its transactions when queried, else one successful
     refund transaction of totalRefundedSet."""
@@ -231,6 +247,7 @@ def refund_body(node: dict, order_id: int) -> dict:
         {
             "id": _id(r.get("id"), "refund line item id") if r.get("id") else None,
             "line_item_id": _optional_id(r.get("lineItem")),
+            "line_item": _refunded_line_item(r.get("lineItem")),
             "quantity": r.get("quantity"),
             "subtotal": _money(r.get("subtotalSet"), "subtotalSet"),
         }
@@ -243,7 +260,7 @@ def refund_body(node: dict, order_id: int) -> dict:
         "source": SOURCE,
         "order_id": order_id,
         "created_at": created_at,
-        "processed_at": created_at,
+        "processed_at": None,  # a GraphQL Refund has no processedAt
         "updated_at": _timestamp(node.get("updatedAt"), "updatedAt"),
         "note": node.get("note"),
         "transactions": transactions,
@@ -346,7 +363,6 @@ def _error(path: Path, exc: Exception) -> LoadError:
 
 def _spool(path: Path, result: BackfillResult, progress) -> Iterator[SpoolRow]:
     total = path.stat().st_size
-    raw = None
     for lineno, obj, raw in _lines(path):
         result.lines += 1
         parsed = parse_gid(obj.get("id"))
@@ -361,7 +377,7 @@ def _spool(path: Path, result: BackfillResult, progress) -> Iterator[SpoolRow]:
         if progress is not None and result.lines % PROGRESS_EVERY == 0:
             progress(LoadProgress(result.lines, raw.tell(), total))
     if progress is not None:
-        progress(LoadProgress(result.lines, raw.tell() if raw else total, total, True))
+        progress(LoadProgress(result.lines, total, total, True))
 
 
 # --- the database ---------------------------------------------------------------------------
