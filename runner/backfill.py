@@ -12,7 +12,7 @@ How a file is stored (one transaction: every fact of it lands, or none does):
    and streamed with COPY into a temporary spool table: memory stays flat at any size.
 2. PostgreSQL joins the children to their parents (`line_items` assembled per order, in file
    order) and writes one fact per entity: topic `shopify.orders` for an order,
-   `shopify.refunds` for each of its refunds, marked `"source": "graphql_bulk"`.
+   `shopify.refunds` for each of its refunds, marked `"hotdash_source": "graphql_bulk"`.
 3. Idempotency: each fact's key (shop, topic, id, version: updatedAt, or createdAt for a refund)
    goes into `facts_backfill_keys` with ON CONFLICT DO NOTHING in the same statement that
    inserts the facts, so a re-run (or a concurrent run of the same file) adds nothing twice.
@@ -166,7 +166,7 @@ def order_body(node: dict) -> dict:
     return {
         "id": order_id,
         "admin_graphql_api_id": node["id"],
-        "source": SOURCE,
+        "hotdash_source": SOURCE,
         "name": name,
         "order_number": number,
         "email": node.get("email"),
@@ -257,7 +257,7 @@ def refund_body(node: dict, order_id: int) -> dict:
     return {
         "id": _id(node.get("id"), "id"),
         "admin_graphql_api_id": node["id"],
-        "source": SOURCE,
+        "hotdash_source": SOURCE,
         "order_id": order_id,
         "created_at": created_at,
         "processed_at": None,  # a GraphQL Refund has no processedAt

@@ -418,8 +418,8 @@ def backfill(
     """Backfill history from a Shopify GraphQL bulk operation, in one transaction.
 
     Each object is stored as the REST/webhook payload staging reads (numeric ids, shop money,
-    "source": "graphql_bulk"), children joined to parents by __parentId wherever they are in the
-    file. A re-run adds nothing: each (shop, object, id, updatedAt) is stored once.
+    "hotdash_source": "graphql_bulk"), children joined to parents by __parentId wherever they
+    are in the file. A re-run adds nothing: each (shop, object, id, updatedAt) is stored once.
 
     Example: `hotdash backfill bulk-orders.jsonl.gz --shop hotrodan.myshopify.com`.
     """

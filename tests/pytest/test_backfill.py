@@ -55,7 +55,7 @@ def test_backfill_stores_one_rest_shaped_fact_per_order_and_refund(target):
         "select value from facts where topic = 'shopify.orders' and value->>'id' = %s",
         (str(TWIN),),
     )[0]
-    assert order["source"] == "graphql_bulk"
+    assert order["hotdash_source"] == "graphql_bulk"
     assert order["total_price"] == "409.94"  # shopMoney, not the CAD presentment amount
     # Children joined wherever they are in the file (lines 2, 5 and 10), in file order.
     assert [item["id"] for item in order["line_items"]] == [466157049, 518995019, 703073504]
@@ -229,3 +229,22 @@ def test_the_demo_bulk_file_backfills_and_stages(target, tmp_path):
     orders = scalar(target, "select count(*) from staging.stg_shopify__orders")
     assert orders == result.by_topic["shopify.orders"]
     assert scalar(target, "select count(*) from ops.facts_triage where reason is not null") == 0
+
+
+def test_the_cli_backfills_and_exits_with_the_load_code_on_a_bad_line(target, tmp_path):
+    from tests.pytest.test_cli import hotdash
+
+    bad = _broken(tmp_path, 2, "not json")
+    result = hotdash(target, "backfill", str(bad), "--shop", SHOP)
+    assert result.returncode == 4
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines()[0].startswith("error: broken.jsonl line 2: not JSON")
+    ok = hotdash(target, "backfill", str(BULK), "--shop", SHOP, "--object", "orders")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("backfilled 6 facts (orders) from 10 lines of ")
+    assert ok.stdout.rstrip().endswith(": shopify.orders 4, shopify.refunds 2")
+    again = hotdash(target, "backfill", str(BULK), "--shop", SHOP)
+    assert again.returncode == 0, again.stderr
+    assert "backfilled 0 facts" in again.stdout and "6 already stored" in again.stdout
+    usage = hotdash(target, "backfill", str(BULK), "--object", "widgets")
+    assert usage.returncode == 2
