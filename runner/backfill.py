@@ -17,7 +17,7 @@ How a file is stored (one transaction: every fact of it lands, or none does):
    goes into `facts_backfill_keys` with ON CONFLICT DO NOTHING in the same statement that
    inserts the facts, so a re-run (or a concurrent run of the same file) adds nothing twice.
 
-Only the `orders` object (orders, line items, refunds) is normalized so far.
+Normalized so far: `orders` (orders, line items, refunds) and `customers`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ OBJECTS = {
     "products": "Product",
     "inventory": "InventoryItem",
 }
-SUPPORTED = ("orders",)
+SUPPORTED = ("orders", "customers")
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 
@@ -268,6 +268,58 @@ def refund_body(node: dict, order_id: int) -> dict:
     }
 
 
+def _address(node: object) -> dict | None:
+    """A MailingAddress as REST's address; province_code is Shopify's GraphQL provinceCode."""
+    if not isinstance(node, dict):
+        return None
+    return {
+        "address1": node.get("address1"),
+        "address2": node.get("address2"),
+        "city": node.get("city"),
+        "company": node.get("company"),
+        "province": node.get("province"),
+        "province_code": node.get("provinceCode"),
+        "country": node.get("country"),
+        "country_code": node.get("countryCodeV2"),
+        "zip": node.get("zip"),
+        "phone": node.get("phone"),
+    }
+
+
+def customer_body(node: dict) -> dict:
+    """A Customer node as the REST customer staging reads (tags joined with ", ", as REST)."""
+    consent = node.get("emailMarketingConsent")
+    orders = node.get("numberOfOrders")
+    spent = node.get("amountSpent")  # a MoneyV2, in shop currency
+    return {
+        "id": _id(node.get("id"), "id"),
+        "admin_graphql_api_id": node["id"],
+        "hotdash_source": SOURCE,
+        "email": node.get("email"),
+        "first_name": node.get("firstName"),
+        "last_name": node.get("lastName"),
+        "phone": node.get("phone"),
+        "state": _enum(node.get("state")),
+        "tags": ", ".join(node.get("tags") or []),
+        "default_address": _address(node.get("defaultAddress")),
+        "email_marketing_consent": {
+            "state": _enum(consent.get("marketingState")),
+            "opt_in_level": _enum(consent.get("marketingOptInLevel")),
+            "consent_updated_at": consent.get("consentUpdatedAt"),
+        }
+        if isinstance(consent, dict)
+        else None,
+        "orders_count": int(orders)
+        if isinstance(orders, str | int) and str(orders).isdigit()
+        else None,
+        "total_spent": _money({"shopMoney": spent}, "amountSpent")
+        if isinstance(spent, dict)
+        else None,
+        "created_at": _timestamp(node.get("createdAt"), "createdAt"),
+        "updated_at": _timestamp(node.get("updatedAt"), "updatedAt", required=True),
+    }
+
+
 def _refund_rows(line: int, position: int, node: dict, order_gid: str) -> SpoolRow:
     body = refund_body(node, _id(order_gid, "__parentId"))
     version = body["updated_at"] or body["created_at"]
@@ -275,10 +327,13 @@ def _refund_rows(line: int, position: int, node: dict, order_gid: str) -> SpoolR
 
 
 def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> Iterator[SpoolRow]:
-    """The spool rows of one line of an orders bulk file."""
+    """The spool rows of one line of an orders or customers bulk file."""
     gid = obj["id"]
     parent = obj.get("__parentId")
-    if obj_type == "Order" and parent is None:
+    if obj_type == "Customer" and parent is None:
+        body = customer_body(obj)
+        yield (line, 0, "customer", gid, None, body["id"], body["updated_at"], _dumps(body))
+    elif obj_type == "Order" and parent is None:
         body = order_body(obj)
         yield (line, 0, "order", gid, None, body["id"], body["updated_at"], _dumps(body))
         # Inline lists (refunds is a list, not a connection) and, outside bulk files, inline
@@ -292,7 +347,7 @@ def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> I
     elif obj_type == "Refund" and parent is not None:
         yield _refund_rows(line, 0, obj, parent)
     elif parent is None:
-        raise _LineError(f"is a top-level {obj_type}, not an Order")
+        raise _LineError(f"is a top-level {obj_type}: one object per file")
     else:
         result.ignored[obj_type] = result.ignored.get(obj_type, 0) + 1
 
@@ -368,6 +423,11 @@ def _spool(path: Path, result: BackfillResult, progress) -> Iterator[SpoolRow]:
         parsed = parse_gid(obj.get("id"))
         if parsed is None:
             raise _Located(lineno, f"id {obj.get('id')!r} is not a Shopify gid")
+        if obj.get("__parentId") is None and parsed[0] != OBJECTS[result.object]:
+            raise _Located(
+                lineno,
+                f"is a top-level {parsed[0]}, in a file of {result.object}: one object per file",
+            )
         if obj.get("__parentId") is not None and parse_gid(obj["__parentId"]) is None:
             raise _Located(lineno, f"__parentId {obj['__parentId']!r} is not a Shopify gid")
         try:
@@ -397,10 +457,10 @@ def ensure_keys_table(conn: psycopg.Connection, schema: str) -> None:
 _ASSEMBLE = """
 with candidates as (
     select distinct on (topic, entity_id, version_at)
-        case kind when 'order' then 'shopify.orders' else 'shopify.refunds' end as topic,
+        'shopify.' || kind || 's' as topic,
         entity_id, version::timestamptz as version_at, gid, kind, body, line
     from backfill_spool
-    where kind in ('order', 'refund')
+    where kind <> 'line_item'
     order by topic, entity_id, version_at, line desc, position desc
 ),
 new_keys as (
@@ -502,7 +562,7 @@ def backfill_file(
             )
             candidates = conn.execute(
                 "select count(*) from (select distinct kind, entity_id, version::timestamptz"
-                " from backfill_spool where kind in ('order', 'refund')) as c"
+                " from backfill_spool where kind <> 'line_item') as c"
             ).fetchone()[0]
             for topic, count in conn.execute(query, {"shop": shop}).fetchall():
                 result.by_topic[topic] = count

@@ -410,7 +410,7 @@ def backfill(
         typer.Option(
             "--object",
             help="orders, customers, products or inventory (default: from the file's first"
-            " line). Only orders (with line items and refunds) is supported so far.",
+            " line). Supported so far: orders (with line items and refunds) and customers.",
         ),
     ] = None,
     target_name: TargetOption = None,

@@ -248,3 +248,38 @@ def test_the_cli_backfills_and_exits_with_the_load_code_on_a_bad_line(target, tm
     assert "backfilled 0 facts" in again.stdout and "6 already stored" in again.stdout
     usage = hotdash(target, "backfill", str(BULK), "--object", "widgets")
     assert usage.returncode == 2
+
+
+CUSTOMERS = BULK.with_name("bulk_customers.jsonl")
+
+
+def test_rest_customer_and_its_graphql_twin_stage_to_the_same_row(target):
+    insert_facts(target, [(REST_SHOP, "shopify.customers", rest("customer"))])
+    result = backfill(target, CUSTOMERS)
+    assert (result.object, result.facts) == ("customers", 2)
+    run_dbt(target, "build", "--select", "+stg_shopify__customers", "--exclude", "test_type:data")
+    found = query(
+        target,
+        "select shop_domain, customer_id, email, first_name, last_name, phone, company, address1,"
+        " city, province, country_code, zip, tags, marketing_consent_state, accepts_marketing,"
+        " account_state, created_at, updated_at from staging.stg_shopify__customers"
+        " where customer_id = 207119551 order by shop_domain",
+    )
+    assert [row[0] for row in found] == [SHOP, REST_SHOP]
+    assert found[0][1:] == found[1][1:]
+    # The real customer: tags split, consent lower-cased.
+    assert query(
+        target,
+        "select tags, marketing_consent_state from staging.stg_shopify__customers"
+        " where customer_id = 9273624461532",
+    ) == [
+        (["active subscriber", "active_subscriber_autumn field - black / medium"], "not_subscribed")
+    ]
+
+
+def test_a_file_mixing_top_level_objects_is_refused(target, tmp_path):
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(CUSTOMERS.read_text() + BULK.read_text().splitlines()[0] + "\n")
+    with pytest.raises(LoadError, match="line 3: is a top-level Order, in a file of customers"):
+        backfill(target, mixed)
+    assert fact_count(target) == 0
