@@ -17,7 +17,8 @@ How a file is stored (one transaction: every fact of it lands, or none does):
    goes into `facts_backfill_keys` with ON CONFLICT DO NOTHING in the same statement that
    inserts the facts, so a re-run (or a concurrent run of the same file) adds nothing twice.
 
-Normalized so far: `orders` (orders, line items, refunds) and `customers`.
+Normalized so far: `orders` (orders, line items, refunds), `customers` and `products`
+(products, variants).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ OBJECTS = {
     "products": "Product",
     "inventory": "InventoryItem",
 }
-SUPPORTED = ("orders", "customers")
+SUPPORTED = ("orders", "customers", "products")
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 
@@ -330,7 +331,14 @@ def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> I
     """The spool rows of one line of an orders or customers bulk file."""
     gid = obj["id"]
     parent = obj.get("__parentId")
-    if obj_type == "Customer" and parent is None:
+    if obj_type == "Product" and parent is None:
+        body = product_body(obj)
+        yield (line, 0, "product", gid, None, body["id"], body["updated_at"], _dumps(body))
+        for position, variant in enumerate(_nodes(obj.get("variants")), 1):
+            yield _variant_row(line, position, variant, gid)
+    elif obj_type == "ProductVariant" and parent is not None:
+        yield _variant_row(line, 0, obj, parent)
+    elif obj_type == "Customer" and parent is None:
         body = customer_body(obj)
         yield (line, 0, "customer", gid, None, body["id"], body["updated_at"], _dumps(body))
     elif obj_type == "Order" and parent is None:
@@ -350,6 +358,59 @@ def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> I
         raise _LineError(f"is a top-level {obj_type}: one object per file")
     else:
         result.ignored[obj_type] = result.ignored.get(obj_type, 0) + 1
+
+
+def product_body(node: dict) -> dict:
+    """A Product node as the REST product staging reads (variants are assembled in SQL)."""
+    return {
+        "id": _id(node.get("id"), "id"),
+        "admin_graphql_api_id": node["id"],
+        "hotdash_source": SOURCE,
+        "title": node.get("title"),
+        "handle": node.get("handle"),
+        "product_type": node.get("productType"),
+        "vendor": node.get("vendor"),
+        "status": _enum(node.get("status")),
+        "tags": ", ".join(node.get("tags") or []),
+        "published_at": _timestamp(node.get("publishedAt"), "publishedAt"),
+        "created_at": _timestamp(node.get("createdAt"), "createdAt"),
+        "updated_at": _timestamp(node.get("updatedAt"), "updatedAt", required=True),
+    }
+
+
+def _decimal_text(value: object, what: str) -> str | None:
+    """A Money scalar (ProductVariant.price: a decimal string in shop currency)."""
+    if value is None:
+        return None
+    try:
+        if not Decimal(str(value)).is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise _LineError(f"{what} {value!r} is not a number") from None
+    return str(value)
+
+
+def variant_body(node: dict, product_id: int) -> dict:
+    """A ProductVariant node as a REST variant."""
+    return {
+        "id": _id(node.get("id"), "id"),
+        "admin_graphql_api_id": node["id"],
+        "product_id": product_id,
+        "position": node.get("position"),
+        "sku": node.get("sku"),
+        "title": node.get("title"),
+        "price": _decimal_text(node.get("price"), "price"),
+        "compare_at_price": _decimal_text(node.get("compareAtPrice"), "compareAtPrice"),
+        "inventory_item_id": _optional_id(node.get("inventoryItem")),
+        "inventory_quantity": node.get("inventoryQuantity"),
+        "created_at": _timestamp(node.get("createdAt"), "createdAt"),
+        "updated_at": _timestamp(node.get("updatedAt"), "updatedAt"),
+    }
+
+
+def _variant_row(line: int, position: int, node: dict, parent: str) -> SpoolRow:
+    body = variant_body(node, _id(parent, "__parentId"))
+    return (line, position, "variant", node["id"], parent, body["id"], None, _dumps(body))
 
 
 def _line_item_row(line: int, position: int, node: dict, parent: str) -> SpoolRow:
@@ -460,7 +521,7 @@ with candidates as (
         'shopify.' || kind || 's' as topic,
         entity_id, version::timestamptz as version_at, gid, kind, body, line
     from backfill_spool
-    where kind <> 'line_item'
+    where kind not in ('line_item', 'variant')
     order by topic, entity_id, version_at, line desc, position desc
 ),
 new_keys as (
@@ -474,20 +535,26 @@ insert into {facts} (shop_domain, topic, value, created_at)
 select
     %(shop)s,
     c.topic,
-    case when c.kind = 'order' then c.body || jsonb_build_object(
-        'line_items', coalesce(items.line_items, '[]'::jsonb),
-        'total_line_items_price', items.total::text
-    ) else c.body end,
+    case c.kind
+        when 'order' then c.body || jsonb_build_object(
+            'line_items', coalesce(items.children, '[]'::jsonb),
+            'total_line_items_price', items.total::text
+        )
+        when 'product' then c.body || jsonb_build_object(
+            'variants', coalesce(items.children, '[]'::jsonb)
+        )
+        else c.body
+    end,
     now()
 from candidates as c
 inner join new_keys using (topic, entity_id, version_at)
 left join lateral (
     select
-        jsonb_agg(li.body order by li.line, li.position) as line_items,
+        jsonb_agg(li.body order by li.line, li.position) as children,
         sum((li.body ->> 'price')::numeric * (li.body ->> 'quantity')::integer) as total
     from backfill_spool as li
-    where li.kind = 'line_item' and li.parent = c.gid
-) as items on c.kind = 'order'
+    where li.kind in ('line_item', 'variant') and li.parent = c.gid
+) as items on c.kind in ('order', 'product')
 order by c.line, c.topic desc
 returning topic
 )
@@ -545,24 +612,28 @@ def backfill_file(
             ):
                 for row in _spool(path, result, progress):
                     copy.write_row(row)
-            conn.execute("create index on backfill_spool (parent) where kind = 'line_item'")
-            conn.execute("create index on backfill_spool (gid) where kind = 'order'")
+            conn.execute(
+                "create index on backfill_spool (parent) where kind in ('line_item', 'variant')"
+            )
+            conn.execute("create index on backfill_spool (gid) where kind in ('order', 'product')")
             conn.execute("analyze backfill_spool")
             orphan = conn.execute(
-                "select li.line, li.parent from backfill_spool as li"
-                " where li.kind = 'line_item' and not exists (select 1 from backfill_spool as o"
-                " where o.kind = 'order' and o.gid = li.parent) order by li.line limit 1"
+                "select li.line, li.parent, li.kind from backfill_spool as li"
+                " where li.kind in ('line_item', 'variant') and not exists (select 1"
+                " from backfill_spool as o where o.kind in ('order', 'product')"
+                " and o.gid = li.parent) order by li.line limit 1"
             ).fetchone()
             if orphan is not None:
+                parent = "an order" if orphan[2] == "line_item" else "a product"
                 raise _Located(
-                    orphan[0], f"its __parentId {orphan[1]} is not an order of this file"
+                    orphan[0], f"its __parentId {orphan[1]} is not {parent} of this file"
                 )
             query = sql.SQL(_ASSEMBLE).format(
                 keys=sql.Identifier(schema, KEYS_TABLE), facts=facts_table(schema)
             )
             candidates = conn.execute(
                 "select count(*) from (select distinct kind, entity_id, version::timestamptz"
-                " from backfill_spool where kind <> 'line_item') as c"
+                " from backfill_spool where kind not in ('line_item', 'variant')) as c"
             ).fetchone()[0]
             for topic, count in conn.execute(query, {"shop": shop}).fetchall():
                 result.by_topic[topic] = count

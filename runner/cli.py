@@ -410,7 +410,7 @@ def backfill(
         typer.Option(
             "--object",
             help="orders, customers, products or inventory (default: from the file's first"
-            " line). Supported so far: orders (with line items and refunds) and customers.",
+            " line). Supported so far: orders (with line items and refunds), customers, products.",
         ),
     ] = None,
     target_name: TargetOption = None,

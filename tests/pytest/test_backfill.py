@@ -197,11 +197,14 @@ def test_a_bad_line_is_named_and_nothing_is_stored(target, tmp_path, lineno, tex
 def test_the_object_is_detected_and_checked(target, tmp_path):
     with pytest.raises(LoadError, match="holds orders"):
         backfill(target, object_name="products")
-    products = (
-        PROJECT_DIR / "tests" / "fixtures" / "shopify-graphql" / "bulk_products_variants.jsonl"
-    )
-    with pytest.raises(LoadError, match="products is not supported yet"):
-        backfill(target, products)
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"id":"gid://shopify/InventoryItem/1","updatedAt":"2026-01-01T00:00:00Z"}\n')
+    with pytest.raises(LoadError, match="inventory is not supported yet"):
+        backfill(target, items)
+    # Shopify's own bulk example selects no updatedAt, which orders the versions.
+    example = BULK.with_name("bulk_products_variants.jsonl")
+    with pytest.raises(LoadError, match=r"line 1: Product .* has no updatedAt"):
+        backfill(target, example)
     assert fact_count(target) == 0
 
 
@@ -283,3 +286,41 @@ def test_a_file_mixing_top_level_objects_is_refused(target, tmp_path):
     with pytest.raises(LoadError, match="line 3: is a top-level Order, in a file of customers"):
         backfill(target, mixed)
     assert fact_count(target) == 0
+
+
+def test_rest_product_and_its_graphql_twin_stage_to_the_same_rows(target):
+    insert_facts(target, [(REST_SHOP, "shopify.products", rest("product"))])
+    result = backfill(target, BULK.with_name("bulk_products.jsonl"))
+    assert (result.object, result.by_topic) == ("products", {"shopify.products": 2})
+    run_dbt(
+        target,
+        "build",
+        "--select",
+        "+stg_shopify__products",
+        "stg_shopify__product_variants",
+        "--exclude",
+        "test_type:data",
+    )
+    products = query(
+        target,
+        "select shop_domain, product_id, title, handle, product_type, vendor, tags, published_at,"
+        " created_at, updated_at from staging.stg_shopify__products where product_id = 632910392"
+        " order by shop_domain",
+    )
+    assert [row[0] for row in products] == [SHOP, REST_SHOP]
+    assert products[0][1:] == products[1][1:]
+    variants = query(
+        target,
+        "select shop_domain, product_id, variant_id, position, sku, title, price,"
+        " compare_at_price, inventory_item_id, inventory_quantity, created_at, updated_at"
+        " from staging.stg_shopify__product_variants where product_id = 632910392"
+        " order by shop_domain, position",
+    )
+    assert len(variants) == 8
+    assert [row[1:] for row in variants[:4]] == [row[1:] for row in variants[4:]]
+    # The variant of the other product, between the twin's variants in the file, is its own.
+    assert query(
+        target,
+        "select product_id, price from staging.stg_shopify__product_variants"
+        " where variant_id = 19435458986040",
+    ) == [(1921569226808, Decimal("70.0"))]
