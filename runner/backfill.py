@@ -17,8 +17,8 @@ How a file is stored (one transaction: every fact of it lands, or none does):
    goes into `facts_backfill_keys` with ON CONFLICT DO NOTHING in the same statement that
    inserts the facts, so a re-run (or a concurrent run of the same file) adds nothing twice.
 
-Normalized so far: `orders` (orders, line items, refunds), `customers` and `products`
-(products, variants).
+Normalized: `orders` (orders, line items, refunds), `customers`, `products` (products,
+variants) and `inventory` (inventory items, their levels).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ OBJECTS = {
     "products": "Product",
     "inventory": "InventoryItem",
 }
-SUPPORTED = ("orders", "customers", "products")
+SUPPORTED = ("orders", "customers", "products", "inventory")
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 
@@ -331,7 +331,14 @@ def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> I
     """The spool rows of one line of an orders or customers bulk file."""
     gid = obj["id"]
     parent = obj.get("__parentId")
-    if obj_type == "Product" and parent is None:
+    if obj_type == "InventoryItem" and parent is None:
+        body = inventory_item_body(obj)
+        yield (line, 0, "inventory_item", gid, None, body["id"], body["updated_at"], _dumps(body))
+        for position, level in enumerate(_nodes(obj.get("inventoryLevels")), 1):
+            yield _level_row(line, position, level, gid)
+    elif obj_type == "InventoryLevel" and parent is not None:
+        yield _level_row(line, 0, obj, parent)
+    elif obj_type == "Product" and parent is None:
         body = product_body(obj)
         yield (line, 0, "product", gid, None, body["id"], body["updated_at"], _dumps(body))
         for position, variant in enumerate(_nodes(obj.get("variants")), 1):
@@ -358,6 +365,49 @@ def spool_rows(line: int, obj: dict, obj_type: str, result: BackfillResult) -> I
         raise _LineError(f"is a top-level {obj_type}: one object per file")
     else:
         result.ignored[obj_type] = result.ignored.get(obj_type, 0) + 1
+
+
+def inventory_item_body(node: dict) -> dict:
+    """An InventoryItem node as the REST inventory item: cost is unitCost (shop currency)."""
+    cost = node.get("unitCost")
+    return {
+        "id": _id(node.get("id"), "id"),
+        "admin_graphql_api_id": node["id"],
+        "hotdash_source": SOURCE,
+        "sku": node.get("sku"),
+        "tracked": node.get("tracked"),
+        "cost": _money({"shopMoney": cost}, "unitCost") if isinstance(cost, dict) else None,
+        "created_at": _timestamp(node.get("createdAt"), "createdAt"),
+        "updated_at": _timestamp(node.get("updatedAt"), "updatedAt", required=True),
+    }
+
+
+def inventory_level_body(node: dict, inventory_item_id: int) -> dict:
+    """An InventoryLevel node as the REST inventory level: available is the `available` of
+    `quantities(names: ["available"])` (or the older `available` field)."""
+    available = node.get("available")
+    for quantity in node.get("quantities") or []:
+        if isinstance(quantity, dict) and quantity.get("name") == "available":
+            available = quantity.get("quantity")
+    location = _optional_id(node.get("location"))
+    if location is None:
+        raise _LineError("has no location { id }")
+    return {
+        "inventory_item_id": inventory_item_id,
+        "location_id": location,
+        "admin_graphql_api_id": node.get("id"),
+        "hotdash_source": SOURCE,
+        "available": available,
+        "updated_at": _timestamp(node.get("updatedAt"), "updatedAt", required=True),
+    }
+
+
+def _level_row(line: int, position: int, node: dict, parent: str) -> SpoolRow:
+    item_id = _id(parent, "__parentId")
+    body = inventory_level_body(node, item_id)
+    gid = node.get("id") or f"{parent}/{body['location_id']}"
+    version = body["updated_at"]
+    return (line, position, "inventory_level", gid, parent, item_id, version, _dumps(body))
 
 
 def product_body(node: dict) -> dict:
@@ -509,26 +559,29 @@ def ensure_keys_table(conn: psycopg.Connection, schema: str) -> None:
         sql.SQL(
             "create table if not exists {} ("
             " shop_domain text not null, topic text not null, entity_id bigint not null,"
-            " version_at timestamptz not null, backfilled_at timestamptz not null default now(),"
-            " primary key (shop_domain, topic, entity_id, version_at))"
+            " location_id bigint not null default 0, version_at timestamptz not null,"
+            " backfilled_at timestamptz not null default now(),"
+            " primary key (shop_domain, topic, entity_id, location_id, version_at))"
         ).format(sql.Identifier(schema, KEYS_TABLE))
     )
 
 
 _ASSEMBLE = """
 with candidates as (
-    select distinct on (topic, entity_id, version_at)
+    select distinct on (topic, entity_id, location_id, version_at)
         'shopify.' || kind || 's' as topic,
-        entity_id, version::timestamptz as version_at, gid, kind, body, line
+        entity_id,
+        coalesce((body ->> 'location_id')::bigint, 0) as location_id,
+        version::timestamptz as version_at, gid, kind, body, line
     from backfill_spool
     where kind not in ('line_item', 'variant')
-    order by topic, entity_id, version_at, line desc, position desc
+    order by topic, entity_id, location_id, version_at, line desc, position desc
 ),
 new_keys as (
-    insert into {keys} (shop_domain, topic, entity_id, version_at)
-    select %(shop)s, topic, entity_id, version_at from candidates
+    insert into {keys} (shop_domain, topic, entity_id, location_id, version_at)
+    select %(shop)s, topic, entity_id, location_id, version_at from candidates
     on conflict do nothing
-    returning topic, entity_id, version_at
+    returning topic, entity_id, location_id, version_at
 ),
 inserted as (
 insert into {facts} (shop_domain, topic, value, created_at)
@@ -547,7 +600,7 @@ select
     end,
     now()
 from candidates as c
-inner join new_keys using (topic, entity_id, version_at)
+inner join new_keys using (topic, entity_id, location_id, version_at)
 left join lateral (
     select
         jsonb_agg(li.body order by li.line, li.position) as children,
@@ -632,7 +685,8 @@ def backfill_file(
                 keys=sql.Identifier(schema, KEYS_TABLE), facts=facts_table(schema)
             )
             candidates = conn.execute(
-                "select count(*) from (select distinct kind, entity_id, version::timestamptz"
+                "select count(*) from (select distinct kind, entity_id, body ->> 'location_id',"
+                " version::timestamptz"
                 " from backfill_spool where kind not in ('line_item', 'variant')) as c"
             ).fetchone()[0]
             for topic, count in conn.execute(query, {"shop": shop}).fetchall():

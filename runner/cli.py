@@ -409,8 +409,8 @@ def backfill(
         str | None,
         typer.Option(
             "--object",
-            help="orders, customers, products or inventory (default: from the file's first"
-            " line). Supported so far: orders (with line items and refunds), customers, products.",
+            help="orders (with line items and refunds), customers, products (with variants) or"
+            " inventory (items with levels); default: from the file's first line.",
         ),
     ] = None,
     target_name: TargetOption = None,

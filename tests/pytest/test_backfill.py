@@ -197,10 +197,10 @@ def test_a_bad_line_is_named_and_nothing_is_stored(target, tmp_path, lineno, tex
 def test_the_object_is_detected_and_checked(target, tmp_path):
     with pytest.raises(LoadError, match="holds orders"):
         backfill(target, object_name="products")
-    items = tmp_path / "items.jsonl"
-    items.write_text('{"id":"gid://shopify/InventoryItem/1","updatedAt":"2026-01-01T00:00:00Z"}\n')
-    with pytest.raises(LoadError, match="inventory is not supported yet"):
-        backfill(target, items)
+    locations = tmp_path / "locations.jsonl"
+    locations.write_text('{"id":"gid://shopify/Location/1"}\n')
+    with pytest.raises(LoadError, match="line 1: a top-level Location is not a backfill object"):
+        backfill(target, locations)
     # Shopify's own bulk example selects no updatedAt, which orders the versions.
     example = BULK.with_name("bulk_products_variants.jsonl")
     with pytest.raises(LoadError, match=r"line 1: Product .* has no updatedAt"):
@@ -324,3 +324,53 @@ def test_rest_product_and_its_graphql_twin_stage_to_the_same_rows(target):
         "select product_id, price from staging.stg_shopify__product_variants"
         " where variant_id = 19435458986040",
     ) == [(1921569226808, Decimal("70.0"))]
+
+
+def test_rest_inventory_and_its_graphql_twin_stage_to_the_same_rows(target):
+    insert_facts(
+        target,
+        [
+            (REST_SHOP, "shopify.inventory_items", rest("inventory_item")),
+            (REST_SHOP, "shopify.inventory_levels", rest("inventory_level")),
+        ],
+    )
+    inventory = BULK.with_name("bulk_inventory.jsonl")
+    result = backfill(target, inventory)
+    assert (result.object, result.by_topic) == (
+        "inventory",
+        {"shopify.inventory_items": 2, "shopify.inventory_levels": 2},
+    )
+    assert backfill(target, inventory).facts == 0  # levels are keyed by item and location
+    run_dbt(
+        target,
+        "build",
+        "--select",
+        "+stg_shopify__inventory_items",
+        "+stg_shopify__inventory_levels",
+        "--exclude",
+        "test_type:data",
+    )
+    items = query(
+        target,
+        "select shop_domain, inventory_item_id, sku, cost, is_tracked, created_at, updated_at"
+        " from staging.stg_shopify__inventory_items where inventory_item_id = 808950810"
+        " order by shop_domain",
+    )
+    assert [row[0] for row in items] == [SHOP, REST_SHOP]
+    assert items[0][1:] == items[1][1:]
+    levels = query(
+        target,
+        "select shop_domain, inventory_item_id, location_id, available, updated_at"
+        " from staging.stg_shopify__inventory_levels order by shop_domain, inventory_item_id",
+    )
+    assert [row[1:4] for row in levels] == [
+        (808950810, 905684977, 6),
+        (51259260338522, 905684977, 50),
+        (808950810, 905684977, 6),
+    ]
+    assert levels[0][1:] == levels[2][1:]
+    assert scalar(
+        target,
+        "select cost from staging.stg_shopify__inventory_items"
+        " where inventory_item_id = 51259260338522",
+    ) == Decimal("12.5")
