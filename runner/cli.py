@@ -396,6 +396,13 @@ def load(
     run_guarded(go)
 
 
+class BackfillObject(StrEnum):
+    orders = "orders"
+    customers = "customers"
+    products = "products"
+    inventory = "inventory"
+
+
 @app.command()
 def backfill(
     file: Annotated[
@@ -406,7 +413,7 @@ def backfill(
         typer.Option("--shop", help="The shop the file came from (default: $HOTDASH_SHOP_DOMAIN)."),
     ] = None,
     object_name: Annotated[
-        str | None,
+        BackfillObject | None,
         typer.Option(
             "--object",
             help="orders (with line items and refunds), customers, products (with variants) or"
@@ -423,12 +430,7 @@ def backfill(
 
     Example: `hotdash backfill bulk-orders.jsonl.gz --shop hotrodan.myshopify.com`.
     """
-    from runner.backfill import OBJECTS, backfill_file
-
-    if object_name is not None and object_name not in OBJECTS:
-        raise typer.BadParameter(
-            f"{object_name!r} is not one of {', '.join(OBJECTS)}", param_hint="--object"
-        )
+    from runner.backfill import backfill_file
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -437,7 +439,7 @@ def backfill(
                 conn,
                 file,
                 shop=shop,
-                object_name=object_name,
+                object_name=object_name.value if object_name else None,
                 progress=display,
                 schema=settings.of(target).facts_schema,
             )
