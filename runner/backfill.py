@@ -555,6 +555,13 @@ def _spool(path: Path, result: BackfillResult, progress) -> Iterator[SpoolRow]:
 
 
 def ensure_keys_table(conn: psycopg.Connection, schema: str) -> None:
+    """Create the idempotency keys' table when it is missing, inside the caller's transaction.
+    Two first backfills at once would race on the catalog: the second waits on a lock until the
+    first's transaction ends, and then finds the table."""
+    name = sql.Identifier(schema, KEYS_TABLE).as_string(conn)
+    if conn.execute("select to_regclass(%s)", (name,)).fetchone()[0] is not None:
+        return
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (name,))
     conn.execute(
         sql.SQL(
             "create table if not exists {} ("

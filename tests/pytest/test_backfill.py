@@ -374,3 +374,33 @@ def test_rest_inventory_and_its_graphql_twin_stage_to_the_same_rows(target):
         "select cost from staging.stg_shopify__inventory_items"
         " where inventory_item_id = 51259260338522",
     ) == Decimal("12.5")
+
+
+@pytest.mark.parametrize("first_ever", [True, False])
+def test_two_backfills_of_one_file_at_once_store_each_fact_once(target, first_ever):
+    """At once, whether the keys' table is yet to be made (the first backfill of a database)
+    or not: each fact is stored once, and neither backfill fails."""
+    import threading
+
+    if not first_ever:
+        assert backfill(target, CUSTOMERS).facts == 2
+
+    results, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with db.connect(target) as conn:
+                barrier.wait()
+                results.append(backfill_file(conn, BULK, shop=SHOP))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert sorted(r.facts for r in results) == [0, 6]
+    assert fact_count(target) == 6 + (0 if first_ever else 2)
