@@ -434,7 +434,10 @@ def backfill(
 
     def go() -> None:
         target = dbmod.resolve_target()
-        with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
+        with (
+            dbmod.connect(target) as conn,
+            ui.LoadDisplay(err_console, file.name, unit="lines") as display,
+        ):
             result = backfill_file(
                 conn,
                 file,

@@ -246,6 +246,7 @@ def test_the_cli_backfills_and_exits_with_the_load_code_on_a_bad_line(target, tm
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("backfilled 6 facts (orders) from 10 lines of ")
     assert ok.stdout.rstrip().endswith(": shopify.orders 4, shopify.refunds 2")
+    assert "bulk_orders.jsonl: 10 lines (" in ok.stderr  # the progress, in lines read
     again = hotdash(target, "backfill", str(BULK), "--shop", SHOP)
     assert again.returncode == 0, again.stderr
     assert "backfilled 0 facts" in again.stdout and "6 already stored" in again.stdout
