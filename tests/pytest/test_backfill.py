@@ -124,6 +124,17 @@ def test_rest_order_and_its_graphql_twin_stage_to_the_same_rows(target):
     )
     assert len(refund_items[SHOP]) == 2
     assert refund_items[SHOP] == refund_items[REST_SHOP]
+    # The real order #1279 (partially refunded) and its real refund.
+    assert query(
+        target,
+        "select order_name, financial_status, fulfillment_status, total_price, line_item_count,"
+        " customer_id from staging.stg_shopify__orders where order_id = 7092373586140",
+    ) == [("#1279", "partially_refunded", None, Decimal("28.39"), 1, None)]
+    assert query(
+        target,
+        "select order_id, refund_amount, refund_line_item_count from staging.stg_shopify__refunds"
+        " where refund_id = 974227767516",
+    ) == [(7092373586140, Decimal("1.0"), 0)]
 
 
 def test_a_later_webhook_wins_over_a_backfill_and_an_older_one_does_not(target):
