@@ -273,9 +273,10 @@ def print_steps(console: Console, steps: Sequence[StepResult], seconds: float) -
 class LoadDisplay:
     """Bytes read and facts loaded: a bar on a terminal, a line per report elsewhere."""
 
-    def __init__(self, console: Console, label: str) -> None:
+    def __init__(self, console: Console, label: str, unit: str = "facts") -> None:
         self.console = console
         self.label = label
+        self.unit = unit  # what LoadProgress.facts counts: facts, or lines (hotdash backfill)
         self.start = self.last_line = time.monotonic()
         self.progress: Progress | None = None
         if console.is_terminal:
@@ -283,7 +284,7 @@ class LoadDisplay:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
-                TextColumn("{task.fields[facts]:,} facts"),
+                TextColumn("{task.fields[facts]:,} " + unit),
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
@@ -319,7 +320,7 @@ class LoadDisplay:
             else ""
         )
         self.console.print(
-            f"{self.label}: {report.facts:,} facts ({rate:,.0f}/s{share})",
+            f"{self.label}: {report.facts:,} {self.unit} ({rate:,.0f}/s{share})",
             highlight=False,
             markup=False,
         )
