@@ -293,6 +293,7 @@ class Topic:
     unix_times: bool = (
         False  # var topics `timestamps: unix_or_iso`: the version may be unix seconds
     )
+    entity: str = ""  # var topics `entity_macro`: the key's expression over `r`, not a field
 
 
 TRIAGE_COLUMNS = (
@@ -327,7 +328,7 @@ def judge_statement(
     reason = by_topic(
         lambda t: "case" + t.reason.replace("\n", "\n        ") + "\n                end"
     )
-    entity = by_topic(lambda t: f"r.{t.keys[0][1]}")
+    entity = by_topic(lambda t: t.entity or f"r.{t.keys[0][1]}")
     location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
     version = by_topic(lambda t: f"r.{t.version}")
     unix = [t.topic for t in topics if t.unix_times]
@@ -953,6 +954,117 @@ def _chatwoot_messages() -> Topic:
     )
 
 
+def _sc_key(rec: str, dimension: str) -> str:
+    """search_console_key: the row's key at the dimension's position in the dimensions."""
+    dims = (
+        f"case when jsonb_typeof({rec}.dimensions) = 'array' then {rec}.dimensions"
+        " else '[]'::jsonb end"
+    )
+    return (
+        f"({rec}.report_row -> 'keys' ->> (select (d.n - 1)::integer"
+        f" from jsonb_array_elements_text({dims}) with ordinality as d (name, n)"
+        f" where lower(d.name) = lower('{dimension}') limit 1))"
+    )
+
+
+def _sc_date(rec: str) -> str:
+    """search_console_date_text: the date key, else the hour key's day."""
+    return f"coalesce({_sc_key(rec, 'date')}, left({_sc_key(rec, 'hour')}, 10))"
+
+
+def _sc_row_key(rec: str) -> str:
+    """search_console_row_key: 64 bits of the md5 of the row's key as a JSON array."""
+    parts = [
+        f"{rec}.site_url",
+        f"coalesce({rec}.search_type, 'web')",
+        f"{rec}.aggregation_type",
+        _sc_date(rec),
+        *(_sc_key(rec, d) for d in ("hour", "page", "query", "device", "country")),
+        _sc_key(rec, "searchAppearance"),
+    ]
+    return f"('x' || left(md5(jsonb_build_array({', '.join(parts)})::text), 16))::bit(64)::bigint"
+
+
+def _search_console() -> Topic:
+    def metric(key: str) -> str:
+        return f"(r.report_row ->> '{key}')"
+
+    def is_metric(x: str) -> str:
+        return f"({is_decimal(x)} and octet_length({x}) <= 40)"
+
+    def count_rule(key: str) -> str:
+        x = metric(key)
+        return (
+            f"\n            when {x} is null then 'report_row.{key} is missing'"
+            f"\n            when not {is_integer(x)} then 'report_row.{key} is not a whole number'"
+            f"\n            when {checked_bigint(x)} < 0 then 'report_row.{key} is negative'"
+        )
+
+    date, hour = _sc_date("r"), _sc_key("r", "hour")
+    ctr, position = metric("ctr"), metric("position")
+    keys = "(r.report_row -> 'keys')"
+    reason = (
+        _not_object()
+        + _required("site_url")
+        + _timestamp_rule("fetched_at")
+        + _required("dimensions")
+        + "\n            when jsonb_typeof(r.dimensions) <> 'array' then 'dimensions is not an array'"
+        + _required("report_row")
+        + "\n            when jsonb_typeof(r.report_row) <> 'object'"
+        + " then 'report_row is not an object'"
+        + f"\n            when jsonb_typeof({keys}) is distinct from 'array'"
+        + f" or jsonb_array_length({keys}) <> jsonb_array_length(r.dimensions)"
+        + " then 'report_row.keys do not match the dimensions'"
+        + f"\n            when {date} is null then 'the date is missing'"
+        + f"\n            when not ({date} ~ '^\\d{{4}}-\\d\\d-\\d\\d$' and {is_timestamp(date)})"
+        + " then 'the date is not a date'"
+        + f"\n            when {hour} is not null and not {is_timestamp(hour)}"
+        + " then 'the hour is not a timestamp'"
+        + count_rule("clicks")
+        + count_rule("impressions")
+        + f"\n            when {ctr} is not null and not {is_metric(ctr)}"
+        + " then 'report_row.ctr is not a number'"
+        + f"\n            when {position} is not null and not {is_metric(position)}"
+        + " then 'report_row.position is not a number'"
+        + f"\n            when {position}::numeric < 1 then 'report_row.position is below 1'"
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_row_key as row_key,
+    w.site_url,
+    coalesce({string("w.search_type")}, 'web') as search_type,
+    {string("w.aggregation_type")} as aggregation_type,
+    {string("w.data_state")} as data_state,
+    ({_sc_date("w")})::date as report_date,
+    ({_sc_key("w", "hour")})::timestamptz as report_hour,
+    {_sc_key("w", "page")} as page,
+    {_sc_key("w", "query")} as query,
+    {_sc_key("w", "device")} as device,
+    {_sc_key("w", "country")} as country,
+    {_sc_key("w", "searchAppearance")} as search_appearance,
+    {checked_bigint("(w.report_row ->> 'clicks')")} as clicks,
+    {checked_bigint("(w.report_row ->> 'impressions')")} as impressions,
+    (w.report_row ->> 'ctr')::numeric as ctr,
+    (w.report_row ->> 'position')::numeric as position,
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="search_console.search_analytics",
+        model="stg_search_console__search_analytics",
+        judged_fields="""site_url text, search_type text, aggregation_type text,
+    dimensions jsonb, report_row jsonb, fetched_at text""",
+        reason=reason,
+        keys=(("row_key", "row_key"),),
+        version="fetched_at",
+        fields="""site_url text, search_type text, aggregation_type text, data_state text,
+            dimensions jsonb, report_row jsonb""",
+        columns=columns,
+        entity=f"({_sc_row_key('r')})::text",
+    )
+
+
 TOPICS = {
     "shopify.orders": _orders,
     "shopify.refunds": _refunds,
@@ -962,6 +1074,7 @@ TOPICS = {
     "shopify.inventory_levels": _inventory_levels,
     "chatwoot.conversations": _chatwoot_conversations,
     "chatwoot.messages": _chatwoot_messages,
+    "search_console.search_analytics": _search_console,
 }
 
 # The tables the topic statements fill, with the dbt models' column types.
@@ -1018,6 +1131,12 @@ STAGING_TABLES = {
         conversation_id bigint, account_id bigint, inbox_id bigint, message_type text,
         content_type text, is_private boolean, sender_type text, sender_id bigint,
         created_at timestamptz, csat_rating integer, last_event text""",
+    "stg_search_console__search_analytics": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, row_key bigint, site_url text,
+        search_type text, aggregation_type text, data_state text, report_date date,
+        report_hour timestamptz, page text, query text, device text, country text,
+        search_appearance text, clicks bigint, impressions bigint, ctr numeric,
+        position numeric, fetched_at timestamptz""",
 }
 # The tables each topic fills.
 TOPIC_TABLES = {
@@ -1029,6 +1148,7 @@ TOPIC_TABLES = {
     "shopify.inventory_levels": ("stg_shopify__inventory_levels",),
     "chatwoot.conversations": ("stg_chatwoot__conversations",),
     "chatwoot.messages": ("stg_chatwoot__messages",),
+    "search_console.search_analytics": ("stg_search_console__search_analytics",),
 }
 # facts_triage: the verdicts and, for a good fact, its entity's key and version time.
 TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,
