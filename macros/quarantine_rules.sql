@@ -39,6 +39,7 @@
         ['private', 'text'], ['content_type', 'text'], ['content_attributes', 'jsonb'],
         ['site_url', 'text'], ['search_type', 'text'], ['aggregation_type', 'text'],
         ['dimensions', 'jsonb'], ['report_row', 'jsonb'], ['fetched_at', 'text'],
+        ['property_id', 'text'], ['dimension_headers', 'jsonb'], ['metric_headers', 'jsonb'],
     ]) }}
 {%- endmacro %}
 
@@ -427,8 +428,10 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when jsonb_typeof({{ rec }}.dimensions) <> 'array' then 'dimensions is not an array'
         {{ _required(rec, 'report_row') }}
         when jsonb_typeof({{ rec }}.report_row) <> 'object' then 'report_row is not an object'
+        -- Two WHENs: CASE orders them (an OR need not), and the length of a non-array raises.
         when jsonb_typeof({{ rec }}.report_row -> 'keys') is distinct from 'array'
-            or jsonb_array_length({{ rec }}.report_row -> 'keys') <> jsonb_array_length({{ rec }}.dimensions)
+            then 'report_row.keys do not match the dimensions'
+        when jsonb_array_length({{ rec }}.report_row -> 'keys') <> jsonb_array_length({{ rec }}.dimensions)
             then 'report_row.keys do not match the dimensions'
         when {{ date_text }} is null then 'the date is missing'
         when not ({{ date_text }} ~ '^\d{4}-\d\d-\d\d$' and {{ is_timestamp_text(date_text) }})
@@ -442,6 +445,88 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when {{ position }} is not null and not {{ _is_metric_number(position) }}
             then 'report_row.position is not a number'
         when ({{ position }})::numeric < 1 then 'report_row.position is below 1'
+    end
+{%- endmacro %}
+
+{#-
+    GA4 (Google Analytics Data API, runReport), README "The facts source": one fact per row of
+    a landing pages report, the API's row unchanged (report_row: dimensionValues, metricValues,
+    every value a string) with the report's dimension_headers and metric_headers (the values are
+    positional: value i belongs to header i), property_id, currency_code and time_zone (the
+    response's metadata) and the app's fetched_at.
+-#}
+
+{#- A dimension's value by name (date, landingPage, landingPagePlusQueryString,
+    sessionDefaultChannelGroup, sessionSourceMedium, ...); null when the report has none. -#}
+{% macro ga4_value(rec, headers, values, name) -%}
+    ({{ rec }}.report_row -> '{{ values }}' -> (
+        select (heads.position - 1)::integer
+        from jsonb_array_elements(
+            case when jsonb_typeof({{ rec }}.{{ headers }}) = 'array' then {{ rec }}.{{ headers }} else '[]'::jsonb end
+        ) with ordinality as heads (header, position)
+        where heads.header ->> 'name' = '{{ name }}'
+        limit 1
+    ) ->> 'value')
+{%- endmacro %}
+
+{% macro ga4_dimension(rec, name) -%}
+    {{ ga4_value(rec, 'dimension_headers', 'dimensionValues', name) }}
+{%- endmacro %}
+
+{% macro ga4_metric(rec, name) -%}
+    {{ ga4_value(rec, 'metric_headers', 'metricValues', name) }}
+{%- endmacro %}
+
+{#- The row's date as ISO text: GA4 writes YYYYMMDD (the property's time zone). -#}
+{% macro ga4_date_text(rec) -%}
+    (
+        substr({{ ga4_dimension(rec, 'date') }}, 1, 4) || '-'
+        || substr({{ ga4_dimension(rec, 'date') }}, 5, 2) || '-'
+        || substr({{ ga4_dimension(rec, 'date') }}, 7, 2)
+    )
+{%- endmacro %}
+
+{#- A row's key: a bigint from the md5 of the property and every dimension's name and value (a
+    jsonb object: its text is the same whatever the order of the headers). -#}
+{% macro ga4_row_key(rec='payload') -%}
+    ('x' || left(md5(jsonb_build_array({{ rec }}.property_id, (
+        select jsonb_object_agg(heads.header ->> 'name', {{ rec }}.report_row -> 'dimensionValues' -> (heads.position - 1)::integer ->> 'value')
+        from jsonb_array_elements(
+            case when jsonb_typeof({{ rec }}.dimension_headers) = 'array' then {{ rec }}.dimension_headers else '[]'::jsonb end
+        ) with ordinality as heads (header, position)
+    ))::text), 16))::bit(64)::bigint
+{%- endmacro %}
+
+{% macro ga4_row_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set raw_date = ga4_dimension(rec, 'date') %}
+    {%- set date_text = ga4_date_text(rec) %}
+    {%- set sessions = ga4_metric(rec, 'sessions') %}
+    case
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
+        {{ _required(rec, 'property_id') }}
+        {{ _timestamp_rule(rec, 'fetched_at') }}
+        when jsonb_typeof({{ rec }}.dimension_headers) is distinct from 'array'
+            then 'dimension_headers is not an array'
+        when jsonb_typeof({{ rec }}.metric_headers) is distinct from 'array'
+            then 'metric_headers is not an array'
+        when jsonb_typeof({{ rec }}.report_row) is distinct from 'object' then 'report_row is not an object'
+        when jsonb_typeof({{ rec }}.report_row -> 'dimensionValues') is distinct from 'array'
+            then 'dimensionValues do not match dimension_headers'
+        when jsonb_array_length({{ rec }}.report_row -> 'dimensionValues') <> jsonb_array_length({{ rec }}.dimension_headers)
+            then 'dimensionValues do not match dimension_headers'
+        when jsonb_typeof({{ rec }}.report_row -> 'metricValues') is distinct from 'array'
+            then 'metricValues do not match metric_headers'
+        when jsonb_array_length({{ rec }}.report_row -> 'metricValues') <> jsonb_array_length({{ rec }}.metric_headers)
+            then 'metricValues do not match metric_headers'
+        when {{ raw_date }} is null then 'the date is missing'
+        when not ({{ raw_date }} ~ '^\d{8}$' and {{ is_timestamp_text(date_text) }})
+            then 'the date is not a date'
+        when exists (
+            select 1 from jsonb_array_elements({{ rec }}.report_row -> 'metricValues') as metric (item)
+            where not {{ _is_metric_number("(metric.item ->> 'value')") }}
+        ) then 'a metric value is not a number'
+        when ({{ sessions }})::numeric < 0 then 'sessions is negative'
+        when ({{ sessions }})::numeric <> trunc(({{ sessions }})::numeric) then 'sessions is not a whole number'
     end
 {%- endmacro %}
 
@@ -543,6 +628,11 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when 'search_console.search_analytics' then {{ _warnings([
             _future_warning(rec, 'fetched_at', clock),
             _search_console_warnings(rec, clock),
+        ]) }}
+        when 'ga4.landing_pages' then {{ _warnings([
+            _future_warning(rec, 'fetched_at', clock),
+            "case when " ~ ga4_date_text(rec) ~ " > to_char(" ~ clock ~ ".future, 'YYYY-MM-DD')"
+                ~ " then 'the date is in the future' end",
         ]) }}
     end
 {%- endmacro %}

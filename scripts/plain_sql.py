@@ -1013,7 +1013,8 @@ def _search_console() -> Topic:
         + "\n            when jsonb_typeof(r.report_row) <> 'object'"
         + " then 'report_row is not an object'"
         + f"\n            when jsonb_typeof({keys}) is distinct from 'array'"
-        + f" or jsonb_array_length({keys}) <> jsonb_array_length(r.dimensions)"
+        + " then 'report_row.keys do not match the dimensions'"
+        + f"\n            when jsonb_array_length({keys}) <> jsonb_array_length(r.dimensions)"
         + " then 'report_row.keys do not match the dimensions'"
         + f"\n            when {date} is null then 'the date is missing'"
         + f"\n            when not ({date} ~ '^\\d{{4}}-\\d\\d-\\d\\d$' and {is_timestamp(date)})"
@@ -1065,6 +1066,127 @@ def _search_console() -> Topic:
     )
 
 
+def _ga4_value(rec: str, headers: str, values: str, name: str) -> str:
+    """ga4_value: the value at the header's position."""
+    heads = (
+        f"case when jsonb_typeof({rec}.{headers}) = 'array' then {rec}.{headers}"
+        " else '[]'::jsonb end"
+    )
+    return (
+        f"({rec}.report_row -> '{values}' -> (select (h.n - 1)::integer"
+        f" from jsonb_array_elements({heads}) with ordinality as h (header, n)"
+        f" where h.header ->> 'name' = '{name}' limit 1) ->> 'value')"
+    )
+
+
+def _ga4_dimension(rec: str, name: str) -> str:
+    return _ga4_value(rec, "dimension_headers", "dimensionValues", name)
+
+
+def _ga4_metric(rec: str, name: str) -> str:
+    return _ga4_value(rec, "metric_headers", "metricValues", name)
+
+
+def _ga4_date(rec: str) -> str:
+    d = _ga4_dimension(rec, "date")
+    return f"(substr({d}, 1, 4) || '-' || substr({d}, 5, 2) || '-' || substr({d}, 7, 2))"
+
+
+def _ga4_row_key(rec: str) -> str:
+    heads = (
+        f"case when jsonb_typeof({rec}.dimension_headers) = 'array' then {rec}.dimension_headers"
+        " else '[]'::jsonb end"
+    )
+    names = (
+        f"(select jsonb_object_agg(h.header ->> 'name',"
+        f" {rec}.report_row -> 'dimensionValues' -> (h.n - 1)::integer ->> 'value')"
+        f" from jsonb_array_elements({heads}) with ordinality as h (header, n))"
+    )
+    return (
+        f"('x' || left(md5(jsonb_build_array({rec}.property_id, {names})::text), 16))"
+        "::bit(64)::bigint"
+    )
+
+
+def _ga4_landing_pages() -> Topic:
+    raw_date, date = _ga4_dimension("r", "date"), _ga4_date("r")
+    sessions = _ga4_metric("r", "sessions")
+    value = "(m.item ->> 'value')"
+
+    def not_array(x: str) -> str:
+        return f"jsonb_typeof({x}) is distinct from 'array'"
+
+    def length(x: str) -> str:
+        return f"jsonb_array_length({x})"
+
+    dims, metrics = "(r.report_row -> 'dimensionValues')", "(r.report_row -> 'metricValues')"
+    reason = (
+        _not_object()
+        + _required("property_id")
+        + _timestamp_rule("fetched_at")
+        + f"\n            when {not_array('r.dimension_headers')}"
+        + " then 'dimension_headers is not an array'"
+        + f"\n            when {not_array('r.metric_headers')} then 'metric_headers is not an array'"
+        + "\n            when jsonb_typeof(r.report_row) is distinct from 'object'"
+        + " then 'report_row is not an object'"
+        + f"\n            when {not_array(dims)}"
+        + " then 'dimensionValues do not match dimension_headers'"
+        + f"\n            when {length(dims)} <> {length('r.dimension_headers')}"
+        + " then 'dimensionValues do not match dimension_headers'"
+        + f"\n            when {not_array(metrics)} then 'metricValues do not match metric_headers'"
+        + f"\n            when {length(metrics)} <> {length('r.metric_headers')}"
+        + " then 'metricValues do not match metric_headers'"
+        + f"\n            when {raw_date} is null then 'the date is missing'"
+        + f"\n            when not ({raw_date} ~ '^\\d{{8}}$' and {is_timestamp(date)})"
+        + " then 'the date is not a date'"
+        + f"\n            when exists (select 1 from jsonb_array_elements({metrics}) as m (item)"
+        + f" where not ({is_decimal(value)} and octet_length({value}) <= 40))"
+        + " then 'a metric value is not a number'"
+        + f"\n            when {sessions}::numeric < 0 then 'sessions is negative'"
+        + f"\n            when {sessions}::numeric <> trunc({sessions}::numeric)"
+        + " then 'sessions is not a whole number'"
+    )
+
+    def metric(name: str) -> str:
+        return f"({_ga4_metric('w', name)})::numeric"
+
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_row_key as row_key,
+    w.property_id,
+    ({_ga4_date("w")})::date as report_date,
+    coalesce({_ga4_dimension("w", "landingPagePlusQueryString")},
+        {_ga4_dimension("w", "landingPage")}) as landing_page,
+    {_ga4_dimension("w", "sessionDefaultChannelGroup")} as channel_group,
+    {_ga4_dimension("w", "sessionSourceMedium")} as source_medium,
+    {_ga4_dimension("w", "deviceCategory")} as device_category,
+    {checked_bigint(_ga4_metric("w", "sessions"))} as sessions,
+    {metric("engagedSessions")} as engaged_sessions,
+    {metric("activeUsers")} as active_users,
+    {metric("newUsers")} as new_users,
+    coalesce({metric("keyEvents")}, {metric("conversions")}) as key_events,
+    {metric("totalRevenue")} as total_revenue,
+    {string("w.currency_code")} as currency_code,
+    {string("w.time_zone")} as time_zone,
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="ga4.landing_pages",
+        model="stg_ga4__landing_pages",
+        judged_fields="""property_id text, dimension_headers jsonb, metric_headers jsonb,
+    report_row jsonb, fetched_at text""",
+        reason=reason,
+        keys=(("row_key", "row_key"),),
+        version="fetched_at",
+        fields="""property_id text, dimension_headers jsonb, metric_headers jsonb,
+            report_row jsonb, currency_code text, time_zone text""",
+        columns=columns,
+        entity=f"({_ga4_row_key('r')})::text",
+    )
+
+
 TOPICS = {
     "shopify.orders": _orders,
     "shopify.refunds": _refunds,
@@ -1075,6 +1197,7 @@ TOPICS = {
     "chatwoot.conversations": _chatwoot_conversations,
     "chatwoot.messages": _chatwoot_messages,
     "search_console.search_analytics": _search_console,
+    "ga4.landing_pages": _ga4_landing_pages,
 }
 
 # The tables the topic statements fill, with the dbt models' column types.
@@ -1137,6 +1260,12 @@ STAGING_TABLES = {
         report_hour timestamptz, page text, query text, device text, country text,
         search_appearance text, clicks bigint, impressions bigint, ctr numeric,
         position numeric, fetched_at timestamptz""",
+    "stg_ga4__landing_pages": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, row_key bigint, property_id text,
+        report_date date, landing_page text, channel_group text, source_medium text,
+        device_category text, sessions bigint, engaged_sessions numeric, active_users numeric,
+        new_users numeric, key_events numeric, total_revenue numeric, currency_code text,
+        time_zone text, fetched_at timestamptz""",
 }
 # The tables each topic fills.
 TOPIC_TABLES = {
@@ -1149,6 +1278,7 @@ TOPIC_TABLES = {
     "chatwoot.conversations": ("stg_chatwoot__conversations",),
     "chatwoot.messages": ("stg_chatwoot__messages",),
     "search_console.search_analytics": ("stg_search_console__search_analytics",),
+    "ga4.landing_pages": ("stg_ga4__landing_pages",),
 }
 # facts_triage: the verdicts and, for a good fact, its entity's key and version time.
 TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,

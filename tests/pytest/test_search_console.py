@@ -331,3 +331,27 @@ def test_search_console_staging_is_the_analysts_alone(target):
             conn.execute(f"set role {role}")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"select count(*) from {table}")
+
+
+def test_the_plain_sql_twin_stages_these_facts_exactly_as_dbt(target):
+    """scripts/plain_sql.py's judge and staging of the topic, on every malformed fact above and
+    the revisions of one row, equal dbt's row for row (the demo writes none of these facts)."""
+    import sys
+
+    sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+    import plain_sql
+
+    insert_facts(target, [(SHOP, TOPIC, body) for body, _ in MALFORMED])
+    insert_facts(
+        target,
+        [
+            (SHOP, TOPIC, row(fetched_at="2025-01-02T06:00:00Z")),
+            (SHOP, TOPIC, row(fetched_at="2025-01-04T06:00:00Z")),
+            (SHOP, TOPIC, row(fetched_at="2025-01-03T06:00:00Z")),
+            ("other.myshopify.com", TOPIC, row()),
+        ],
+    )
+    as_of = "2025-06-30"
+    run_dbt(target, "build", "--vars", f"{{as_of_date: '{as_of}'}}")
+    plain_sql.run(target, as_of_date=as_of)
+    assert plain_sql.compare(target) == {}
