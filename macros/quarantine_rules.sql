@@ -429,7 +429,7 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         {{ _required(rec, 'report_row') }}
         when jsonb_typeof({{ rec }}.report_row) <> 'object' then 'report_row is not an object'
         -- Two WHENs: CASE orders them (an OR need not), and the length of a non-array raises.
-        when jsonb_typeof({{ rec }}.report_row -> 'keys') is distinct from 'array'
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'keys'), '') <> 'array'
             then 'report_row.keys do not match the dimensions'
         when jsonb_array_length({{ rec }}.report_row -> 'keys') <> jsonb_array_length({{ rec }}.dimensions)
             then 'report_row.keys do not match the dimensions'
@@ -504,17 +504,18 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     case
         when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
         {{ _required(rec, 'property_id') }}
+        when not {{ is_integer_text(rec ~ '.property_id') }} then 'property_id is not an integer'
         {{ _timestamp_rule(rec, 'fetched_at') }}
-        when jsonb_typeof({{ rec }}.dimension_headers) is distinct from 'array'
+        when coalesce(jsonb_typeof({{ rec }}.dimension_headers), '') <> 'array'
             then 'dimension_headers is not an array'
-        when jsonb_typeof({{ rec }}.metric_headers) is distinct from 'array'
+        when coalesce(jsonb_typeof({{ rec }}.metric_headers), '') <> 'array'
             then 'metric_headers is not an array'
-        when jsonb_typeof({{ rec }}.report_row) is distinct from 'object' then 'report_row is not an object'
-        when jsonb_typeof({{ rec }}.report_row -> 'dimensionValues') is distinct from 'array'
+        when coalesce(jsonb_typeof({{ rec }}.report_row), '') <> 'object' then 'report_row is not an object'
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'dimensionValues'), '') <> 'array'
             then 'dimensionValues do not match dimension_headers'
         when jsonb_array_length({{ rec }}.report_row -> 'dimensionValues') <> jsonb_array_length({{ rec }}.dimension_headers)
             then 'dimensionValues do not match dimension_headers'
-        when jsonb_typeof({{ rec }}.report_row -> 'metricValues') is distinct from 'array'
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'metricValues'), '') <> 'array'
             then 'metricValues do not match metric_headers'
         when jsonb_array_length({{ rec }}.report_row -> 'metricValues') <> jsonb_array_length({{ rec }}.metric_headers)
             then 'metricValues do not match metric_headers'

@@ -1122,7 +1122,7 @@ def _ga4_landing_pages() -> Topic:
     dims, metrics = "(r.report_row -> 'dimensionValues')", "(r.report_row -> 'metricValues')"
     reason = (
         _not_object()
-        + _required("property_id")
+        + _integer_rule("property_id")
         + _timestamp_rule("fetched_at")
         + f"\n            when {not_array('r.dimension_headers')}"
         + " then 'dimension_headers is not an array'"
@@ -1156,7 +1156,7 @@ def _ga4_landing_pages() -> Topic:
     w.fact_created_at,
     w.shop_domain,
     w.key_row_key as row_key,
-    w.property_id,
+    {checked_bigint("w.property_id")} as property_id,
     ({_ga4_date("w")})::date as report_date,
     coalesce({_ga4_dimension("w", "landingPagePlusQueryString")},
         {_ga4_dimension("w", "landingPage")}) as landing_page,
@@ -1261,7 +1261,7 @@ STAGING_TABLES = {
         search_appearance text, clicks bigint, impressions bigint, ctr numeric,
         position numeric, fetched_at timestamptz""",
     "stg_ga4__landing_pages": """fact_id bigint, judge_batch bigint,
-        fact_created_at timestamptz, shop_domain text, row_key bigint, property_id text,
+        fact_created_at timestamptz, shop_domain text, row_key bigint, property_id bigint,
         report_date date, landing_page text, channel_group text, source_medium text,
         device_category text, sessions bigint, engaged_sessions numeric, active_users numeric,
         new_users numeric, key_events numeric, total_revenue numeric, currency_code text,

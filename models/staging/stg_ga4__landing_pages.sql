@@ -26,7 +26,7 @@ parsed as (
         facts.created_at as fact_created_at,
         facts.shop_domain,
         {{ ga4_row_key('payload') }} as row_key,
-        payload.property_id,
+        {{ checked_bigint('payload.property_id') }} as property_id,
         ({{ ga4_date_text('payload') }})::date as report_date,
         coalesce(
             {{ ga4_dimension('payload', 'landingPagePlusQueryString') }},

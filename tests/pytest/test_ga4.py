@@ -138,7 +138,7 @@ def test_each_ga4_fixture_row_stages_or_is_quarantined_exactly(target):
     assert query(
         target, f"select {COLUMNS} from staging.stg_ga4__landing_pages"
     ) == [
-        (PROPERTY, datetime.date(2023, 10, 25), None, None, None, None, None, None,
+        (int(PROPERTY), datetime.date(2023, 10, 25), None, None, None, None, None, None,
          Decimal("1135"), Decimal("512"), None, Decimal("73.0841"), None, None, at(FETCHED)),
     ]  # fmt: skip
 
@@ -158,6 +158,7 @@ def _values(kind: str, values: list) -> dict:
 MALFORMED = [
     ("[]", "payload is a JSON array, not an object"),
     (_without("property_id"), "property_id is missing"),
+    ({**row(), "property_id": "properties/123"}, "property_id is not an integer"),
     (row(fetched_at="soon"), "fetched_at is not a timestamp"),
     (_without("dimension_headers"), "dimension_headers is not an array"),
     ({**row(), "metric_headers": {"sessions": "x"}}, "metric_headers is not an array"),
