@@ -22,6 +22,7 @@ from hotdash_demo.inventory import Inventory
 from hotdash_demo.messiness import Messiness
 from hotdash_demo.orders import Orders
 from hotdash_demo.refunds import Refunds
+from hotdash_demo.seo import Seo
 from hotdash_demo.support import Support
 from hotdash_demo.topics import Fact
 
@@ -60,8 +61,9 @@ class Shop:
 
         # Primary events, as cumulative weights: new order, inventory level, product update,
         # inventory item update, account sign-up, customer update, support conversation (about
-        # one per 17 new orders; each brings some ten webhooks).
-        weights = (0.10, 0.115, 0.018, 0.018, 0.008, 0.009, 0.006)
+        # one per 17 new orders; each brings some ten webhooks), an SEO report row (Search
+        # Console's or GA4's, about one per 8 new orders).
+        weights = (0.10, 0.115, 0.018, 0.018, 0.008, 0.009, 0.006, 0.012)
         total = sum(weights)
         acc = 0.0
         cum = []
@@ -78,6 +80,7 @@ class Shop:
         self.orders = Orders(self)
         self.refunds = Refunds(self)
         self.support = Support(self)
+        self.seo = Seo(self)
 
     def nid(self, kind: int) -> int:
         """The next id of a resource kind (``ID_*``): increasing, with random gaps."""
@@ -114,8 +117,8 @@ class Shop:
         return self._primary(now)
 
     def _primary(self, now: int) -> Fact:
-        """A new event when nothing scheduled is due: order, stock count, catalog, customer or a
-        support conversation."""
+        """A new event when nothing scheduled is due: order, stock count, catalog, customer, a
+        support conversation or an SEO report row."""
         rng = self.rng
         r = rng.random()
         cum = self.primary_cum
@@ -132,4 +135,6 @@ class Shop:
             return self.customers.sign_up(now, lag)
         if r < cum[5]:
             return self.customers.update(now, lag)
-        return self.support.open(now, lag)
+        if r < cum[6]:
+            return self.support.open(now, lag)
+        return self.seo.row(now, lag)

@@ -11,6 +11,8 @@ KNOWN_TOPICS: tuple[str, ...] = (
     "shopify.inventory_levels",
     "chatwoot.conversations",
     "chatwoot.messages",
+    "search_console.search_analytics",
+    "ga4.landing_pages",
 )
 """Topics the models stage; everything else is kept and counted but ignored."""
 

@@ -37,6 +37,9 @@
         ['first_reply_created_at', 'text'], ['waiting_since', 'text'],
         ['last_activity_at', 'text'], ['conversation', 'jsonb'], ['message_type', 'text'],
         ['private', 'text'], ['content_type', 'text'], ['content_attributes', 'jsonb'],
+        ['site_url', 'text'], ['search_type', 'text'], ['aggregation_type', 'text'],
+        ['dimensions', 'jsonb'], ['report_row', 'jsonb'], ['fetched_at', 'text'],
+        ['property_id', 'text'], ['dimension_headers', 'jsonb'], ['metric_headers', 'jsonb'],
     ]) }}
 {%- endmacro %}
 
@@ -349,6 +352,185 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     end
 {%- endmacro %}
 
+{#-
+    Search Console (Search Analytics), README "The facts source": one fact per row of a
+    searchAnalytics.query response, the API's row unchanged (report_row: keys, clicks,
+    impressions, ctr, position) with what gives it meaning: site_url, the request's dimensions
+    (report_row.keys are their values, in that order), search_type, the response's
+    aggregation_type and the app's fetched_at, which orders a row's fetches.
+-#}
+
+{#- The value of one dimension of a row (date, hour, page, query, device, country,
+    searchAppearance): the key at the dimension's position in the request's dimensions (matched
+    without case: the API writes HOUR as sent); null when the request did not group by it. -#}
+{% macro search_console_key(rec, dimension) -%}
+    ({{ rec }}.report_row -> 'keys' ->> (
+        select (dims.position - 1)::integer
+        from jsonb_array_elements_text(
+            case when jsonb_typeof({{ rec }}.dimensions) = 'array' then {{ rec }}.dimensions else '[]'::jsonb end
+        ) with ordinality as dims (name, position)
+        where lower(dims.name) = lower('{{ dimension }}')
+        limit 1
+    ))
+{%- endmacro %}
+
+{#- The day of a row: its date key, else the day of its hour key as the key writes it (Search
+    Console's days and hours are Pacific time; the key carries the offset). -#}
+{% macro search_console_date_text(rec) -%}
+    coalesce({{ search_console_key(rec, 'date') }}, left({{ search_console_key(rec, 'hour') }}, 10))
+{%- endmacro %}
+
+{#- A row's key, which the API does not give: a bigint from the md5 of its site, search type,
+    aggregation and dimension values as a JSON array (nulls and separators cannot collide). 64
+    bits: a collision among a shop's rows is of the order of n^2 / 2^65, negligible. -#}
+{% macro search_console_row_key(rec='payload') -%}
+    ('x' || left(md5(jsonb_build_array(
+        {{ rec }}.site_url, coalesce({{ rec }}.search_type, 'web'), {{ rec }}.aggregation_type,
+        {{ search_console_date_text(rec) }}, {{ search_console_key(rec, 'hour') }},
+        {{ search_console_key(rec, 'page') }}, {{ search_console_key(rec, 'query') }},
+        {{ search_console_key(rec, 'device') }}, {{ search_console_key(rec, 'country') }},
+        {{ search_console_key(rec, 'searchAppearance') }}
+    )::text), 16))::bit(64)::bigint
+{%- endmacro %}
+
+{#- A metric of a row: a JSON number (the API's doubles, kept as written: jsonb keeps every
+    digit), at most 40 characters. -#}
+{% macro _search_console_metric(rec, key) -%}
+    ({{ rec }}.report_row ->> '{{ key }}')
+{%- endmacro %}
+
+{% macro _is_metric_number(expr) -%}
+    ({{ is_decimal_text(expr) }} and octet_length({{ expr }}) <= 40)
+{%- endmacro %}
+
+{% macro _safe_metric(expr) -%}
+    case when {{ _is_metric_number(expr) }} then ({{ expr }})::numeric end
+{%- endmacro %}
+
+{#- clicks, impressions: a count, a whole number (12 or 12.0), not negative. -#}
+{% macro _search_console_count_rule(rec, key) -%}
+    {%- set value = _search_console_metric(rec, key) %}
+    when {{ value }} is null then 'report_row.{{ key }} is missing'
+    when not {{ is_integer_text(value) }} then 'report_row.{{ key }} is not a whole number'
+    when {{ checked_bigint(value) }} < 0 then 'report_row.{{ key }} is negative'
+{%- endmacro %}
+
+{% macro search_console_row_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set date_text = search_console_date_text(rec) %}
+    {%- set hour_text = search_console_key(rec, 'hour') %}
+    {%- set ctr = _search_console_metric(rec, 'ctr') %}
+    {%- set position = _search_console_metric(rec, 'position') %}
+    case
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
+        {{ _required(rec, 'site_url') }}
+        {{ _timestamp_rule(rec, 'fetched_at') }}
+        {{ _required(rec, 'dimensions') }}
+        when jsonb_typeof({{ rec }}.dimensions) <> 'array' then 'dimensions is not an array'
+        {{ _required(rec, 'report_row') }}
+        when jsonb_typeof({{ rec }}.report_row) <> 'object' then 'report_row is not an object'
+        -- Two WHENs: CASE orders them (an OR need not), and the length of a non-array raises.
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'keys'), '') <> 'array'
+            then 'report_row.keys do not match the dimensions'
+        when jsonb_array_length({{ rec }}.report_row -> 'keys') <> jsonb_array_length({{ rec }}.dimensions)
+            then 'report_row.keys do not match the dimensions'
+        when {{ date_text }} is null then 'the date is missing'
+        when not ({{ date_text }} ~ '^\d{4}-\d\d-\d\d$' and {{ is_timestamp_text(date_text) }})
+            then 'the date is not a date'
+        when {{ hour_text }} is not null and not {{ is_timestamp_text(hour_text) }}
+            then 'the hour is not a timestamp'
+        {{ _search_console_count_rule(rec, 'clicks') }}
+        {{ _search_console_count_rule(rec, 'impressions') }}
+        when {{ ctr }} is not null and not {{ _is_metric_number(ctr) }}
+            then 'report_row.ctr is not a number'
+        when {{ position }} is not null and not {{ _is_metric_number(position) }}
+            then 'report_row.position is not a number'
+        when ({{ position }})::numeric < 1 then 'report_row.position is below 1'
+    end
+{%- endmacro %}
+
+{#-
+    GA4 (Google Analytics Data API, runReport), README "The facts source": one fact per row of
+    a landing pages report, the API's row unchanged (report_row: dimensionValues, metricValues,
+    every value a string) with the report's dimension_headers and metric_headers (the values are
+    positional: value i belongs to header i), property_id, currency_code and time_zone (the
+    response's metadata) and the app's fetched_at.
+-#}
+
+{#- A dimension's value by name (date, landingPage, landingPagePlusQueryString,
+    sessionDefaultChannelGroup, sessionSourceMedium, ...); null when the report has none. -#}
+{% macro ga4_value(rec, headers, values, name) -%}
+    ({{ rec }}.report_row -> '{{ values }}' -> (
+        select (heads.position - 1)::integer
+        from jsonb_array_elements(
+            case when jsonb_typeof({{ rec }}.{{ headers }}) = 'array' then {{ rec }}.{{ headers }} else '[]'::jsonb end
+        ) with ordinality as heads (header, position)
+        where heads.header ->> 'name' = '{{ name }}'
+        limit 1
+    ) ->> 'value')
+{%- endmacro %}
+
+{% macro ga4_dimension(rec, name) -%}
+    {{ ga4_value(rec, 'dimension_headers', 'dimensionValues', name) }}
+{%- endmacro %}
+
+{% macro ga4_metric(rec, name) -%}
+    {{ ga4_value(rec, 'metric_headers', 'metricValues', name) }}
+{%- endmacro %}
+
+{#- The row's date as ISO text: GA4 writes YYYYMMDD (the property's time zone). -#}
+{% macro ga4_date_text(rec) -%}
+    (
+        substr({{ ga4_dimension(rec, 'date') }}, 1, 4) || '-'
+        || substr({{ ga4_dimension(rec, 'date') }}, 5, 2) || '-'
+        || substr({{ ga4_dimension(rec, 'date') }}, 7, 2)
+    )
+{%- endmacro %}
+
+{#- A row's key: a bigint from the md5 of the property and every dimension's name and value (a
+    jsonb object: its text is the same whatever the order of the headers). -#}
+{% macro ga4_row_key(rec='payload') -%}
+    ('x' || left(md5(jsonb_build_array({{ rec }}.property_id, (
+        select jsonb_object_agg(heads.header ->> 'name', {{ rec }}.report_row -> 'dimensionValues' -> (heads.position - 1)::integer ->> 'value')
+        from jsonb_array_elements(
+            case when jsonb_typeof({{ rec }}.dimension_headers) = 'array' then {{ rec }}.dimension_headers else '[]'::jsonb end
+        ) with ordinality as heads (header, position)
+    ))::text), 16))::bit(64)::bigint
+{%- endmacro %}
+
+{% macro ga4_row_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set raw_date = ga4_dimension(rec, 'date') %}
+    {%- set date_text = ga4_date_text(rec) %}
+    {%- set sessions = ga4_metric(rec, 'sessions') %}
+    case
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
+        {{ _required(rec, 'property_id') }}
+        when not {{ is_integer_text(rec ~ '.property_id') }} then 'property_id is not an integer'
+        {{ _timestamp_rule(rec, 'fetched_at') }}
+        when coalesce(jsonb_typeof({{ rec }}.dimension_headers), '') <> 'array'
+            then 'dimension_headers is not an array'
+        when coalesce(jsonb_typeof({{ rec }}.metric_headers), '') <> 'array'
+            then 'metric_headers is not an array'
+        when coalesce(jsonb_typeof({{ rec }}.report_row), '') <> 'object' then 'report_row is not an object'
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'dimensionValues'), '') <> 'array'
+            then 'dimensionValues do not match dimension_headers'
+        when jsonb_array_length({{ rec }}.report_row -> 'dimensionValues') <> jsonb_array_length({{ rec }}.dimension_headers)
+            then 'dimensionValues do not match dimension_headers'
+        when coalesce(jsonb_typeof({{ rec }}.report_row -> 'metricValues'), '') <> 'array'
+            then 'metricValues do not match metric_headers'
+        when jsonb_array_length({{ rec }}.report_row -> 'metricValues') <> jsonb_array_length({{ rec }}.metric_headers)
+            then 'metricValues do not match metric_headers'
+        when {{ raw_date }} is null then 'the date is missing'
+        when not ({{ raw_date }} ~ '^\d{8}$' and {{ is_timestamp_text(date_text) }})
+            then 'the date is not a date'
+        when exists (
+            select 1 from jsonb_array_elements({{ rec }}.report_row -> 'metricValues') as metric (item)
+            where not {{ _is_metric_number("(metric.item ->> 'value')") }}
+        ) then 'a metric value is not a number'
+        when ({{ sessions }})::numeric < 0 then 'sessions is negative'
+        when ({{ sessions }})::numeric <> trunc(({{ sessions }})::numeric) then 'sessions is not a whole number'
+    end
+{%- endmacro %}
+
 {#- The reason for any fact, by topic (each topic's rule macro, var topics); null for good facts
     and for topics that are not staged. -#}
 {% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
@@ -389,6 +571,24 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     end
 {%- endmacro %}
 
+{#- A Search Console row staged but odd: more clicks than impressions, a ctr outside 0 to 1 or
+    not clicks / impressions (to 4 decimals), a day after the judge's. -#}
+{% macro _search_console_warnings(rec, clock) -%}
+    {%- set clicks = "(" ~ rec ~ ".report_row ->> 'clicks')" %}
+    {%- set impressions = "(" ~ rec ~ ".report_row ->> 'impressions')" %}
+    {%- set ctr = "(" ~ rec ~ ".report_row ->> 'ctr')" %}
+    case
+        when {{ safe_bigint(clicks) }} > {{ safe_bigint(impressions) }}
+            then 'clicks exceed impressions'
+        when {{ _safe_metric(ctr) }} not between 0 and 1 then 'ctr is not between 0 and 1'
+        when {{ safe_bigint(impressions) }} > 0
+            and abs({{ _safe_metric(ctr) }} - {{ safe_bigint(clicks) }}::numeric / {{ safe_bigint(impressions) }}) > 0.0001
+            then 'ctr is not clicks / impressions'
+        when {{ search_console_date_text(rec) }} > to_char({{ clock }}.future, 'YYYY-MM-DD')
+            then 'the date is in the future'
+    end
+{%- endmacro %}
+
 {% macro _unknown_warning(expr, label, known) -%}
     case when {{ expr }} not in ('{{ known | join("', '") }}')
         then '{{ label }} ' || {{ expr }} || ' is not known' end
@@ -425,6 +625,15 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when 'chatwoot.messages' then {{ _warnings([
             _future_time_warning(rec, 'created_at', clock),
             _unknown_warning(rec ~ '.message_type', 'message_type', var('known_message_types')),
+        ]) }}
+        when 'search_console.search_analytics' then {{ _warnings([
+            _future_warning(rec, 'fetched_at', clock),
+            _search_console_warnings(rec, clock),
+        ]) }}
+        when 'ga4.landing_pages' then {{ _warnings([
+            _future_warning(rec, 'fetched_at', clock),
+            "case when " ~ ga4_date_text(rec) ~ " > to_char(" ~ clock ~ ".future, 'YYYY-MM-DD')"
+                ~ " then 'the date is in the future' end",
         ]) }}
     end
 {%- endmacro %}

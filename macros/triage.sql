@@ -98,12 +98,21 @@
     `rec` holds the payload's fields (quarantine_rules.sql, judged_fields). -#}
 {% macro triage_entity_id(topic, rec='payload') -%}
     {%- set others = [] -%}
+    {%- set computed = [] -%}
     {%- for staged, spec in var('topics').items() if spec.entity != 'id' -%}
-        {%- do others.append((staged, spec.entity)) -%}
+        {%- if spec.get('entity_macro') -%}
+            {%- do computed.append((staged, spec.entity_macro)) -%}
+        {%- else -%}
+            {%- do others.append((staged, spec.entity)) -%}
+        {%- endif -%}
     {%- endfor -%}
     case
         {%- for staged, field in others %}
         when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
+        {%- endfor %}
+        {#- A key with no id in the payload: the topic's macro computes it (a bigint). #}
+        {%- for staged, macro in computed %}
+        when {{ topic }} = '{{ staged }}' then {{ context[macro](rec) }}
         {%- endfor %}
         else {{ safe_bigint(rec ~ '.id') }}
     end

@@ -293,6 +293,7 @@ class Topic:
     unix_times: bool = (
         False  # var topics `timestamps: unix_or_iso`: the version may be unix seconds
     )
+    entity: str = ""  # var topics `entity_macro`: the key's expression over `r`, not a field
 
 
 TRIAGE_COLUMNS = (
@@ -327,7 +328,7 @@ def judge_statement(
     reason = by_topic(
         lambda t: "case" + t.reason.replace("\n", "\n        ") + "\n                end"
     )
-    entity = by_topic(lambda t: f"r.{t.keys[0][1]}")
+    entity = by_topic(lambda t: t.entity or f"r.{t.keys[0][1]}")
     location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
     version = by_topic(lambda t: f"r.{t.version}")
     unix = [t.topic for t in topics if t.unix_times]
@@ -953,6 +954,239 @@ def _chatwoot_messages() -> Topic:
     )
 
 
+def _sc_key(rec: str, dimension: str) -> str:
+    """search_console_key: the row's key at the dimension's position in the dimensions."""
+    dims = (
+        f"case when jsonb_typeof({rec}.dimensions) = 'array' then {rec}.dimensions"
+        " else '[]'::jsonb end"
+    )
+    return (
+        f"({rec}.report_row -> 'keys' ->> (select (d.n - 1)::integer"
+        f" from jsonb_array_elements_text({dims}) with ordinality as d (name, n)"
+        f" where lower(d.name) = lower('{dimension}') limit 1))"
+    )
+
+
+def _sc_date(rec: str) -> str:
+    """search_console_date_text: the date key, else the hour key's day."""
+    return f"coalesce({_sc_key(rec, 'date')}, left({_sc_key(rec, 'hour')}, 10))"
+
+
+def _sc_row_key(rec: str) -> str:
+    """search_console_row_key: 64 bits of the md5 of the row's key as a JSON array."""
+    parts = [
+        f"{rec}.site_url",
+        f"coalesce({rec}.search_type, 'web')",
+        f"{rec}.aggregation_type",
+        _sc_date(rec),
+        *(_sc_key(rec, d) for d in ("hour", "page", "query", "device", "country")),
+        _sc_key(rec, "searchAppearance"),
+    ]
+    return f"('x' || left(md5(jsonb_build_array({', '.join(parts)})::text), 16))::bit(64)::bigint"
+
+
+def _search_console() -> Topic:
+    def metric(key: str) -> str:
+        return f"(r.report_row ->> '{key}')"
+
+    def is_metric(x: str) -> str:
+        return f"({is_decimal(x)} and octet_length({x}) <= 40)"
+
+    def count_rule(key: str) -> str:
+        x = metric(key)
+        return (
+            f"\n            when {x} is null then 'report_row.{key} is missing'"
+            f"\n            when not {is_integer(x)} then 'report_row.{key} is not a whole number'"
+            f"\n            when {checked_bigint(x)} < 0 then 'report_row.{key} is negative'"
+        )
+
+    date, hour = _sc_date("r"), _sc_key("r", "hour")
+    ctr, position = metric("ctr"), metric("position")
+    keys = "(r.report_row -> 'keys')"
+    reason = (
+        _not_object()
+        + _required("site_url")
+        + _timestamp_rule("fetched_at")
+        + _required("dimensions")
+        + "\n            when jsonb_typeof(r.dimensions) <> 'array' then 'dimensions is not an array'"
+        + _required("report_row")
+        + "\n            when jsonb_typeof(r.report_row) <> 'object'"
+        + " then 'report_row is not an object'"
+        + f"\n            when jsonb_typeof({keys}) is distinct from 'array'"
+        + " then 'report_row.keys do not match the dimensions'"
+        + f"\n            when jsonb_array_length({keys}) <> jsonb_array_length(r.dimensions)"
+        + " then 'report_row.keys do not match the dimensions'"
+        + f"\n            when {date} is null then 'the date is missing'"
+        + f"\n            when not ({date} ~ '^\\d{{4}}-\\d\\d-\\d\\d$' and {is_timestamp(date)})"
+        + " then 'the date is not a date'"
+        + f"\n            when {hour} is not null and not {is_timestamp(hour)}"
+        + " then 'the hour is not a timestamp'"
+        + count_rule("clicks")
+        + count_rule("impressions")
+        + f"\n            when {ctr} is not null and not {is_metric(ctr)}"
+        + " then 'report_row.ctr is not a number'"
+        + f"\n            when {position} is not null and not {is_metric(position)}"
+        + " then 'report_row.position is not a number'"
+        + f"\n            when {position}::numeric < 1 then 'report_row.position is below 1'"
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_row_key as row_key,
+    w.site_url,
+    coalesce({string("w.search_type")}, 'web') as search_type,
+    {string("w.aggregation_type")} as aggregation_type,
+    {string("w.data_state")} as data_state,
+    ({_sc_date("w")})::date as report_date,
+    ({_sc_key("w", "hour")})::timestamptz as report_hour,
+    {_sc_key("w", "page")} as page,
+    {_sc_key("w", "query")} as query,
+    {_sc_key("w", "device")} as device,
+    {_sc_key("w", "country")} as country,
+    {_sc_key("w", "searchAppearance")} as search_appearance,
+    {checked_bigint("(w.report_row ->> 'clicks')")} as clicks,
+    {checked_bigint("(w.report_row ->> 'impressions')")} as impressions,
+    (w.report_row ->> 'ctr')::numeric as ctr,
+    (w.report_row ->> 'position')::numeric as position,
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="search_console.search_analytics",
+        model="stg_search_console__search_analytics",
+        judged_fields="""site_url text, search_type text, aggregation_type text,
+    dimensions jsonb, report_row jsonb, fetched_at text""",
+        reason=reason,
+        keys=(("row_key", "row_key"),),
+        version="fetched_at",
+        fields="""site_url text, search_type text, aggregation_type text, data_state text,
+            dimensions jsonb, report_row jsonb""",
+        columns=columns,
+        entity=f"({_sc_row_key('r')})::text",
+    )
+
+
+def _ga4_value(rec: str, headers: str, values: str, name: str) -> str:
+    """ga4_value: the value at the header's position."""
+    heads = (
+        f"case when jsonb_typeof({rec}.{headers}) = 'array' then {rec}.{headers}"
+        " else '[]'::jsonb end"
+    )
+    return (
+        f"({rec}.report_row -> '{values}' -> (select (h.n - 1)::integer"
+        f" from jsonb_array_elements({heads}) with ordinality as h (header, n)"
+        f" where h.header ->> 'name' = '{name}' limit 1) ->> 'value')"
+    )
+
+
+def _ga4_dimension(rec: str, name: str) -> str:
+    return _ga4_value(rec, "dimension_headers", "dimensionValues", name)
+
+
+def _ga4_metric(rec: str, name: str) -> str:
+    return _ga4_value(rec, "metric_headers", "metricValues", name)
+
+
+def _ga4_date(rec: str) -> str:
+    d = _ga4_dimension(rec, "date")
+    return f"(substr({d}, 1, 4) || '-' || substr({d}, 5, 2) || '-' || substr({d}, 7, 2))"
+
+
+def _ga4_row_key(rec: str) -> str:
+    heads = (
+        f"case when jsonb_typeof({rec}.dimension_headers) = 'array' then {rec}.dimension_headers"
+        " else '[]'::jsonb end"
+    )
+    names = (
+        f"(select jsonb_object_agg(h.header ->> 'name',"
+        f" {rec}.report_row -> 'dimensionValues' -> (h.n - 1)::integer ->> 'value')"
+        f" from jsonb_array_elements({heads}) with ordinality as h (header, n))"
+    )
+    return (
+        f"('x' || left(md5(jsonb_build_array({rec}.property_id, {names})::text), 16))"
+        "::bit(64)::bigint"
+    )
+
+
+def _ga4_landing_pages() -> Topic:
+    raw_date, date = _ga4_dimension("r", "date"), _ga4_date("r")
+    sessions = _ga4_metric("r", "sessions")
+    value = "(m.item ->> 'value')"
+
+    def not_array(x: str) -> str:
+        return f"jsonb_typeof({x}) is distinct from 'array'"
+
+    def length(x: str) -> str:
+        return f"jsonb_array_length({x})"
+
+    dims, metrics = "(r.report_row -> 'dimensionValues')", "(r.report_row -> 'metricValues')"
+    reason = (
+        _not_object()
+        + _integer_rule("property_id")
+        + _timestamp_rule("fetched_at")
+        + f"\n            when {not_array('r.dimension_headers')}"
+        + " then 'dimension_headers is not an array'"
+        + f"\n            when {not_array('r.metric_headers')} then 'metric_headers is not an array'"
+        + "\n            when jsonb_typeof(r.report_row) is distinct from 'object'"
+        + " then 'report_row is not an object'"
+        + f"\n            when {not_array(dims)}"
+        + " then 'dimensionValues do not match dimension_headers'"
+        + f"\n            when {length(dims)} <> {length('r.dimension_headers')}"
+        + " then 'dimensionValues do not match dimension_headers'"
+        + f"\n            when {not_array(metrics)} then 'metricValues do not match metric_headers'"
+        + f"\n            when {length(metrics)} <> {length('r.metric_headers')}"
+        + " then 'metricValues do not match metric_headers'"
+        + f"\n            when {raw_date} is null then 'the date is missing'"
+        + f"\n            when not ({raw_date} ~ '^\\d{{8}}$' and {is_timestamp(date)})"
+        + " then 'the date is not a date'"
+        + f"\n            when exists (select 1 from jsonb_array_elements({metrics}) as m (item)"
+        + f" where not ({is_decimal(value)} and octet_length({value}) <= 40))"
+        + " then 'a metric value is not a number'"
+        + f"\n            when {sessions}::numeric < 0 then 'sessions is negative'"
+        + f"\n            when {sessions}::numeric <> trunc({sessions}::numeric)"
+        + " then 'sessions is not a whole number'"
+    )
+
+    def metric(name: str) -> str:
+        return f"({_ga4_metric('w', name)})::numeric"
+
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_row_key as row_key,
+    {checked_bigint("w.property_id")} as property_id,
+    ({_ga4_date("w")})::date as report_date,
+    coalesce({_ga4_dimension("w", "landingPagePlusQueryString")},
+        {_ga4_dimension("w", "landingPage")}) as landing_page,
+    {_ga4_dimension("w", "sessionDefaultChannelGroup")} as channel_group,
+    {_ga4_dimension("w", "sessionSourceMedium")} as source_medium,
+    {_ga4_dimension("w", "deviceCategory")} as device_category,
+    {checked_bigint(_ga4_metric("w", "sessions"))} as sessions,
+    {metric("engagedSessions")} as engaged_sessions,
+    {metric("activeUsers")} as active_users,
+    {metric("newUsers")} as new_users,
+    coalesce({metric("keyEvents")}, {metric("conversions")}) as key_events,
+    {metric("totalRevenue")} as total_revenue,
+    {string("w.currency_code")} as currency_code,
+    {string("w.time_zone")} as time_zone,
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="ga4.landing_pages",
+        model="stg_ga4__landing_pages",
+        judged_fields="""property_id text, dimension_headers jsonb, metric_headers jsonb,
+    report_row jsonb, fetched_at text""",
+        reason=reason,
+        keys=(("row_key", "row_key"),),
+        version="fetched_at",
+        fields="""property_id text, dimension_headers jsonb, metric_headers jsonb,
+            report_row jsonb, currency_code text, time_zone text""",
+        columns=columns,
+        entity=f"({_ga4_row_key('r')})::text",
+    )
+
+
 TOPICS = {
     "shopify.orders": _orders,
     "shopify.refunds": _refunds,
@@ -962,6 +1196,8 @@ TOPICS = {
     "shopify.inventory_levels": _inventory_levels,
     "chatwoot.conversations": _chatwoot_conversations,
     "chatwoot.messages": _chatwoot_messages,
+    "search_console.search_analytics": _search_console,
+    "ga4.landing_pages": _ga4_landing_pages,
 }
 
 # The tables the topic statements fill, with the dbt models' column types.
@@ -1018,6 +1254,18 @@ STAGING_TABLES = {
         conversation_id bigint, account_id bigint, inbox_id bigint, message_type text,
         content_type text, is_private boolean, sender_type text, sender_id bigint,
         created_at timestamptz, csat_rating integer, last_event text""",
+    "stg_search_console__search_analytics": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, row_key bigint, site_url text,
+        search_type text, aggregation_type text, data_state text, report_date date,
+        report_hour timestamptz, page text, query text, device text, country text,
+        search_appearance text, clicks bigint, impressions bigint, ctr numeric,
+        position numeric, fetched_at timestamptz""",
+    "stg_ga4__landing_pages": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, row_key bigint, property_id bigint,
+        report_date date, landing_page text, channel_group text, source_medium text,
+        device_category text, sessions bigint, engaged_sessions numeric, active_users numeric,
+        new_users numeric, key_events numeric, total_revenue numeric, currency_code text,
+        time_zone text, fetched_at timestamptz""",
 }
 # The tables each topic fills.
 TOPIC_TABLES = {
@@ -1029,6 +1277,8 @@ TOPIC_TABLES = {
     "shopify.inventory_levels": ("stg_shopify__inventory_levels",),
     "chatwoot.conversations": ("stg_chatwoot__conversations",),
     "chatwoot.messages": ("stg_chatwoot__messages",),
+    "search_console.search_analytics": ("stg_search_console__search_analytics",),
+    "ga4.landing_pages": ("stg_ga4__landing_pages",),
 }
 # facts_triage: the verdicts and, for a good fact, its entity's key and version time.
 TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,

@@ -270,9 +270,10 @@ def test_source_freshness_is_a_build_step_that_reports_and_never_fails(target):
     # has no loaded-at time, which dbt counts an error: the step reports them all, fails nothing.
     assert (step.status, step.summary) == (
         "success",
-        "8 feeds: 6 error, 1 pass, 1 warn (chatwoot_conversations error,"
-        " chatwoot_messages error, shopify_inventory_items error, shopify_inventory_levels error,"
-        " shopify_orders error, shopify_products error, shopify_refunds warn)",
+        "10 feeds: 8 error, 1 pass, 1 warn (chatwoot_conversations error,"
+        " chatwoot_messages error, ga4_landing_pages error, search_console_search_analytics error,"
+        " shopify_inventory_items error, shopify_inventory_levels error, shopify_orders error,"
+        " shopify_products error, shopify_refunds warn)",
     )
     nodes = query(
         target,

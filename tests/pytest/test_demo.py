@@ -514,6 +514,43 @@ def test_bare_string_and_array_payloads_on_known_topics() -> None:
 # --- shops -----------------------------------------------------------------------------------
 
 
+SEO_TOPICS = ("search_console.search_analytics", "ga4.landing_pages")
+
+
+def test_seo_rows_are_the_apis_with_their_dimensions_and_revised() -> None:
+    """Search Console's rows (keys in the order of the dimensions, a day 3 days back, Pacific
+    time) and GA4's (values positional to the headers, strings, yesterday), for both shops' own
+    site and property, some fetched again; a few quarantined."""
+    rows = parsed(20000, shops=2)
+    keys: Counter = Counter()
+    sites: dict[str, set[str]] = defaultdict(set)
+    pages = set()
+    for shop, topic, _text, created, obj in rows:
+        if topic not in SEO_TOPICS or not isinstance(obj, dict):
+            continue
+        fetched = dt.datetime.fromisoformat(obj["fetched_at"])
+        assert fetched <= created, obj
+        row = obj["report_row"]
+        if topic == "search_console.search_analytics":
+            sites[shop].add(obj["site_url"])
+            assert obj["dimensions"] == ["date", "page", "query", "device"]
+            if len(row["keys"]) == 4 and row["clicks"] >= 0:
+                day = dt.date.fromisoformat(row["keys"][0])
+                assert 2 <= (created.date() - day).days <= 7, obj  # 3 days back, or re-fetched
+                assert 0 <= row["clicks"] <= row["impressions"] and row["position"] >= 1
+                pages.add(row["keys"][1])
+            keys[(shop, tuple(row["keys"]))] += 1
+        else:
+            sites[shop].add(obj["property_id"])
+            values = [v["value"] for v in row["metricValues"]]
+            assert len(values) == len(obj["metric_headers"]) and all(
+                isinstance(v, str) for v in values
+            )
+    assert len(sites) == 2 and not set.intersection(*sites.values())
+    assert len(pages) > 50
+    assert any(n > 1 for n in keys.values())  # revisions
+
+
 def test_two_shops_interleave_with_disjoint_ids() -> None:
     rows = parsed(12000, shops=2)
     domains = Counter(r[0] for r in rows)
@@ -530,8 +567,8 @@ def test_two_shops_interleave_with_disjoint_ids() -> None:
                 for nested in ("line_items", "variants"):
                     ids[nested][shop].update(x["id"] for x in obj.get(nested, []))
     for topic in (*KNOWN_TOPICS, "line_items", "variants"):
-        if topic == "shopify.inventory_levels":
-            continue  # levels have no id of their own
+        if topic in ("shopify.inventory_levels", *SEO_TOPICS):
+            continue  # levels and report rows have no id of their own
         a, b = ids[topic].values()
         if topic == "chatwoot.conversations":
             # A conversation's id is its number in its Chatwoot account: each shop's from 1

@@ -44,6 +44,8 @@ def test_fuzzed_payloads_are_staged_or_quarantined_and_leave_the_good_shop_alone
         "customer_segment_summary": 1,  # the one customer's segment and stage
         "growth_metrics": 210,  # months from the fixture order (2008) to as_of_date
         "inventory_alerts": 4,
+        # kpi_history_days (90) days of the sales tile, the inventory and CX tiles of the day
+        "kpi_tiles": 92,
         "marketing_targets": 0,  # the fixture customer does not accept marketing
         "product_categories": 4,
     }

@@ -131,7 +131,16 @@ class Secured:
 def project_copy(dest: Path) -> Path:
     """The project with two stand-in marts (and one test) that exist only here."""
     dest.mkdir(parents=True)
-    for item in ("dbt_project.yml", "macros", "models", "seeds", "analyses", "tests/dbt"):
+    for item in (
+        "dbt_project.yml",
+        "selectors.yml",
+        "macros",
+        "models",
+        "snapshots",
+        "seeds",
+        "analyses",
+        "tests/dbt",
+    ):
         src = PROJECT_DIR / item
         if src.is_dir():
             shutil.copytree(src, dest / item)

@@ -76,6 +76,8 @@ NON_DEFAULT_VARS = {
         "shopify.inventory_items": {"warn_after_hours": 72, "error_after_hours": 240},
         "chatwoot.conversations": {"warn_after_hours": 8, "error_after_hours": 48},
         "chatwoot.messages": {"warn_after_hours": 8, "error_after_hours": 48},
+        "search_console.search_analytics": {"warn_after_hours": 36, "error_after_hours": 96},
+        "ga4.landing_pages": {"warn_after_hours": 24, "error_after_hours": 72},
     },
     "clock_skew_tolerance": "2 hours",
     "known_currencies": ["USD", "CAD"],
