@@ -320,7 +320,10 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
         "model.hotdash.stg_shopify__order_line_items",
         "model.hotdash.stg_shopify__customers",
     } <= models
-    assert len(models) == 11
+    staging = {
+        f"model.hotdash.{p.stem}" for p in (db.PROJECT_DIR / "models" / "staging").glob("*.sql")
+    }
+    assert models == staging  # the judge's triage too, in the judge step
     assert all(r[1] in ("success", "pass") for r in recorded)
     assert ("model.hotdash.stg_shopify__orders", "success", 2) in [r[:3] for r in recorded]
     assert build_run(target, report.run_id)[:7] == (
