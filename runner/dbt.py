@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from runner.db import Target
 from runner.errors import BuildError
@@ -56,6 +57,13 @@ def dbt_args(target: Target, args: Sequence[str]) -> list[str]:
         "--target",
         target.target_name,
     ]
+
+
+def target_dir(target: Target) -> Path:
+    """Where dbt writes its artifacts: DBT_TARGET_PATH when set (relative to the project), else
+    the project's target/."""
+    env = os.environ.get("DBT_TARGET_PATH")
+    return target.project_dir / env if env else target.project_dir / "target"
 
 
 def _node_result(result) -> NodeResult:  # result: dbt RunResult

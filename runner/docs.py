@@ -34,7 +34,7 @@ def generate(target: Target, static: bool = False) -> DocsResult:
     target/static_index.html; raises BuildError on failure."""
     run = dbt.invoke(target, ["docs", "generate", *(["--static"] if static else [])], quiet=True)
     dbt.require_success(run)
-    out = target.project_dir / "target"
+    out = dbt.target_dir(target)
     return DocsResult(
         dbt_index=out / "index.html",
         gx_index=gx_data_docs(target),

@@ -15,6 +15,15 @@ from runner.ops import ensure_ops_tables
 from tests.pytest.helpers import PROJECT_DIR
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n`), each worker's dbt writes its own target and log folders:
+    dbt's partial parse file, manifest and run results are per process, not per project."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        os.environ["DBT_TARGET_PATH"] = str(PROJECT_DIR / "target" / f"pytest-{worker}")
+        os.environ["DBT_LOG_PATH"] = str(PROJECT_DIR / "logs" / f"pytest-{worker}")
+
+
 @pytest.fixture(scope="session")
 def hotdash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An embedded server of the tests' own, away from the developer's .hotdash."""

@@ -556,7 +556,7 @@ def test_docs_static_writes_one_file_and_serve_serves_it(target):
     finally:
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=60)
-    static = PROJECT_DIR / "target" / "static_index.html"
+    static = PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target") / "static_index.html"
     assert f"dbt docs, one file: {static}" in out
     assert page == static.read_bytes()
     assert server.returncode == 130
