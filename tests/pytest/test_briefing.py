@@ -52,6 +52,9 @@ from runner.errors import ExportError
 from tests.pytest.helpers import PROJECT_DIR, run_dbt, scalar
 from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_database
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("briefing")
+
 MANY = "many.myshopify.com"
 NOBODY = "nobody.myshopify.com"
 NASTY = 'Tom\'s <b>"Hot" & Rod</b> *kit* | [x](y) _1_'

@@ -28,6 +28,9 @@ from runner.facts import ensure_facts_table
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, scalar
 from tests.pytest.test_staging import MALFORMED
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("contracts")
+
 SHOP = "contracts.myshopify.com"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 ORDER_DAY = NOW - dt.timedelta(days=2)

@@ -36,6 +36,9 @@ from runner.logins import create_login, drop_login
 from tests.pytest.helpers import PROJECT_DIR, run_dbt, scalar
 from tests.pytest.test_marts import AS_OF, GUESTS, SHOP, store_database
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("eval")
+
 AI = settings.project_security(PROJECT_DIR).roles.ai
 MARTS = (
     "growth_metrics",

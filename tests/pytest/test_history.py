@@ -11,6 +11,9 @@ from runner import db, settings
 from tests.pytest.helpers import query, run_dbt
 from tests.pytest.test_marts import SHOP, store_database
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("history")
+
 SNAPSHOTS = ("customer_segments_history", "inventory_actions_history")
 
 

@@ -369,6 +369,7 @@ def clone(template: db.Target, home: Path) -> db.Target:
     return db.embedded_target(PROJECT_DIR, home, dbname=name)
 
 
+@pytest.mark.xdist_group("live_killed")  # its parameters share killed_template
 @pytest.mark.parametrize(
     "step",
     [

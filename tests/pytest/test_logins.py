@@ -26,6 +26,9 @@ from runner.logins import Limits, create_login, drop_login
 from runner.pipeline import BuildOptions, build
 from tests.pytest.helpers import PROJECT_DIR, query, run_dbt, scalar
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("logins")
+
 HOTDASH = Path(sys.executable).parent / "hotdash"
 LIMITS = Limits(statement_timeout="1s", connection_limit=2)
 ANCHOR = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

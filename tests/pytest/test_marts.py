@@ -43,6 +43,9 @@ import pytest
 
 from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("marts")
+
 SHOP = "hotrod.myshopify.com"
 GUESTS = "guests.myshopify.com"
 AS_OF = "2025-03-10"

@@ -27,6 +27,9 @@ from runner.facts import ensure_facts_table
 from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, run_dbt
 from tests.pytest.test_security import builder_target
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("monitoring")
+
 SHOP_A = "a.myshopify.com"
 SHOP_B = "b.myshopify.com"
 LOADER, ANALYST, OPERATOR, AI = settings.project_security(PROJECT_DIR).roles.all()

@@ -33,6 +33,9 @@ from runner.facts import ensure_facts_table
 from runner.pipeline import BuildOptions, build
 from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, run_dbt
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("security")
+
 SHOP_A = "a.myshopify.com"
 SHOP_B = "b.myshopify.com"
 SHOP_QUOTE = "evil' or '1'='1"  # a real (odd) shop domain with a quote in it: data, never SQL
