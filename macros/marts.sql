@@ -56,3 +56,32 @@
 {% macro kpi_amount(amount) -%}
     to_char(round({{ amount }}, 2), 'FM999,999,999,999,990.00')
 {%- endmacro %}
+
+{#- A landing page as SEO compares it: the path of a URL (Search Console's page) or of a path
+    with its query string (GA4's landingPagePlusQueryString), without query string or fragment;
+    the home page is '/'. -#}
+{% macro seo_page_path(page) -%}
+    coalesce(
+        nullif(
+            regexp_replace(regexp_replace({{ page }}, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), '[?#].*$', ''),
+            ''
+        ),
+        '/'
+    )
+{%- endmacro %}
+
+{#- A change as a tile prints it: a signed whole percent (+12%, -30%, 0%). -#}
+{% macro kpi_change(share) -%}
+    (case when round(100 * {{ share }}) > 0 then '+' else '' end || round(100 * {{ share }})::text || '%')
+{%- endmacro %}
+
+{#- The SEO windows as one row, with the as-of date: the last 7 days of Search Console's data (window_start to
+    window_end, which is var seo_report_lag_days before the as-of date) and the 7 days before
+    them (prior_window_start to window_start - 1). -#}
+{% macro seo_window() -%}
+    select
+        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} - {{ var('seo_report_lag_days') }} - 13 as prior_window_start,
+        {{ as_of_date() }} - {{ var('seo_report_lag_days') }} - 6 as window_start,
+        {{ as_of_date() }} - {{ var('seo_report_lag_days') }} as window_end
+{%- endmacro %}

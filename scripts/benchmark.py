@@ -308,6 +308,14 @@ TILE_QUERIES = {
     " group by 1",
     "products: velocity by category": "select category_l1, inventory_velocity, count(*)"
     " from marts.product_categories group by 1, 2",
+    "kpi tiles: today's five": "select tile, headline_value, headline_label, comparison_value,"
+    " comparison_label, status, explanation, figures from marts.kpi_tiles where is_as_of_day",
+    "kpi tiles: sales history": "select tile_date, headline_value, status from marts.kpi_tiles"
+    " where tile = 'sales' order by tile_date",
+    "seo: dropped pages": "select page_path, clicks_last_7_days, clicks_prior_7_days,"
+    " clicks_change_share from marts.seo_dropped_pages order by drop_rank limit 20",
+    "monitoring: freshness": "select * from marts.monitor_freshness",
+    "monitoring: open alerts": "select * from marts.monitor_open_alerts",
 }
 
 
@@ -492,7 +500,22 @@ def main() -> None:
         "--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000], metavar="N"
     )
     parser.add_argument("--tile-runs", type=int, default=50)
+    parser.add_argument(
+        "--tiles",
+        action="store_true",
+        help="only the tile queries' p95, on the database already built ($HOTDASH_DATABASE)",
+    )
     args = parser.parse_args()
+    if args.tiles:
+        target = db.resolve_target()
+        with db.connect(target) as conn:
+            (facts,) = conn.execute("select count(*) from facts").fetchone()
+        print(
+            f"tile queries on {target.redacted()} ({facts:,} facts), p95 of {args.tile_runs} runs:"
+        )
+        for name, p95 in tile_p95(target, args.tile_runs).items():
+            print(f"  {name:<40} {p95:8.2f} ms")
+        return
     if args.report:
         report(args.sizes, args.seed, args.incremental_share, args.tile_runs)
         return

@@ -8,8 +8,9 @@
 
 -- One row per shop, tile and day: what an operator tile prints (docs/kpis.md has each tile's
 -- definition and thresholds). Sales has a row for each of the last kpi_history_days days up to
--- the as-of date (from the shop's first day with activity); Inventory and CX have the as-of day
--- only, since stock levels and open conversations are kept as they are now, not as they were.
+-- the as-of date (from the shop's first day with activity); Inventory, CX and SEO have the as-of
+-- day only, since stock levels and open conversations are kept as they are now, not as they
+-- were, and organic search is read over a week.
 with
 
 daily as (
@@ -26,6 +27,14 @@ conversations as (
 
 messages as (
     select * from {{ ref('stg_chatwoot__messages') }}
+),
+
+seo_pages as (
+    select * from {{ ref('int_seo__page_daily') }}
+),
+
+seo_dropped as (
+    select * from {{ ref('seo_dropped_pages') }}
 ),
 
 reference as (
@@ -303,12 +312,128 @@ cx_tile as (
     cross join reference
 ),
 
+-- SEO: the last 7 days of Search Console's data against the 7 days before (seo_window), for
+-- every shop with organic search rows; GA4's organic sessions over the same days.
+seo_window as (
+    {{ seo_window() }}
+),
+
+seo_periods as (
+    select
+        seo_pages.*,
+        seo_window.as_of_date,
+        seo_window.window_start,
+        seo_window.window_end,
+        case
+            when seo_pages.report_date between seo_window.window_start and seo_window.window_end then 'last'
+            when seo_pages.report_date between seo_window.prior_window_start and seo_window.window_start - 1
+                then 'prior'
+        end as seo_period
+    from seo_pages
+    cross join seo_window
+),
+
+seo_windows as (
+    select
+        shop_domain,
+        as_of_date,
+        window_start,
+        window_end,
+        coalesce(sum(clicks) filter (where seo_period = 'last'), 0) as clicks_last_7_days,
+        coalesce(sum(clicks) filter (where seo_period = 'prior'), 0) as clicks_prior_7_days,
+        coalesce(sum(impressions) filter (where seo_period = 'last'), 0) as impressions_last_7_days,
+        coalesce(sum(impressions) filter (where seo_period = 'prior'), 0) as impressions_prior_7_days,
+        sum(position_impressions) filter (where seo_period = 'last') as position_impressions_last_7_days,
+        sum(position_impressions) filter (where seo_period = 'prior') as position_impressions_prior_7_days,
+        coalesce(sum(organic_sessions) filter (where seo_period = 'last'), 0) as organic_sessions_last_7_days,
+        coalesce(sum(organic_sessions) filter (where seo_period = 'prior'), 0) as organic_sessions_prior_7_days,
+        coalesce(sum(organic_key_events) filter (where seo_period = 'last'), 0) as organic_key_events_last_7_days,
+        coalesce(sum(organic_revenue) filter (where seo_period = 'last'), 0) as organic_revenue_last_7_days
+    from seo_periods
+    group by shop_domain, as_of_date, window_start, window_end
+),
+
+seo_dropped_counts as (
+    select
+        shop_domain,
+        count(*) as dropped_pages
+    from seo_dropped
+    group by shop_domain
+),
+
+seo_figures as (
+    select
+        seo_windows.*,
+        (seo_windows.clicks_last_7_days - seo_windows.clicks_prior_7_days)::numeric
+        / nullif(seo_windows.clicks_prior_7_days, 0) as clicks_change_share,
+        (seo_windows.organic_sessions_last_7_days - seo_windows.organic_sessions_prior_7_days)::numeric
+        / nullif(seo_windows.organic_sessions_prior_7_days, 0) as sessions_change_share,
+        seo_windows.position_impressions_last_7_days / nullif(seo_windows.impressions_last_7_days, 0)
+            as average_position_last_7_days,
+        seo_windows.position_impressions_prior_7_days / nullif(seo_windows.impressions_prior_7_days, 0)
+            as average_position_prior_7_days,
+        coalesce(seo_dropped_counts.dropped_pages, 0) as dropped_pages
+    from seo_windows
+    left join seo_dropped_counts on seo_windows.shop_domain = seo_dropped_counts.shop_domain
+),
+
+seo_tile as (
+    select
+        shop_domain,
+        'seo' as tile,
+        as_of_date as tile_date,
+        clicks_last_7_days as headline_value,
+        'organic clicks, the last 7 days of Search Console data' as headline_label,
+        clicks_prior_7_days as comparison_value,
+        'organic clicks, the 7 days before' as comparison_label,
+        case
+            when clicks_last_7_days < clicks_prior_7_days * (1 - {{ var('seo_clicks_act_drop_share') }}) then 'act'
+            when clicks_last_7_days < clicks_prior_7_days * (1 - {{ var('seo_clicks_watch_drop_share') }}) then 'watch'
+            when dropped_pages > 0 or clicks_last_7_days = 0 then 'watch'
+            else 'ok'
+        end as status,
+        'Clicks ' || window_start::text || ' to ' || window_end::text || ': ' || clicks_last_7_days::text
+        || coalesce(
+            ' (' || {{ kpi_change('clicks_change_share') }} || ' vs ' || clicks_prior_7_days::text || ')',
+            ' (none the 7 days before)'
+        )
+        || '. Organic sessions: ' || organic_sessions_last_7_days::text
+        || coalesce(' (' || {{ kpi_change('sessions_change_share') }} || ')', '')
+        || '. Average position: '
+        || coalesce(
+            round(average_position_last_7_days, 1)::text
+            || coalesce(' (was ' || round(average_position_prior_7_days, 1)::text || ')', ''),
+            'none'
+        )
+        || '. Dropped pages: ' || dropped_pages::text || '.' as explanation,
+        jsonb_build_object(
+            'window_start', window_start,
+            'window_end', window_end,
+            'clicks_last_7_days', clicks_last_7_days,
+            'clicks_prior_7_days', clicks_prior_7_days,
+            'clicks_change_share', round(clicks_change_share, 4),
+            'impressions_last_7_days', impressions_last_7_days,
+            'impressions_prior_7_days', impressions_prior_7_days,
+            'average_position_last_7_days', round(average_position_last_7_days, 2),
+            'average_position_prior_7_days', round(average_position_prior_7_days, 2),
+            'organic_sessions_last_7_days', organic_sessions_last_7_days,
+            'organic_sessions_prior_7_days', organic_sessions_prior_7_days,
+            'sessions_change_share', round(sessions_change_share, 4),
+            'organic_key_events_last_7_days', organic_key_events_last_7_days,
+            'organic_revenue_last_7_days', organic_revenue_last_7_days,
+            'dropped_pages', dropped_pages
+        ) as figures
+    from seo_figures
+),
+
 tiles as (
     select * from sales
     union all
     select * from inventory_tile
     union all
     select * from cx_tile
+    union all
+    select * from seo_tile
 ),
 
 final as (

@@ -568,8 +568,10 @@ def test_docs_static_writes_one_file_and_serve_serves_it(target):
     )
     manifest, _ = json.JSONDecoder().raw_decode(text, start)
     assert sorted(manifest["parent_map"]["model.hotdash.kpi_tiles"]) == [
+        "model.hotdash.int_seo__page_daily",
         "model.hotdash.int_shopify__revenue_daily",
         "model.hotdash.inventory_alerts",
+        "model.hotdash.seo_dropped_pages",
         "model.hotdash.stg_chatwoot__conversations",
         "model.hotdash.stg_chatwoot__messages",
     ]

@@ -43,6 +43,7 @@ AI = settings.project_security(PROJECT_DIR).roles.ai
 MARTS = (
     "growth_metrics",
     "kpi_tiles",
+    "seo_dropped_pages",
     "inventory_alerts",
     "product_categories",
     "customer_segments",
