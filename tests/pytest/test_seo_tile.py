@@ -21,6 +21,9 @@ from runner import db, settings
 from runner.facts import ensure_facts_table
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("seo_tile")
+
 SHOP = "seo.myshopify.com"
 QUIET = "quiet.myshopify.com"  # no organic search facts: no seo row
 AS_OF = "2025-06-20"
