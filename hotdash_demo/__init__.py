@@ -1,5 +1,6 @@
-"""Synthetic Shopify facts for a hot-rod parts store, its support inbox's Chatwoot webhooks and
-its organic search report rows (Search Console, GA4), for demos, load tests and contract checks.
+"""Synthetic Shopify facts for a hot-rod parts store, its support inbox's Chatwoot webhooks, its
+organic search report rows (Search Console, GA4) and its Instagram posts (media and insights),
+for demos, load tests and contract checks.
 
 The generator streams rows shaped like the app's append-only ``facts`` table, one at a time, so
 that millions of facts can be COPYed into Postgres without holding them in memory. Payloads follow
@@ -12,7 +13,9 @@ Output depends only on the arguments, so the same call always yields byte-identi
 Modules: ``stream`` (the entry point), ``shop`` (one store and its slot loop), ``catalog``,
 ``inventory``, ``customers``, ``orders``, ``refunds``, ``support`` (the support inbox: Chatwoot
 conversations and messages, CSAT answers, their own mess), ``seo`` (Search Console's and GA4's
-report rows for its landing pages, re-fetched and revised, a few quarantined), ``messiness``; ``clock``, ``render``,
+report rows for its landing pages, re-fetched and revised, a few quarantined), ``social`` (its
+Instagram media and their insights: about a post a day, re-fetched with growing counts, a few
+quarantined), ``messiness``; ``clock``, ``render``,
 ``ids``, ``growth``, ``topics`` and ``tables`` are what they share. The catalog, names and
 cities are CSV files in ``data/``.
 """

@@ -23,6 +23,7 @@ from hotdash_demo.messiness import Messiness
 from hotdash_demo.orders import Orders
 from hotdash_demo.refunds import Refunds
 from hotdash_demo.seo import Seo
+from hotdash_demo.social import Social
 from hotdash_demo.support import Support
 from hotdash_demo.topics import Fact
 
@@ -81,6 +82,8 @@ class Shop:
         self.refunds = Refunds(self)
         self.support = Support(self)
         self.seo = Seo(self)
+        # Its Instagram posts: scheduled, about one a day (hotdash_demo/social.py).
+        self.social = Social(self)
 
     def nid(self, kind: int) -> int:
         """The next id of a resource kind (``ID_*``): increasing, with random gaps."""

@@ -13,6 +13,8 @@ KNOWN_TOPICS: tuple[str, ...] = (
     "chatwoot.messages",
     "search_console.search_analytics",
     "ga4.landing_pages",
+    "instagram.media",
+    "instagram.media_insights",
 )
 """Topics the models stage; everything else is kept and counted but ignored."""
 

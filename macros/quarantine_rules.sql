@@ -40,6 +40,7 @@
         ['site_url', 'text'], ['search_type', 'text'], ['aggregation_type', 'text'],
         ['dimensions', 'jsonb'], ['report_row', 'jsonb'], ['fetched_at', 'text'],
         ['property_id', 'text'], ['dimension_headers', 'jsonb'], ['metric_headers', 'jsonb'],
+        ['ig_user_id', 'text'], ['media', 'jsonb'], ['media_id', 'jsonb'], ['insights', 'jsonb'],
     ]) }}
 {%- endmacro %}
 
@@ -531,6 +532,110 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     end
 {%- endmacro %}
 
+{#-
+    Instagram (Graph API), README "The facts source": one fact per media object of
+    GET /{ig-user-id}/media ({"ig_user_id", "fetched_at", "media": {the object unchanged}}) and
+    one per GET /{ig-media-id}/insights response ({"media_id", "fetched_at", "insights":
+    {"data": [...]}}). Instagram's ids are strings of digits that may start with 0: never
+    numbers, so they are judged and staged as text.
+-#}
+
+{#- The metrics of a media's insights that are staged, each a count (name -> values[0].value). -#}
+{% macro instagram_counted_metrics() -%}
+    {{ return([
+        'reach', 'views', 'impressions', 'video_views', 'plays', 'likes', 'comments', 'saved',
+        'shares', 'total_interactions', 'follows', 'profile_visits',
+    ]) }}
+{%- endmacro %}
+
+{#- The staged metrics of an insights response, one row of one column each: a metric is its
+    lifetime values[0].value, null when the response lacks it (the API leaves out what it does
+    not have); names not staged are ignored, a name given twice counts its highest. The judge
+    checked every staged metric's value. -#}
+{% macro instagram_lifetime_metrics(insights) -%}
+    {%- set value = "(metric.item -> 'values' -> 0 ->> 'value')" %}
+    (
+        select
+            {%- for name in instagram_counted_metrics() %}
+            max({{ checked_bigint(value) }}) filter (where metric.item ->> 'name' = '{{ name }}') as {{ name }}
+            {{- ',' if not loop.last }}
+            {%- endfor %}
+        from jsonb_array_elements({{ insights }} -> 'data') as metric (item)
+        where metric.item ->> 'period' = 'lifetime'
+    )
+{%- endmacro %}
+
+{#- A media's key: the judge's entity_id is a bigint, a media id is text ("0761..." and "761..."
+    are two media), so the key is a bigint from the md5 of the id's text; a collision among a
+    shop's media is of the order of n^2 / 2^65, negligible. -#}
+{% macro _instagram_id_key(id_text) -%}
+    ('x' || left(md5({{ id_text }}), 16))::bit(64)::bigint
+{%- endmacro %}
+
+{% macro instagram_media_key(rec='payload') -%}
+    {{ _instagram_id_key("(" ~ rec ~ ".media ->> 'id')") }}
+{%- endmacro %}
+
+{% macro instagram_insights_media_key(rec='payload') -%}
+    {{ _instagram_id_key("(" ~ rec ~ ".media_id #>> '{}')") }}
+{%- endmacro %}
+
+{#- An id as Instagram writes it: a JSON string of digits. -#}
+{% macro _instagram_id_rule(json_value, label) -%}
+    when {{ json_value }} is null or jsonb_typeof({{ json_value }}) = 'null' then '{{ label }} is missing'
+    when jsonb_typeof({{ json_value }}) <> 'string' or not ({{ json_value }} #>> '{}') ~ '^[0-9]{1,40}$'
+        then '{{ label }} is not a string of digits'
+{%- endmacro %}
+
+{#- A count of a media (like_count, comments_count): absent, or a whole number not below 0. -#}
+{% macro _instagram_count_rule(rec, key) -%}
+    {%- set value = "(" ~ rec ~ ".media ->> '" ~ key ~ "')" %}
+    when {{ value }} is not null and not {{ is_integer_text(value) }}
+        then 'media.{{ key }} is not a count'
+    when {{ checked_bigint(value) }} < 0 then 'media.{{ key }} is not a count'
+{%- endmacro %}
+
+{% macro instagram_media_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set posted = "(" ~ rec ~ ".media ->> 'timestamp')" %}
+    case
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
+        {{ _timestamp_rule(rec, 'fetched_at') }}
+        {{ _required(rec, 'media') }}
+        when jsonb_typeof({{ rec }}.media) <> 'object' then 'media is not an object'
+        {{ _instagram_id_rule("(" ~ rec ~ ".media -> 'id')", 'media.id') }}
+        when coalesce({{ rec }}.media #>> '{owner,id}', {{ rec }}.ig_user_id) is null
+            then 'ig_user_id is missing'
+        when {{ posted }} is null then 'media.timestamp is missing'
+        when not {{ is_timestamp_text(posted) }} then 'media.timestamp is not a timestamp'
+        {{ _instagram_count_rule(rec, 'like_count') }}
+        {{ _instagram_count_rule(rec, 'comments_count') }}
+    end
+{%- endmacro %}
+
+{#- The value of a counted metric that is not a whole number from 0 (a CASE: the cast reads only
+    what the test before it passed). -#}
+{% macro _instagram_not_a_count(value) -%}
+    case when {{ is_integer_text(value) }} then {{ checked_bigint(value) }} < 0 else true end
+{%- endmacro %}
+
+{% macro instagram_media_insights_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
+    {%- set value = "(metric.item -> 'values' -> 0 ->> 'value')" %}
+    case
+        when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
+        {{ _instagram_id_rule(rec ~ '.media_id', 'media_id') }}
+        {{ _timestamp_rule(rec, 'fetched_at') }}
+        when coalesce(jsonb_typeof({{ rec }}.insights), '') <> 'object' then 'insights is not an object'
+        when coalesce(jsonb_typeof({{ rec }}.insights -> 'data'), '') <> 'array'
+            then 'insights.data is not an array'
+        when exists (
+            select 1 from jsonb_array_elements({{ rec }}.insights -> 'data') as metric (item)
+            where
+                metric.item ->> 'name' in ('{{ instagram_counted_metrics() | join("', '") }}')
+                and {{ _instagram_not_a_count(value) }}
+        ) then 'a metric value is not a count'
+    end
+{%- endmacro %}
+
 {#- The reason for any fact, by topic (each topic's rule macro, var topics); null for good facts
     and for topics that are not staged. -#}
 {% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
@@ -635,5 +740,15 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
             "case when " ~ ga4_date_text(rec) ~ " > to_char(" ~ clock ~ ".future, 'YYYY-MM-DD')"
                 ~ " then 'the date is in the future' end",
         ]) }}
+        when 'instagram.media' then {{ _warnings([
+            _future_warning(rec, 'fetched_at', clock),
+            "case when " ~ safe_timestamptz("(" ~ rec ~ ".media ->> 'timestamp')") ~ " > "
+                ~ clock ~ ".future then 'media.timestamp is in the future' end",
+            _unknown_warning("(" ~ rec ~ ".media ->> 'media_type')", 'media_type',
+                var('known_instagram_media_types')),
+            _unknown_warning("(" ~ rec ~ ".media ->> 'media_product_type')", 'media_product_type',
+                var('known_instagram_media_product_types')),
+        ]) }}
+        when 'instagram.media_insights' then {{ _warnings([_future_warning(rec, 'fetched_at', clock)]) }}
     end
 {%- endmacro %}

@@ -1187,6 +1187,122 @@ def _ga4_landing_pages() -> Topic:
     )
 
 
+INSTAGRAM_METRICS = (
+    "reach", "views", "impressions", "video_views", "plays", "likes", "comments", "saved",
+    "shares", "total_interactions", "follows", "profile_visits",
+)  # fmt: skip
+
+
+def _instagram_key(id_text: str) -> str:
+    """instagram_media_key: a bigint from the md5 of the id's text."""
+    return f"('x' || left(md5({id_text}), 16))::bit(64)::bigint"
+
+
+def _instagram_id_rule(value: str, label: str) -> str:
+    return (
+        f"\n            when {value} is null or jsonb_typeof({value}) = 'null'"
+        f" then '{label} is missing'"
+        f"\n            when jsonb_typeof({value}) <> 'string'"
+        f" or not ({value} #>> '{{}}') ~ '^[0-9]{{1,40}}$'"
+        f" then '{label} is not a string of digits'"
+    )
+
+
+def _instagram_media() -> Topic:
+    posted, id_text = "(r.media ->> 'timestamp')", "(r.media ->> 'id')"
+
+    def count_rule(key: str) -> str:
+        value = f"(r.media ->> '{key}')"
+        return (
+            f"\n            when {value} is not null and not {is_integer(value)}"
+            f" then 'media.{key} is not a count'"
+            f"\n            when {checked_bigint(value)} < 0 then 'media.{key} is not a count'"
+        )
+
+    reason = (
+        _not_object()
+        + _timestamp_rule("fetched_at")
+        + _required("media")
+        + "\n            when jsonb_typeof(r.media) <> 'object' then 'media is not an object'"
+        + _instagram_id_rule("(r.media -> 'id')", "media.id")
+        + "\n            when coalesce(r.media #>> '{owner,id}', r.ig_user_id) is null"
+        + " then 'ig_user_id is missing'"
+        + f"\n            when {posted} is null then 'media.timestamp is missing'"
+        + f"\n            when not {is_timestamp(posted)} then 'media.timestamp is not a timestamp'"
+        + count_rule("like_count")
+        + count_rule("comments_count")
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_media_key as media_key,
+    w.media ->> 'id' as media_id,
+    coalesce(w.media #>> '{{owner,id}}', w.ig_user_id) as ig_user_id,
+    (w.media ->> 'timestamp')::timestamptz as posted_at,
+    {string("(w.media ->> 'media_type')")} as media_type,
+    {string("(w.media ->> 'media_product_type')")} as media_product_type,
+    {string("(w.media ->> 'permalink')")} as permalink,
+    {checked_bigint("(w.media ->> 'like_count')")} as like_count,
+    {checked_bigint("(w.media ->> 'comments_count')")} as comments_count,
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="instagram.media",
+        model="stg_instagram__media",
+        judged_fields="ig_user_id text, media jsonb, fetched_at text",
+        reason=reason,
+        keys=(("media_key", "media_key"),),
+        version="fetched_at",
+        fields="ig_user_id text, media jsonb",
+        columns=columns,
+        entity=f"({_instagram_key(id_text)})::text",
+    )
+
+
+def _instagram_media_insights() -> Topic:
+    value, id_text = "(m.item -> 'values' -> 0 ->> 'value')", "(r.media_id #>> '{}')"
+    names = ", ".join(f"'{name}'" for name in INSTAGRAM_METRICS)
+    reason = (
+        _not_object()
+        + _instagram_id_rule("r.media_id", "media_id")
+        + _timestamp_rule("fetched_at")
+        + "\n            when coalesce(jsonb_typeof(r.insights), '') <> 'object'"
+        + " then 'insights is not an object'"
+        + "\n            when coalesce(jsonb_typeof(r.insights -> 'data'), '') <> 'array'"
+        + " then 'insights.data is not an array'"
+        + "\n            when exists (select 1 from jsonb_array_elements(r.insights -> 'data')"
+        + f" as m (item) where m.item ->> 'name' in ({names})"
+        + f" and case when {is_integer(value)} then {checked_bigint(value)} < 0 else true end)"
+        + " then 'a metric value is not a count'"
+    )
+    metrics = "".join(
+        f"\n    (select max({checked_bigint(value)}) filter (where m.item ->> 'name' = '{name}')"
+        " from jsonb_array_elements(w.insights -> 'data') as m (item)"
+        f" where m.item ->> 'period' = 'lifetime') as {name},"
+        for name in INSTAGRAM_METRICS
+    )
+    columns = f"""
+    w.fact_id,
+    1::bigint as judge_batch,
+    w.fact_created_at,
+    w.shop_domain,
+    w.key_media_key as media_key,
+    w.media_id #>> '{{}}' as media_id,{metrics}
+    w.latest_at as fetched_at"""
+    return Topic(
+        topic="instagram.media_insights",
+        model="stg_instagram__media_insights",
+        judged_fields="media_id jsonb, insights jsonb, fetched_at text",
+        reason=reason,
+        keys=(("media_key", "media_key"),),
+        version="fetched_at",
+        fields="media_id jsonb, insights jsonb",
+        columns=columns,
+        entity=f"({_instagram_key(id_text)})::text",
+    )
+
+
 TOPICS = {
     "shopify.orders": _orders,
     "shopify.refunds": _refunds,
@@ -1198,6 +1314,8 @@ TOPICS = {
     "chatwoot.messages": _chatwoot_messages,
     "search_console.search_analytics": _search_console,
     "ga4.landing_pages": _ga4_landing_pages,
+    "instagram.media": _instagram_media,
+    "instagram.media_insights": _instagram_media_insights,
 }
 
 # The tables the topic statements fill, with the dbt models' column types.
@@ -1266,6 +1384,15 @@ STAGING_TABLES = {
         device_category text, sessions bigint, engaged_sessions numeric, active_users numeric,
         new_users numeric, key_events numeric, total_revenue numeric, currency_code text,
         time_zone text, fetched_at timestamptz""",
+    "stg_instagram__media": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, media_key bigint, media_id text,
+        ig_user_id text, posted_at timestamptz, media_type text, media_product_type text,
+        permalink text, like_count bigint, comments_count bigint, fetched_at timestamptz""",
+    "stg_instagram__media_insights": """fact_id bigint, judge_batch bigint,
+        fact_created_at timestamptz, shop_domain text, media_key bigint, media_id text,
+        reach bigint, views bigint, impressions bigint, video_views bigint, plays bigint,
+        likes bigint, comments bigint, saved bigint, shares bigint, total_interactions bigint,
+        follows bigint, profile_visits bigint, fetched_at timestamptz""",
 }
 # The tables each topic fills.
 TOPIC_TABLES = {
@@ -1279,6 +1406,8 @@ TOPIC_TABLES = {
     "chatwoot.messages": ("stg_chatwoot__messages",),
     "search_console.search_analytics": ("stg_search_console__search_analytics",),
     "ga4.landing_pages": ("stg_ga4__landing_pages",),
+    "instagram.media": ("stg_instagram__media",),
+    "instagram.media_insights": ("stg_instagram__media_insights",),
 }
 # facts_triage: the verdicts and, for a good fact, its entity's key and version time.
 TRIAGE_TABLE = """fact_id bigint, shop_domain text, topic text, reason text,

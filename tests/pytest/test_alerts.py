@@ -270,8 +270,9 @@ def test_source_freshness_is_a_build_step_that_reports_and_never_fails(target):
     # has no loaded-at time, which dbt counts an error: the step reports them all, fails nothing.
     assert (step.status, step.summary) == (
         "success",
-        "10 feeds: 8 error, 1 pass, 1 warn (chatwoot_conversations error,"
-        " chatwoot_messages error, ga4_landing_pages error, search_console_search_analytics error,"
+        "12 feeds: 10 error, 1 pass, 1 warn (chatwoot_conversations error,"
+        " chatwoot_messages error, ga4_landing_pages error, instagram_media error,"
+        " instagram_media_insights error, search_console_search_analytics error,"
         " shopify_inventory_items error, shopify_inventory_levels error, shopify_orders error,"
         " shopify_products error, shopify_refunds warn)",
     )

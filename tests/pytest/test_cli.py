@@ -86,6 +86,8 @@ def test_build_prints_progress_lines_and_the_node_table(target):
         "stg_chatwoot__conversations",
         "stg_chatwoot__messages",
         "stg_ga4__landing_pages",
+        "stg_instagram__media",
+        "stg_instagram__media_insights",
         "stg_search_console__search_analytics",
         "stg_shopify__customers",
         "stg_shopify__inventory_items",

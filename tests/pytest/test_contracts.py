@@ -353,7 +353,7 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert not_passed(source) == {}
     assert not_passed(marts) == {}
     suites = {o.suite for o in source.outcomes + marts.outcomes}
-    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 16
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 18
     assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
     summary = json.loads(marts.summary.read_text())
     assert summary["ok"] is True
@@ -844,6 +844,8 @@ def test_every_expectation_declares_severity_and_why():
         "source_chatwoot_messages",
         "source_search_console_search_analytics",
         "source_ga4_landing_pages",
+        "source_instagram_media",
+        "source_instagram_media_insights",
     }
     assert all(c.severity in ("error", "warn") and len(c.why) > 20 for c in checks)
     # Per-fact payload checks never block on their own: they escalate above a share.

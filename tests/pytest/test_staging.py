@@ -496,6 +496,7 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
         "shopify.orders", "shopify.refunds", "shopify.customers", "shopify.products",
         "shopify.inventory_items", "shopify.inventory_levels", "chatwoot.conversations",
         "chatwoot.messages", "search_console.search_analytics", "ga4.landing_pages",
+        "instagram.media", "instagram.media_insights",
     )  # fmt: skip
     quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
     ignored = scalar(
@@ -541,6 +542,18 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
                 select 1 from staging.stg_ga4__landing_pages s
                 join ops.facts_triage t on t.fact_id = f.id
                 where s.shop_domain = f.shop_domain and s.row_key = t.entity_id)
+            -- Instagram's ids are text: their key is the hash of the id the judge computed,
+            -- and the staged media_id is the payload's, unchanged
+            when 'instagram.media' then exists (
+                select 1 from staging.stg_instagram__media s
+                join ops.facts_triage t on t.fact_id = f.id
+                where s.shop_domain = f.shop_domain and s.media_key = t.entity_id
+                  and s.media_id = f.value->'media'->>'id')
+            when 'instagram.media_insights' then exists (
+                select 1 from staging.stg_instagram__media_insights s
+                join ops.facts_triage t on t.fact_id = f.id
+                where s.shop_domain = f.shop_domain and s.media_key = t.entity_id
+                  and s.media_id = f.value->>'media_id')
             else false
           end
         """,
@@ -569,6 +582,15 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
         " (select count(*) > 0 from ops.facts_quarantine where topic in"
         " ('search_console.search_analytics', 'ga4.landing_pages'))",
     ) == [(2, 2, True)]
+    # ... and their Instagram posts: media and insights, ids that start with 0, a few quarantined
+    assert query(
+        target,
+        "select (select count(distinct shop_domain) from staging.stg_instagram__media),"
+        " (select count(distinct shop_domain) from staging.stg_instagram__media_insights),"
+        " (select count(*) > 0 from staging.stg_instagram__media where media_id like '0%%'),"
+        " (select count(*) > 0 from ops.facts_quarantine where topic in"
+        " ('instagram.media', 'instagram.media_insights'))",
+    ) == [(2, 2, True, True)]
     assert (
         scalar(
             target,

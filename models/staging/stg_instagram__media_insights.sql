@@ -1,0 +1,43 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['shop_domain', 'media_key'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['shop_domain', 'media_key'], 'unique': true},
+            {'columns': ['fact_id']},
+            {'columns': ['judge_batch']},
+        ],
+    )
+}}
+
+with
+
+facts as (
+    {{ latest_facts('instagram.media_insights', ['media_key']) }}
+),
+
+parsed as (
+    select
+        facts.id as fact_id,
+        facts.judge_batch,
+        facts.created_at as fact_created_at,
+        facts.shop_domain,
+        {{ instagram_insights_media_key('payload') }} as media_key,
+        payload.media_id #>> '{}' as media_id,
+        -- reach, views, impressions, ... profile_visits (instagram_counted_metrics)
+        metrics.*,
+        {{ checked_timestamptz('payload.fetched_at') }} as fetched_at
+    from facts
+    cross join lateral {{ json_record('facts.value', 'payload', [
+        ['media_id', 'jsonb'], ['insights', 'jsonb'], ['fetched_at', 'text'],
+    ]) }}
+    cross join lateral {{ instagram_lifetime_metrics('payload.insights') }} as metrics
+),
+
+final as (
+    select * from parsed
+)
+
+select * from final
