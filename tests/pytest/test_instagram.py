@@ -26,6 +26,9 @@ from runner.facts import ensure_facts_table
 from runner.ops import ensure_ops_tables
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, table_rows
 
+# One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("instagram")
+
 SHOP = "test.myshopify.com"
 REVISED = "revised.myshopify.com"  # one media and its insights fetched three times
 OTHER = "other.myshopify.com"  # the same media id as REVISED's: another shop's media
