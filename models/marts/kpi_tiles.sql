@@ -8,9 +8,9 @@
 
 -- One row per shop, tile and day: what an operator tile prints (docs/kpis.md has each tile's
 -- definition and thresholds). Sales has a row for each of the last kpi_history_days days up to
--- the as-of date (from the shop's first day with activity); Inventory, CX and SEO have the as-of
--- day only, since stock levels and open conversations are kept as they are now, not as they
--- were, and organic search is read over a week.
+-- the as-of date (from the shop's first day with activity); Inventory, CX, SEO and Social have
+-- the as-of day only, since stock levels, open conversations and a post's insights are kept as
+-- they are now, not as they were, and organic search is read over a week.
 with
 
 daily as (
@@ -35,6 +35,14 @@ seo_pages as (
 
 seo_dropped as (
     select * from {{ ref('seo_dropped_pages') }}
+),
+
+media as (
+    select * from {{ ref('stg_instagram__media') }}
+),
+
+insights as (
+    select * from {{ ref('stg_instagram__media_insights') }}
 ),
 
 reference as (
@@ -426,6 +434,155 @@ seo_tile as (
     from seo_figures
 ),
 
+-- Social: the shop's Instagram posts posted in the 7 days up to the as-of day (in
+-- reporting_timezone) against the 7 days before, each with its lifetime insights as last
+-- fetched, for every shop with a staged post.
+social_reference as (
+    select
+        as_of_date,
+        as_of_date - 6 as window_start,
+        (as_of_date - 13)::timestamp at time zone '{{ var("reporting_timezone") }}' as prior_start_at,
+        (as_of_date - 6)::timestamp at time zone '{{ var("reporting_timezone") }}' as window_start_at,
+        (as_of_date + 1)::timestamp at time zone '{{ var("reporting_timezone") }}' as window_end_at
+    from reference
+),
+
+social_posts as (
+    select
+        media.shop_domain,
+        media.media_id,
+        media.permalink,
+        media.posted_at,
+        insights.reach,
+        media.posted_at >= social_reference.window_start_at as in_window,
+        -- likes, comments, saves and shares; the media's own counts until its insights arrive
+        coalesce(insights.likes, media.like_count, 0) + coalesce(insights.comments, media.comments_count, 0)
+        + coalesce(insights.saved, 0) + coalesce(insights.shares, 0) as engagements
+    from media
+    cross join social_reference
+    left join insights
+        on
+            media.shop_domain = insights.shop_domain
+            and media.media_key = insights.media_key
+    where
+        media.posted_at >= social_reference.prior_start_at
+        and media.posted_at < social_reference.window_end_at
+),
+
+social_totals as (
+    select
+        shop_domain,
+        count(*) filter (where in_window) as posts_last_7_days,
+        count(*) filter (where not in_window) as posts_prior_7_days,
+        coalesce(sum(reach) filter (where in_window), 0) as reach_last_7_days,
+        coalesce(sum(reach) filter (where not in_window), 0) as reach_prior_7_days,
+        coalesce(sum(engagements) filter (where in_window), 0) as engagements_last_7_days,
+        coalesce(sum(engagements) filter (where not in_window), 0) as engagements_prior_7_days,
+        -- the rate over the posts whose reach is known
+        sum(engagements) filter (where in_window and reach is not null)::numeric
+        / nullif(sum(reach) filter (where in_window), 0) as engagement_rate_last_7_days,
+        sum(engagements) filter (where not in_window and reach is not null)::numeric
+        / nullif(sum(reach) filter (where not in_window), 0) as engagement_rate_prior_7_days
+    from social_posts
+    group by shop_domain
+),
+
+social_top_posts as (
+    select distinct on (shop_domain)
+        shop_domain,
+        media_id as top_post_media_id,
+        permalink as top_post_permalink,
+        engagements as top_post_engagements,
+        reach as top_post_reach
+    from social_posts
+    where in_window
+    order by shop_domain asc, engagements desc, posted_at desc, media_id asc
+),
+
+social_shops as (
+    select distinct shop_domain from media
+),
+
+social_figures as (
+    select
+        social_shops.shop_domain,
+        social_reference.as_of_date,
+        social_reference.window_start,
+        social_top_posts.top_post_media_id,
+        social_top_posts.top_post_permalink,
+        social_top_posts.top_post_engagements,
+        social_top_posts.top_post_reach,
+        social_totals.engagement_rate_last_7_days,
+        social_totals.engagement_rate_prior_7_days,
+        coalesce(social_totals.posts_last_7_days, 0) as posts_last_7_days,
+        coalesce(social_totals.posts_prior_7_days, 0) as posts_prior_7_days,
+        coalesce(social_totals.reach_last_7_days, 0) as reach_last_7_days,
+        coalesce(social_totals.reach_prior_7_days, 0) as reach_prior_7_days,
+        coalesce(social_totals.engagements_last_7_days, 0) as engagements_last_7_days,
+        coalesce(social_totals.engagements_prior_7_days, 0) as engagements_prior_7_days,
+        (social_totals.reach_last_7_days - social_totals.reach_prior_7_days)::numeric
+        / nullif(social_totals.reach_prior_7_days, 0) as reach_change_share
+    from social_shops
+    cross join social_reference
+    left join social_totals on social_shops.shop_domain = social_totals.shop_domain
+    left join social_top_posts on social_shops.shop_domain = social_top_posts.shop_domain
+),
+
+social_tile as (
+    select
+        shop_domain,
+        'social' as tile,
+        as_of_date as tile_date,
+        reach_last_7_days as headline_value,
+        'reach of the last 7 days'' posts' as headline_label,
+        reach_prior_7_days as comparison_value,
+        'reach of the 7 days before''s posts' as comparison_label,
+        case
+            when reach_last_7_days < reach_prior_7_days * (1 - {{ var('social_reach_act_drop_share') }}) then 'act'
+            when reach_last_7_days < reach_prior_7_days * (1 - {{ var('social_reach_watch_drop_share') }}) then 'watch'
+            when posts_last_7_days = 0 then 'watch'
+            when engagement_rate_last_7_days < {{ var('social_min_engagement_rate') }} then 'watch'
+            else 'ok'
+        end as status,
+        'Posts ' || window_start::text || ' to ' || as_of_date::text || ': ' || posts_last_7_days::text
+        || ' (' || posts_prior_7_days::text || ' the 7 days before). Reach: ' || reach_last_7_days::text
+        || coalesce(
+            ' (' || {{ kpi_change('reach_change_share') }} || ' vs ' || reach_prior_7_days::text || ')',
+            ' (none the 7 days before)'
+        )
+        || '. Engagement rate: '
+        || coalesce(
+            round(100 * engagement_rate_last_7_days, 1)::text || '%'
+            || coalesce(' (was ' || round(100 * engagement_rate_prior_7_days, 1)::text || '%)', ''),
+            'none'
+        )
+        || '. Top post: '
+        || coalesce(
+            coalesce(top_post_permalink, 'media ' || top_post_media_id)
+            || ' (' || top_post_engagements::text || ' engagements)',
+            'none'
+        )
+        || '.' as explanation,
+        jsonb_build_object(
+            'window_start', window_start,
+            'window_end', as_of_date,
+            'posts_last_7_days', posts_last_7_days,
+            'posts_prior_7_days', posts_prior_7_days,
+            'reach_last_7_days', reach_last_7_days,
+            'reach_prior_7_days', reach_prior_7_days,
+            'reach_change_share', round(reach_change_share, 4),
+            'engagements_last_7_days', engagements_last_7_days,
+            'engagements_prior_7_days', engagements_prior_7_days,
+            'engagement_rate_last_7_days', round(engagement_rate_last_7_days, 4),
+            'engagement_rate_prior_7_days', round(engagement_rate_prior_7_days, 4),
+            'top_post_media_id', top_post_media_id,
+            'top_post_permalink', top_post_permalink,
+            'top_post_engagements', top_post_engagements,
+            'top_post_reach', top_post_reach
+        ) as figures
+    from social_figures
+),
+
 tiles as (
     select * from sales
     union all
@@ -434,6 +591,8 @@ tiles as (
     select * from cx_tile
     union all
     select * from seo_tile
+    union all
+    select * from social_tile
 ),
 
 final as (

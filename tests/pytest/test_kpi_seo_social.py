@@ -1,8 +1,10 @@
-"""The SEO tile and its anomaly list (seo_dropped_pages), from raw Search Console and GA4 facts.
+"""The SEO tile and its anomaly list (seo_dropped_pages), from raw Search Console and GA4 facts,
+and the Social tile from raw Instagram facts, in one build.
 
 As of 2025-06-20 with the default 3-day lag, the last 7 days of Search Console's data are 06-11
-to 06-17 and the 7 days before them 06-04 to 06-10. Every expected figure below is worked out by
-hand from the facts of `seo_facts`.
+to 06-17 and the 7 days before them 06-04 to 06-10; Social's last 7 days are 06-14 to 06-20
+(reporting_timezone UTC), the 7 before 06-07 to 06-13. Every expected figure below is worked out
+by hand from the facts of `seo_facts` and `social_facts`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from runner.facts import ensure_facts_table
 from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt
 
 # One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("seo_tile")
+pytestmark = pytest.mark.xdist_group("kpi_seo_social")
 
 SHOP = "seo.myshopify.com"
 QUIET = "quiet.myshopify.com"  # no organic search facts: no seo row
@@ -111,6 +113,71 @@ def seo_facts() -> list[tuple[str, str, object]]:
     ]
 
 
+def post(media_id: str, posted: str, likes: int, comments: int, fetched_at: str) -> dict:
+    """An instagram.media fact: one item of a media list, as the Graph API writes it."""
+    return {
+        "ig_user_id": "17841400000000001",
+        "fetched_at": fetched_at,
+        "media": {
+            "id": media_id,
+            "media_type": "IMAGE",
+            "media_product_type": "FEED",
+            "permalink": f"https://www.instagram.com/p/{media_id}/",
+            "timestamp": posted,
+            "like_count": likes,
+            "comments_count": comments,
+            "owner": {"id": "17841400000000001"},
+        },
+    }
+
+
+def insights(media_id: str, fetched_at: str, **metrics: int) -> dict:
+    """An instagram.media_insights fact: one insights response of a media."""
+    return {
+        "media_id": media_id,
+        "fetched_at": fetched_at,
+        "insights": {
+            "data": [
+                {
+                    "name": name,
+                    "period": "lifetime",
+                    "values": [{"value": value}],
+                    "id": f"{media_id}/insights/{name}/lifetime",
+                }
+                for name, value in metrics.items()
+            ]
+        },
+    }
+
+
+def social_facts() -> list[tuple[str, str, object]]:
+    media, stats = "instagram.media", "instagram.media_insights"
+    early, late = "2025-06-19T06:00:00Z", "2025-06-20T06:00:00Z"
+    return [
+        # the 7 days before: one post, reach 2000, 60 + 10 + 20 + 10 = 100 engagements
+        (SHOP, media, post("0101", "2025-06-10T09:00:00+0000", 10, 1, early)),
+        (SHOP, media, post("0101", "2025-06-10T09:00:00+0000", 12, 1, late)),
+        (
+            SHOP,
+            stats,
+            insights("0101", late, reach=2000, likes=60, comments=10, saved=20, shares=10),
+        ),
+        # the last 7 days: reach 900 and 30 + 5 + 8 + 2 = 45 engagements (the later fetch wins)
+        (SHOP, media, post("0202", "2025-06-15T18:30:00+0000", 30, 5, late)),
+        (SHOP, stats, insights("0202", early, reach=500, likes=20, comments=1, saved=1, shares=1)),
+        (SHOP, stats, insights("0202", late, reach=900, likes=30, comments=5, saved=8, shares=2)),
+        # ... and a post without insights yet: its 7 likes and 2 comments, no reach
+        (SHOP, media, post("0303", "2025-06-19T12:00:00+0000", 7, 2, late)),
+        # before both windows
+        (SHOP, media, post("0404", "2025-06-05T12:00:00+0000", 900, 90, late)),
+        (
+            SHOP,
+            stats,
+            insights("0404", late, reach=10000, likes=900, comments=90, saved=0, shares=0),
+        ),
+    ]
+
+
 @pytest.fixture(scope="module")
 def built(hotdash_home: Path) -> Iterator[db.Target]:
     target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
@@ -120,6 +187,7 @@ def built(hotdash_home: Path) -> Iterator[db.Target]:
         target,
         [
             *seo_facts(),
+            *social_facts(),
             (QUIET, "shopify.customers", {"id": 1, "updated_at": "2025-06-01T00:00:00Z"}),
         ],
         created_at=datetime.datetime(2025, 6, 19, 12, tzinfo=datetime.UTC),
@@ -204,6 +272,46 @@ def test_a_page_that_lost_more_than_half_its_clicks_is_listed(built):
             4,
             12,
             1,
+        )
+    ]
+
+
+def test_the_social_tile_compares_the_reach_of_the_last_7_days_posts_with_the_7_before(built):
+    rows = query(
+        built,
+        "select shop_domain, tile_date::text, status, headline_value, comparison_value,"
+        " explanation, figures from marts.kpi_tiles where tile = 'social'",
+    )
+    assert rows == [
+        (
+            SHOP,
+            AS_OF,
+            # 900 from 2000: 55% down, past the act edge (50%)
+            "act",
+            Decimal("900.00"),
+            Decimal("2000.00"),
+            "Posts 2025-06-14 to 2025-06-20: 2 (1 the 7 days before). Reach: 900 (-55% vs 2000)."
+            " Engagement rate: 5.0% (was 5.0%)."
+            " Top post: https://www.instagram.com/p/0202/ (45 engagements).",
+            {
+                "window_start": "2025-06-14",
+                "window_end": "2025-06-20",
+                "posts_last_7_days": 2,
+                "posts_prior_7_days": 1,
+                "reach_last_7_days": 900,
+                "reach_prior_7_days": 2000,
+                "reach_change_share": -0.55,
+                # 45 + the 9 of the post without insights; 100
+                "engagements_last_7_days": 54,
+                "engagements_prior_7_days": 100,
+                # 45 / 900 (the post without a reach is left out) and 100 / 2000
+                "engagement_rate_last_7_days": 0.05,
+                "engagement_rate_prior_7_days": 0.05,
+                "top_post_media_id": "0202",
+                "top_post_permalink": "https://www.instagram.com/p/0202/",
+                "top_post_engagements": 45,
+                "top_post_reach": 900,
+            },
         )
     ]
 
