@@ -1,15 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'row_key'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['shop_domain', 'row_key'], 'unique': true},
-            {'columns': ['fact_id']},
-            {'columns': ['judge_batch']},
-            {'columns': ['shop_domain', 'report_date']},
-        ],
+    staging_config(
+        ['shop_domain', 'row_key'],
+        indexes=[{'columns': ['shop_domain', 'report_date']}],
     )
 }}
 

@@ -1,15 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'media_key'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['shop_domain', 'media_key'], 'unique': true},
-            {'columns': ['fact_id']},
-            {'columns': ['judge_batch']},
-            {'columns': ['shop_domain', 'posted_at']},
-        ],
+    staging_config(
+        ['shop_domain', 'media_key'],
+        indexes=[{'columns': ['shop_domain', 'posted_at']}],
     )
 }}
 

@@ -1,16 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'media_key'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['shop_domain', 'media_key'], 'unique': true},
-            {'columns': ['fact_id']},
-            {'columns': ['judge_batch']},
-        ],
-    )
-}}
+{{ staging_config(['shop_domain', 'media_key']) }}
 
 with
 

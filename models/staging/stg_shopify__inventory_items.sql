@@ -1,16 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'inventory_item_id'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['shop_domain', 'inventory_item_id'], 'unique': true},
-            {'columns': ['fact_id']},
-            {'columns': ['judge_batch']},
-        ],
-    )
-}}
+{{ staging_config(['shop_domain', 'inventory_item_id']) }}
 
 with
 

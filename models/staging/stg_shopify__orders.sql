@@ -1,15 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'order_id'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['shop_domain', 'order_id'], 'unique': true},
-            {'columns': ['fact_id']},
-            {'columns': ['judge_batch']},
-            {'columns': ['shop_domain', 'customer_id']},
-        ],
+    staging_config(
+        ['shop_domain', 'order_id'],
+        indexes=[{'columns': ['shop_domain', 'customer_id']}],
     )
 }}
 
