@@ -62,6 +62,11 @@ def run_dbt(target: db.Target, *args: str, ok: bool = True) -> dbt.DbtRun:
     return run
 
 
+def build_staging(target: db.Target, *extra: str) -> dbt.DbtRun:
+    """dbt build of the judge, the quarantine and every staging model, with their tests."""
+    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
+
+
 def query(target: db.Target, sql: str, params: Sequence[object] = ()) -> list[tuple]:
     with db.connect(target) as conn:
         return conn.execute(sql, params).fetchall()

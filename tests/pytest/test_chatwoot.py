@@ -9,7 +9,13 @@ import json
 import pytest
 
 from runner import contracts
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, table_rows
+from tests.pytest.helpers import (
+    PROJECT_DIR,
+    build_staging,
+    insert_facts,
+    query,
+    table_rows,
+)
 
 SHOP = "test.myshopify.com"
 CHATWOOT_DIR = PROJECT_DIR / "tests" / "fixtures" / "chatwoot"
@@ -24,10 +30,6 @@ def payload(name: str) -> dict:
 
 def at(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text).astimezone(UTC)
-
-
-def build_staging(target, *extra: str):
-    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
 
 
 CONVERSATION_COLUMNS = (

@@ -14,7 +14,14 @@ from decimal import Decimal
 import pytest
 
 from runner import contracts
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, table_rows
+from tests.pytest.helpers import (
+    PROJECT_DIR,
+    build_staging,
+    insert_facts,
+    query,
+    run_dbt,
+    table_rows,
+)
 
 SHOP = "test.myshopify.com"
 GA4_DIR = PROJECT_DIR / "tests" / "fixtures" / "ga4"
@@ -31,10 +38,6 @@ FETCHED = "2025-01-03T06:00:00Z"
 
 def at(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text).astimezone(UTC)
-
-
-def build_staging(target, *extra: str):
-    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
 
 
 def fixture(name: str):

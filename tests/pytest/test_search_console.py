@@ -15,7 +15,14 @@ from decimal import Decimal
 import pytest
 
 from runner import contracts
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, run_dbt, table_rows
+from tests.pytest.helpers import (
+    PROJECT_DIR,
+    build_staging,
+    insert_facts,
+    query,
+    run_dbt,
+    table_rows,
+)
 
 SHOP = "test.myshopify.com"
 SC_DIR = PROJECT_DIR / "tests" / "fixtures" / "search-console"
@@ -30,10 +37,6 @@ COLUMNS = (
 
 def at(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text).astimezone(UTC)
-
-
-def build_staging(target, *extra: str):
-    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
 
 
 def facts_of_response(

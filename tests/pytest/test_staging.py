@@ -12,6 +12,7 @@ import pytest
 from runner.db import connect as db_connect
 from tests.pytest.helpers import (
     FIXTURES_DIR,
+    build_staging,
     failing_rows,
     insert_facts,
     load_fixtures,
@@ -27,10 +28,6 @@ STAGING = "staging+ ops"
 
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES_DIR / f"{name}.json").read_text())[name]
-
-
-def build_staging(target, *extra: str):
-    return run_dbt(target, "build", "--select", "+facts_quarantine", "staging", *extra)
 
 
 def test_shopify_fixtures_stage_exactly(target):
