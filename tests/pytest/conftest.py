@@ -24,6 +24,20 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["DBT_LOG_PATH"] = str(PROJECT_DIR / "logs" / f"pytest-{worker}")
 
 
+# The longest modules first, so that parallel workers (scripts/test.sh) finish together: xdist
+# hands out tests and groups in collection order, and the killed-build cases of test_live are
+# one group of several minutes.
+SLOW_FIRST = ("test_live.py", "test_fuzz.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def hotdash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An embedded server of the tests' own, away from the developer's .hotdash."""
