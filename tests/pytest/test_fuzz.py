@@ -48,6 +48,7 @@ def test_fuzzed_payloads_are_staged_or_quarantined_and_leave_the_good_shop_alone
         "kpi_tiles": 92,
         "marketing_targets": 0,  # the fixture customer does not accept marketing
         "product_categories": 4,
+        "seo_dropped_pages": 0,  # the good shop has no organic search rows
     }
 
 

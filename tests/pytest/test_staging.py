@@ -596,6 +596,15 @@ def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
         )
         == 0
     )
+    # The demo fills every operator tile of both shops (docs/kpis.md)
+    run_dbt(target, "seed")
+    run_dbt(target, "run", "--select", "+kpi_tiles")
+    tiles = query(
+        target,
+        "select tile, count(distinct shop_domain) from marts.kpi_tiles where is_as_of_day"
+        " group by tile order by tile",
+    )
+    assert tiles == [("cx", 2), ("inventory", 2), ("sales", 2), ("seo", 2), ("social", 2)]
 
 
 def test_the_accounting_test_names_a_fact_never_judged_and_one_judged_but_not_staged(target):
