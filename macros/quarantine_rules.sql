@@ -151,12 +151,30 @@
     end
 {%- endmacro %}
 
+{#- An insights metric (an item of insights.data): 1 when it is a staged metric whose value is not
+    a whole number from 0 (instagram_counted_metrics; other names are not read). -#}
+{% macro _instagram_metric_verdict(item) -%}
+    case
+        when {{ item }} ->> 'name' in ('{{ instagram_counted_metrics() | join("', '") }}')
+            and {{ _instagram_not_a_count("(" ~ item ~ " -> 'values' -> 0 ->> 'value')") }}
+            then 1
+    end
+{%- endmacro %}
+
+{#- A GA4 metric value (an item of report_row.metricValues): 1 when its value is not a number
+    of at most 40 characters. -#}
+{% macro _ga4_metric_value_verdict(item) -%}
+    case when not {{ _is_metric_number("(" ~ item ~ " ->> 'value')") }} then 1 end
+{%- endmacro %}
+
 {%- macro judge_functions() -%}
     {%- for name, verdict in [
         ('judge_line_items', _line_item_verdict),
         ('judge_refund_line_items', _refund_line_item_verdict),
         ('judge_variants', _variant_verdict),
         ('judge_transactions', _transaction_verdict),
+        ('judge_instagram_metrics', _instagram_metric_verdict),
+        ('judge_ga4_metric_values', _ga4_metric_value_verdict),
     ] %}
 create or replace function {{ this.schema }}.{{ name }}(items jsonb)
 returns integer
@@ -366,13 +384,19 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     without case: the API writes HOUR as sent); null when the request did not group by it. -#}
 {% macro search_console_key(rec, dimension) -%}
     ({{ rec }}.report_row -> 'keys' ->> (
-        select (dims.position - 1)::integer
-        from jsonb_array_elements_text(
-            case when jsonb_typeof({{ rec }}.dimensions) = 'array' then {{ rec }}.dimensions else '[]'::jsonb end
-        ) with ordinality as dims (name, position)
-        where lower(dims.name) = lower('{{ dimension }}')
-        limit 1
+        case
+            {%- for i in range(search_console_max_dimensions()) %}
+            when lower({{ rec }}.dimensions ->> {{ i }}) = lower('{{ dimension }}') then {{ i }}
+            {%- endfor %}
+        end
     ))
+{%- endmacro %}
+
+{#- How many dimensions a request can group by (date, hour, query, page, country, device,
+    searchAppearance, each once), and more: search_console_key looks at that many positions, a
+    CASE rather than a subquery, which PostgreSQL would run in the judge's leader process only. -#}
+{% macro search_console_max_dimensions() -%}
+    {{ return(10) }}
 {%- endmacro %}
 
 {#- The day of a row: its date key, else the day of its hour key as the key writes it (Search
@@ -461,13 +485,19 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     sessionDefaultChannelGroup, sessionSourceMedium, ...); null when the report has none. -#}
 {% macro ga4_value(rec, headers, values, name) -%}
     ({{ rec }}.report_row -> '{{ values }}' -> (
-        select (heads.position - 1)::integer
-        from jsonb_array_elements(
-            case when jsonb_typeof({{ rec }}.{{ headers }}) = 'array' then {{ rec }}.{{ headers }} else '[]'::jsonb end
-        ) with ordinality as heads (header, position)
-        where heads.header ->> 'name' = '{{ name }}'
-        limit 1
+        case
+            {%- for i in range(ga4_max_headers()) %}
+            when {{ rec }}.{{ headers }} -> {{ i }} ->> 'name' = '{{ name }}' then {{ i }}
+            {%- endfor %}
+        end
     ) ->> 'value')
+{%- endmacro %}
+
+{#- How many dimension or metric headers a report can have (runReport takes at most 9
+    dimensions and 10 metrics): ga4_value and ga4_row_key look at that many positions, CASEs
+    rather than subqueries, which PostgreSQL would run in the judge's leader process only. -#}
+{% macro ga4_max_headers() -%}
+    {{ return(10) }}
 {%- endmacro %}
 
 {% macro ga4_dimension(rec, name) -%}
@@ -490,11 +520,14 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
 {#- A row's key: a bigint from the md5 of the property and every dimension's name and value (a
     jsonb object: its text is the same whatever the order of the headers). -#}
 {% macro ga4_row_key(rec='payload') -%}
-    ('x' || left(md5(jsonb_build_array({{ rec }}.property_id, (
-        select jsonb_object_agg(heads.header ->> 'name', {{ rec }}.report_row -> 'dimensionValues' -> (heads.position - 1)::integer ->> 'value')
-        from jsonb_array_elements(
-            case when jsonb_typeof({{ rec }}.dimension_headers) = 'array' then {{ rec }}.dimension_headers else '[]'::jsonb end
-        ) with ordinality as heads (header, position)
+    ('x' || left(md5(jsonb_build_array({{ rec }}.property_id, nullif(
+        {%- for i in range(ga4_max_headers()) %}
+        {%- set name = rec ~ ".dimension_headers -> " ~ i ~ " ->> 'name'" %}
+        case when {{ name }} is not null then jsonb_build_object(
+            {{ name }}, {{ rec }}.report_row -> 'dimensionValues' -> {{ i }} ->> 'value'
+        ) else '{}'::jsonb end {{ '||' if not loop.last }}
+        {%- endfor %},
+        '{}'::jsonb
     ))::text), 16))::bit(64)::bigint
 {%- endmacro %}
 
@@ -523,10 +556,8 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when {{ raw_date }} is null then 'the date is missing'
         when not ({{ raw_date }} ~ '^\d{8}$' and {{ is_timestamp_text(date_text) }})
             then 'the date is not a date'
-        when exists (
-            select 1 from jsonb_array_elements({{ rec }}.report_row -> 'metricValues') as metric (item)
-            where not {{ _is_metric_number("(metric.item ->> 'value')") }}
-        ) then 'a metric value is not a number'
+        when {{ judged('judge_ga4_metric_values', rec ~ ".report_row -> 'metricValues'") }} is not null
+            then 'a metric value is not a number'
         when ({{ sessions }})::numeric < 0 then 'sessions is negative'
         when ({{ sessions }})::numeric <> trunc(({{ sessions }})::numeric) then 'sessions is not a whole number'
     end
@@ -619,7 +650,6 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
 {%- endmacro %}
 
 {% macro instagram_media_insights_quarantine_reason(json_type='jsonb_typeof(value)', rec='payload') -%}
-    {%- set value = "(metric.item -> 'values' -> 0 ->> 'value')" %}
     case
         when {{ json_type }} <> 'object' then 'payload is a JSON ' || {{ json_type }} || ', not an object'
         {{ _instagram_id_rule(rec ~ '.media_id', 'media_id') }}
@@ -627,12 +657,8 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
         when coalesce(jsonb_typeof({{ rec }}.insights), '') <> 'object' then 'insights is not an object'
         when coalesce(jsonb_typeof({{ rec }}.insights -> 'data'), '') <> 'array'
             then 'insights.data is not an array'
-        when exists (
-            select 1 from jsonb_array_elements({{ rec }}.insights -> 'data') as metric (item)
-            where
-                metric.item ->> 'name' in ('{{ instagram_counted_metrics() | join("', '") }}')
-                and {{ _instagram_not_a_count(value) }}
-        ) then 'a metric value is not a count'
+        when {{ judged('judge_instagram_metrics', rec ~ ".insights -> 'data'") }} is not null
+            then 'a metric value is not a count'
     end
 {%- endmacro %}
 
