@@ -725,3 +725,21 @@ def test_a_variant_listed_twice_in_one_product_stages_its_first_listing(target):
             (product["variants"][1]["id"], product["variants"][1]["title"]),
         ]
     )
+
+
+def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
+    """PostgreSQL runs a correlated subquery (a SubPlan) in the leader process only, and the
+    whole judge with it: every rule reads its fields with expressions and judge functions."""
+    from runner import dbt
+
+    build_staging(target)  # the judge's pre-hook creates its functions
+    run_dbt(target, "compile", "--select", "facts_triage")
+    compiled = dbt.target_dir(target) / "compiled" / "hotdash" / "models" / "staging"
+    sql = (compiled / "facts_triage.sql").read_text()
+    with db_connect(target) as conn:
+        # as if the facts were many: the planner then chooses workers when it can
+        conn.execute("set parallel_setup_cost = 0; set parallel_tuple_cost = 0")
+        conn.execute("set min_parallel_table_scan_size = 0")
+        plan = "\n".join(row[0] for row in conn.execute("explain " + sql))
+    assert "Parallel Seq Scan on facts" in plan
+    assert "SubPlan" not in plan, plan
