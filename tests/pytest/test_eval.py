@@ -144,7 +144,7 @@ def test_eval_passes_on_the_built_marts_with_hand_worked_answers(store):
     assert [(x.shop, x.table, x.why) for x in report.leaked] == []
     assert report.ok
     # per shop: the session's shop, then every mart table and the alerts
-    assert len(report.leaks) == 2 * 11
+    assert len(report.leaks) == 2 * 12
     hotrod = answers(report, SHOP)
     assert hotrod["discontinue_capital"] == [[2, "12000.00", "6000.00"]]
     assert hotrod["slow_mover_capital"] == [[2, "12000.00", "6000.00"]]
