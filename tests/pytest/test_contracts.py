@@ -226,7 +226,20 @@ MART_COLUMNS = {
         "headline_value": "numeric",
         "comparison_value": "numeric",
     },
+    "seo_dropped_pages": {
+        "shop_domain": "text",
+        "page_path": "text",
+        "window_start": "date",
+        "window_end": "date",
+        "clicks_last_7_days": "bigint",
+        "clicks_prior_7_days": "bigint",
+        "clicks_change": "bigint",
+        "clicks_change_share": "numeric",
+        "drop_rank": "integer",
+    },
 }
+
+SEO_WINDOW = dt.date(2025, 6, 11)  # the hand-made SEO list's first day of its last 7 days
 
 # What the good facts must give, by hand: order 1001 is 250.00 gross, 10.00 off, 50.00 refunded.
 # fmt: off
@@ -252,7 +265,19 @@ MART_ROWS = {
         (SHOP, "sales", NOW.date(), True, D("190.00"), D("27000.00")),
         (SHOP, "inventory", NOW.date(), True, D("200.00"), D("50.00")),
     ],
+    # /products/a: 40 clicks in the 7 days before the window (SEO_DAILY), 8 in it.
+    "seo_dropped_pages": [
+        (SHOP, "/products/a", SEO_WINDOW, SEO_WINDOW + dt.timedelta(days=6), 8, 40, -32,
+         D("-0.8000"), 1),
+    ],
 }
+# The organic search per page and day the list was summed from (intermediate.int_seo__page_daily).
+SEO_DAILY = [
+    (SHOP, SEO_WINDOW - dt.timedelta(days=7), "/products/a", 30),
+    (SHOP, SEO_WINDOW - dt.timedelta(days=1), "/products/a", 10),
+    (SHOP, SEO_WINDOW + dt.timedelta(days=6), "/products/a", 8),
+    (SHOP, SEO_WINDOW + dt.timedelta(days=7), "/products/a", 50),  # after the window
+]
 # fmt: on
 
 
@@ -285,6 +310,14 @@ def make_marts(target: db.Target) -> None:
                 psycopg.sql.SQL(", ").join(psycopg.sql.Placeholder() * len(names)),
             )
             conn.cursor().executemany(insert, MART_ROWS[mart])
+        conn.execute("create schema if not exists intermediate")
+        conn.execute(
+            "create table intermediate.int_seo__page_daily"
+            " (shop_domain text, report_date date, page_path text, clicks numeric)"
+        )
+        conn.cursor().executemany(
+            "insert into intermediate.int_seo__page_daily values (%s, %s, %s, %s)", SEO_DAILY
+        )
 
 
 def set_column(target: db.Target, mart: str, name: str, value: object, where: str = "true") -> None:
@@ -339,6 +372,7 @@ def built(hotdash_home: Path, session: contracts.ContractSession) -> Iterator[db
         "marts_kpi_tiles",
         "marts_marketing_targets",
         "marts_product_categories",
+        "marts_seo_dropped_pages",
     }
     assert {o.status for o in marts.outcomes if o.suite.startswith("source_")} == {"pass"}
     make_marts(target)
@@ -353,7 +387,7 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert not_passed(source) == {}
     assert not_passed(marts) == {}
     suites = {o.suite for o in source.outcomes + marts.outcomes}
-    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 18
+    assert len(suites) == len(list((contracts.CONTRACTS_DIR).glob("*/*.yml"))) == 19
     assert contracts.contract_error(source) is None and contracts.contract_error(marts) is None
     summary = json.loads(marts.summary.read_text())
     assert summary["ok"] is True
@@ -386,6 +420,31 @@ def test_a_tile_that_disagrees_with_its_mart_by_a_cent_fails(built, session):
         finally:
             set_column(built, "kpi_tiles", column, good, where)
         assert not_passed(report) == {f"marts_kpi_tiles/{expectation}": "error"}, tile
+
+
+def test_a_dropped_page_whose_clicks_are_not_its_days_fails_that_contract_only(built, session):
+    """40 clicks the 7 days before, by its days; the list says 41 (its change and share by its
+    own arithmetic): only the reconciliation with the days fails. A change that is not the
+    difference fails the arithmetic."""
+    where = f"{col('seo_dropped_pages', 'page_path')} = '/products/a'"
+    good = {"clicks_prior_7_days": 40, "clicks_change": -32, "clicks_change_share": D("-0.8000")}
+    bad = {"clicks_prior_7_days": 41, "clicks_change": -33, "clicks_change_share": D("-0.8049")}
+    try:
+        for name, value in bad.items():
+            set_column(built, "seo_dropped_pages", name, value, where)
+        reconciled = contracts.run_contracts(built, "marts", session=session)
+        set_column(built, "seo_dropped_pages", "clicks_change", -34, where)
+        arithmetic = contracts.run_contracts(built, "marts", session=session)
+    finally:
+        for name, value in good.items():
+            set_column(built, "seo_dropped_pages", name, value, where)
+    assert not_passed(reconciled) == {
+        "marts_seo_dropped_pages/clicks_are_the_pages_daily_clicks": "error"
+    }
+    assert not_passed(arithmetic) == {
+        "marts_seo_dropped_pages/clicks_are_the_pages_daily_clicks": "error",
+        "marts_seo_dropped_pages/a_listed_page_lost_clicks_by_its_own_arithmetic": "error",
+    }
 
 
 def test_capital_not_units_times_cost_fails_that_contract_only(built, session):
