@@ -576,6 +576,8 @@ def test_docs_static_writes_one_file_and_serve_serves_it(target):
         "model.hotdash.seo_dropped_pages",
         "model.hotdash.stg_chatwoot__conversations",
         "model.hotdash.stg_chatwoot__messages",
+        "model.hotdash.stg_instagram__media",
+        "model.hotdash.stg_instagram__media_insights",
     ]
     assert {"exposure.hotdash.operator_dashboard", "exposure.hotdash.ai_assistant"} <= set(
         manifest["child_map"]["model.hotdash.kpi_tiles"]
