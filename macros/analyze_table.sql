@@ -1,7 +1,42 @@
 {#- Post-hook: planner statistics for a model built as a table (a view has none to gather). A
-    fresh table has none, and without them the joins downstream go quadratic. -#}
+    fresh table has none, and without them the joins downstream go quadratic.
+
+    An incremental model keeps its statistics between builds: it is analyzed when it has none
+    (first build, full refresh) or when it grew by more than a tenth in pages since it was last
+    analyzed. A night with a few new facts then does not rescan the large staging tables: the
+    planner scales the row counts of their statistics by the pages they have now, and
+    autovacuum analyzes a table whose rows changed much without growing. -#}
 {% macro analyze_table() -%}
-    {%- if config.get('materialized') != 'view' -%}
+    {%- set materialized = config.get('materialized') -%}
+    {%- if materialized == 'incremental' -%}
+        {{ analyze_when_changed(this) }}
+    {%- elif materialized != 'view' -%}
         analyze {{ this }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro analyze_when_changed(relation) -%}
+do $analyze$
+declare
+    rel regclass := to_regclass({{ dbt.string_literal(adapter.quote(relation.schema) ~ '.' ~ adapter.quote(relation.identifier)) }});
+begin
+    if exists (
+        select
+        from pg_class as c
+        where
+            c.oid = rel
+            and (
+                c.relpages = 0
+                or not exists (
+                    select from pg_stats as st
+                    where st.schemaname = {{ dbt.string_literal(relation.schema) }}
+                        and st.tablename = {{ dbt.string_literal(relation.identifier) }}
+                )
+                or pg_relation_size(c.oid) > 1.1 * c.relpages * current_setting('block_size')::bigint
+            )
+    ) then
+        execute format('analyze %s', rel);
+    end if;
+end
+$analyze$
 {%- endmacro %}

@@ -743,3 +743,44 @@ def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
         plan = "\n".join(row[0] for row in conn.execute("explain " + sql))
     assert "Parallel Seq Scan on facts" in plan
     assert "SubPlan" not in plan, plan
+
+
+def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
+    """ANALYZE rescans a table: a first build and a doubling gather statistics again, a night
+    with one new order keeps them (the planner scales them by the table's pages)."""
+
+    def analyzes() -> int:
+        return scalar(
+            target,
+            "select analyze_count from pg_stat_user_tables"
+            " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
+        )
+
+    def orders(first: int, count: int) -> list[tuple]:
+        return [
+            (SHOP, "shopify.orders", order(n, "2024-01-02T00:00:00Z"))
+            for n in range(first, first + count)
+        ]
+
+    insert_facts(target, orders(1, 300))
+    build_staging(target)
+    assert analyzes() == 1  # a new table has no statistics
+
+    insert_facts(target, orders(301, 1))
+    build_staging(target)
+    assert scalar(target, "select count(*) from staging.stg_shopify__orders") == 301
+    assert analyzes() == 1
+
+    insert_facts(target, orders(302, 300))
+    build_staging(target)
+    assert analyzes() == 2
+    assert (
+        scalar(
+            target,
+            "select reltuples from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
+        )
+        == 601
+    )
+
+    build_staging(target, "--full-refresh")
+    assert analyzes() == 1  # a new table again
