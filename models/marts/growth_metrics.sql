@@ -60,14 +60,26 @@ monthly_money as (
     group by shop_domain, revenue_month
 ),
 
+-- Orders per customer and month first (one hashing pass; the customers of a month are then its
+-- rows), rather than count(distinct), which sorts every order.
+customer_months as (
+    select
+        shop_domain,
+        order_month,
+        customer_id,
+        count(*) as orders
+    from orders
+    where counts_toward_revenue
+    group by shop_domain, order_month, customer_id
+),
+
 monthly_orders as (
     select
         shop_domain,
         order_month as month,
-        count(*) as orders,
-        count(distinct customer_id) as customers
-    from orders
-    where counts_toward_revenue
+        sum(orders)::bigint as orders,
+        count(customer_id) as customers
+    from customer_months
     group by shop_domain, order_month
 ),
 
@@ -76,8 +88,8 @@ first_orders as (
         shop_domain,
         customer_id,
         min(order_month) as first_month
-    from orders
-    where counts_toward_revenue and customer_id is not null
+    from customer_months
+    where customer_id is not null
     group by shop_domain, customer_id
 ),
 
