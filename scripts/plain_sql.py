@@ -53,6 +53,11 @@ from runner import settings  # noqa: E402
 # - the rules' checks are the macros' own, written to cost less where that is exact: open
 #   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
 #   dates a timestamp's regex cannot rule out.
+# - no correlated subquery (PostgreSQL runs one row by row): the rules judge the items of an
+#   array field with the judge's plpgsql functions (judge_functions, created at setup in the ops
+#   schema), called only when the rules before passed; a Search Console dimension or a GA4
+#   header is found by a CASE over its positions; the Instagram metrics are pivoted by one
+#   lateral pass over a winner's insights.
 
 # The dbt_project.yml var defaults the staging rules read (the compiled intermediate and mart
 # SQL carries the others).
@@ -265,6 +270,115 @@ def _array_rule(key: str) -> str:
     )
 
 
+# The verdict on one item of an array field (the macros' _line_item_verdict and the like): 1
+# when it has a bad shape, 2 (line items only) when its quantity or price is negative, else null.
+# Each cast reads only what the CASE before it checked. Each becomes a function over the whole
+# array (judge_functions in macros/quarantine_rules.sql: the worst verdict, 1 before 2; null when
+# every item is good or there are none), created in the ops schema at setup, which the rules call
+# (_judged) instead of a correlated subquery, which PostgreSQL would run row by row.
+
+
+def _line_item_verdict(item: str) -> str:
+    quantity, price = field(item, "quantity"), field(item, "price")
+    return (
+        f"case when jsonb_typeof({item}) <> 'object'"
+        f" or not {is_integer(field(item, 'id'))}"
+        f" or not {is_integer(quantity)}"
+        f" or not {is_numeric(price)} then 1"
+        f" when {checked_integer(quantity)} < 0 or {price}::numeric < 0 then 2 end"
+    )
+
+
+def _refund_line_item_verdict(item: str) -> str:
+    quantity, subtotal = field(item, "quantity"), field(item, "subtotal")
+    return (
+        f"case when jsonb_typeof({item}) <> 'object'"
+        f" or not {is_integer(field(item, 'line_item_id'))}"
+        f" or not {is_integer(quantity)}"
+        f" or ({subtotal} is not null and not {is_numeric(subtotal)}) then 1"
+        f" when {checked_integer(quantity)} < 0 then 1 end"
+    )
+
+
+def _variant_verdict(item: str) -> str:
+    price, inventory_item = field(item, "price"), field(item, "inventory_item_id")
+    return (
+        f"case when jsonb_typeof({item}) <> 'object'"
+        f" or not {is_integer(field(item, 'id'))}"
+        f" or ({price} is not null and not {is_numeric(price)})"
+        f" or ({inventory_item} is not null and not {is_integer(inventory_item)}) then 1"
+        f" when {price}::numeric < 0 then 1 end"
+    )
+
+
+def _transaction_verdict(item: str) -> str:
+    amount = field(item, "amount")
+    return (
+        f"case when jsonb_typeof({item}) <> 'object' or not {is_numeric(amount)} then 1"
+        f" when {amount}::numeric < 0 then 1 end"
+    )
+
+
+def _instagram_metric_verdict(item: str) -> str:
+    value = f"({item} -> 'values' -> 0 ->> 'value')"
+    names = ", ".join(f"'{name}'" for name in INSTAGRAM_METRICS)
+    return (
+        f"case when {item} ->> 'name' in ({names})"
+        f" and case when {is_integer(value)} then {checked_bigint(value)} < 0 else true end"
+        " then 1 end"
+    )
+
+
+def _ga4_metric_value_verdict(item: str) -> str:
+    value = f"({item} ->> 'value')"
+    return f"case when not ({is_decimal(value)} and octet_length({value}) <= 40) then 1 end"
+
+
+JUDGE_FUNCTIONS = {
+    "judge_line_items": _line_item_verdict,
+    "judge_refund_line_items": _refund_line_item_verdict,
+    "judge_variants": _variant_verdict,
+    "judge_transactions": _transaction_verdict,
+    "judge_instagram_metrics": _instagram_metric_verdict,
+    "judge_ga4_metric_values": _ga4_metric_value_verdict,
+}
+
+
+def _judge_function_statements(schema: str) -> list[str]:
+    return [
+        f"""create function {schema}.{name}(items jsonb)
+returns integer
+language plpgsql immutable strict parallel safe
+as $judge$
+declare
+    item jsonb;
+    verdict integer;
+    worst integer;
+begin
+    if jsonb_typeof(items) <> 'array' then
+        return null;
+    end if;
+    for i in 0 .. jsonb_array_length(items) - 1 loop
+        item := items -> i;
+        verdict := {verdict("item")};
+        if verdict = 1 then
+            return 1;
+        end if;
+        worst := coalesce(worst, verdict);
+    end loop;
+    return worst;
+end
+$judge$"""
+        for name, verdict in JUDGE_FUNCTIONS.items()
+    ]
+
+
+def _judged(function: str, items: str) -> str:
+    """The verdict on the items of an array field (judged); {ops}: the schema of the functions,
+    which judge_statement fills in."""
+    return f"{{ops}}.{function}({items})"
+
+
 # ---------------------------------------------------------------------------------------------
 # The judge, then staging, as the models do it.
 #
@@ -294,6 +408,7 @@ class Topic:
         False  # var topics `timestamps: unix_or_iso`: the version may be unix seconds
     )
     entity: str = ""  # var topics `entity_macro`: the key's expression over `r`, not a field
+    laterals: str = ""  # lateral joins after `from winners as w` the columns read
 
 
 TRIAGE_COLUMNS = (
@@ -327,7 +442,7 @@ def judge_statement(
 
     reason = by_topic(
         lambda t: "case" + t.reason.replace("\n", "\n        ") + "\n                end"
-    )
+    ).replace("{ops}", ops)
     entity = by_topic(lambda t: t.entity or f"r.{t.keys[0][1]}")
     location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
     version = by_topic(lambda t: f"r.{t.version}")
@@ -410,12 +525,11 @@ winners as materialized (
 
 insert into {staging}.{t.model}
 select{t.columns}
-from winners as w
+from winners as w{t.laterals}
 """.replace("{staging}", staging)
 
 
 def _orders() -> Topic:
-    li_quantity, li_price = field("li", "quantity"), field("li", "price")
     currencies = ", ".join(f"'{currency}'" for currency in KNOWN_CURRENCIES)
     customer_id = field("r.customer", "id")
     reason = (
@@ -436,24 +550,12 @@ def _orders() -> Topic:
         + " then 'customer.id is not an integer'"
         + _required("line_items")
         + "\n            when jsonb_typeof(r.line_items) <> 'array' then 'line_items is not an array'"
-        # One pass over the line items: a bad shape in any comes before a negative number in any.
+        # A bad shape in any line item comes before a negative number in any.
         + f"""
-            else (
-                select case min(
-                    case
-                        when jsonb_typeof(li) <> 'object'
-                            or not {is_integer(field("li", "id"))}
-                            or not {is_integer(li_quantity)}
-                            or not {is_numeric(li_price)}
-                            then 1
-                        when {checked_integer(li_quantity)} < 0 or {li_price}::numeric < 0 then 2
-                    end
-                )
-                    when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
-                    when 2 then 'a line item has a negative quantity or price'
-                end
-                from jsonb_array_elements(r.line_items) as li
-            )"""
+            else case {_judged("judge_line_items", "r.line_items")}
+                when 1 then 'a line item has a missing or non-integer id or quantity, or a non-numeric price'
+                when 2 then 'a line item has a negative quantity or price'
+            end"""
     )
     columns = f"""
     w.fact_id,
@@ -540,7 +642,6 @@ line_items as (
 
 
 def _refunds() -> Topic:
-    rli_quantity, rli_subtotal = field("rli", "quantity"), field("rli", "subtotal")
     t_amount = field("t", "amount")
     reason = (
         _not_object()
@@ -551,24 +652,10 @@ def _refunds() -> Topic:
         + _array_rule("refund_line_items")
         + _array_rule("transactions")
         + f"""
-            when exists (
-                select 1 from {elements("r.refund_line_items")} as rli
-                where case
-                    when jsonb_typeof(rli) <> 'object'
-                        or not {is_integer(field("rli", "line_item_id"))}
-                        or not {is_integer(rli_quantity)}
-                        or ({rli_subtotal} is not null and not {is_numeric(rli_subtotal)})
-                        then true
-                    else {checked_integer(rli_quantity)} < 0
-                end
-            ) then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
-            when exists (
-                select 1 from {elements("r.transactions")} as t
-                where case
-                    when jsonb_typeof(t) <> 'object' or not {is_numeric(t_amount)} then true
-                    else {t_amount}::numeric < 0
-                end
-            ) then 'a transaction has a missing, non-numeric or negative amount'"""
+            when {_judged("judge_refund_line_items", "r.refund_line_items")} = 1
+                then 'a refund line item has a missing line_item_id, a bad quantity or a non-numeric subtotal'
+            when {_judged("judge_transactions", "r.transactions")} = 1
+                then 'a transaction has a missing, non-numeric or negative amount'"""
     )
     kind, status = field("t", "kind"), field("t", "status")
     columns = f"""
@@ -690,7 +777,6 @@ def _customers() -> Topic:
 
 
 def _products() -> Topic:
-    v_price, v_item = field("v", "price"), field("v", "inventory_item_id")
     reason = (
         _not_object()
         + _integer_rule("id")
@@ -698,17 +784,8 @@ def _products() -> Topic:
         + _timestamp_rule("created_at", required=False)
         + _array_rule("variants")
         + f"""
-            when exists (
-                select 1 from {elements("r.variants")} as v
-                where case
-                    when jsonb_typeof(v) <> 'object'
-                        or not {is_integer(field("v", "id"))}
-                        or ({v_price} is not null and not {is_numeric(v_price)})
-                        or ({v_item} is not null and not {is_integer(v_item)})
-                        then true
-                    else {v_price}::numeric < 0
-                end
-            ) then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'"""
+            when {_judged("judge_variants", "r.variants")} = 1
+                then 'a variant has a missing or non-integer id, a bad price or a bad inventory_item_id'"""
     )
     columns = f"""
     w.fact_id,
@@ -954,17 +1031,19 @@ def _chatwoot_messages() -> Topic:
     )
 
 
+# How many dimensions a request can group by, and more: search_console_key looks at that many
+# positions (search_console_max_dimensions in macros/quarantine_rules.sql).
+SEARCH_CONSOLE_MAX_DIMENSIONS = 10
+
+
 def _sc_key(rec: str, dimension: str) -> str:
-    """search_console_key: the row's key at the dimension's position in the dimensions."""
-    dims = (
-        f"case when jsonb_typeof({rec}.dimensions) = 'array' then {rec}.dimensions"
-        " else '[]'::jsonb end"
+    """search_console_key: the row's key at the dimension's position in the dimensions (a CASE
+    over the positions, not a correlated subquery)."""
+    whens = "".join(
+        f" when lower({rec}.dimensions ->> {i}) = lower('{dimension}') then {i}"
+        for i in range(SEARCH_CONSOLE_MAX_DIMENSIONS)
     )
-    return (
-        f"({rec}.report_row -> 'keys' ->> (select (d.n - 1)::integer"
-        f" from jsonb_array_elements_text({dims}) with ordinality as d (name, n)"
-        f" where lower(d.name) = lower('{dimension}') limit 1))"
-    )
+    return f"({rec}.report_row -> 'keys' ->> (case{whens} end))"
 
 
 def _sc_date(rec: str) -> str:
@@ -1066,17 +1145,19 @@ def _search_console() -> Topic:
     )
 
 
+# How many dimension or metric headers a report can have (runReport takes at most 9 dimensions
+# and 10 metrics): ga4_value and ga4_row_key look at that many positions (ga4_max_headers in
+# macros/quarantine_rules.sql).
+GA4_MAX_HEADERS = 10
+
+
 def _ga4_value(rec: str, headers: str, values: str, name: str) -> str:
-    """ga4_value: the value at the header's position."""
-    heads = (
-        f"case when jsonb_typeof({rec}.{headers}) = 'array' then {rec}.{headers}"
-        " else '[]'::jsonb end"
+    """ga4_value: the value at the header's position (a CASE over the positions)."""
+    whens = "".join(
+        f" when {rec}.{headers} -> {i} ->> 'name' = '{name}' then {i}"
+        for i in range(GA4_MAX_HEADERS)
     )
-    return (
-        f"({rec}.report_row -> '{values}' -> (select (h.n - 1)::integer"
-        f" from jsonb_array_elements({heads}) with ordinality as h (header, n)"
-        f" where h.header ->> 'name' = '{name}' limit 1) ->> 'value')"
-    )
+    return f"({rec}.report_row -> '{values}' -> (case{whens} end) ->> 'value')"
 
 
 def _ga4_dimension(rec: str, name: str) -> str:
@@ -1093,15 +1174,17 @@ def _ga4_date(rec: str) -> str:
 
 
 def _ga4_row_key(rec: str) -> str:
-    heads = (
-        f"case when jsonb_typeof({rec}.dimension_headers) = 'array' then {rec}.dimension_headers"
-        " else '[]'::jsonb end"
-    )
-    names = (
-        f"(select jsonb_object_agg(h.header ->> 'name',"
-        f" {rec}.report_row -> 'dimensionValues' -> (h.n - 1)::integer ->> 'value')"
-        f" from jsonb_array_elements({heads}) with ordinality as h (header, n))"
-    )
+    """ga4_row_key: the md5 of the property and {dimension name: value}, the object concatenated
+    from one per header position (null when there are none)."""
+
+    def named(i: int) -> str:
+        name = f"{rec}.dimension_headers -> {i} ->> 'name'"
+        return (
+            f"case when {name} is not null then jsonb_build_object({name},"
+            f" {rec}.report_row -> 'dimensionValues' -> {i} ->> 'value') else '{{}}'::jsonb end"
+        )
+
+    names = f"nullif({' || '.join(named(i) for i in range(GA4_MAX_HEADERS))}, '{{}}'::jsonb)"
     return (
         f"('x' || left(md5(jsonb_build_array({rec}.property_id, {names})::text), 16))"
         "::bit(64)::bigint"
@@ -1111,7 +1194,6 @@ def _ga4_row_key(rec: str) -> str:
 def _ga4_landing_pages() -> Topic:
     raw_date, date = _ga4_dimension("r", "date"), _ga4_date("r")
     sessions = _ga4_metric("r", "sessions")
-    value = "(m.item ->> 'value')"
 
     def not_array(x: str) -> str:
         return f"jsonb_typeof({x}) is distinct from 'array'"
@@ -1139,8 +1221,7 @@ def _ga4_landing_pages() -> Topic:
         + f"\n            when {raw_date} is null then 'the date is missing'"
         + f"\n            when not ({raw_date} ~ '^\\d{{8}}$' and {is_timestamp(date)})"
         + " then 'the date is not a date'"
-        + f"\n            when exists (select 1 from jsonb_array_elements({metrics}) as m (item)"
-        + f" where not ({is_decimal(value)} and octet_length({value}) <= 40))"
+        + f"\n            when {_judged('judge_ga4_metric_values', metrics)} is not null"
         + " then 'a metric value is not a number'"
         + f"\n            when {sessions}::numeric < 0 then 'sessions is negative'"
         + f"\n            when {sessions}::numeric <> trunc({sessions}::numeric)"
@@ -1262,7 +1343,7 @@ def _instagram_media() -> Topic:
 
 def _instagram_media_insights() -> Topic:
     value, id_text = "(m.item -> 'values' -> 0 ->> 'value')", "(r.media_id #>> '{}')"
-    names = ", ".join(f"'{name}'" for name in INSTAGRAM_METRICS)
+    insights = "(r.insights -> 'data')"
     reason = (
         _not_object()
         + _instagram_id_rule("r.media_id", "media_id")
@@ -1271,17 +1352,22 @@ def _instagram_media_insights() -> Topic:
         + " then 'insights is not an object'"
         + "\n            when coalesce(jsonb_typeof(r.insights -> 'data'), '') <> 'array'"
         + " then 'insights.data is not an array'"
-        + "\n            when exists (select 1 from jsonb_array_elements(r.insights -> 'data')"
-        + f" as m (item) where m.item ->> 'name' in ({names})"
-        + f" and case when {is_integer(value)} then {checked_bigint(value)} < 0 else true end)"
+        + f"\n            when {_judged('judge_instagram_metrics', insights)} is not null"
         + " then 'a metric value is not a count'"
     )
-    metrics = "".join(
-        f"\n    (select max({checked_bigint(value)}) filter (where m.item ->> 'name' = '{name}')"
-        " from jsonb_array_elements(w.insights -> 'data') as m (item)"
-        f" where m.item ->> 'period' = 'lifetime') as {name},"
+    metrics = "".join(f"\n    metrics.{name}," for name in INSTAGRAM_METRICS)
+    # instagram_lifetime_metrics: one pass over the insights of a winner, every metric at once.
+    pivot = ",".join(
+        f"\n        max({checked_bigint(value)}) filter (where m.item ->> 'name' = '{name}')"
+        f" as {name}"
         for name in INSTAGRAM_METRICS
     )
+    lateral = f"""
+cross join lateral (
+    select{pivot}
+    from jsonb_array_elements(w.insights -> 'data') as m (item)
+    where m.item ->> 'period' = 'lifetime'
+) as metrics"""
     columns = f"""
     w.fact_id,
     1::bigint as judge_batch,
@@ -1299,6 +1385,7 @@ def _instagram_media_insights() -> Topic:
         version="fetched_at",
         fields="media_id jsonb, insights jsonb",
         columns=columns,
+        laterals=lateral,
         entity=f"({_instagram_key(id_text)})::text",
     )
 
@@ -1454,6 +1541,8 @@ def _setup_statements(s: Schemas) -> list[str]:
         for topic in STAGED_TOPICS
     ]
     statements.append(f"create table {s.staging}.{SEED[0]} ({SEED[1]})")
+    # The judge's functions over the items of an array field (judge_functions).
+    statements += _judge_function_statements(s.ops)
     return statements
 
 
