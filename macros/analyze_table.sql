@@ -23,14 +23,13 @@ begin
     if exists (
         select
         from pg_class as c
+        inner join pg_namespace as n on c.relnamespace = n.oid
         where
             c.oid = rel
             and (
-                c.relpages = 0
-                or not exists (
+                not exists (
                     select from pg_stats as st
-                    where st.schemaname = {{ dbt.string_literal(relation.schema) }}
-                        and st.tablename = {{ dbt.string_literal(relation.identifier) }}
+                    where st.schemaname = n.nspname and st.tablename = c.relname
                 )
                 or pg_relation_size(c.oid) > 1.1 * c.relpages * current_setting('block_size')::bigint
             )
