@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,12 @@ from tests.pytest.helpers import PROJECT_DIR
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (`-n`), each worker's dbt writes its own target and log folders:
-    dbt's partial parse file, manifest and run results are per process, not per project."""
+    dbt's partial parse file, manifest and run results are per process, not per project.
+
+    dbt's file log is off: the tests read dbt's results, and writing every debug event costs
+    about a tenth of a small build. DBT_LOG_LEVEL_FILE=debug keeps it.
+    """
+    os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         os.environ["DBT_TARGET_PATH"] = str(PROJECT_DIR / "target" / f"pytest-{worker}")
@@ -54,11 +58,18 @@ def hotdash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def new_target(hotdash_home: Path) -> Iterator[Callable[[], db.Target]]:
-    """Factory of fresh, empty databases (with the facts table) on the session's server."""
+    """Factory of fresh, empty databases (with the facts table) on the session's server.
+
+    The n-th database of every test has the same name (t_0, t_1, ...), dropped and made again:
+    dbt can only parse a project partially when the profile, and so the database name, is the
+    one it last parsed for. Each test worker has a server of its own (hotdash_home).
+    """
     made: list[db.Target] = []
 
     def make() -> db.Target:
-        name = f"t_{uuid.uuid4().hex[:10]}"
+        name = f"t_{len(made)}"
+        stale = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
+        db.drop_database(stale)  # what a test that stopped before its teardown left
         target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=name)
         with db.connect(target) as conn:
             ensure_facts_table(conn)
