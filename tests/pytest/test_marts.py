@@ -41,7 +41,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt
+from tests.pytest.helpers import FIXTURES_DIR, insert_facts, query, run_dbt, scalar
 
 # One worker builds this module's database once (scripts/test.sh: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("marts")
@@ -587,3 +587,32 @@ def test_mart_keys_and_enums_are_checked_by_dbt(store):
         )
     }
     assert len(tests) >= 8
+
+
+def test_every_built_table_and_column_carries_its_description_as_a_comment(store):
+    """persist_docs (macros/persist_docs.sql): an analyst's SQL client shows each model's and
+    each column's YAML description, doc blocks rendered, on every relation the build made."""
+    from runner import dbt
+
+    target, run = store
+    manifest = dbt.require_success(dbt.invoke(target, ["parse"])).manifest
+    built = {n.unique_id for n in run.nodes if n.resource_type == "model" and n.status == "success"}
+    expected, checked = [], 0
+    for unique_id in sorted(built):
+        node = manifest.nodes[unique_id]
+        relation = f"{node.schema}.{node.alias}"
+        expected.append((relation, None, node.description))
+        expected += [(relation, name, col.description) for name, col in node.columns.items()]
+    for relation, column, description in expected:
+        if column is None:
+            sql = "select obj_description(%s::regclass, 'pg_class')"
+            args: tuple = (relation,)
+        else:
+            sql = (
+                "select col_description(attrelid, attnum) from pg_attribute"
+                " where attrelid = %s::regclass and attname = %s"
+            )
+            args = (relation, column)
+        assert scalar(target, sql, args) == description, (relation, column)
+        checked += 1
+    assert len(built) >= len(MARTS) and checked > 100
