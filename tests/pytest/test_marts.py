@@ -546,8 +546,9 @@ def test_the_daily_email_export_reads_the_built_mart(store):
 
 def test_mart_keys_and_enums_are_checked_by_dbt(store):
     """Keys and enums have one home, dbt (contracts/README.md, "Where each check lives"): a
-    mart's enforced primary key refuses a second row for the same key, and a value outside a
-    column's accepted values fails that column's test, and only it."""
+    mart's enforced primary key refuses a second row for the same key, its not_null constraint
+    a null segment or stage, and a value outside a column's accepted values fails that column's
+    test, and only it."""
     import psycopg
 
     from runner import db
@@ -558,6 +559,11 @@ def test_mart_keys_and_enums_are_checked_by_dbt(store):
             "insert into marts.customer_segments"
             " select * from marts.customer_segments where customer_id = 501"
         )
+    for column in ("primary_segment", "lifecycle_stage"):
+        with db.connect(target) as conn, pytest.raises(psycopg.errors.NotNullViolation):
+            conn.execute(
+                f"update marts.customer_segments set {column} = null where customer_id = 501"
+            )
     with db.connect(target) as conn:
         conn.execute(
             "update marts.customer_segments set lifecycle_stage = 'dormant' where customer_id = 501"
@@ -586,7 +592,7 @@ def test_mart_keys_and_enums_are_checked_by_dbt(store):
             1,
         )
     }
-    assert len(tests) >= 8
+    assert len(tests) >= 7
 
 
 def test_every_built_table_and_column_carries_its_description_as_a_comment(store):

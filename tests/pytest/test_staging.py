@@ -7,6 +7,7 @@ import datetime
 import json
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from runner.db import connect as db_connect
@@ -478,6 +479,16 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
         full, "select variant_id, product_id from staging.stg_shopify__product_variants order by 1"
     ) == [(49148385, 632910392), (808950810, 999)]
     assert scalar(full, "select cost from staging.stg_shopify__inventory_items") == Decimal("12.50")
+    # A staging key refuses a null as the row is written (not_null constraints, contract
+    # enforced): on the table incremental nights insert into as on a fresh one.
+    for built in (incremental, full):
+        for relation, key in [
+            ("stg_shopify__orders", "order_id"),
+            ("stg_shopify__order_line_items", "line_item_id"),
+            ("stg_shopify__inventory_levels", "location_id"),
+        ]:
+            with db_connect(built) as conn, pytest.raises(psycopg.errors.NotNullViolation):
+                conn.execute(f"update staging.{relation} set {key} = null")
 
 
 def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
