@@ -8,11 +8,10 @@ Usage: python scripts/benchmark.py --report [--sizes 100000 1000000 3000000]
 the plain SQL floor (scripts/plain_sql.py, checked row for row against dbt's tables), `hotdash
 build --full-refresh` step by step (the database's first build: dbt parses the whole project) and
 once more (dbt parses partially, as on a scheduled full refresh), a build with no new facts
-against dbt's own start-up, a build
-after --incremental-share new facts, the slowest staging model, the judge's facts per second,
-the peak memory of the runner and of the largest PostgreSQL backend, and the operator's tile
-queries (p95 over repeated runs, one shop, row-level security on); then the ratios the goals
-are stated in.
+against dbt's own start-up, a build after --incremental-share new facts, the slowest staging
+model, the judge's facts per second, the peak memory of the runner and of the largest PostgreSQL
+backend, and the operator's tile queries (p95 over repeated runs, one shop, row-level security
+on); then the ratios the goals are stated in.
 
 Each figure runs in a fresh database `bench_<n>` on the embedded server (or the configured
 profile's server) and prints min / median / max seconds over the repeats.
