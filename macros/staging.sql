@@ -94,6 +94,26 @@
     where parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
 {%- endmacro %}
 
+{#-
+    Pre-hook of a child model keyed on its parent (delete+insert on the parent's key): the rows of
+    every parent that changed since the child last ran go first, in the transaction that inserts
+    their new rows. delete+insert alone deletes only the keys the new rows carry, so a parent whose
+    new version lists no items (an order edited down to no line items) would keep its old ones.
+-#}
+{% macro delete_items_of_changed_parents(parent_model, parent_keys) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as items
+        using {{ ref(parent_model) }} as parent
+        where
+            parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
+            {%- for key in parent_keys %}
+            and items.{{ key }} = parent.{{ key }}
+            {%- endfor %}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The config of an incremental staging model: built on the judge's batches by delete+insert on
     its key (shop_domain and the entity's), failing on a schema change, with a unique index on
     its rows' key (`row_key`, the key by default), indexes on fact_id and judge_batch (what an

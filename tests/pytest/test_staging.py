@@ -491,6 +491,47 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
                 conn.execute(f"update staging.{relation} set {key} = null")
 
 
+STORED = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+
+def test_an_entity_updated_to_no_items_keeps_none_of_its_old_ones(new_target):
+    """An order edited down to no line items, a refund sent again with none and a product whose
+    variants all went: an incremental night drops the old items as a full refresh never stages
+    them."""
+    first = [
+        (SHOP, "shopify.orders", order(50, "2024-01-02T00:00:00Z")),
+        (SHOP, "shopify.refunds", fixture("refund")),
+        (SHOP, "shopify.products", fixture("product")),
+    ]
+    emptied = [
+        (SHOP, "shopify.orders", order(50, "2024-01-03T00:00:00Z", line_items=[])),
+        (SHOP, "shopify.refunds", {**fixture("refund"), "refund_line_items": []}),
+        (
+            SHOP,
+            "shopify.products",
+            {**fixture("product"), "updated_at": "2030-01-01T00:00:00Z", "variants": []},
+        ),
+    ]
+    incremental, full = new_target(), new_target()
+    insert_facts(incremental, first, created_at=STORED)
+    build_staging(incremental)
+    for items in ("order_line_items", "refund_line_items", "product_variants"):
+        assert scalar(incremental, f"select count(*) from staging.stg_shopify__{items}") > 0
+    insert_facts(incremental, emptied, created_at=STORED)
+    build_staging(incremental)
+    insert_facts(full, first + emptied, created_at=STORED)
+    build_staging(full, "--full-refresh")
+
+    assert snapshot(incremental) == snapshot(full)
+    for built in (incremental, full):
+        assert query(
+            built,
+            "select line_item_count from staging.stg_shopify__orders where order_id = 50",
+        ) == [(0,)]
+        for items in ("order_line_items", "refund_line_items", "product_variants"):
+            assert scalar(built, f"select count(*) from staging.stg_shopify__{items}") == 0
+
+
 def test_every_demo_fact_is_staged_quarantined_or_ignored(target):
     """On demo data (every malformed kind, other topics, two shops): nothing is lost."""
     from runner.db import connect
