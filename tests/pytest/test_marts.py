@@ -544,55 +544,55 @@ def test_the_daily_email_export_reads_the_built_mart(store):
     )
 
 
-def test_mart_keys_and_enums_are_checked_by_dbt(store):
-    """Keys and enums have one home, dbt (contracts/README.md, "Where each check lives"): a
-    mart's enforced primary key refuses a second row for the same key, its not_null constraint
-    a null segment or stage, and a value outside a column's accepted values fails that column's
-    test, and only it."""
+def test_mart_keys_and_enums_are_checked_as_rows_are_written(store):
+    """Keys and enums have one home, the mart's enforced contract (contracts/README.md, "Where
+    each check lives"): its primary key refuses a second row for the same key, its not_null
+    constraints a null segment or stage, and its check constraints a value outside a column's
+    accepted values, while every accepted value, the first and the last of a score's range
+    included, is written."""
     import psycopg
 
     from runner import db
 
     target, _ = store
+    one = "where customer_id = 501"
     with db.connect(target) as conn, pytest.raises(psycopg.errors.UniqueViolation):
         conn.execute(
-            "insert into marts.customer_segments"
-            " select * from marts.customer_segments where customer_id = 501"
+            f"insert into marts.customer_segments select * from marts.customer_segments {one}"
         )
     for column in ("primary_segment", "lifecycle_stage"):
         with db.connect(target) as conn, pytest.raises(psycopg.errors.NotNullViolation):
-            conn.execute(
-                f"update marts.customer_segments set {column} = null where customer_id = 501"
-            )
-    with db.connect(target) as conn:
-        conn.execute(
-            "update marts.customer_segments set lifecycle_stage = 'dormant' where customer_id = 501"
-        )
-    try:
-        run = run_dbt(
-            target,
-            "test",
-            "--select",
-            "customer_segments",
-            "--vars",
-            json.dumps({"as_of_date": AS_OF, "revenue_goal": 5000}),
-            ok=False,
-        )
-    finally:
-        with db.connect(target) as conn:
-            conn.execute(
-                "update marts.customer_segments set lifecycle_stage = 'at_risk'"
-                " where customer_id = 501"
-            )
-    tests = {n.name: (n.status, n.failures) for n in run.nodes if n.resource_type == "test"}
-    failed = {name: result for name, result in tests.items() if result[0] != "pass"}
-    assert failed == {
-        "accepted_values_customer_segments_lifecycle_stage__new__active__at_risk__churned": (
-            "fail",
-            1,
-        )
-    }
-    assert len(tests) >= 7
+            conn.execute(f"update marts.customer_segments set {column} = null {one}")
+    refused = [
+        ("lifecycle_stage", "'dormant'"),
+        ("primary_segment", "'reseller'"),
+        ("top_category_l1", "'Paint'"),
+        ("recency_score", "0"),
+        ("recency_score", "6"),
+        ("frequency_score", "6"),
+        ("monetary_score", "0"),
+    ]
+    for column, value in refused:
+        with db.connect(target) as conn, pytest.raises(psycopg.errors.CheckViolation) as error:
+            conn.execute(f"update marts.customer_segments set {column} = {value} {one}")
+        assert f'check constraint "{column}_accepted"' in str(error.value)
+    accepted = [
+        ("lifecycle_stage", "'churned'"),
+        ("primary_segment", "'general'"),
+        ("top_category_l1", "'Other'"),
+        ("recency_score", "1"),
+        ("recency_score", "5"),
+        ("frequency_score", "5"),
+        ("monetary_score", "1"),
+    ]
+    with db.connect(target) as conn, conn.transaction(force_rollback=True):
+        for column, value in accepted:
+            conn.execute(f"update marts.customer_segments set {column} = {value} {one}")
+        row = conn.execute(
+            "select lifecycle_stage, primary_segment, top_category_l1, recency_score,"
+            f" frequency_score, monetary_score from marts.customer_segments {one}"
+        ).fetchone()
+    assert row == ("churned", "general", "Other", 5, 5, 1)
 
 
 def test_every_built_table_and_column_carries_its_description_as_a_comment(store):
