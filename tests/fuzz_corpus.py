@@ -1077,6 +1077,57 @@ def check_corpus(fuzz_target, good_target, cases_: list[Case]) -> FuzzReport:
     )
 
 
+def check_nights(nightly_target, once_target, cases_: list[Case], nights: int) -> list[str]:
+    """The corpus and the good facts arrive over `nights` nights, each built incrementally in
+    `nightly_target` (an entity's versions on different nights, out of order); all of them are
+    built at once, in the same order, in `once_target`. The relations whose rows differ: every staging
+    table and the quarantine (batch numbers aside: helpers.table_rows), and every mart of every
+    shop."""
+    from runner import db
+    from tests.pytest.helpers import table_rows
+
+    # The k-th version of case i arrives on night (i + k) mod nights: a case's versions fall on
+    # different nights, a later one sometimes first. The good shop's facts go round the nights
+    # backwards, so its order's later version (paid, then refunded) arrives first.
+    arrivals: list[list[Fact]] = [[] for _ in range(nights)]
+    for i, case in enumerate(cases_):
+        for k, fact in enumerate(case.facts):
+            arrivals[(i + k) % nights].append(fact)
+    good = good_facts()
+    arrivals = [
+        _interleave(good[nights - 1 - night :: nights], arriving)
+        for night, arriving in enumerate(arrivals)
+    ]
+    for arriving in arrivals:
+        _load(nightly_target, arriving)
+        _build(nightly_target)
+    _load(once_target, [fact for arriving in arrivals for fact in arriving])
+    _build(once_target)
+
+    with db.connect(once_target) as conn:
+        tables = [
+            f"staging.{name}"
+            for (name,) in conn.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'staging' and table_type = 'BASE TABLE'"
+                " order by table_name"
+            ).fetchall()
+        ] + ["ops.facts_quarantine"]
+    differ = [
+        table
+        for table in tables
+        if table_rows(nightly_target, table) != table_rows(once_target, table)
+    ]
+    for shop in (GOOD_SHOP, *FUZZ_SHOPS):
+        nightly, once = _mart_rows(nightly_target, shop), _mart_rows(once_target, shop)
+        differ += [
+            f"marts.{table} ({shop})"
+            for table in sorted(nightly.keys() | once.keys())
+            if nightly.get(table) != once.get(table)
+        ]
+    return differ
+
+
 if __name__ == "__main__":  # generate_corpus's own process: one case per line on stdout
     for case in _draw_corpus(int(sys.argv[1]), int(sys.argv[2])):
         kind_and_facts = [case.kind, [[f.shop_domain, f.topic, f.value] for f in case.facts]]

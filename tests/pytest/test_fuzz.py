@@ -18,7 +18,7 @@ import pytest
 from runner import db
 from runner.errors import LoadError
 from runner.load import load_file
-from tests.fuzz_corpus import check_corpus, fixture, generate_corpus
+from tests.fuzz_corpus import check_corpus, check_nights, fixture, generate_corpus
 from tests.pytest.helpers import query, scalar
 
 CASES = 400
@@ -50,6 +50,18 @@ def test_fuzzed_payloads_are_staged_or_quarantined_and_leave_the_good_shop_alone
         "product_categories": 4,
         "seo_dropped_pages": 0,  # the good shop has no organic search rows
     }
+
+
+def test_fuzzed_facts_arriving_over_three_nights_build_what_one_build_of_them_all_builds(
+    new_target,
+):
+    """The same corpus and the good shop's facts arrive over three nights, each built
+    incrementally: versions of one entity fall on different nights and out of order (the good
+    shop's refunded order before its paid version). The staging tables, the quarantine and every
+    shop's marts equal one build of all the facts, in the same order."""
+    corpus = generate_corpus(CASES)
+
+    assert check_nights(new_target(), new_target(), corpus, nights=3) == []
 
 
 # --- the loader: what jsonb cannot store is named, and nothing of the file is loaded ------------
