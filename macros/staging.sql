@@ -131,3 +131,24 @@
         ] + indexes,
     ) }}
 {%- endmacro %}
+
+{#- The config of a child staging model, one row per item of its parent's array (line items):
+    built from the changed parents by delete+insert on the parent's key, the items of every
+    changed parent deleted first (delete_items_of_changed_parents), failing on a schema change,
+    with a unique index on the parent's key and the item's position, indexes on parent_fact_id
+    and parent_judge_batch, and the model's own `indexes`. -#}
+{% macro item_staging_config(parent_model, parent_keys, indexes=[]) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=parent_keys,
+        on_schema_change='fail',
+        pre_hook="{{ delete_items_of_changed_parents('" ~ parent_model ~ "', "
+            ~ (parent_keys | tojson) ~ ") }}",
+        indexes=[
+            {'columns': parent_keys + ['position'], 'unique': true},
+            {'columns': ['parent_fact_id']},
+            {'columns': ['parent_judge_batch']},
+        ] + indexes,
+    ) }}
+{%- endmacro %}

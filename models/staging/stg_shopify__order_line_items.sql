@@ -1,16 +1,8 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'order_id'],
-        on_schema_change='fail',
-        pre_hook="{{ delete_items_of_changed_parents('stg_shopify__orders', ['shop_domain', 'order_id']) }}",
-        indexes=[
-            {'columns': ['shop_domain', 'order_id', 'position'], 'unique': true},
-            {'columns': ['parent_fact_id']},
-            {'columns': ['parent_judge_batch']},
-            {'columns': ['shop_domain', 'variant_id']},
-        ],
+    item_staging_config(
+        'stg_shopify__orders',
+        ['shop_domain', 'order_id'],
+        indexes=[{'columns': ['shop_domain', 'variant_id']}],
     )
 }}
 

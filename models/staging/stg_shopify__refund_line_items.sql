@@ -1,16 +1,8 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['shop_domain', 'refund_id'],
-        on_schema_change='fail',
-        pre_hook="{{ delete_items_of_changed_parents('stg_shopify__refunds', ['shop_domain', 'refund_id']) }}",
-        indexes=[
-            {'columns': ['shop_domain', 'refund_id', 'position'], 'unique': true},
-            {'columns': ['parent_fact_id']},
-            {'columns': ['parent_judge_batch']},
-            {'columns': ['shop_domain', 'variant_id']},
-        ],
+    item_staging_config(
+        'stg_shopify__refunds',
+        ['shop_domain', 'refund_id'],
+        indexes=[{'columns': ['shop_domain', 'variant_id']}],
     )
 }}
 

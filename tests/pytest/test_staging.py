@@ -402,6 +402,9 @@ STAGED_TABLES = [
 ]
 
 
+STORED = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)  # the facts' created_at
+
+
 def snapshot(target) -> dict[str, list[tuple]]:
     return {t: table_rows(target, t) for t in STAGED_TABLES}
 
@@ -459,13 +462,12 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
     }
     incremental, full = new_target(), new_target()
     size = -(-len(facts) // batches)
-    stored = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     arrivals = [facts[start : start + size] for start in range(0, len(facts), size)]
     arrivals.append([(SHOP, "shopify.products", moved_variant)])
     for batch in arrivals:
-        insert_facts(incremental, batch, created_at=stored)
+        insert_facts(incremental, batch, created_at=STORED)
         build_staging(incremental)
-    insert_facts(full, [fact for batch in arrivals for fact in batch], created_at=stored)
+    insert_facts(full, [fact for batch in arrivals for fact in batch], created_at=STORED)
     build_staging(full, "--full-refresh")
 
     assert snapshot(incremental) == snapshot(full)
@@ -489,9 +491,6 @@ def test_incremental_runs_equal_a_full_refresh(new_target, batches):
         ]:
             with db_connect(built) as conn, pytest.raises(psycopg.errors.NotNullViolation):
                 conn.execute(f"update staging.{relation} set {key} = null")
-
-
-STORED = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 
 
 def test_an_entity_updated_to_no_items_keeps_none_of_its_old_ones(new_target):
