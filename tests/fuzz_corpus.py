@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -946,21 +946,26 @@ def _build(target) -> float:
     return time.monotonic() - start
 
 
+def _base_tables(conn, schema: str, excluding: Sequence[str] = ()) -> list[str]:
+    """The tables (not views) of `schema` but `excluding`, by name."""
+    return [
+        name
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables"
+            " where table_schema = %s and table_type = 'BASE TABLE'"
+            " and table_name <> all(%s) order by table_name",
+            (schema, list(excluding)),
+        ).fetchall()
+    ]
+
+
 def _mart_rows(target, shop: str) -> dict[str, list[tuple]]:
     from runner import db, settings
 
     with db.connect(target) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute(
-                # the records of what builds found (alerts, snapshots) are not built from facts,
-                # and the monitoring views show the builds, not the facts
-                "select table_name from information_schema.tables"
-                " where table_schema = 'marts' and table_type = 'BASE TABLE'"
-                " and table_name <> all(%s) order by table_name",
-                (list(settings.BUILD_RECORDS),),
-            ).fetchall()
-        ]
+        # the records of what builds found (alerts, snapshots) are not built from facts, and the
+        # monitoring views show the builds, not the facts
+        tables = _base_tables(conn, "marts", excluding=settings.BUILD_RECORDS)
         return {
             table: sorted(
                 conn.execute(
@@ -1105,14 +1110,8 @@ def check_nights(nightly_target, once_target, cases_: list[Case], nights: int) -
     _build(once_target)
 
     with db.connect(once_target) as conn:
-        tables = [
-            f"staging.{name}"
-            for (name,) in conn.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = 'staging' and table_type = 'BASE TABLE'"
-                " order by table_name"
-            ).fetchall()
-        ] + ["ops.facts_quarantine"]
+        tables = [f"staging.{name}" for name in _base_tables(conn, "staging")]
+    tables.append("ops.facts_quarantine")
     differ = [
         table
         for table in tables
