@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,100 @@ def _node_result(result) -> NodeResult:  # result: dbt RunResult
     )
 
 
+# What a node is expected to take when no earlier build ran it, in seconds: a model, seed or
+# snapshot writes a table; a test reads one.
+DEFAULT_NODE_SECONDS = 1.0
+DEFAULT_TEST_SECONDS = 0.05
+
+
+def node_cost(unique_id: str, seconds: Mapping[str, float]) -> float:
+    """What `unique_id` is expected to take: its time in `seconds` (an earlier build's), else a
+    default by resource type."""
+    if unique_id in seconds:
+        return max(0.0, float(seconds[unique_id]))
+    kind = unique_id.split(".", 1)[0]
+    return DEFAULT_TEST_SECONDS if kind in ("test", "unit_test") else DEFAULT_NODE_SECONDS
+
+
+def path_scores(graph, seconds: Mapping[str, float]) -> dict[str, int]:
+    """Each node's priority, lowest first: minus the longest chain of expected seconds from the
+    node to the end of the build (itself included), in milliseconds.
+
+    A node ready to run whose descendants take longest starts first, so the build's critical
+    path (at 1M facts: stg_shopify__orders, its line items, the order and customer tables,
+    customer_segments and its snapshot) does not wait behind small models that happen to sort
+    before it. Ties keep dbt's order (by unique id). `graph` is dbt's networkx DiGraph.
+    """
+    import networkx as nx  # dbt-core's own dependency
+
+    remaining: dict[str, float] = {}
+    for node in reversed(list(nx.topological_sort(graph))):
+        after = max((remaining[child] for child in graph.successors(node)), default=0.0)
+        remaining[node] = node_cost(node, seconds) + after
+    return {node: -round(total * 1000) for node, total in remaining.items()}
+
+
+@contextlib.contextmanager
+def longest_path_first(seconds: Mapping[str, float] | None) -> Iterator[None]:
+    """Within the block, each free dbt thread takes the ready node with the longest path of
+    expected seconds ahead of it (path_scores).
+
+    dbt-core 1.11 has no setting for this, and its own order would not do it: it orders ready
+    nodes by graph depth, and its main loop hands every ready node to the thread pool's queue at
+    once, first in first out, so a node that becomes ready later (stg_shopify__order_line_items
+    when the orders are staged) waits behind every small model queued before it. The block
+    replaces three methods and restores them after: the graph queue's scoring
+    (dbt.graph.queue.GraphQueue._get_scores), its `get`, which then waits for a free thread
+    before taking a node, and the task's run_queue, which tells the queue how many threads run.
+    None of them decides what runs, only when: a node still starts after its parents and their
+    tests. `seconds` None, or a dbt without those methods: dbt's own order.
+    """
+    try:
+        from dbt.graph.queue import GraphQueue
+        from dbt.task.runnable import GraphRunnableTask
+    except ImportError:  # pragma: no cover - dbt-core moved them
+        yield
+        return
+    originals = {
+        (GraphQueue, "_get_scores"): GraphQueue.__dict__.get("_get_scores"),
+        (GraphQueue, "get"): GraphQueue.__dict__.get("get"),
+        (GraphRunnableTask, "run_queue"): GraphRunnableTask.__dict__.get("run_queue"),
+    }
+    if seconds is None or None in originals.values():
+        yield
+        return
+    get = originals[(GraphQueue, "get")]
+    run_queue = originals[(GraphRunnableTask, "run_queue")]
+
+    def scores(queue, graph):
+        return path_scores(graph, seconds)
+
+    def get_when_a_thread_is_free(queue, block=True, timeout=None):
+        threads = getattr(queue, "hotdash_threads", None)
+        if threads:
+            with queue.lock:
+                while len(queue.in_progress) >= threads:
+                    queue.some_task_done.wait()
+        return get(queue, block, timeout)
+
+    def run_queue_on_threads(task, pool):
+        task.job_queue.hotdash_threads = task.config.threads
+        return run_queue(task, pool)
+
+    replacements = {
+        (GraphQueue, "_get_scores"): scores,
+        (GraphQueue, "get"): get_when_a_thread_is_free,
+        (GraphRunnableTask, "run_queue"): run_queue_on_threads,
+    }
+    for (cls, name), method in replacements.items():
+        setattr(cls, name, method)
+    try:
+        yield
+    finally:
+        for (cls, name), method in originals.items():
+            setattr(cls, name, method)
+
+
 def invoke(
     target: Target,
     args: Sequence[str],
@@ -93,12 +188,15 @@ def invoke(
     quiet: bool = True,
     silent: bool = False,
     manifest: object | None = None,
+    node_seconds: Mapping[str, float] | None = None,
 ) -> DbtRun:
     """Run one dbt command in-process and collect its per-node results.
 
     dbtRunner keeps global state: one invocation at a time per process. `silent` keeps dbt's
     console quiet even on errors (the caller reports them); logs/dbt.log still has everything.
     `manifest` (a DbtRun.manifest from `dbt parse` with the same vars) skips loading the project.
+    `node_seconds` (what each node took in an earlier build, by unique id): start the longest
+    remaining path first (longest_path_first); None keeps dbt's order.
     """
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner
@@ -110,7 +208,8 @@ def invoke(
         full = ["--quiet", *full]
     if silent:
         full = ["--log-level", "none", *full]
-    res = runner.invoke(full)
+    with longest_path_first(node_seconds):
+        res = runner.invoke(full)
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # dbt catches Ctrl-C and reports a failure: it is an interruption
     run = DbtRun(command=list(args), success=bool(res.success))

@@ -131,6 +131,29 @@ def finish_run(
         )
 
 
+def last_node_seconds(target: Target, full_refresh: bool) -> dict[str, float]:
+    """What each dbt node took in the last successful build of the same kind (a full refresh or
+    not), by unique id; empty before the first one. The next build orders its nodes by them
+    (runner/dbt.py longest_path_first)."""
+    with connect(target) as conn:
+        if not relation_exists(conn, "ops.build_run_nodes"):
+            return {}
+        rows = conn.execute(
+            """
+            select nodes.unique_id, nodes.seconds
+            from ops.build_run_nodes as nodes
+            where nodes.run_id = (
+                select runs.run_id from ops.build_runs as runs
+                where runs.status = 'success' and (runs.command_args ? '--full-refresh') = %s
+                order by runs.started_at desc
+                limit 1
+            )
+            """,
+            (full_refresh,),
+        ).fetchall()
+    return {unique_id: float(seconds) for unique_id, seconds in rows}
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """A recorded run, as `hotdash status` lists it."""

@@ -154,13 +154,25 @@ class BuildContext:
     # the new facts unless it is a full refresh).
     checks_only: bool = False
     new_facts_only: bool | None = None
+    # What each dbt node took in the last successful build of the same kind (ops): dbt starts
+    # the longest remaining path first (runner/dbt.py longest_path_first). Read once.
+    node_seconds: dict[str, float] | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
-        Once the project is loaded, every command reuses it."""
+        Once the project is loaded, every command reuses it; the longest path of nodes starts
+        first."""
+        if self.node_seconds is None:
+            self.node_seconds = ops.last_node_seconds(self.target, self.options.full_refresh)
         callback = dbt.progress_events(self.listener.node_event, self.listener.nodes_selected)
         run = dbt.invoke(
-            self.target, args, on_event=callback, quiet=True, silent=True, manifest=self.manifest
+            self.target,
+            args,
+            on_event=callback,
+            quiet=True,
+            silent=True,
+            manifest=self.manifest,
+            node_seconds=self.node_seconds,
         )
         self.report.dbt_runs.append(run)
         return run

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg.sql
 import pytest
 import yaml
+from psycopg.types.json import Jsonb
 
 from runner import contracts, db, ops, pipeline, settings
 from runner import dbt as dbtmod
@@ -393,6 +394,83 @@ def test_dbt_build_records_every_node_and_pipeline_health_reads_it(target):
             0,
         )
     ]
+
+
+def test_the_longest_path_of_expected_seconds_scores_first():
+    import networkx as nx
+
+    # a -> b -> c, a -> d; d was measured at 5 s, the others at 1 s; e is new (a model: 1 s)
+    graph = nx.DiGraph(
+        [("model.p.a", "model.p.b"), ("model.p.b", "model.p.c"), ("model.p.a", "model.p.d")]
+    )
+    graph.add_node("test.p.e")
+    seconds = {"model.p.a": 1.0, "model.p.b": 1.0, "model.p.c": 1.0, "model.p.d": 5.0}
+    assert dbtmod.path_scores(graph, seconds) == {
+        "model.p.a": -6000,  # a then d
+        "model.p.b": -2000,
+        "model.p.c": -1000,
+        "model.p.d": -5000,
+        "test.p.e": -50,  # a test no build ran: 0.05 s
+    }
+
+
+def record_build(target: db.Target, args: list[str], seconds: dict[str, float]) -> None:
+    run_id = uuid.uuid4()
+    with db.connect(target) as conn:
+        conn.execute(
+            "insert into ops.build_runs (run_id, command_args, status, ended_at)"
+            " values (%s, %s, 'success', now())",
+            (run_id, Jsonb(args)),
+        )
+        for unique_id, took in seconds.items():
+            conn.execute(
+                "insert into ops.build_run_nodes (run_id, unique_id, name, resource_type, status,"
+                " seconds) values (%s, %s, %s, 'model', 'success', %s)",
+                (run_id, unique_id, unique_id.rsplit(".", 1)[1], took),
+            )
+
+
+def test_a_build_starts_the_longest_path_of_the_last_such_build_first(target):
+    """dbt alone starts ready models by graph depth and name, and queues every ready model at
+    once; the runner gives each free thread the model with the most expected seconds ahead."""
+    from dbt.graph.queue import GraphQueue
+
+    insert_facts(target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))])
+    model = "model.hotdash."
+    record_build(
+        target,
+        ["build"],
+        {
+            model + "stg_search_console__search_analytics": 60.0,
+            model + "stg_shopify__orders": 20.0,
+            model + "stg_shopify__order_line_items": 20.0,
+            model + "stg_shopify__inventory_items": 30.0,
+        },
+    )
+    # a later full refresh: not the same kind of build, its times are not this one's
+    record_build(target, ["build", "--full-refresh"], {model + "stg_chatwoot__messages": 600.0})
+    scoring = GraphQueue._get_scores
+
+    report = build(target, BuildOptions(select=STAGING, skip_contracts=True, threads=2))
+
+    assert report.error is None
+    assert GraphQueue._get_scores is scoring  # dbt's own order again after the build
+    results = json.loads((dbtmod.target_dir(target) / "run_results.json").read_text())["results"]
+    started = sorted(
+        (r["timing"][0]["started_at"], r["unique_id"].removeprefix(model))
+        for r in results
+        if r["unique_id"].startswith(model + "stg_")
+    )
+    order_started = [name for _, name in started]
+    # search console (60 s ahead) and the orders (40 s: theirs and their line items') start
+    # first; then the inventory items (30 s) before the line items (20 s), which dbt alone would
+    # have queued behind every staging model ready before them
+    assert set(order_started[:2]) == {
+        "stg_search_console__search_analytics",
+        "stg_shopify__orders",
+    }
+    assert order_started[2:4] == ["stg_shopify__inventory_items", "stg_shopify__order_line_items"]
+    assert "stg_chatwoot__messages" in order_started[4:]
 
 
 def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
