@@ -1,6 +1,12 @@
 {#- Post-hook: planner statistics for a model built as a table (a view has none to gather). A
     fresh table has none, and without them the joins downstream go quadratic.
 
+    A table rebuilt by every build (the intermediate tables and the marts) is analyzed from a
+    sample of 3,000 rows (statistics target 10) instead of 30,000: what the models downstream
+    plan by are row counts and how distinct their keys are, which such a sample gives, and at 1M
+    facts the default sample costs about 0.2 s a table, one after another along the chain of
+    order and customer tables, against 0.02 s.
+
     An incremental model keeps its statistics between builds: it is analyzed when it has none
     (first build, full refresh) or when it grew by more than a tenth in pages since it was last
     analyzed. A night with a few new facts then does not rescan the large staging tables: the
@@ -11,6 +17,7 @@
     {%- if materialized == 'incremental' -%}
         {{ analyze_when_changed(this) }}
     {%- elif materialized != 'view' -%}
+        set local default_statistics_target = 10;
         analyze {{ this }}
     {%- endif -%}
 {%- endmacro %}
