@@ -104,6 +104,10 @@ class BuildLock:
     backend_start: dt.datetime
 
     def close(self) -> None:
+        # Unlock first: closing the session alone releases the lock only when its backend has
+        # exited, after close() returns, and a build started right after would be refused.
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("select pg_advisory_unlock(%s, %s)", LOCK_KEY)
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
 

@@ -203,6 +203,22 @@ def test_readers_see_the_old_or_the_new_mart_during_a_full_rebuild(target):
 # --- one build at a time --------------------------------------------------------------------
 
 
+def test_a_build_returns_with_its_lock_released_so_the_next_one_starts_at_once(target):
+    """A script running builds one after the other (`hotdash build && hotdash build`, a retry)
+    is never told that another build is running: the lock is free when a build returns."""
+    quick = [Step("quick", lambda ctx: None)]
+    with db.connect(target) as watcher:
+        for _ in range(5):
+            report = build(target, FAST, steps=quick)
+            assert report.error is None
+            held = watcher.execute(
+                "select count(*) from pg_locks where locktype = 'advisory'"
+                " and classid = %s and objid = %s and granted",
+                lock.LOCK_KEY,
+            ).fetchone()[0]
+            assert held == 0
+
+
 class Recorder(BuildListener):
     def __init__(self) -> None:
         self.waited_for: list[lock.Holder | None] = []
