@@ -1561,6 +1561,8 @@ def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[s
                 "--select",
                 "intermediate",
                 "marts",
+                # every row, as a full refresh (an incremental model compiles to its changes)
+                "--full-refresh",
                 "--vars",
                 f"{{as_of_date: '{as_of_date}'}}",
                 "--target-path",

@@ -188,6 +188,17 @@ begin
 end
 $hotdash$;
 
+-- The state of each intermediate model built incrementally (macros/incremental.sql): the as-of
+-- date and settings (fingerprint) its rows were computed for, and per source model the highest
+-- judge batch it had read (cursors). Written in the model's own transaction, with its rows.
+create table if not exists ops.incremental_state (
+    model text primary key,
+    as_of_date date not null,
+    fingerprint text not null,
+    cursors jsonb not null,
+    built_at timestamptz not null default now()
+);
+
 -- What `hotdash notify` delivers (runner/notify.py, README "Delivery"): one row per message, an
 -- alert opened or resolved or a shop's daily briefing, under a stable key
 -- ('alert:<alert_id>:opened', 'alert:<alert_id>:resolved', 'briefing:<shop>:<as_of_date>').

@@ -1,18 +1,41 @@
+{%- set keys = ['shop_domain', 'order_id'] -%}
+{%- set sources = [
+    {'model': 'stg_shopify__orders', 'batch': 'judge_batch', 'dated': 'created_at'},
+    {'model': 'stg_shopify__order_line_items', 'batch': 'parent_judge_batch'},
+    {'model': 'stg_shopify__refunds', 'batch': 'judge_batch', 'dated': 'created_at'},
+    {'model': 'stg_shopify__refund_line_items', 'batch': 'parent_judge_batch'},
+] -%}
+{%- set settings = ['reporting_timezone'] -%}
+{{ intermediate_incremental_config(keys, sources, settings) }}
+{%- set state = incremental_state(settings) if is_incremental() else none %}
+
 -- One row per order placed up to the as-of date with its net revenue (tax and shipping
 -- excluded): gross line items minus discounts minus every refund of the order up to the as-of
 -- date. Cancelled and test orders are kept with zero money and counts_toward_revenue = false.
+-- Built incrementally (macros/incremental.sql): an order is recomputed when it, its line items or
+-- one of its refunds changed, or when it or a refund of it is dated between the last build's
+-- as-of date and this one's.
 with
 
+{% if state is not none -%}
+changed as (
+    {{ changed_keys(keys, sources, state) }}
+),
+
+{% endif -%}
 orders as (
     select * from {{ ref('stg_shopify__orders') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 line_items as (
     select * from {{ ref('stg_shopify__order_line_items') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 refunds as (
     select * from {{ ref('int_shopify__refunds') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 line_totals as (

@@ -1,0 +1,174 @@
+{#-
+    Intermediate models built incrementally: each build recomputes only the rows whose inputs
+    changed since the model was last built, and the result equals a full rebuild.
+
+    The model's state (ops.incremental_state, one row per model, written by the post-hook in the
+    model's own transaction) holds:
+    - per source model, the highest judge batch it had read (`cursors`). A staging model's new
+      rows always carry a batch past its highest (macros/staging.sql), so the rows past the cursor
+      are what changed, whichever models a build selected;
+    - the as-of date the rows were computed for. Rows dated between the old and the new as-of date
+      (either way round) enter or leave: they count as changed;
+    - a fingerprint of the model's code and of the vars it reads. Any other value (the code or a var
+      changed, no state yet) recomputes every row, as a full refresh does.
+
+    `sources`: one entry per source model: `model` (its name), `batch` (its judge batch column) and
+    optionally `dated` (a timestamp column whose reporting date, against the as-of dates, makes a
+    row changed). Each source has the model's `keys` columns. `settings`: the names of the vars
+    the model reads besides as_of_date.
+-#}
+
+{#- The model's key in ops.incremental_state: schema.table. -#}
+{% macro incremental_state_key() -%}
+    {{ return(this.schema ~ '.' ~ this.identifier) }}
+{%- endmacro %}
+
+{#- md5 of the code the rows come from (the file of the model and of every model and seed upstream
+    of it, and every macro they call) and of the values of the vars it reads: a deploy that
+    changes any of them, or another var, recomputes every row. -#}
+{% macro incremental_fingerprint(settings) -%}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set nodes = [model.unique_id] -%}
+    {%- set macros = [] -%}
+    {#- Breadth first: a loop over a list sees what is appended to it while it runs. -#}
+    {%- for unique_id in nodes -%}
+        {%- set node = graph.nodes.get(unique_id) or {} -%}
+        {%- for parent in (node.get('depends_on') or {}).get('nodes') or [] -%}
+            {%- if parent not in nodes and parent in graph.nodes -%}
+                {%- do nodes.append(parent) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- for called in (node.get('depends_on') or {}).get('macros') or [] -%}
+            {%- if called not in macros -%}{%- do macros.append(called) -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for unique_id in macros -%}
+        {%- for called in incremental_macro_node(unique_id).depends_on.macros -%}
+            {%- if called not in macros -%}{%- do macros.append(called) -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set parts = [] -%}
+    {%- for unique_id in nodes | sort -%}
+        {%- do parts.append(unique_id ~ ':' ~ ((graph.nodes[unique_id].get('checksum') or {}).get('checksum') or '')) -%}
+    {%- endfor -%}
+    {%- for unique_id in macros | sort -%}
+        {%- do parts.append(unique_id ~ ':' ~ local_md5(incremental_macro_node(unique_id).macro_sql)) -%}
+    {%- endfor -%}
+    {%- set values = {} -%}
+    {%- for name in settings -%}
+        {%- do values.update({name: var(name)}) -%}
+    {%- endfor -%}
+    {%- do parts.append(tojson(values, sort_keys=true)) -%}
+    {{ return(local_md5(parts | join('|'))) }}
+{%- endmacro %}
+
+{#- The parsed macro of a unique id (macro.package.name), as the model's context holds it. -#}
+{% macro incremental_macro_node(unique_id) -%}
+    {%- set parts = unique_id.split('.') -%}
+    {%- set found = context.get(parts[1], {}).get(parts[2]) if parts[1] in context else none -%}
+    {%- set found = found or context.get(parts[2]) -%}
+    {{ return(found.macro) }}
+{%- endmacro %}
+
+{#- The state the rows in the table were built with, as {'as_of': 'YYYY-MM-DD', 'cursors': {}},
+    or none: not an incremental run, no state (or no state table yet: dbt's on-run-start makes it),
+    or another fingerprint. Without a state, every row is recomputed. -#}
+{% macro incremental_state(settings) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set state_table = load_relation(source('ops', 'incremental_state')) -%}
+    {%- if state_table is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select as_of_date::text, cursors::text from " ~ state_table
+        ~ " where model = " ~ dbt.string_literal(incremental_state_key())
+        ~ " and fingerprint = " ~ dbt.string_literal(incremental_fingerprint(settings))
+    ) -%}
+    {%- if found.rows | length == 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return({'as_of': found.rows[0][0], 'cursors': fromjson(found.rows[0][1])}) }}
+{%- endmacro %}
+
+{#- The keys of the rows whose inputs changed since `state` (a union, no duplicates). -#}
+{% macro changed_keys(keys, sources, state) -%}
+    {%- for source_model in sources %}
+    {% if not loop.first %}union{% endif %}
+    select {{ keys | join(', ') }}
+    from {{ ref(source_model.model) }}
+    where
+        {{ source_model.batch }} > {{ state.cursors.get(source_model.model, 0) }}
+        {%- if source_model.get('dated') %}
+        or {{ reporting_date(source_model.dated) }}
+        between least('{{ state.as_of }}'::date, {{ as_of_date() }}) + 1
+        and greatest('{{ state.as_of }}'::date, {{ as_of_date() }})
+        {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- In a model that names the changed keys in a CTE `changed` (changed_keys): the row read is
+    among them (always true without a state). -#}
+{% macro in_changed(keys, state) -%}
+    {%- if state is none -%}
+        true
+    {%- else -%}
+        ({{ keys | join(', ') }}) in (select {{ keys | join(', ') }} from changed)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: the rows to recompute go first, in the transaction that inserts them again
+    (delete+insert alone deletes only the keys the new rows carry: an order now dated after the
+    as-of date would stay). Without a state, every row goes. -#}
+{% macro delete_changed_rows(keys, sources, settings) -%}
+    {%- if is_incremental() -%}
+        {%- set state = incremental_state(settings) -%}
+        delete from {{ this }}
+        {%- if state is not none %}
+        where ({{ keys | join(', ') }}) in ({{ changed_keys(keys, sources, state) }}
+        )
+        {%- endif %}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: the state the rows now hold, in the model's transaction. -#}
+{% macro save_incremental_state(sources, settings) -%}
+    insert into {{ source('ops', 'incremental_state') }} (model, as_of_date, fingerprint, cursors)
+    select
+        {{ dbt.string_literal(incremental_state_key()) }},
+        {{ as_of_date() }},
+        {{ dbt.string_literal(incremental_fingerprint(settings)) }},
+        jsonb_build_object(
+            {%- for source_model in sources %}
+            '{{ source_model.model }}',
+            (select coalesce(max({{ source_model.batch }}), 0) from {{ ref(source_model.model) }})
+            {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    on conflict (model) do update set
+        as_of_date = excluded.as_of_date,
+        fingerprint = excluded.fingerprint,
+        cursors = excluded.cursors,
+        built_at = now()
+{%- endmacro %}
+
+{#- The config of an incremental intermediate model (see above): delete+insert on `keys`, the
+    changed rows deleted first, the state saved after, a unique index on the keys. A change of
+    columns is applied to the table (every row is then recomputed: the code changed). -#}
+{% macro intermediate_incremental_config(keys, sources, settings, indexes=[]) -%}
+    {%- set args = (keys | tojson) ~ ", " ~ (sources | tojson) ~ ", " ~ (settings | tojson) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=keys,
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ delete_changed_rows(" ~ args ~ ") }}",
+        post_hook="{{ save_incremental_state(" ~ (sources | tojson) ~ ", " ~ (settings | tojson) ~ ") }}",
+        indexes=[{'columns': keys, 'unique': true}] + indexes,
+    ) }}
+{%- endmacro %}
