@@ -94,8 +94,12 @@
     {{ return({'as_of': found.rows[0][0], 'cursors': fromjson(found.rows[0][1])}) }}
 {%- endmacro %}
 
-{#- The keys of the rows whose inputs changed since `state` (a union, no duplicates). -#}
-{% macro changed_keys(keys, sources, state) -%}
+{#- The keys of the rows whose inputs changed since `state` (a union, no duplicates).
+    `also_changed`: the name of a macro whose query gives more changed keys (the model's own
+    rule, e.g. order_lines_catalog_changed). The model's query reads it after the pre-hook, which
+    leaves those keys alone: they must still have rows, which delete+insert replaces (deleted
+    first, the query would no longer find them). -#}
+{% macro changed_keys(keys, sources, state, also_changed=none) -%}
     {%- for source_model in sources %}
     {% if not loop.first %}union{% endif %}
     select {{ keys | join(', ') }}
@@ -108,6 +112,10 @@
         and greatest('{{ state.as_of }}'::date, {{ as_of_date() }})
         {%- endif %}
     {%- endfor %}
+    {%- if also_changed %}
+    union
+    {{ context[also_changed]() }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- In a model that names the changed keys in a CTE `changed` (changed_keys): the row read is
@@ -158,9 +166,12 @@
 {%- endmacro %}
 
 {#- The config of an incremental intermediate model (see above): delete+insert on `keys`, the
-    changed rows deleted first, the state saved after, a unique index on the keys. A change of
-    columns is applied to the table (every row is then recomputed: the code changed). -#}
-{% macro intermediate_incremental_config(keys, sources, settings, indexes=[]) -%}
+    changed rows deleted first, the state saved after, a unique index on each row's key (`row_key`,
+    the keys by default). A change of columns is applied to the table (every row is then
+    recomputed: the code changed). -#}
+{% macro intermediate_incremental_config(
+    keys, sources, settings, row_key=none, indexes=[]
+) -%}
     {%- set args = (keys | tojson) ~ ", " ~ (sources | tojson) ~ ", " ~ (settings | tojson) -%}
     {{ config(
         materialized='incremental',
@@ -169,6 +180,32 @@
         on_schema_change='sync_all_columns',
         pre_hook="{{ delete_changed_rows(" ~ args ~ ") }}",
         post_hook="{{ save_incremental_state(" ~ (sources | tojson) ~ ", " ~ (settings | tojson) ~ ") }}",
-        indexes=[{'columns': keys, 'unique': true}] + indexes,
+        indexes=[{'columns': row_key or keys, 'unique': true}] + indexes,
     ) }}
+{%- endmacro %}
+
+{#- int_shopify__order_lines: the orders with a line whose catalog values (category, and the
+    variant's product when the line names none) are no longer what int_shopify__product_variants
+    gives: a product's type, a variant's product or the category tree changed. Compares every
+    line to the catalog, which a nightly catalog update (prices, stock) mostly leaves alone. -#}
+{% macro order_lines_catalog_changed() -%}
+    select lines.shop_domain, lines.order_id
+    from {{ this }} as lines
+    left join {{ ref('int_shopify__product_variants') }} as product_variants
+        on
+            lines.shop_domain = product_variants.shop_domain
+            and lines.variant_id = product_variants.variant_id
+    where
+        lines.category_l1 is distinct from coalesce(product_variants.category_l1, 'Other')
+        or (
+            lines.product_id is distinct from product_variants.product_id
+            and exists (
+                select from {{ ref('stg_shopify__order_line_items') }} as line_items
+                where
+                    line_items.shop_domain = lines.shop_domain
+                    and line_items.order_id = lines.order_id
+                    and line_items.position = lines.position
+                    and line_items.product_id is null
+            )
+        )
 {%- endmacro %}

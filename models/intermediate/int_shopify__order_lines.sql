@@ -1,21 +1,47 @@
+{%- set keys = ['shop_domain', 'order_id'] -%}
+{%- set sources = [
+    {'model': 'stg_shopify__orders', 'batch': 'judge_batch', 'dated': 'created_at'},
+    {'model': 'stg_shopify__order_line_items', 'batch': 'parent_judge_batch'},
+    {'model': 'stg_shopify__refunds', 'batch': 'judge_batch', 'dated': 'created_at'},
+    {'model': 'stg_shopify__refund_line_items', 'batch': 'parent_judge_batch'},
+] -%}
+{%- set settings = ['reporting_timezone'] -%}
+{%- set also_changed = 'order_lines_catalog_changed' -%}
+{{ intermediate_incremental_config(keys, sources, settings, row_key=keys + ['position']) }}
+{%- set state = incremental_state(settings) if is_incremental() else none %}
+
 -- One row per line item of every order that counts (not cancelled, not test, placed up to the
 -- as-of date), with the units and amount refunded from it up to the as-of date and its category.
+-- Built incrementally (macros/incremental.sql): an order's lines are recomputed when the order,
+-- its line items or one of its refunds changed, when it or a refund of it is dated between the
+-- last build's as-of date and this one's, or when the catalog no longer gives a line its
+-- category or product (order_lines_catalog_changed).
 with
 
+{% if state is not none -%}
+changed as (
+    {{ changed_keys(keys, sources, state, also_changed) }}
+),
+
+{% endif -%}
 orders as (
     select * from {{ ref('int_shopify__order_net_revenue') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 line_items as (
     select * from {{ ref('stg_shopify__order_line_items') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 refund_line_items as (
     select * from {{ ref('stg_shopify__refund_line_items') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 refunds as (
     select * from {{ ref('int_shopify__refunds') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 product_variants as (

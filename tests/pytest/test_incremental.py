@@ -9,9 +9,10 @@ night  as-of       what arrives                                              ord
 2      2025-03-10  O2 refunded (1 x 2002, 03-09), O5 cancelled, O4 edited     O2 O4 O5, and O6
                    down to its 2002 line, O11 (03-10)                         O11 O604 (dated
                                                                               03-09..03-10)
-3      2025-03-06  nothing: the as-of date goes back                          O2 (its refund
-                                                                              leaves); O6 O11
-                                                                              O601 O604 leave
+3      2025-03-06  the poster (2003) becomes a Coilovers product; the as-of   O2 (its refund
+                   date goes back                                             leaves); O6 O11
+                                                                              O601 O604 leave;
+                                                                              lines: also O9
 4      2025-03-12  nothing; var reporting_timezone becomes Asia/Tokyo         every one
 """
 
@@ -22,10 +23,11 @@ import json
 from decimal import Decimal as D
 
 from tests.pytest.helpers import insert_facts, query, run_dbt, table_rows
-from tests.pytest.test_marts import GUESTS, SHOP, order, refund, store_facts
+from tests.pytest.test_marts import GUESTS, SHOP, order, product, refund, store_facts
 
 NET_REVENUE = "intermediate.int_shopify__order_net_revenue"
-MODELS = ["int_shopify__order_net_revenue"]
+ORDER_LINES = "intermediate.int_shopify__order_lines"
+MODELS = ["int_shopify__order_net_revenue", "int_shopify__order_lines"]
 STORED_AT = datetime.datetime(2025, 3, 10, tzinfo=datetime.UTC)  # the facts' created_at
 
 
@@ -79,7 +81,21 @@ NIGHTS = [
         ],
         {},
     ),
-    ("2025-03-06", [], {}),
+    (
+        "2025-03-06",
+        [
+            (
+                SHOP,
+                "shopify.products",
+                {
+                    **product(1003),
+                    "product_type": "Coilovers",
+                    "updated_at": "2025-03-05T00:00:00Z",
+                },
+            )
+        ],
+        {},
+    ),
     ("2025-03-12", [], {"reporting_timezone": "Asia/Tokyo"}),
 ]
 
@@ -92,7 +108,7 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_r
     for as_of, facts, settings in NIGHTS:
         for target in (incremental, full):
             insert_facts(target, facts, created_at=STORED_AT)
-        inserted.append(build(incremental, as_of, **settings)[MODELS[0]])
+        inserted.append(build(incremental, as_of, **settings))
         build(full, as_of, "--full-refresh", **settings)
         assert rows(incremental) == rows(full), as_of
 
@@ -113,9 +129,23 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_r
             assert order_ids(incremental) == [(GUESTS, 602), (GUESTS, 603)] + [
                 (SHOP, n) for n in (1, 2, 3, 4, 5, 7, 8, 9)
             ]
+            # the guest order's ten posters, now of the shop's Coilovers category
+            assert query(
+                incremental,
+                f"select order_id, variant_id, category_l1 from {ORDER_LINES}"
+                " where variant_id = 2003 order by 1",
+            ) == [(9, 2003, "Suspension & Steering"), (602, 2003, "Other"), (603, 2003, "Other")]
 
-    # night 1: the store's orders up to 03-08 (O1-O5, O7-O9; not O6 03-10, O10 03-11) and
-    # O601-O603; night 2: O2 O4 O5 O6 O11 O604; night 3: O2 alone is written again; night 4: in
+    # Orders: night 1, the store's up to 03-08 (O1-O5, O7-O9; not O6 03-10, O10 03-11) and
+    # O601-O603; night 2, O2 O4 O5 O6 O11 O604; night 3, O2 alone is written again; night 4, in
     # Tokyo every order placed at noon UTC-5 falls on the next day, O10 on 03-12: every order, the
     # store's 11 and the 4 guests'.
-    assert inserted == [11, 6, 1, 15]
+    # Lines, of the orders that count (not O5 once cancelled, O7, O8): night 1, O1 O2 O3 O4 (two
+    # lines) O5 O9 and O601-O603; night 2, O2 O4 (one line now) O6 O11 O604; night 3, O2 and O9
+    # (its posters' category); night 4, O1 O2 O3 O4 O6 O9 O10 O11 and the 4 guests'.
+    assert inserted == [
+        {"int_shopify__order_net_revenue": 11, "int_shopify__order_lines": 10},
+        {"int_shopify__order_net_revenue": 6, "int_shopify__order_lines": 5},
+        {"int_shopify__order_net_revenue": 1, "int_shopify__order_lines": 2},
+        {"int_shopify__order_net_revenue": 15, "int_shopify__order_lines": 12},
+    ]
