@@ -131,25 +131,32 @@ def finish_run(
         )
 
 
+# How many of the last successful builds of a kind last_node_seconds reads.
+NODE_SECONDS_BUILDS = 10
+
+
 def last_node_seconds(target: Target, full_refresh: bool) -> dict[str, float]:
-    """What each dbt node took in the last successful build of the same kind (a full refresh or
-    not), by unique id; empty before the first one. The next build orders its nodes by them
-    (runner/dbt.py longest_path_first)."""
+    """What each dbt node took the last time it ran in a successful build of the same kind (a
+    full refresh or not), among the last NODE_SECONDS_BUILDS such builds, by unique id; empty
+    before the first one. A build narrowed by --select leaves the other nodes their earlier
+    times. The next build orders its nodes by them (runner/dbt.py longest_path_first)."""
     with connect(target) as conn:
         if not relation_exists(conn, "ops.build_run_nodes"):
             return {}
         rows = conn.execute(
             """
-            select nodes.unique_id, nodes.seconds
+            select distinct on (nodes.unique_id) nodes.unique_id, nodes.seconds
             from ops.build_run_nodes as nodes
-            where nodes.run_id = (
-                select runs.run_id from ops.build_runs as runs
+            inner join (
+                select runs.run_id, runs.started_at from ops.build_runs as runs
                 where runs.status = 'success' and (runs.command_args ? '--full-refresh') = %s
                 order by runs.started_at desc
-                limit 1
-            )
+                limit %s
+            ) as recent on nodes.run_id = recent.run_id
+            where nodes.seconds is not null
+            order by nodes.unique_id, recent.started_at desc
             """,
-            (full_refresh,),
+            (full_refresh, NODE_SECONDS_BUILDS),
         ).fetchall()
     return {unique_id: float(seconds) for unique_id, seconds in rows}
 

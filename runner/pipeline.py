@@ -154,7 +154,8 @@ class BuildContext:
     # the new facts unless it is a full refresh).
     checks_only: bool = False
     new_facts_only: bool | None = None
-    # What each dbt node took in the last successful build of the same kind (ops): dbt starts
+    # What each dbt node took when it last ran in a successful build of the same kind (ops
+    # last_node_seconds): dbt starts
     # the longest remaining path first (runner/dbt.py longest_path_first). Read once.
     node_seconds: dict[str, float] | None = None
 

@@ -430,6 +430,28 @@ def record_build(target: db.Target, args: list[str], seconds: dict[str, float]) 
             )
 
 
+def test_each_node_is_expected_to_take_what_it_took_when_it_last_ran_in_such_a_build(target):
+    """A build narrowed by --select leaves the other nodes the times of the builds before it;
+    only the last NODE_SECONDS_BUILDS builds of the same kind count."""
+    model = "model.hotdash."
+    with db.connect(target) as conn:
+        ops.ensure_ops_tables(conn)
+    record_build(target, ["build"], {model + "gone": 9.0})  # 11 builds back
+    record_build(target, ["build"], {model + "a": 5.0, model + "b": 3.0})  # 10 builds back
+    for _ in range(ops.NODE_SECONDS_BUILDS - 3):
+        record_build(target, ["build", "--select", "c"], {model + "c": 1.0})
+    record_build(target, ["build", "--select", "a"], {model + "a": 7.0})
+    record_build(target, ["build", "--full-refresh"], {model + "a": 100.0})
+    record_build(target, ["build"], {})  # a build whose dbt step had nothing to run
+
+    assert ops.last_node_seconds(target, full_refresh=False) == {
+        model + "a": 7.0,
+        model + "b": 3.0,
+        model + "c": 1.0,
+    }
+    assert ops.last_node_seconds(target, full_refresh=True) == {model + "a": 100.0}
+
+
 def test_a_build_starts_the_longest_path_of_the_last_such_build_first(target):
     """dbt alone starts ready models by graph depth and name, and queues every ready model at
     once; the runner gives each free thread the model with the most expected seconds ahead."""
