@@ -184,6 +184,18 @@
     ) }}
 {%- endmacro %}
 
+{#- The sources of the order tables built incrementally (int_shopify__order_net_revenue and
+    int_shopify__order_lines), keyed on shop_domain and order_id: the orders and their refunds,
+    dated by their creation, and the items of each. -#}
+{% macro order_sources() -%}
+    {{ return([
+        {'model': 'stg_shopify__orders', 'batch': 'judge_batch', 'dated': 'created_at'},
+        {'model': 'stg_shopify__order_line_items', 'batch': 'parent_judge_batch'},
+        {'model': 'stg_shopify__refunds', 'batch': 'judge_batch', 'dated': 'created_at'},
+        {'model': 'stg_shopify__refund_line_items', 'batch': 'parent_judge_batch'},
+    ]) }}
+{%- endmacro %}
+
 {#- int_shopify__order_lines: the orders with a line whose catalog values (category, and the
     variant's product when the line names none) are no longer what int_shopify__product_variants
     gives: a product's type, a variant's product or the category tree changed. Compares every

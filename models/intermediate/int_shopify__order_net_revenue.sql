@@ -1,10 +1,5 @@
 {%- set keys = ['shop_domain', 'order_id'] -%}
-{%- set sources = [
-    {'model': 'stg_shopify__orders', 'batch': 'judge_batch', 'dated': 'created_at'},
-    {'model': 'stg_shopify__order_line_items', 'batch': 'parent_judge_batch'},
-    {'model': 'stg_shopify__refunds', 'batch': 'judge_batch', 'dated': 'created_at'},
-    {'model': 'stg_shopify__refund_line_items', 'batch': 'parent_judge_batch'},
-] -%}
+{%- set sources = order_sources() -%}
 {%- set settings = ['reporting_timezone'] -%}
 {{ intermediate_incremental_config(keys, sources, settings) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}
