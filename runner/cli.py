@@ -316,7 +316,7 @@ def demo(
 
     Example: `hotdash demo --facts 1000000 --shops 2 --seed 7`.
     """
-    from runner.facts import ensure_facts_table, facts_table, load_demo
+    from runner.facts import ensure_facts_table, facts_table, load_demo, vacuum_after_load
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -337,7 +337,12 @@ def demo(
                 progress=progress_printer("facts loaded"),
                 schema=schema,
             )
-        console.print(f"loaded {count:,} demo facts in {time.monotonic() - start:.1f}s")
+        with dbmod.connect(target, autocommit=True) as conn:
+            vacuumed = vacuum_after_load(conn, count, schema)
+        console.print(
+            f"loaded {count:,} demo facts in {time.monotonic() - start:.1f}s"
+            + ("; facts table vacuumed and analyzed" if vacuumed else "")
+        )
 
     run_guarded(go)
 
@@ -372,24 +377,23 @@ def load(
 
     Example: `hotdash load orders.jsonl --topic shopify.orders --shop hotrodan.myshopify.com`.
     """
+    from runner.facts import vacuum_after_load
     from runner.load import load_file
 
     def go() -> None:
         target = dbmod.resolve_target()
+        schema = settings.of(target).facts_schema
         with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
-            result = load_file(
-                conn,
-                file,
-                topic=topic,
-                shop=shop,
-                progress=display,
-                schema=settings.of(target).facts_schema,
-            )
+            result = load_file(conn, file, topic=topic, shop=shop, progress=display, schema=schema)
+        with dbmod.connect(target, autocommit=True) as conn:
+            vacuumed = vacuum_after_load(conn, result.facts, schema)
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
         noun = "fact" if result.facts == 1 else "facts"
         console.print(
             f"loaded {result.facts:,} {noun} from {file} ({result.format}) in"
-            f" {result.seconds:.1f}s" + (f": {topics}" if topics else ""),
+            f" {result.seconds:.1f}s"
+            + (f": {topics}" if topics else "")
+            + ("; facts table vacuumed and analyzed" if vacuumed else ""),
             highlight=False,
         )
 

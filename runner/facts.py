@@ -64,6 +64,25 @@ def copy_facts(
     return count
 
 
+# A load of at least this many facts is followed by VACUUM (ANALYZE) of the facts table.
+VACUUM_AFTER_FACTS = 10_000
+
+
+def vacuum_after_load(conn: psycopg.Connection, loaded: int, schema: str = "public") -> bool:
+    """After a committed load of `loaded` facts, VACUUM (ANALYZE) of the facts table when they are
+    at least VACUUM_AFTER_FACTS; whether it ran. `conn` must be in autocommit mode.
+
+    The visibility map lets the judge, the facts contracts and the accounting check read fact ids
+    from the primary key alone: before autovacuum gets to a freshly loaded table, every one of
+    them reads every heap page (at 1M facts the night after the first full refresh took 10.5 s
+    instead of 7.3 s). PostgreSQL skips the table, with a warning, for a role that does not own
+    it; the app's own inserts are autovacuum's to follow."""
+    if loaded < VACUUM_AFTER_FACTS:
+        return False
+    conn.execute(sql.SQL("vacuum (analyze) {}").format(facts_table(schema)))
+    return True
+
+
 def load_demo(
     conn: psycopg.Connection,
     n_facts: int,

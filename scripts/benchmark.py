@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner import db, dbt, settings
-from runner.facts import copy_facts, ensure_facts_table, load_demo
+from runner.facts import copy_facts, ensure_facts_table, load_demo, vacuum_after_load
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -480,8 +480,11 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int) -> None:
 
 
 def load_demo_into(target: db.Target, facts: int, seed: int) -> None:
+    """What `hotdash demo` does: the facts, then VACUUM (ANALYZE) of the table."""
     with db.connect(target) as conn:
-        load_demo(conn, facts, shops=2, seed=seed)
+        loaded = load_demo(conn, facts, shops=2, seed=seed)
+    with db.connect(target, autocommit=True) as conn:
+        vacuum_after_load(conn, loaded)
 
 
 def main() -> None:
@@ -554,7 +557,9 @@ def main() -> None:
 
             def load(target: db.Target = target) -> None:
                 with db.connect(target) as conn:
-                    load_demo(conn, args.facts, seed=args.seed)
+                    loaded = load_demo(conn, args.facts, seed=args.seed)
+                with db.connect(target, autocommit=True) as conn:
+                    vacuum_after_load(conn, loaded)
 
             loaded = timed(load)
             if not extra:

@@ -17,9 +17,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import psycopg
+import pytest
 import yaml
 
 from runner import db, settings
+from runner.facts import VACUUM_AFTER_FACTS
 from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, scalar
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
@@ -214,6 +216,25 @@ def test_demo_loads_deterministic_facts_and_if_empty_makes_a_rerun_add_nothing(n
     assert scalar(first, "select count(*) from facts") == 800
     assert query(first, content) == query(second, content)
     assert scalar(first, "select count(distinct shop_domain) from facts") == 2
+
+
+@pytest.mark.parametrize("facts", [VACUUM_AFTER_FACTS - 1, VACUUM_AFTER_FACTS])
+def test_a_load_of_many_facts_vacuums_and_analyzes_the_facts_table(target, tmp_path, facts):
+    """So the build right after it reads fact ids from the primary key alone."""
+    result = hotdash(target, "demo", "--facts", str(facts), "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    vacuumed = facts >= VACUUM_AFTER_FACTS
+    assert result.stdout.rstrip().endswith("; facts table vacuumed and analyzed") is vacuumed
+    assert query(
+        target,
+        "select vacuum_count, analyze_count from pg_stat_user_tables where relid = 'facts'::regclass",
+    ) == [(int(vacuumed), int(vacuumed))]
+
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps({**order(), "id": n}) + "\n" for n in range(1, facts + 1)))
+    result = hotdash(target, "load", str(path), "--topic", "orders", "--shop", SHOP)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("; facts table vacuumed and analyzed") is vacuumed
 
 
 # --- in dbt's and the shell's habits: --json, --junit, --target, --version, choices ----------
