@@ -435,6 +435,7 @@ def backfill(
     Example: `hotdash backfill bulk-orders.jsonl.gz --shop hotrodan.myshopify.com`.
     """
     from runner.backfill import backfill_file
+    from runner.facts import vacuum_after_load
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -450,6 +451,8 @@ def backfill(
                 progress=display,
                 schema=settings.of(target).facts_schema,
             )
+        with dbmod.connect(target, autocommit=True) as conn:
+            vacuumed = vacuum_after_load(conn, result.facts, settings.of(target).facts_schema)
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
         noun = "fact" if result.facts == 1 else "facts"
         console.print(
@@ -461,7 +464,8 @@ def backfill(
                 "; ignored " + ", ".join(f"{t} {n:,}" for t, n in sorted(result.ignored.items()))
                 if result.ignored
                 else ""
-            ),
+            )
+            + ("; facts table vacuumed and analyzed" if vacuumed else ""),
             highlight=False,
         )
 
