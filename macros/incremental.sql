@@ -9,8 +9,9 @@
       are what changed, whichever models a build selected;
     - the as-of date the rows were computed for. Rows dated between the old and the new as-of date
       (either way round) enter or leave: they count as changed;
-    - a fingerprint of the model's code and of the vars it reads. Any other value (the code or a var
-      changed, no state yet) recomputes every row, as a full refresh does.
+    - a fingerprint of the code upstream (models, seeds, macros) and of the vars the model reads.
+      Any other value (a deploy, another var, no state yet) recomputes every row, as a full
+      refresh does.
 
     `sources`: one entry per source model: `model` (its name), `batch` (its judge batch column) and
     optionally `dated` (a timestamp column whose reporting date, against the as-of dates, makes a
