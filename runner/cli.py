@@ -316,7 +316,13 @@ def demo(
 
     Example: `hotdash demo --facts 1000000 --shops 2 --seed 7`.
     """
-    from runner.facts import ensure_facts_table, facts_table, load_demo, vacuum_after_load
+    from runner.facts import (
+        VACUUMED_NOTE,
+        ensure_facts_table,
+        facts_table,
+        load_demo,
+        vacuum_after_load,
+    )
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -337,11 +343,10 @@ def demo(
                 progress=progress_printer("facts loaded"),
                 schema=schema,
             )
-        with dbmod.connect(target, autocommit=True) as conn:
-            vacuumed = vacuum_after_load(conn, count, schema)
+        vacuumed = vacuum_after_load(target, count, schema)
         console.print(
             f"loaded {count:,} demo facts in {time.monotonic() - start:.1f}s"
-            + ("; facts table vacuumed and analyzed" if vacuumed else "")
+            + (VACUUMED_NOTE if vacuumed else "")
         )
 
     run_guarded(go)
@@ -377,7 +382,7 @@ def load(
 
     Example: `hotdash load orders.jsonl --topic shopify.orders --shop hotrodan.myshopify.com`.
     """
-    from runner.facts import vacuum_after_load
+    from runner.facts import VACUUMED_NOTE, vacuum_after_load
     from runner.load import load_file
 
     def go() -> None:
@@ -385,15 +390,14 @@ def load(
         schema = settings.of(target).facts_schema
         with dbmod.connect(target) as conn, ui.LoadDisplay(err_console, file.name) as display:
             result = load_file(conn, file, topic=topic, shop=shop, progress=display, schema=schema)
-        with dbmod.connect(target, autocommit=True) as conn:
-            vacuumed = vacuum_after_load(conn, result.facts, schema)
+        vacuumed = vacuum_after_load(target, result.facts, schema)
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
         noun = "fact" if result.facts == 1 else "facts"
         console.print(
             f"loaded {result.facts:,} {noun} from {file} ({result.format}) in"
             f" {result.seconds:.1f}s"
             + (f": {topics}" if topics else "")
-            + ("; facts table vacuumed and analyzed" if vacuumed else ""),
+            + (VACUUMED_NOTE if vacuumed else ""),
             highlight=False,
         )
 
@@ -435,7 +439,7 @@ def backfill(
     Example: `hotdash backfill bulk-orders.jsonl.gz --shop hotrodan.myshopify.com`.
     """
     from runner.backfill import backfill_file
-    from runner.facts import vacuum_after_load
+    from runner.facts import VACUUMED_NOTE, vacuum_after_load
 
     def go() -> None:
         target = dbmod.resolve_target()
@@ -451,8 +455,7 @@ def backfill(
                 progress=display,
                 schema=settings.of(target).facts_schema,
             )
-        with dbmod.connect(target, autocommit=True) as conn:
-            vacuumed = vacuum_after_load(conn, result.facts, settings.of(target).facts_schema)
+        vacuumed = vacuum_after_load(target, result.facts, settings.of(target).facts_schema)
         topics = ", ".join(f"{t} {n:,}" for t, n in sorted(result.by_topic.items()))
         noun = "fact" if result.facts == 1 else "facts"
         console.print(
@@ -465,7 +468,7 @@ def backfill(
                 if result.ignored
                 else ""
             )
-            + ("; facts table vacuumed and analyzed" if vacuumed else ""),
+            + (VACUUMED_NOTE if vacuumed else ""),
             highlight=False,
         )
 

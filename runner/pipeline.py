@@ -155,8 +155,8 @@ class BuildContext:
     checks_only: bool = False
     new_facts_only: bool | None = None
     # What each dbt node took when it last ran in a successful build of the same kind (ops
-    # last_node_seconds): dbt starts
-    # the longest remaining path first (runner/dbt.py longest_path_first). Read once.
+    # last_node_seconds): dbt starts the longest remaining path first (runner/dbt.py
+    # longest_path_first). Read once.
     node_seconds: dict[str, float] | None = None
 
     def dbt(self, args: Sequence[str]) -> dbt.DbtRun:

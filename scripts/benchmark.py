@@ -479,12 +479,11 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int) -> None:
         print(f"{name:<52}" + "".join(cells))
 
 
-def load_demo_into(target: db.Target, facts: int, seed: int) -> None:
+def load_demo_into(target: db.Target, facts: int, seed: int, shops: int = 2) -> None:
     """What `hotdash demo` does: the facts, then VACUUM (ANALYZE) of the table."""
     with db.connect(target) as conn:
-        loaded = load_demo(conn, facts, shops=2, seed=seed)
-    with db.connect(target, autocommit=True) as conn:
-        vacuum_after_load(conn, loaded)
+        loaded = load_demo(conn, facts, shops=shops, seed=seed)
+    vacuum_after_load(target, loaded)
 
 
 def main() -> None:
@@ -555,13 +554,9 @@ def main() -> None:
             with db.connect(target) as conn:
                 ensure_facts_table(conn)
 
-            def load(target: db.Target = target) -> None:
-                with db.connect(target) as conn:
-                    loaded = load_demo(conn, args.facts, seed=args.seed)
-                with db.connect(target, autocommit=True) as conn:
-                    vacuum_after_load(conn, loaded)
-
-            loaded = timed(load)
+            loaded = timed(
+                lambda target=target: load_demo_into(target, args.facts, args.seed, shops=1)
+            )
             if not extra:
                 figures.setdefault(f"generate+load {args.facts:,} facts", []).append(loaded)
 
