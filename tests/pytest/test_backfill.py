@@ -416,3 +416,30 @@ def test_two_backfills_of_one_file_at_once_store_each_fact_once(target, first_ev
     assert errors == []
     assert sorted(r.facts for r in results) == [0, 6]
     assert fact_count(target) == 6 + (0 if first_ever else 2)
+
+
+@pytest.mark.parametrize("customers", [9_999, 10_000])
+def test_a_backfill_of_many_facts_vacuums_and_analyzes_the_facts_table(target, tmp_path, customers):
+    """As `hotdash load` and `hotdash demo` do (runner.facts.VACUUM_AFTER_FACTS), so the build
+    right after it reads fact ids from the primary key alone."""
+    from runner.facts import VACUUM_AFTER_FACTS
+    from tests.pytest.test_cli import hotdash
+
+    assert VACUUM_AFTER_FACTS == 10_000
+    first = json.loads(CUSTOMERS.read_text().splitlines()[0])
+    path = tmp_path / "customers.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({**first, "id": f"gid://shopify/Customer/{n}"}) + "\n"
+            for n in range(1, customers + 1)
+        )
+    )
+    result = hotdash(target, "backfill", str(path), "--shop", SHOP)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"backfilled {customers:,} facts (customers)")
+    vacuumed = customers >= VACUUM_AFTER_FACTS
+    assert result.stdout.rstrip().endswith("; facts table vacuumed and analyzed") is vacuumed
+    assert query(
+        target,
+        "select vacuum_count, analyze_count from pg_stat_user_tables where relid = 'facts'::regclass",
+    ) == [(int(vacuumed), int(vacuumed))]
