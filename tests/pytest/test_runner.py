@@ -3,10 +3,12 @@ status, doctor, lint."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -889,14 +891,17 @@ def test_doctor_reports_each_check_with_a_fix(target, monkeypatch):
     )
 
 
-def test_lint_names_violations_with_the_tests_own_profile(target, tmp_path):
-    bad = db.PROJECT_DIR / "analyses" / f"lint_probe_{uuid.uuid4().hex[:8]}.sql"
-    bad.write_text("SELECT 1 AS One\n")
-    try:
-        with pytest.raises(CheckError) as err:
-            lint(target, [str(bad.relative_to(db.PROJECT_DIR))])
-    finally:
-        bad.unlink()
+def test_lint_names_violations_with_the_tests_own_profile(target, tmp_path, monkeypatch):
+    # The bad file goes into a copy of the project: other workers parse the project meanwhile.
+    project = tmp_path / "project"
+    for folder in ("models", "macros", "seeds", "snapshots", "analyses", "tests/dbt"):
+        shutil.copytree(db.PROJECT_DIR / folder, project / folder)
+    for name in ("dbt_project.yml", "selectors.yml", ".sqlfluff"):
+        shutil.copy(db.PROJECT_DIR / name, project / name)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    (project / "analyses" / "lint_probe.sql").write_text("SELECT 1 AS One\n")
+    with pytest.raises(CheckError) as err:
+        lint(dataclasses.replace(target, project_dir=project), ["analyses/lint_probe.sql"])
     assert err.value.message.startswith("sqlfluff found 3 violation(s)")
     assert err.value.exit_code == 10
 
