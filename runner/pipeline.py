@@ -23,6 +23,7 @@ from runner.facts import ensure_facts_table
 
 if TYPE_CHECKING:
     from runner.contracts import ContractReport, ContractSession, ContractWorker, Part, Stage
+    from runner.contracts.worker import ChecksAhead
 
 
 @dataclass(frozen=True)
@@ -159,13 +160,21 @@ class BuildContext:
     # longest_path_first). Read once.
     node_seconds: dict[str, float] | None = None
 
-    def dbt(self, args: Sequence[str]) -> dbt.DbtRun:
+    def dbt(self, args: Sequence[str], on_built: Callable[[str], None] | None = None) -> dbt.DbtRun:
         """Run a dbt command with progress events; its nodes join the report (and ops tables).
         Once the project is loaded, every command reuses it; the longest path of nodes starts
-        first."""
+        first. `on_built(unique_id)`: called, from dbt's threads, for each node that succeeds."""
         if self.node_seconds is None:
             self.node_seconds = ops.last_node_seconds(self.target, self.options.full_refresh)
-        callback = dbt.progress_events(self.listener.node_event, self.listener.nodes_selected)
+        on_node = self.listener.node_event
+        if on_built is not None:
+
+            def on_node(event: dbt.NodeEvent) -> None:
+                self.listener.node_event(event)
+                if event.finished and event.status == "success":
+                    on_built(event.unique_id)
+
+        callback = dbt.progress_events(on_node, self.listener.nodes_selected)
         run = dbt.invoke(
             self.target,
             args,
@@ -320,9 +329,7 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
 
     worker = ctx.contract_worker
     session: ContractSession | None = None
-    new_facts_only = (
-        ctx.new_facts_only if ctx.new_facts_only is not None else not ctx.options.full_refresh
-    )
+    new_facts_only = _new_facts_only(ctx)
     if worker is not None:
         report = worker.run(ctx.target, stage, part, str(ctx.run_id), new_facts_only)
     else:
@@ -352,7 +359,14 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
         else:
             contracts.publish(whole, session)
     contracts.require_contracts(whole)
-    return contracts.summary_line(report)
+    ahead = f"; {report.validated_ahead} while dbt built" if report.validated_ahead else ""
+    return contracts.summary_line(report) + ahead
+
+
+def _new_facts_only(ctx: BuildContext) -> bool:
+    """Whether the contract steps read only the new facts: unless the build is a full refresh,
+    or `hotdash contracts` says otherwise."""
+    return ctx.new_facts_only if ctx.new_facts_only is not None else not ctx.options.full_refresh
 
 
 def dbt_build_args(options: BuildOptions) -> list[str]:
@@ -402,10 +416,11 @@ def dbt_build_step(ctx: BuildContext) -> str:
     from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
 
     scope = accounting_scope(ctx.target, ctx.options)
+    ahead = _mart_checks_ahead(ctx)
     saved = os.environ.get(ACCOUNTING_ENV)
     os.environ[ACCOUNTING_ENV] = scope
     try:
-        run = ctx.dbt(dbt_build_args(ctx.options))
+        run = ctx.dbt(dbt_build_args(ctx.options), on_built=ahead.node_built if ahead else None)
     finally:
         if saved is None:
             os.environ.pop(ACCOUNTING_ENV, None)
@@ -424,6 +439,23 @@ def dbt_build_step(ctx: BuildContext) -> str:
     checked = "every fact" if scope == "all" else "new facts"
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + (
         f"; accounting check: {checked}"
+    )
+
+
+def _mart_checks_ahead(ctx: BuildContext) -> ChecksAhead | None:
+    """The mart contracts validated while dbt builds, in the contract worker (ChecksAhead), when
+    the build has one and runs them."""
+    if ctx.contract_worker is None or ctx.options.skip_contracts or ctx.manifest is None:
+        return None
+    from runner.contracts.worker import ChecksAhead
+
+    return ChecksAhead(
+        ctx.contract_worker,
+        ctx.target,
+        "marts",
+        str(ctx.run_id),
+        _new_facts_only(ctx),
+        ctx.manifest,
     )
 
 

@@ -76,6 +76,8 @@ class ContractReport:
     seconds: float = 0.0
     data_docs: Path | None = None
     summary: Path | None = None
+    # Of the outcomes, how many were validated while dbt built (run_contracts `done`).
+    validated_ahead: int = 0
 
     @property
     def errors(self) -> list[Outcome]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,6 +68,7 @@ def run_contracts(
     new_facts_only: bool = False,
     part: Part | None = None,
     judge: bool = True,
+    done: Mapping[tuple[str, str], Outcome] | None = None,
 ) -> ContractReport:
     """Run every expectation of `stage` (or of one `part` of the source stage) and report each;
     raises nothing for failed contracts.
@@ -83,6 +84,9 @@ def run_contracts(
     new_facts_only: facts-table row checks read only the facts past the triage cursor, and the
     payload checks only the facts past each topic's staging cursor (what an incremental dbt build
     is about to stage); a batch's share of bad facts is taken of at least MIN_SHARE_BASE facts.
+
+    done: outcomes already validated in this run, by (suite, check name) (validate_groups, while
+    dbt built what they read): they are reported and recorded with the rest, not run again.
     """
     if stage not in STAGES:
         raise ConfigError(f"unknown contract stage {stage!r}", hint="use source or marts")
@@ -111,12 +115,38 @@ def run_contracts(
         report.extend(payload)
     else:
         checks = _checks(session, contracts_dir, settings.of(target), stage, part)
-        report = ContractReport(run_id, stage, _run(target, checks, session, new_facts_only))
+        keys = {(c.suite, c.name) for c in checks}
+        done = {key: o for key, o in (done or {}).items() if key in keys}
+        report = ContractReport(
+            run_id, stage, _run(target, checks, session, new_facts_only, done=done)
+        )
+        report.validated_ahead = len(done)
         ops.record_contract_results(target, report)
     report.seconds = time.monotonic() - started
     if write_docs:
         publish(report, session)
     return report
+
+
+def validate_groups(
+    target: Target,
+    stage: Stage,
+    groups: Collection[tuple[str, str]],
+    *,
+    session: ContractSession,
+    new_facts_only: bool = False,
+    contracts_dir: Path = CONTRACTS_DIR,
+) -> dict[tuple[str, str], Outcome]:
+    """The outcomes of the checks of `groups` ((suite, relation) pairs) of `stage`, by (suite,
+    check name), recorded nowhere: a build validates a mart's checks while dbt builds the rest
+    (runner/contracts/worker.py ChecksAhead), and the stage's run reports them (`done`)."""
+    checks = [
+        c
+        for c in _checks(session, contracts_dir, settings.of(target), stage, None)
+        if (c.suite, c.relation) in groups
+    ]
+    outcomes = _run(target, checks, session, new_facts_only)
+    return {(c.suite, c.name): o for c, o in zip(checks, outcomes, strict=True)}
 
 
 def _checks(
@@ -143,9 +173,13 @@ def _run(
     session: ContractSession,
     new_facts_only: bool,
     blocked: str | None = None,
+    done: Mapping[tuple[str, str], Outcome] | None = None,
 ) -> list[Outcome]:
     """Validate `checks` and return their outcomes, in order. `blocked`: skip every check that
-    could run, with that message."""
+    could run, with that message. `done`: outcomes already known, by (suite, check name)."""
+    order = [(c.suite, c.name) for c in checks]
+    outcomes: dict[tuple[str, str], Outcome] = dict(done or {})
+    checks = [c for c in checks if (c.suite, c.name) not in outcomes]
     needed = sorted({r for c in checks for r in c.needs})
     with connect(target) as conn:
         exists = {r: relation_exists(conn, r) for r in needed}
@@ -160,7 +194,6 @@ def _run(
         totals = _topic_totals(conn, after) if exists.get(TRIAGE) else {}
     share_base = MIN_SHARE_BASE if new_facts_only else 0
 
-    outcomes: dict[tuple[str, str], Outcome] = {}
     groups: dict[tuple[str, str, str], list[Check]] = {}
     for check in checks:
         missing = [r for r in check.needs if not exists.get(r)]
@@ -218,7 +251,7 @@ def _run(
                 )
             else:
                 outcomes[(check.suite, check.name)] = _outcome(check, r)
-    return [outcomes[(c.suite, c.name)] for c in checks]
+    return [outcomes[key] for key in order]
 
 
 def _cursor(conn: psycopg.Connection, relation: str) -> int:

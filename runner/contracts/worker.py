@@ -3,6 +3,7 @@ loads while dbt parses the project."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 from runner import settings
 from runner.contracts.gx import ContractSession, default_out_dir
 from runner.contracts.report import ContractReport
-from runner.contracts.run import publish, run_contracts
+from runner.contracts.run import publish, run_contracts, validate_groups
 from runner.contracts.suites import CONTRACTS_DIR, Part, Stage
 from runner.db import Target
 
@@ -47,7 +48,8 @@ class ContractWorker:
             initializer=_worker_start,
             initargs=(str(self.out_dir),),
         )
-        self._pending: list[Future] = [self._pool.submit(_worker_warm, target)]
+        self._warm = self._pool.submit(_worker_warm, target)
+        self._pending: list[Future] = [self._warm]
         self._local = False  # the worker died: the checks run in this process
 
     def run(
@@ -60,6 +62,33 @@ class ContractWorker:
             self._local = True
             _WORKER.setdefault("out_dir", self.out_dir)
             return _worker_run(*args)
+
+    def groups(self, stage: Stage) -> dict[tuple[str, str], tuple[str, ...]]:
+        """The relations each (suite, relation) group of `stage`'s checks reads (Check.needs),
+        as the worker loaded the suites (this process does not import Great Expectations, which
+        checks the suites' expectation names); {} when the worker could not load them."""
+        try:
+            return self._warm.result()[stage]
+        except Exception:  # a dead worker or a bad suite: the contract steps report it
+            return {}
+
+    def validate_ahead(
+        self,
+        target: Target,
+        stage: Stage,
+        groups: list[tuple[str, str]],
+        run_id: str,
+        new_facts_only: bool,
+    ) -> None:
+        """Validate the checks of `groups` ((suite, relation) pairs) in the worker now, without
+        waiting: the stage's `run` for the same run id reports their outcomes instead of
+        validating them again. Nothing happens without a worker process."""
+        if self._local:
+            return
+        args = (target, stage, groups, run_id, new_facts_only)
+        # A dead or closed worker: the stage's run validates them all.
+        with contextlib.suppress(BrokenProcessPool, RuntimeError):
+            self._pending.append(self._pool.submit(_worker_validate_ahead, *args))
 
     def publish(self, report: ContractReport, wait: bool = True) -> None:
         """Data Docs and the JSON summary, as `publish` writes them; `wait=False` returns at once
@@ -110,13 +139,21 @@ def _worker_start(out_dir: str) -> None:
     multiprocessing.util.Finalize(None, os._exit, args=(0,), exitpriority=-(10**6))
 
 
-def _worker_warm(target: Target) -> None:
-    _worker_session().suites(CONTRACTS_DIR, settings.of(target))
+def _worker_warm(target: Target) -> dict[Stage, dict[tuple[str, str], tuple[str, ...]]]:
+    groups: dict[Stage, dict[tuple[str, str], tuple[str, ...]]] = {"source": {}, "marts": {}}
+    for suite in _worker_session().suites(CONTRACTS_DIR, settings.of(target)):
+        for check in suite.checks:
+            needs = groups[check.stage].get((check.suite, check.relation), ())
+            groups[check.stage][(check.suite, check.relation)] = tuple(
+                dict.fromkeys((*needs, *check.needs))
+            )
+    return groups
 
 
 def _worker_run(
     target: Target, stage: Stage, part: Part | None, run_id: str, new_facts_only: bool
 ) -> ContractReport:
+    ahead = _WORKER.get("ahead", {}).pop((run_id, stage), None)
     return run_contracts(
         target,
         stage,
@@ -125,7 +162,71 @@ def _worker_run(
         new_facts_only=new_facts_only,
         part=part,
         write_docs=False,
+        done=ahead,
     )
+
+
+def _worker_validate_ahead(
+    target: Target, stage: Stage, groups: list[tuple[str, str]], run_id: str, new_facts_only: bool
+) -> None:
+    try:
+        outcomes = validate_groups(
+            target, stage, groups, session=_worker_session(), new_facts_only=new_facts_only
+        )
+    except Exception:  # the stage's run validates these checks again, and reports any error
+        return
+    _WORKER.setdefault("ahead", {}).setdefault((run_id, stage), {}).update(outcomes)
+
+
+class ChecksAhead:
+    """A stage's checks validated while dbt builds: each (suite, relation) group of checks goes
+    to the worker once dbt has built, in this invocation, every model, seed and snapshot the
+    group reads (Check.needs). A relation dbt built is final for the build: each node runs once.
+    Groups that read nothing this invocation builds wait for the stage's step, as before.
+
+    `node_built(unique_id)` is called from dbt's threads as nodes succeed. The outcomes stay in
+    the worker until the stage's step asks for them; a failed build never records them.
+    """
+
+    def __init__(
+        self,
+        worker: ContractWorker,
+        target: Target,
+        stage: Stage,
+        run_id: str,
+        new_facts_only: bool,
+        manifest: Any,
+    ) -> None:
+        self._worker = worker
+        self._args = (target, stage, run_id, new_facts_only)
+        self._lock = threading.Lock()
+        # A dbt node's relation (schema.name), for the nodes that build one.
+        built_by = {
+            f"{node.schema}.{node.alias}".lower(): unique_id
+            for unique_id, node in manifest.nodes.items()
+            if str(getattr(node.resource_type, "value", node.resource_type))
+            in ("model", "seed", "snapshot")
+        }
+        self.waiting = {
+            group: {built_by[r] for r in needs if r in built_by}
+            for group, needs in worker.groups(stage).items()
+        }
+        self.waiting = {group: nodes for group, nodes in self.waiting.items() if nodes}
+        self.submitted: list[tuple[str, str]] = []
+
+    def node_built(self, unique_id: str) -> None:
+        with self._lock:
+            ready = []
+            for group, nodes in self.waiting.items():
+                nodes.discard(unique_id)
+                if not nodes:
+                    ready.append(group)
+            for group in ready:
+                del self.waiting[group]
+            self.submitted += ready
+        if ready:
+            target, stage, run_id, new_facts_only = self._args
+            self._worker.validate_ahead(target, stage, ready, run_id, new_facts_only)
 
 
 def _worker_publish(report: ContractReport) -> None:

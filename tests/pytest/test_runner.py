@@ -20,7 +20,14 @@ from psycopg.types.json import Jsonb
 from runner import contracts, db, ops, pipeline, settings
 from runner import dbt as dbtmod
 from runner.doctor import run_checks
-from runner.errors import BuildError, CheckError, ConfigError, ExportError, LoadError
+from runner.errors import (
+    BuildError,
+    CheckError,
+    ConfigError,
+    ExportError,
+    LoadError,
+    MartContractError,
+)
 from runner.exports import MARKETING_COLUMNS, inventory_alerts, marketing_targets
 from runner.lint import lint
 from runner.load import LoadProgress, load_file, normalize_topic, topic_from_gid
@@ -965,6 +972,76 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
     assert steps["dbt build"] == steps["mart contracts"] == "skipped"
     monkeypatch.setattr(inputs, "as_of_date", lambda values: "2099-01-01")
     assert dbt_step(build(target, options)) == "success"
+
+
+class MartTamperer(BuildListener):
+    """Changes a mart the moment dbt has built it, before anything else hears of it."""
+
+    def __init__(self, target: db.Target, node: str, statement: str) -> None:
+        self.target, self.node, self.statement = target, node, statement
+
+    def node_event(self, event) -> None:
+        if event.finished and event.unique_id == f"model.hotdash.{self.node}":
+            with db.connect(self.target) as conn:
+                conn.execute(self.statement)
+
+
+def test_mart_checks_run_while_dbt_builds_and_count_only_when_dbt_succeeds(target, monkeypatch):
+    """A mart's contracts are validated in the contract worker once dbt has built what they
+    read, while dbt builds the rest; the mart contracts step reports them. A build that fails in
+    dbt records none of them."""
+    from runner.contracts import ContractWorker
+    from tests.pytest.helpers import load_fixtures
+
+    submitted: list[tuple[str, str]] = []
+    validate_ahead = ContractWorker.validate_ahead
+
+    def spy(self, target, stage, groups, run_id, new_facts_only):
+        submitted.extend(groups)
+        validate_ahead(self, target, stage, groups, run_id, new_facts_only)
+
+    monkeypatch.setattr(ContractWorker, "validate_ahead", spy)
+    load_fixtures(target)
+    growth = ("marts_growth_metrics", "marts.growth_metrics")
+    suite = yaml.safe_load(
+        (db.PROJECT_DIR / "contracts" / "marts" / "growth_metrics.yml").read_text()
+    )
+    growth_checks = len(suite["expectations"])
+
+    # A bad row written right after dbt built growth_metrics, then left: its checks read it.
+    tamper = MartTamperer(
+        target, "growth_metrics", "update marts.growth_metrics set gross_sales = -1"
+    )
+    with pytest.raises(MartContractError) as raised:
+        build(target, BuildOptions(select=("+growth_metrics",)), tamper)
+    assert "marts_growth_metrics / gross_sales_is_not_negative" in raised.value.message
+    report = build_report(raised.value)
+    assert growth in submitted and ("marts_kpi_tiles", "marts.kpi_tiles") not in submitted
+    marts = report.contracts[-1]
+    assert marts.stage == "marts" and marts.validated_ahead >= growth_checks
+    assert query(
+        target,
+        "select count(*) from ops.contract_results"
+        " where run_id = %s and stage = 'marts' and suite = 'marts_growth_metrics'",
+        (report.run_id,),
+    ) == [(growth_checks,)]
+
+    # dbt fails after inventory_alerts' checks went to the worker: kpi_tiles cannot read it.
+    submitted.clear()
+    gone = MartTamperer(
+        target, "inventory_alerts", "alter table marts.inventory_alerts rename to alerts_gone"
+    )
+    with pytest.raises(BuildError) as raised:
+        build(target, BuildOptions(select=("+kpi_tiles",)), gone)
+    assert "inventory_alerts" in raised.value.message  # its tests, and kpi_tiles, cannot read it
+    report = build_report(raised.value)
+    assert (report.steps[-1].name, report.steps[-1].status) == ("dbt build", "failed")
+    assert ("marts_inventory_alerts", "marts.inventory_alerts") in submitted
+    assert query(
+        target,
+        "select count(*) from ops.contract_results where run_id = %s and stage = 'marts'",
+        (report.run_id,),
+    ) == [(0,)]
 
 
 # --- selectors -------------------------------------------------------------------------------
