@@ -108,3 +108,13 @@ def table_rows(target: db.Target, table: str) -> list[tuple]:
     ]
     select = ", ".join(f'"{c}"' for c in columns)
     return sorted(query(target, f"select {select} from {table}"), key=repr)
+
+
+def assert_facts_vacuumed(target: db.Target, stdout: str, vacuumed: bool) -> None:
+    """A load command's output says whether it vacuumed and analyzed the facts table, and
+    PostgreSQL's counts of both agree (once, or not at all, since the database was made)."""
+    assert stdout.rstrip().endswith("; facts table vacuumed and analyzed") is vacuumed
+    assert query(
+        target,
+        "select vacuum_count, analyze_count from pg_stat_user_tables where relid = 'facts'::regclass",
+    ) == [(int(vacuumed), int(vacuumed))]
