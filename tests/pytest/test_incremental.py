@@ -22,6 +22,10 @@ import datetime
 import json
 from decimal import Decimal as D
 
+import psycopg
+import pytest
+
+from runner import db
 from tests.pytest.helpers import insert_facts, query, run_dbt, table_rows
 from tests.pytest.test_marts import GUESTS, SHOP, order, product, refund, store_facts
 
@@ -149,3 +153,10 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_r
         {"int_shopify__order_net_revenue": 1, "int_shopify__order_lines": 2},
         {"int_shopify__order_net_revenue": 15, "int_shopify__order_lines": 12},
     ]
+
+    # A key is unique by the table's unique index, whether nights or a full refresh wrote it:
+    # PostgreSQL refuses a second row (no test reads the tables for it).
+    for target in (incremental, full):
+        for table in (NET_REVENUE, ORDER_LINES):
+            with db.connect(target) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute(f"insert into {table} select * from {table} where order_id = 2")
