@@ -207,12 +207,12 @@ class ChecksAhead:
             if str(getattr(node.resource_type, "value", node.resource_type))
             in ("model", "seed", "snapshot")
         }
+        # Each group that reads something this build makes: the nodes it still waits for.
         self.waiting = {
-            group: {built_by[r] for r in needs if r in built_by}
+            group: nodes
             for group, needs in worker.groups(stage).items()
+            if (nodes := {built_by[r] for r in needs if r in built_by})
         }
-        self.waiting = {group: nodes for group, nodes in self.waiting.items() if nodes}
-        self.submitted: list[tuple[str, str]] = []
 
     def node_built(self, unique_id: str) -> None:
         with self._lock:
@@ -223,7 +223,6 @@ class ChecksAhead:
                     ready.append(group)
             for group in ready:
                 del self.waiting[group]
-            self.submitted += ready
         if ready:
             target, stage, run_id, new_facts_only = self._args
             self._worker.validate_ahead(target, stage, ready, run_id, new_facts_only)
