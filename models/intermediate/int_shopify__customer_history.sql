@@ -1,13 +1,10 @@
--- One row per customer with at least one order that counts: first and last order, order counts,
--- money (net revenue after every refund of their orders) and the category they spend most on.
+-- One row per customer with at least one order that counts: first and last order, order counts
+-- and money (net revenue after every refund of their orders). The category they spend most on is
+-- int_shopify__customer_top_category, built from the order lines alongside this model.
 with
 
 orders as (
     select * from {{ ref('int_shopify__order_net_revenue') }}
-),
-
-order_lines as (
-    select * from {{ ref('int_shopify__order_lines') }}
 ),
 
 customer_orders as (
@@ -29,26 +26,6 @@ customer_orders as (
     group by shop_domain, customer_id
 ),
 
-category_spend as (
-    select
-        shop_domain,
-        customer_id,
-        category_l1,
-        sum(net_amount) as net_amount
-    from order_lines
-    where customer_id is not null
-    group by shop_domain, customer_id, category_l1
-),
-
-top_category as (
-    select distinct on (shop_domain, customer_id)
-        shop_domain,
-        customer_id,
-        category_l1 as top_category_l1
-    from category_spend
-    order by shop_domain asc, customer_id asc, net_amount desc, category_l1 asc
-),
-
 final as (
     select
         customer_orders.shop_domain,
@@ -65,13 +42,8 @@ final as (
         customer_orders.net_revenue,
         customer_orders.net_revenue / customer_orders.total_orders as average_order_value,
         {{ as_of_date() }} - customer_orders.first_order_date as days_since_first_order,
-        {{ as_of_date() }} - customer_orders.last_order_date as days_since_last_order,
-        coalesce(top_category.top_category_l1, 'Other') as top_category_l1
+        {{ as_of_date() }} - customer_orders.last_order_date as days_since_last_order
     from customer_orders
-    left join top_category
-        on
-            customer_orders.shop_domain = top_category.shop_domain
-            and customer_orders.customer_id = top_category.customer_id
 )
 
 select * from final

@@ -16,6 +16,10 @@ history as (
     select * from {{ ref('int_shopify__customer_history') }}
 ),
 
+top_category as (
+    select * from {{ ref('int_shopify__customer_top_category') }}
+),
+
 customers as (
     select * from {{ ref('stg_shopify__customers') }}
 ),
@@ -27,9 +31,14 @@ joined as (
         customers.first_name,
         customers.last_name,
         customers.company,
+        coalesce(top_category.top_category_l1, 'Other') as top_category_l1,
         coalesce(customers.tags, array[]::text[]) as tags,
         coalesce(customers.accepts_marketing, false) as accepts_marketing
     from history
+    left join top_category
+        on
+            history.shop_domain = top_category.shop_domain
+            and history.customer_id = top_category.customer_id
     left join customers
         on
             history.shop_domain = customers.shop_domain
