@@ -42,6 +42,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """`--dist loadgroup` (scripts/test.sh) with a pytest and pytest-xdist that do not group
+    the tests marked xdist_group (a group's test ids end in @group): the tests of a module that
+    share one built database would be spread over the workers, each building it again, and the
+    suite would take twice as long, silently."""
+    if node.config.getoption("dist", None) == "loadgroup" and not any("@" in i for i in ids):
+        pytest.exit(
+            "under --dist loadgroup no test has its xdist_group: this pytest and pytest-xdist"
+            " do not group them; install the versions pyproject.toml names"
+            " (pip install -e '.[dev]')",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 @pytest.fixture(scope="session")
 def hotdash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An embedded server of the tests' own, away from the developer's .hotdash."""
