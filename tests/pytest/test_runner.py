@@ -929,6 +929,8 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
     which succeeded, keeps that build's tables: dbt and the payload and mart contracts are
     skipped when that build ran them. A new fact, a new as-of date or a last build that failed
     build again."""
+    import uuid
+
     from runner import inputs
     from tests.pytest.helpers import load_fixtures
 
@@ -957,12 +959,19 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
     assert dbt_step(build(target, options)) == "success"
     assert mart_oid() != built
 
+    # A last build that failed keeps nothing: the next build's inputs are not unchanged since
+    # it, whatever they are (the decision the judge step takes, runner/inputs.py).
+    last = (
+        "update ops.build_runs set status = %s"
+        " where started_at = (select max(started_at) from ops.build_runs)"
+    )
+    digest = inputs.fingerprint(target, options)
     with db.connect(target) as conn:
-        conn.execute(
-            "update ops.build_runs set status = 'failed'"
-            " where started_at = (select max(started_at) from ops.build_runs)"
-        )
-    assert dbt_step(build(target, options)) == "success"
+        conn.execute(last, ("failed",))
+    assert inputs.unchanged_since(target, uuid.uuid4(), digest) is None
+    with db.connect(target) as conn:
+        conn.execute(last, ("success",))
+    assert inputs.unchanged_since(target, uuid.uuid4(), digest) is not None
     assert dbt_step(build(target, options)) == "skipped"
     # The last build skipped the contracts: they run now, on the tables that stand.
     steps = {step.name: step.status for step in build(target, BuildOptions()).steps}
