@@ -52,6 +52,17 @@
     (not {{ orders }}.is_cancelled and not {{ orders }}.is_test)
 {%- endmacro %}
 
+{#- Per customer, the category with the most net amount in spend (shop_domain, customer_id,
+    category_l1, net_amount), as column_name; a tie goes to the first category by name. -#}
+{% macro top_category_by_net_amount(spend, column_name) -%}
+    select distinct on (shop_domain, customer_id)
+        shop_domain,
+        customer_id,
+        category_l1 as {{ column_name }}
+    from {{ spend }}
+    order by shop_domain asc, customer_id asc, net_amount desc, category_l1 asc
+{%- endmacro %}
+
 {#- An amount as a tile prints it: rounded to the cent, thousands separated (12,345.60). -#}
 {% macro kpi_amount(amount) -%}
     to_char(round({{ amount }}, 2), 'FM999,999,999,999,990.00')

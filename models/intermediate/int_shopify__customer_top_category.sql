@@ -19,12 +19,7 @@ category_spend as (
 ),
 
 final as (
-    select distinct on (shop_domain, customer_id)
-        shop_domain,
-        customer_id,
-        category_l1 as top_category_l1
-    from category_spend
-    order by shop_domain asc, customer_id asc, net_amount desc, category_l1 asc
+    {{ top_category_by_net_amount('category_spend', 'top_category_l1') }}
 )
 
 select * from final

@@ -107,12 +107,7 @@ last_order_categories as (
 
 -- The category with the most net amount in that order; a tie goes to the first by name.
 last_category as (
-    select distinct on (shop_domain, customer_id)
-        shop_domain,
-        customer_id,
-        category_l1 as last_category_l1
-    from last_order_categories
-    order by shop_domain asc, customer_id asc, net_amount desc, category_l1 asc
+    {{ top_category_by_net_amount('last_order_categories', 'last_category_l1') }}
 ),
 
 -- One customer per shop, campaign and address: the latest counted order, then the highest id.
