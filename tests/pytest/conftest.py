@@ -22,6 +22,15 @@ def pytest_configure(config: pytest.Config) -> None:
     about a tenth of a small build. DBT_LOG_LEVEL_FILE=debug keeps it.
     """
     os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
+    # pytest 9.2 drops the xdist_group of every test under --dist loadgroup (pytest-xdist issue
+    # 1386): the tests of a module that share one built database would be spread over the
+    # workers, each building it again, and the suite would take far longer, silently.
+    major, minor = (int(part) for part in pytest.__version__.split(".")[:2])
+    if config.getoption("dist", "no") == "loadgroup" and (major, minor) >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} does not keep the tests' xdist_group under --dist"
+            " loadgroup: install the versions pyproject.toml names (pip install -e '.[dev]')"
+        )
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         os.environ["DBT_TARGET_PATH"] = str(PROJECT_DIR / "target" / f"pytest-{worker}")
@@ -40,20 +49,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)
-
-
-def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
-    """`--dist loadgroup` (scripts/test.sh) with a pytest and pytest-xdist that do not group
-    the tests marked xdist_group (a group's test ids end in @group): the tests of a module that
-    share one built database would be spread over the workers, each building it again, and the
-    suite would take twice as long, silently."""
-    if node.config.getoption("dist", None) == "loadgroup" and not any("@" in i for i in ids):
-        pytest.exit(
-            "under --dist loadgroup no test has its xdist_group: this pytest and pytest-xdist"
-            " do not group them; install the versions pyproject.toml names"
-            " (pip install -e '.[dev]')",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
 
 
 @pytest.fixture(scope="session")
