@@ -224,6 +224,13 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- ... and the judge's watermark, up to which every fact must be judged: right after a full
+    refresh it is the whole facts table, which the planner then reads as one index-only scan
+    hashed against the triage instead of probing the triage per fact. -#}
+{% macro accounting_settled_through() -%}
+    {{ _accounting_literal('select ' ~ triage_settled_through()) }}
+{%- endmacro %}
+
 {#- A bound of the check as a number, read when the check is compiled (right before it runs, after
     the judge): with a literal the planner sees how few new facts there are and probes the staging
     models by their keys instead of hashing them whole, which it must for a subquery's value. The
