@@ -33,16 +33,54 @@
     fact id: a fact committed late (a lower id than facts already staged) is in a later batch, so
     it is read on the first build after its commit (macros/triage.sql).
     `keys`: the model's key columns besides shop_domain, matched to entity_id (and location_id).
+    A topic whose entities have many versions each (var topics, `versions: many`) sorts them
+    once instead (DISTINCT ON, in one process), before any payload is read.
 -#}
 {% macro latest_facts(topic, keys) -%}
     {%- set triage_keys = ['entity_id', 'location_id'][:keys | length] -%}
     {%- set version = topic_version_field(topic) -%}
+    {%- set many = var('topics')[topic].get('versions') == 'many' -%}
     select
         facts.id,
         facts.shop_domain,
         facts.value,
         facts.created_at,
         latest.judge_batch
+    {%- if many %}
+    -- Many versions per entity: one sort finds each entity's newest, where the anti-join below
+    -- would compare every pair of an entity's versions. Then each winner's fact by its id (the
+    -- planner, which cannot tell how few entities there are, would scan every fact to join them).
+    from (
+        select distinct on (newest.shop_domain{% for key in triage_keys %}, newest.{{ key }}{% endfor %})
+            newest.fact_id,
+            newest.judge_batch,
+            newest.shop_domain,
+            {%- for key in triage_keys %}
+            newest.{{ key }},
+            {%- endfor %}
+            newest.version_at
+        from {{ ref('facts_triage') }} as newest
+        where
+            newest.topic = '{{ topic }}'
+            and newest.reason is null
+            and newest.judge_batch > {{ incremental_cursor('judge_batch') }}
+        order by
+            newest.shop_domain asc,
+            {%- for key in triage_keys %}
+            newest.{{ key }} asc,
+            {%- endfor %}
+            newest.version_at desc nulls last,
+            newest.fact_id desc
+    ) as latest
+    cross join lateral (
+        select winner.id, winner.shop_domain, winner.value, winner.created_at
+        from {{ source('app', 'facts') }} as winner
+        where winner.id = latest.fact_id
+        offset 0  -- noqa: AM09
+    ) as facts
+    where
+        true
+    {%- else %}
     from {{ ref('facts_triage') }} as latest
     {{ fact_by_id('latest.fact_id') }}
     where
@@ -63,6 +101,7 @@
                 {%- endfor %}
                 and (newer.version_at, newer.fact_id) > (latest.version_at, latest.fact_id)
         )
+    {%- endif %}
         {%- if is_incremental() %}
         and not exists (
             select 1 from {{ this }} as staged
