@@ -12,6 +12,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The good verdicts of one topic in the judge batches past the model's cursor (alias: the
+    triage's alias in the query): the versions latest_facts chooses among. -#}
+{% macro _good_verdicts(alias, topic) -%}
+    {{ alias }}.topic = '{{ topic }}'
+    and {{ alias }}.reason is null
+    and {{ alias }}.judge_batch > {{ incremental_cursor('judge_batch') }}
+{%- endmacro %}
+
 {#-
     Join each row to its fact (as `facts`) by id. A plain join, so the query can run in parallel
     workers: PostgreSQL hashes the facts' ids (the payloads are fetched only for the rows that
@@ -61,9 +69,7 @@
             newest.version_at
         from {{ ref('facts_triage') }} as newest
         where
-            newest.topic = '{{ topic }}'
-            and newest.reason is null
-            and newest.judge_batch > {{ incremental_cursor('judge_batch') }}
+            {{ _good_verdicts('newest', topic) }}
         order by
             newest.shop_domain asc,
             {%- for key in triage_keys %}
@@ -84,17 +90,13 @@
     from {{ ref('facts_triage') }} as latest
     {{ fact_by_id('latest.fact_id') }}
     where
-        latest.topic = '{{ topic }}'
-        and latest.reason is null
-        and latest.judge_batch > {{ incremental_cursor('judge_batch') }}
+        {{ _good_verdicts('latest', topic) }}
         -- No newer version among the same batches (an anti-join, which runs in parallel workers
         -- where DISTINCT ON sorts in one process).
         and not exists (
             select 1 from {{ ref('facts_triage') }} as newer
             where
-                newer.topic = '{{ topic }}'
-                and newer.reason is null
-                and newer.judge_batch > {{ incremental_cursor('judge_batch') }}
+                {{ _good_verdicts('newer', topic) }}
                 and newer.shop_domain = latest.shop_domain
                 {%- for key in triage_keys %}
                 and newer.{{ key }} = latest.{{ key }}
