@@ -39,11 +39,59 @@
     reads the same either way. -#}
 {% macro triage_not_judged(fact_id) -%}
     {%- if is_incremental() -%}
-        ({{ fact_id }} > {{ triage_settled_through() }} and not exists (
-            select 1 from {{ this }} as judged where judged.fact_id = {{ fact_id }}
+        {#- Read before the run's batch opens. Only a judge run settles a batch, and runs are
+            serialized: the number cannot move before the query runs, and a lower one would
+            only widen the scan. #}
+        {%- set settled = _literal_at_run('select ' ~ triage_settled_through()) -%}
+        ({{ fact_id }} > {{ settled }} and not exists (
+            select 1 from {{ this }} as judged
+            where
+                judged.fact_id = {{ fact_id }}
+                -- The watermark again: PostgreSQL carries an equality across a join, not a range,
+                -- and the triage's index is read from it on, not from its first id.
+                and judged.fact_id > {{ settled }}
         ))
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Pre-hook of an incremental judge run, in its transaction: the anti-join of triage_not_judged
+    as a merge of two indexes read in id order (the facts' primary key and the triage's unique
+    fact_id), not a hash of every verdict. Right after a full refresh, when the watermark is 0,
+    the hash is built over every fact judged (at 3M facts 1.9 s against 0.36 s for the merge);
+    the judge's query joins nothing else but each new fact by id. `set local` ends with the
+    transaction. A full refresh reads every fact and joins nothing.
+-#}
+{% macro triage_merge_not_judged() -%}
+    {%- if is_incremental() -%}
+        set local enable_hashjoin = off
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The FROM and WHERE of the judge's facts (`facts`: each fact's row): the facts of the staged
+    topics that triage_not_judged keeps. On an incremental run they are found from the ids alone
+    (the facts' primary key against the triage's unique index, both in id order: a merge, which
+    triage_merge_not_judged asks for), then read by id; a scan of the rows would read every fact
+    past the watermark (all of them right after a full refresh, whose batch no later one has
+    settled yet) to keep the few new ones. A full refresh reads every fact once.
+-#}
+{% macro triage_facts_to_judge() -%}
+    {%- if is_incremental() -%}
+    from {{ source('app', 'facts') }} as candidate
+    {{ fact_by_id('candidate.id') }}
+    where
+        {{ triage_not_judged('candidate.id') }}
+        and facts.topic in ('{{ staged_topics() | join("', '") }}')
+    {%- else -%}
+    from {{ source('app', 'facts') }} as facts
+    where
+        facts.topic in ('{{ staged_topics() | join("', '") }}')
+        and {{ triage_not_judged('facts.id') }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -202,7 +250,7 @@
 {#- The first batch to check ... -#}
 {% macro accounting_from_batch() -%}
     {%- if accounting_scope_new() -%}
-        {{ _accounting_literal(
+        {{ _literal_at_run(
             "select coalesce(min(batches.judge_batch) filter (where batches.accounted_at is null),"
             ~ " max(batches.judge_batch) + 1, 0) from "
             ~ source('ops', 'facts_triage_batches') ~ " as batches"
@@ -215,7 +263,7 @@
 {#- ... and the fact id past which every fact must be judged. -#}
 {% macro accounting_from_fact() -%}
     {%- if accounting_scope_new() -%}
-        {{ _accounting_literal(
+        {{ _literal_at_run(
             "select coalesce(max(batches.accounted_through), 0) from "
             ~ source('ops', 'facts_triage_batches') ~ " as batches"
         ) }}
@@ -228,14 +276,15 @@
     refresh it is the whole facts table, which the planner then reads as one index-only scan
     hashed against the triage instead of probing the triage per fact. -#}
 {% macro accounting_settled_through() -%}
-    {{ _accounting_literal('select ' ~ triage_settled_through()) }}
+    {{ _literal_at_run('select ' ~ triage_settled_through()) }}
 {%- endmacro %}
 
-{#- A bound of the check as a number, read when the check is compiled (right before it runs, after
-    the judge): with a literal the planner sees how few new facts there are and probes the staging
-    models by their keys instead of hashing them whole, which it must for a subquery's value. The
-    query itself when dbt only parses or compiles without running. -#}
-{% macro _accounting_literal(sql) -%}
+{#- A bound as a number, read when its node is compiled, right before it runs (the accounting
+    check after the judge; the judge before its pre-hooks open the batch): with a literal the
+    planner sees how few new facts there are, where it must guess for a subquery's value, and
+    probes or merges by key instead of hashing whole tables. The query itself when dbt only parses
+    or compiles without running. -#}
+{% macro _literal_at_run(sql) -%}
     {%- if execute and flags.WHICH in ('build', 'test', 'run') -%}
         {{ run_query(sql).columns[0].values()[0] }}
     {%- else -%}

@@ -20,7 +20,11 @@
             {'columns': ['fact_id'], 'unique': true},
             {'columns': ['topic', 'judge_batch']},
         ],
-        pre_hook=["{{ triage_open_batch() }}", "{{ judge_functions() }}"],
+        pre_hook=[
+            "{{ triage_open_batch() }}",
+            "{{ judge_functions() }}",
+            "{{ triage_merge_not_judged() }}",
+        ],
         post_hook=[
             "{{ triage_close_batch() }}",
             after_commit("{{ triage_seal_batches() }}"),
@@ -45,10 +49,7 @@ facts as (
         facts.topic,
         facts.value,
         facts.created_at
-    from {{ source('app', 'facts') }} as facts
-    where
-        facts.topic in ('{{ staged_topics() | join("', '") }}')
-        and {{ triage_not_judged('facts.id') }}
+    {{ triage_facts_to_judge() }}
 ),
 
 judged as (
