@@ -252,8 +252,9 @@ def _check(
             )
         return Check(kind="unexpected_rows", query=query, **common)
     if "expect" in raw:
-        import great_expectations as gx
+        from runner.contracts.gx import import_gx
 
+        gx = import_gx()
         if not hasattr(gx.expectations, raw["expect"]):
             raise ConfigError(f"{where}: gx.expectations has no {raw['expect']}")
         kwargs = _render(raw.get("kwargs") or {}, context, native=True)

@@ -1026,3 +1026,22 @@ def test_no_worker_where_the_main_module_cannot_be_imported_again(tmp_path, how,
         command, input=code, capture_output=True, text=True, cwd=PROJECT_DIR, check=True
     )
     assert done.stdout.strip() == str(available)
+
+
+def test_great_expectations_loads_scipy_stats_only_when_an_expectation_reads_it():
+    """GX imports scipy.stats for its expectations of distributions, which no contract runs:
+    import_gx defers it (half a second of every build's contract steps), and it still loads
+    and works the first time something reads it."""
+    code = (
+        "import sys\n"
+        "from runner.contracts.gx import import_gx\n"
+        "gx = import_gx()\n"
+        "print(type(sys.modules['scipy.stats']).__name__)\n"
+        "from scipy import stats\n"
+        "print(round(float(stats.entropy([0.5, 0.5])), 4))\n"
+        "print(type(sys.modules['scipy.stats']).__name__)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["_LazyModule", "0.6931", "module"]
