@@ -155,6 +155,9 @@ class BuildContext:
     # the new facts unless it is a full refresh).
     checks_only: bool = False
     new_facts_only: bool | None = None
+    # Whether the build runs the facts contracts step: the load project step has the worker
+    # validate the facts table's checks while dbt parses (set by _build).
+    facts_ahead: bool = False
     # What each dbt node took when it last ran in a successful build of the same kind (ops
     # last_node_seconds): dbt starts the longest remaining path first (runner/dbt.py
     # longest_path_first). Read once.
@@ -226,12 +229,18 @@ NO_ARTIFACTS = ["--no-write-json"]
 
 def load_project_step(ctx: BuildContext) -> str:
     """dbt parses the project once for the build's dbt steps. Unless contracts are skipped, a
-    worker process loads Great Expectations meanwhile (runner.contracts.ContractWorker)."""
+    worker process loads Great Expectations meanwhile (runner.contracts.ContractWorker), then
+    validates the facts table's checks, which read no dbt model: the facts contracts step
+    reports them (it still comes before the judge, and a failure stops the build there)."""
     if not ctx.options.skip_contracts:
         from runner.contracts import ContractWorker
 
         if ContractWorker.available():
             ctx.contract_worker = ContractWorker(ctx.target)
+            if ctx.facts_ahead:
+                ctx.contract_worker.validate_part_ahead(
+                    ctx.target, "source", "facts", str(ctx.run_id), _new_facts_only(ctx)
+                )
     args = ["parse", *NO_ARTIFACTS] + (["--vars", ctx.options.vars] if ctx.options.vars else [])
     run = ctx.dbt(args)
     dbt.require_success(run)
@@ -359,7 +368,8 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
         else:
             contracts.publish(whole, session)
     contracts.require_contracts(whole)
-    ahead = f"; {report.validated_ahead} while dbt built" if report.validated_ahead else ""
+    while_ = "while dbt loaded the project" if part == "facts" else "while dbt built"
+    ahead = f"; {report.validated_ahead} {while_}" if report.validated_ahead else ""
     return contracts.summary_line(report) + ahead
 
 
@@ -625,6 +635,7 @@ def _build(
 ) -> BuildReport:
     report = BuildReport(run_id=run_id, options=options)
     ctx = BuildContext(target, options, run_id, report, listener, held)
+    ctx.facts_ahead = any(s.name == "facts contracts" and not s.skip(options) for s in steps)
     start = time.monotonic()
     failed_step: str | None = None
     unexpected: BaseException | None = None

@@ -90,6 +90,18 @@ class ContractWorker:
         with contextlib.suppress(BrokenProcessPool, RuntimeError):
             self._pending.append(self._pool.submit(_worker_validate_ahead, *args))
 
+    def validate_part_ahead(
+        self, target: Target, stage: Stage, part: Part, run_id: str, new_facts_only: bool
+    ) -> None:
+        """Validate every check of one part of `stage` in the worker now, without waiting (the
+        facts table's checks, which read no dbt model, while dbt parses the project): the part's
+        `run` for the same run id reports their outcomes, as after validate_ahead."""
+        if self._local:
+            return
+        args = (target, stage, part, run_id, new_facts_only)
+        with contextlib.suppress(BrokenProcessPool, RuntimeError):
+            self._pending.append(self._pool.submit(_worker_validate_part_ahead, *args))
+
     def publish(self, report: ContractReport, wait: bool = True) -> None:
         """Data Docs and the JSON summary, as `publish` writes them; `wait=False` returns at once
         (the worker does it before its next task)."""
@@ -176,6 +188,22 @@ def _worker_validate_ahead(
     except Exception:  # the stage's run validates these checks again, and reports any error
         return
     _WORKER.setdefault("ahead", {}).setdefault((run_id, stage), {}).update(outcomes)
+
+
+def _worker_validate_part_ahead(
+    target: Target, stage: Stage, part: Part, run_id: str, new_facts_only: bool
+) -> None:
+    try:
+        suites = _worker_session().suites(CONTRACTS_DIR, settings.of(target))
+    except Exception:  # a bad suite: the part's run loads the suites again and reports it
+        return
+    groups = {
+        (check.suite, check.relation): None
+        for suite in suites
+        for check in suite.checks
+        if check.stage == stage and check.part == part
+    }
+    _worker_validate_ahead(target, stage, list(groups), run_id, new_facts_only)
 
 
 class ChecksAhead:
