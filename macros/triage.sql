@@ -34,6 +34,15 @@
     )
 {%- endmacro %}
 
+{#- The same watermark as a number, read when the node that uses it is compiled, right before it
+    runs (_literal_at_run): the judge reads it before its pre-hooks open the batch, the accounting
+    check after the judge. With a number the planner sees how many facts lie past it (every fact,
+    right after a full refresh): the judge merges ids instead of hashing every verdict, the
+    accounting check hashes the facts' index against the triage instead of probing it per fact. -#}
+{% macro triage_settled_literal() -%}
+    {{ _literal_at_run('select ' ~ triage_settled_through()) }}
+{%- endmacro %}
+
 {#- The facts to judge: on an incremental run, those past the settled watermark that are not
     judged yet; on a full refresh, every fact (`true`). Always an expression, so the model's SQL
     reads the same either way. -#}
@@ -42,7 +51,7 @@
         {#- Read before the run's batch opens. Only a judge run settles a batch, and runs are
             serialized: the number cannot move before the query runs, and a lower one would
             only widen the scan. #}
-        {%- set settled = _literal_at_run('select ' ~ triage_settled_through()) -%}
+        {%- set settled = triage_settled_literal() -%}
         ({{ fact_id }} > {{ settled }} and not exists (
             select 1 from {{ this }} as judged
             where
@@ -273,13 +282,6 @@
     {%- else -%}
         0
     {%- endif -%}
-{%- endmacro %}
-
-{#- ... and the judge's watermark, up to which every fact must be judged: right after a full
-    refresh it is the whole facts table, which the planner then reads as one index-only scan
-    hashed against the triage instead of probing the triage per fact. -#}
-{% macro accounting_settled_through() -%}
-    {{ _literal_at_run('select ' ~ triage_settled_through()) }}
 {%- endmacro %}
 
 {#- A bound as a number, read when its node is compiled, right before it runs (the accounting

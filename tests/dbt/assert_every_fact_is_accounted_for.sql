@@ -23,7 +23,7 @@ never_judged as (
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
         and facts.id > {{ accounting_from_fact() }}
-        and facts.id <= {{ accounting_settled_through() }}
+        and facts.id <= {{ triage_settled_literal() }}
         and not exists (
             select 1 from {{ ref('facts_triage') }} as triage
             where triage.fact_id = facts.id
