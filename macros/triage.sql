@@ -43,26 +43,21 @@
     {{ _literal_at_run('select ' ~ triage_settled_through()) }}
 {%- endmacro %}
 
-{#- The facts to judge: on an incremental run, those past the settled watermark that are not
-    judged yet; on a full refresh, every fact (`true`). Always an expression, so the model's SQL
-    reads the same either way. -#}
+{#- The facts an incremental judge run judges: past the settled watermark and not judged yet
+    (triage_facts_to_judge; a full refresh judges every fact). -#}
 {% macro triage_not_judged(fact_id) -%}
-    {%- if is_incremental() -%}
-        {#- Read before the run's batch opens. Only a judge run settles a batch, and runs are
-            serialized: the number cannot move before the query runs, and a lower one would
-            only widen the scan. #}
-        {%- set settled = triage_settled_literal() -%}
-        ({{ fact_id }} > {{ settled }} and not exists (
-            select 1 from {{ this }} as judged
-            where
-                judged.fact_id = {{ fact_id }}
-                -- The watermark again: PostgreSQL carries an equality across a join, not a range,
-                -- and the triage's index is read from it on, not from its first id.
-                and judged.fact_id > {{ settled }}
-        ))
-    {%- else -%}
-        true
-    {%- endif -%}
+    {#- Read before the run's batch opens. Only a judge run settles a batch, and runs are
+        serialized: the number cannot move before the query runs, and a lower one would only
+        widen the scan. #}
+    {%- set settled = triage_settled_literal() -%}
+    ({{ fact_id }} > {{ settled }} and not exists (
+        select 1 from {{ this }} as judged
+        where
+            judged.fact_id = {{ fact_id }}
+            -- The watermark again: PostgreSQL carries an equality across a join, not a range,
+            -- and the triage's index is read from it on, not from its first id.
+            and judged.fact_id > {{ settled }}
+    ))
 {%- endmacro %}
 
 {#-
@@ -86,7 +81,7 @@
 
 {#-
     The FROM and WHERE of the judge's facts (`facts`: each fact's row): the facts of the staged
-    topics that triage_not_judged keeps. On an incremental run they are found from the ids alone
+    topics, on an incremental run only those triage_not_judged keeps, found from the ids alone
     (the facts' primary key against the triage's unique index, both in id order: a merge, which
     triage_merge_not_judged asks for), then read by id; a scan of the rows would read every fact
     past the watermark (all of them right after a full refresh, whose batch no later one has
@@ -103,7 +98,6 @@
     from {{ source('app', 'facts') }} as facts
     where
         facts.topic in ('{{ staged_topics() | join("', '") }}')
-        and {{ triage_not_judged('facts.id') }}
     {%- endif -%}
 {%- endmacro %}
 
