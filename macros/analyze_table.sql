@@ -1,11 +1,12 @@
 {#- Post-hook: planner statistics for a model built as a table (a view has none to gather). A
     fresh table has none, and without them the joins downstream go quadratic.
 
-    A table rebuilt by every build (the intermediate tables and the marts) is analyzed from a
-    sample of 3,000 rows (statistics target 10) instead of 30,000: what the models downstream
-    plan by are row counts and how distinct their keys are, which such a sample gives, and at 1M
-    facts the default sample costs about 0.2 s a table, one after another along the chain of
-    order and customer tables, against 0.02 s.
+    Every table is analyzed from a sample of 3,000 rows (statistics target 10) instead of 30,000:
+    what the models downstream and the incremental merges plan by are row counts and how
+    distinct their keys are, which such a sample gives, and at 1M facts the default sample costs
+    0.15 to 0.28 s a table (the staging orders and customers, the order tables), one after
+    another along the chain of order and customer tables, against 0.02 s. A column given a
+    statistics target of its own keeps it.
 
     An incremental model keeps its statistics between builds: it is analyzed when it has none
     (first build, full refresh) or when it grew by more than a tenth in pages since it was last
@@ -41,6 +42,7 @@ begin
                 or pg_relation_size(c.oid) > 1.1 * c.relpages * current_setting('block_size')::bigint
             )
     ) then
+        perform set_config('default_statistics_target', '10', true);
         execute format('analyze %s', rel);
     end if;
 end

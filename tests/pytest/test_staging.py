@@ -802,13 +802,22 @@ def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
 
 def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
     """ANALYZE rescans a table: a first build and a doubling gather statistics again, a night
-    with one new order keeps them (the planner scales them by the table's pages)."""
+    with one new order keeps them (the planner scales them by the table's pages). Each time it
+    reads a sample of statistics target 10: ten histogram buckets of 300 distinct order ids."""
 
     def analyzes() -> int:
         return scalar(
             target,
             "select analyze_count from pg_stat_user_tables"
             " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
+        )
+
+    def histogram_bounds() -> int:
+        return scalar(
+            target,
+            "select cardinality(histogram_bounds::text::text[]) from pg_stats"
+            " where schemaname = 'staging' and tablename = 'stg_shopify__orders'"
+            " and attname = 'order_id'",
         )
 
     def orders(first: int, count: int) -> list[tuple]:
@@ -820,6 +829,7 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
     insert_facts(target, orders(1, 300))
     build_staging(target)
     assert analyzes() == 1  # a new table has no statistics
+    assert histogram_bounds() == 11
 
     insert_facts(target, orders(301, 1))
     build_staging(target)
@@ -829,6 +839,7 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
     insert_facts(target, orders(302, 300))
     build_staging(target)
     assert analyzes() == 2
+    assert histogram_bounds() == 11
     assert (
         scalar(
             target,
