@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -421,6 +422,107 @@ def test_the_longest_path_of_expected_seconds_scores_first():
         "model.p.d": -5000,
         "test.p.e": -50,  # a test no build ran: 0.05 s
     }
+
+
+def dbt_style_connection(target: db.Target):
+    """A psycopg2 connection as dbt-postgres opens one (not autocommit)."""
+    import psycopg2
+
+    return psycopg2.connect(target.conninfo)
+
+
+def test_a_connection_dbt_committed_on_is_left_as_a_new_one(target):
+    """dbt ends a model's transaction with a COMMIT statement psycopg2 does not see; the kept
+    connection begins a new transaction for the next node's first statement, as a new one would."""
+    import psycopg2.extensions as ext
+
+    conn = dbt_style_connection(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select 1")  # psycopg2 begins a transaction first
+            cur.execute("commit")  # as dbt commits a model
+        assert conn.status != ext.STATUS_READY  # psycopg2 still counts one open
+        assert conn.info.transaction_status == ext.TRANSACTION_STATUS_IDLE
+
+        assert dbtmod._as_new(conn) is True
+
+        assert conn.status == ext.STATUS_READY
+        assert conn.info.transaction_status == ext.TRANSACTION_STATUS_IDLE
+        assert conn.notices == []  # no "there is no transaction in progress"
+        with conn.cursor() as cur:
+            cur.execute("create temporary table kept (n int)")
+        assert conn.info.transaction_status == ext.TRANSACTION_STATUS_INTRANS
+        conn.rollback()
+        with conn.cursor() as cur:  # the table went with the transaction that made it
+            cur.execute("select to_regclass('pg_temp.kept')")
+            assert cur.fetchone() == (None,)
+    finally:
+        conn.close()
+
+
+def test_a_connection_left_in_a_failed_or_open_transaction_is_rolled_back(target):
+    import psycopg2
+    import psycopg2.extensions as ext
+
+    conn = dbt_style_connection(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create temporary table half (n int)")
+            with pytest.raises(psycopg2.errors.DivisionByZero):
+                cur.execute("select 1 / 0")
+        assert conn.info.transaction_status == ext.TRANSACTION_STATUS_INERROR
+
+        assert dbtmod._as_new(conn) is True
+
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('pg_temp.half')")
+            assert cur.fetchone() == (None,)
+            cur.execute("set local work_mem = '1MB'")
+            cur.execute("show work_mem")
+            (inside,) = cur.fetchone()
+        assert dbtmod._as_new(conn) is True  # a transaction still open: rolled back too
+        with conn.cursor() as cur:
+            cur.execute("show work_mem")
+            assert cur.fetchone() != (inside,)
+    finally:
+        conn.close()
+
+    assert dbtmod._as_new(conn) is False  # closed: dbt's own release closes it
+
+
+def test_each_dbt_thread_keeps_one_connection_for_its_nodes(target):
+    """dbt alone opens a connection (a server process) for every node; within runner's
+    invocations each thread keeps its own. dbt's release is its own again afterwards."""
+    from dbt.adapters.base.connections import BaseConnectionManager
+
+    insert_facts(target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))])
+    release = BaseConnectionManager.release
+
+    def sessions(conn) -> int:
+        # counted as each session ends, and dbt closes its connections as the invocation ends:
+        # read until the count holds still for a second
+        last, stable = None, 0
+        for _ in range(100):
+            conn.execute("select pg_stat_clear_snapshot()")
+            (now,) = conn.execute(
+                "select sessions from pg_stat_database where datname = current_database()"
+            ).fetchone()
+            stable = stable + 1 if now == last else 0
+            if stable == 5:
+                return now
+            last = now
+            time.sleep(0.2)
+        raise AssertionError("the session count never held still")
+
+    with db.connect(target) as conn:
+        conn.autocommit = True
+        before = sessions(conn)
+        run = run_dbt(target, "build", "--select", *STAGING, "--threads", "2")
+        opened = sessions(conn) - before
+    assert len(run.nodes) > 30
+    # the two threads' and dbt's own, for its catalog and hooks; not one a node
+    assert opened <= 6, opened
+    assert BaseConnectionManager.release is release
 
 
 def record_build(target: db.Target, args: list[str], seconds: dict[str, float]) -> None:
