@@ -259,10 +259,12 @@ def judge_step(ctx: BuildContext) -> str:
     from runner import contracts
 
     full = ctx.options.full_refresh and not ctx.options.narrowed
+    ahead = _checks_ahead(ctx, "source")
     run = ctx.dbt(
         contracts.judge_args(full_refresh=full, vars=ctx.options.vars)
         + ctx.options.dbt_flags()
-        + NO_ARTIFACTS
+        + NO_ARTIFACTS,
+        on_built=ahead.node_built if ahead else None,
     )
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
@@ -368,7 +370,9 @@ def _contracts_step(ctx: BuildContext, stage: Stage, part: Part | None = None) -
         else:
             contracts.publish(whole, session)
     contracts.require_contracts(whole)
-    while_ = "while dbt loaded the project" if part == "facts" else "while dbt built"
+    while_ = {"facts": "while dbt loaded the project", "payload": "while dbt judged the facts"}.get(
+        part or "", "while dbt built"
+    )
     ahead = f"; {report.validated_ahead} {while_}" if report.validated_ahead else ""
     return contracts.summary_line(report) + ahead
 
@@ -426,7 +430,7 @@ def dbt_build_step(ctx: BuildContext) -> str:
     from runner.contracts import FACTS_SOURCE, TRIAGE_MODEL
 
     scope = accounting_scope(ctx.target, ctx.options)
-    ahead = _mart_checks_ahead(ctx)
+    ahead = _checks_ahead(ctx, "marts")
     saved = os.environ.get(ACCOUNTING_ENV)
     os.environ[ACCOUNTING_ENV] = scope
     try:
@@ -452,9 +456,11 @@ def dbt_build_step(ctx: BuildContext) -> str:
     )
 
 
-def _mart_checks_ahead(ctx: BuildContext) -> ChecksAhead | None:
-    """The mart contracts validated while dbt builds, in the contract worker (ChecksAhead), when
-    the build has one and runs them."""
+def _checks_ahead(ctx: BuildContext, stage: Stage) -> ChecksAhead | None:
+    """A stage's contracts validated in the contract worker while dbt runs (ChecksAhead), when
+    the build has one and runs them: the payload checks as soon as the judge has written its
+    verdicts (while dbt tests them and reads the feeds' freshness), the mart checks as soon as
+    dbt has built what each reads. The facts table's checks read nothing dbt builds."""
     if ctx.contract_worker is None or ctx.options.skip_contracts or ctx.manifest is None:
         return None
     from runner.contracts.worker import ChecksAhead
@@ -462,7 +468,7 @@ def _mart_checks_ahead(ctx: BuildContext) -> ChecksAhead | None:
     return ChecksAhead(
         ctx.contract_worker,
         ctx.target,
-        "marts",
+        stage,
         str(ctx.run_id),
         _new_facts_only(ctx),
         ctx.manifest,

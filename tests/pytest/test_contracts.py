@@ -961,15 +961,19 @@ def test_every_quarantine_reason_has_its_own_expectation(target, session):
 
 def test_a_blank_shop_among_new_facts_stops_the_build_before_dbt(target):
     """The facts table's checks run in the contract worker while dbt loads the project, and the
-    facts contracts step reports them: a failure still stops the build before the judge."""
+    facts contracts step reports them: a failure still stops the build before the judge. The
+    payload checks run there as soon as the judge has written its verdicts."""
     insert_facts(target, good_facts())
     first = pipeline.build(target, pipeline.BuildOptions(select=("staging",)))
     facts_checks = sum(c.part == "facts" for s in contracts.load_suites() for c in s.checks)
+    payload_checks = sum(c.part == "payload" for s in contracts.load_suites() for c in s.checks)
     assert first.contracts[0].validated_ahead == facts_checks
     assert first.steps[1].name == "facts contracts"
     assert first.steps[1].summary == (
         f"{facts_checks} passed, 0 warned, 0 skipped; {facts_checks} while dbt loaded the project"
     )
+    assert first.steps[4].name == "payload contracts"
+    assert first.steps[4].summary.endswith(f"; {payload_checks} while dbt judged the facts")
     judged = scalar(target, "select count(*) from ops.facts_triage")
     (bad_id,) = insert_facts(target, [(" ", "shopify.orders", order(1004))])
 
