@@ -46,6 +46,18 @@
     ) as facts
 {%- endmacro %}
 
+{#- What latest_facts keeps of a version (a triage row, `alias`): its fact, batch, entity and
+    time. -#}
+{% macro _version_columns(alias, triage_keys) -%}
+    {{ alias }}.fact_id,
+    {{ alias }}.judge_batch,
+    {{ alias }}.shop_domain,
+    {%- for key in triage_keys %}
+    {{ alias }}.{{ key }},
+    {%- endfor %}
+    {{ alias }}.version_at
+{%- endmacro %}
+
 {#-
     The latest version of each entity among the good facts of one topic (facts_triage found no
     reason to quarantine them), read from the judge's verdicts alone: the entity's key
@@ -78,13 +90,7 @@
             -- Many versions per entity: one sort finds each entity's newest, where the
             -- anti-join below would compare every pair of an entity's versions.
             select distinct on (newest.shop_domain{% for key in triage_keys %}, newest.{{ key }}{% endfor %})
-                newest.fact_id,
-                newest.judge_batch,
-                newest.shop_domain,
-                {%- for key in triage_keys %}
-                newest.{{ key }},
-                {%- endfor %}
-                newest.version_at
+                {{ _version_columns('newest', triage_keys) }}
             from {{ ref('facts_triage') }} as newest
             where
                 {{ _good_verdicts('newest', topic) }}
@@ -98,13 +104,7 @@
         {%- else %}
             -- No newer version among the same batches: an anti-join of the verdicts alone.
             select
-                latest.fact_id,
-                latest.judge_batch,
-                latest.shop_domain,
-                {%- for key in triage_keys %}
-                latest.{{ key }},
-                {%- endfor %}
-                latest.version_at
+                {{ _version_columns('latest', triage_keys) }}
             from {{ ref('facts_triage') }} as latest
             where
                 {{ _good_verdicts('latest', topic) }}
