@@ -663,12 +663,17 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
 {%- endmacro %}
 
 {#- The reason for any fact, by topic (each topic's rule macro, var topics); null for good facts
-    and for topics that are not staged. -#}
-{% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload') -%}
-    case {{ topic_col }}
-        {%- for topic, spec in var('topics').items() %}
-        when '{{ topic }}' then {{ context[spec.rule](json_type, rec) }}
-        {%- endfor %}
+    and for topics that are not staged. First, a fact without a shop belongs to nobody: the facts
+    contracts stop a build that finds one before the judge runs, and one committed after their
+    snapshot, before the judge's, is quarantined here rather than staged. -#}
+{% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload', shop_col='shop_domain') -%}
+    case
+        when {{ shop_col }} is null or btrim({{ shop_col }}) = '' then 'shop_domain is blank'
+        else case {{ topic_col }}
+            {%- for topic, spec in var('topics').items() %}
+            when '{{ topic }}' then {{ context[spec.rule](json_type, rec) }}
+            {%- endfor %}
+        end
     end
 {%- endmacro %}
 

@@ -443,6 +443,11 @@ def judge_statement(
     reason = by_topic(
         lambda t: "case" + t.reason.replace("\n", "\n        ") + "\n                end"
     ).replace("{ops}", ops)
+    # A fact without a shop belongs to nobody, whatever its topic.
+    reason = (
+        "case when f.shop_domain is null or btrim(f.shop_domain) = ''"
+        f" then 'shop_domain is blank' else {reason} end"
+    )
     entity = by_topic(lambda t: t.entity or f"r.{t.keys[0][1]}")
     location = by_topic(lambda t: f"r.{t.keys[1][1]}" if len(t.keys) > 1 else "null")
     version = by_topic(lambda t: f"r.{t.version}")

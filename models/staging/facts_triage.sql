@@ -57,7 +57,7 @@ judged as (
         facts.id as fact_id,
         facts.shop_domain,
         facts.topic,
-        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', 'payload') }} as reason,
+        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', 'payload', 'facts.shop_domain') }} as reason,
         {{ triage_warnings('facts.topic', 'payload', 'clock') }} as warnings,
         facts.created_at as fact_created_at,
         batch.judge_batch,

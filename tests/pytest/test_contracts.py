@@ -1001,7 +1001,9 @@ def test_an_incremental_gate_reads_only_facts_not_yet_judged(target, session):
     new_only = contracts.run_contracts(target, "source", session=session, new_facts_only=True)
     every = contracts.run_contracts(target, "source", session=session)
 
-    assert not_passed(new_only) == {}
+    # The judge quarantined the blank-shop fact (it ran without the facts contracts): the new
+    # facts pass, and the payload checks count its verdict among those not staged yet.
+    assert not_passed(new_only) == {"source_orders/shop_domain_is_present": "warn"}
     assert [f"{o.suite}/{o.expectation}" for o in every.errors] == [
         "source_facts/shop_domain_is_present"
     ]

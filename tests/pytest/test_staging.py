@@ -329,6 +329,31 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
     assert staged + quarantined + ignored == scalar(target, "select count(*) from facts")
 
 
+def test_a_fact_without_a_shop_that_reaches_the_judge_is_quarantined_not_staged(target):
+    """The facts contracts stop a build that finds a blank shop_domain before the judge runs; one
+    committed after their snapshot reaches the judge (here: dbt alone, as in that window), which
+    quarantines it, whatever its topic, rather than stage a row that belongs to no shop."""
+    # (the app's facts table says shop_domain is not null; a table without that is read alike)
+    good, blank, spaces = insert_facts(
+        target,
+        [
+            (SHOP, "shopify.orders", order(1, "2024-01-02T00:00:00Z")),
+            ("", "shopify.orders", order(2, "2024-01-02T00:00:00Z")),
+            ("  ", "shopify.customers", fixture("customer")),
+        ],
+    )
+    build_staging(target)
+
+    assert dict(query(target, "select fact_id, reason from ops.facts_quarantine")) == {
+        blank: "shop_domain is blank",
+        spaces: "shop_domain is blank",
+    }
+    assert query(
+        target, "select fact_id, shop_domain, order_id from staging.stg_shopify__orders"
+    ) == [(good, SHOP, 1)]
+    assert scalar(target, "select count(*) from staging.stg_shopify__customers") == 0
+
+
 def test_fields_without_a_rule_stage_as_null_when_a_cast_would_fail(target):
     """Found by the fuzz corpus: fields staging reads but no rule judges (a variant's
     compare_at_price and created_at, a refund line's item price) failed the build."""
