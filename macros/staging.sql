@@ -29,23 +29,6 @@
     inner join {{ source('app', 'facts') }} as facts on facts.id = {{ fact_id }}
 {%- endmacro %}
 
-{#-
-    Each row's fact (as `facts`, with `columns`), read by id, one row at a time: for a query that
-    runs in one process (a staging model's INSERT), where a join would scan every fact to hash
-    the few it needs. Give it the rows in fact id order, so the facts are read along the table.
--#}
-{% macro fact_read_by_id(fact_id, columns) -%}
-    cross join lateral (
-        select
-            {%- for column in columns %}
-            fact.{{ column }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        from {{ source('app', 'facts') }} as fact
-        where fact.id = {{ fact_id }}
-        offset 0  -- noqa: AM09
-    ) as facts
-{%- endmacro %}
-
 {#- What latest_facts keeps of a version (a triage row, `alias`): its fact, batch, entity and
     time. -#}
 {% macro _version_columns(alias, triage_keys) -%}
@@ -63,7 +46,7 @@
     reason to quarantine them), read from the judge's verdicts alone: the entity's key
     (entity_id, location_id) and the time of its version (version_at, from the topic's version
     field: macros/quarantine_rules.sql), the highest fact id breaking ties. Only the winners'
-    payloads are read and parsed: each by its id, in id order (fact_read_by_id).
+    payloads are read and parsed: each by its id, in id order.
     On an incremental run, only the judge batches past the model's cursor, and a winner the row
     already staged for its key is newer than is dropped: an event that arrives out of order never
     replaces a newer one, and the result equals a full refresh. The cursor is the batch, not the
@@ -136,15 +119,20 @@
         -- In the facts' order, so the payloads below are read along the table.
         order by winners.fact_id
     ) as latest
-    -- Then each winner's fact by its id: a join would scan every fact (at 1M facts, 1.5 GB) to
-    -- hash the winners' payloads, in one process.
-    {{ fact_read_by_id('latest.fact_id', ['id', 'shop_domain', 'value', 'created_at']) }}
+    -- Then each winner's fact by its id, one row at a time: a staging model's INSERT runs in one
+    -- process, where a join would scan every fact (at 1M facts, 1.5 GB) to hash the winners'.
+    cross join lateral (
+        select winner.id, winner.shop_domain, winner.value, winner.created_at
+        from {{ source('app', 'facts') }} as winner
+        where winner.id = latest.fact_id
+        offset 0  -- noqa: AM09
+    ) as facts
 {%- endmacro %}
 
 {#-
     The winning parent rows that changed since the child model last ran (read from judge batches
     past the child's cursor), joined back to their payload: child models (line items, variants)
-    unnest from here. A join: read one at a time (fact_read_by_id), the payloads met a Memoize
+    unnest from here. A join: read one at a time (as latest_facts does), the payloads met a Memoize
     node the planner keyed on the whole payload (1.9 s for the line items at 1M, against 1.3).
 -#}
 {% macro changed_parents(parent_model, parent_columns) -%}

@@ -29,8 +29,8 @@ class ContractWorker:
     scipy.stats deferred: gx.import_gx). Started with the build, the worker spends them while the
     build loads the dbt project, then validates the facts table's checks (validate_part_ahead),
     the payload checks once the judge has written its verdicts and the mart checks as dbt builds
-    what they read (ChecksAhead); the contract steps then cost only what is left. The source stage's Data Docs are written
-    while dbt builds.
+    what they read (ChecksAhead); the contract steps then cost only what is left. The source
+    stage's Data Docs are written while dbt builds.
     Ctrl-C is left to the build, which closes the worker.
     """
 
@@ -212,9 +212,9 @@ def _worker_validate_part_ahead(
 class ChecksAhead:
     """A stage's checks validated while dbt runs (the judge for the payload checks, the build for
     the mart checks): each (suite, relation) group of checks goes to the worker once dbt has
-    built, in this invocation, every model, seed and snapshot the
-    group reads (Check.needs). A relation dbt built is final for the build: each node runs once.
-    Groups that read nothing this invocation builds wait for the stage's step, as before.
+    built, in this invocation, every model, seed and snapshot the group reads (Check.needs). A
+    relation dbt built is final for the build: each node runs once. Groups that read nothing
+    this invocation builds wait for the stage's step, as before.
 
     `node_built(unique_id)` is called from dbt's threads as nodes succeed. The outcomes stay in
     the worker until the stage's step asks for them; a failed build never records them.
