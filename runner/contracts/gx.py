@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,21 +31,39 @@ DOCS_SITE = "hotdash"
 
 
 # Imported by Great Expectations when it loads, used only by its expectations of distributions
-# (KL divergence, KS tests), which no hotdash contract runs: about 0.5 s of the 2 s GX takes to
-# import, and the contract steps wait for that import.
-DEFERRED_IMPORTS = ("scipy.stats",)
+# (KL divergence, KS tests, and altair for the KL divergence's charts), which no hotdash contract
+# runs: scipy.stats about 0.5 s and altair about 0.1 s of the 1.9 s GX took to import, and the
+# contract steps wait for that import.
+DEFERRED_IMPORTS = ("scipy.stats", "altair")
 
 
 def import_gx() -> Any:
     """The great_expectations module, imported with DEFERRED_IMPORTS loaded on first use instead
-    (importlib.util.LazyLoader): GX's `from scipy import stats` then binds a module whose code
-    runs only when an attribute of it is read."""
+    (_DeferredModule): GX's `from scipy import stats` and `import altair` then bind a module
+    whose code runs only when one of its attributes is read."""
     if "great_expectations" not in sys.modules:
         for name in DEFERRED_IMPORTS:
             _defer_import(name)
     import great_expectations
 
     return great_expectations
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in sys.modules for a module not imported yet, and imports it when an attribute it
+    lacks is read (PEP 562), then holds the module's attributes too. `import name` finds it and
+    reads only its __spec__, which it has: importlib.util.LazyLoader's module would load then."""
+
+    def __getattr__(self, attr: str) -> Any:
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        module = importlib.import_module(name)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, attr)
 
 
 def _defer_import(name: str) -> None:
@@ -54,15 +73,12 @@ def _defer_import(name: str) -> None:
         spec = importlib.util.find_spec(name)
     except ImportError:  # its package is not installed: nothing to defer
         return
-    if spec is None or spec.loader is None:
+    if spec is None:
         return
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
+    module = _DeferredModule(name)
+    module.__spec__ = spec
     sys.modules[name] = module
-    loader.exec_module(module)
-    # `from package import name` then finds the attribute and does not import it again (which
-    # would read the module's __spec__ and so load it).
+    # `from package import name` then finds the attribute and does not import it again.
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(importlib.import_module(parent), child, module)
