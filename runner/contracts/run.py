@@ -13,7 +13,13 @@ import psycopg
 import psycopg.sql
 
 from runner import ops, settings
-from runner.contracts.gx import ContractSession, _expectation, default_out_dir, judged_query
+from runner.contracts.gx import (
+    ContractSession,
+    _expectation,
+    default_out_dir,
+    judged_query,
+    rows_query,
+)
 from runner.contracts.outcomes import _judged_outcome, _missing, _not_run, _outcome
 from runner.contracts.report import SAMPLE_SIZE, ContractReport, Outcome, write_summary
 from runner.contracts.suites import (
@@ -210,16 +216,16 @@ def _run(
         judged = [c for c in members if c.kind == "judged"]
         topic = judged[0].topic if judged else None
         shared = judged_query(judged, after.get(topic or "", 0)) if judged else ""
+        rows = [c for c in members if c.kind == "row"]
+        shared_rows = rows_query(rows, _window(rows[0], after, facts_after)) if rows else ""
         expectations = []
         for c in members:
             if c.kind == "judged":
                 expectations.append(_expectation(session.gx, c, shared))
+            elif c.kind == "row":
+                expectations.append(_expectation(session.gx, c, shared_rows))
             elif c.kind == "unexpected_rows":
-                if c.part == "payload":
-                    since = after.get(c.topic or "", 0)
-                    window = f"judge_batch > {since}" if since else "true"
-                else:
-                    window = _unjudged(facts_after)
+                window = _window(c, after, facts_after)
                 expectations.append(
                     _expectation(session.gx, c, (c.query or "").replace(NEW_FACTS, window))
                 )
@@ -252,6 +258,17 @@ def _run(
             else:
                 outcomes[(check.suite, check.name)] = _outcome(check, r)
     return [outcomes[key] for key in order]
+
+
+def _window(check: Check, after: Mapping[str, int], facts_after: int | None) -> str:
+    """What a source check reads this run, as a condition on its relation ({new_facts}): the
+    verdicts past its topic's staging cursor, or the facts not judged yet; `true` for the rest."""
+    if check.part == "payload":
+        since = after.get(check.topic or "", 0)
+        return f"judge_batch > {since}" if since else "true"
+    if check.part == "facts":
+        return _unjudged(facts_after)
+    return "true"
 
 
 def _cursor(conn: psycopg.Connection, relation: str) -> int:

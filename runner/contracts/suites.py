@@ -78,8 +78,11 @@ class Check:
     why: str
     stage: Stage
     relation: str  # schema.table the GX batch reads
-    kind: Literal["judged", "unexpected_rows", "expect"]
+    kind: Literal["judged", "unexpected_rows", "row", "expect"]
     query: str | None = None  # unexpected_rows: a query reading {batch}
+    # row: the condition a bad row meets (fails_when), and what its sample shows (name, SQL)
+    condition: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
     expect: str | None = None  # a gx.expectations class name, for kind expect
     kwargs: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
@@ -98,11 +101,10 @@ class Check:
         found = [self.relation]
         if self.part == "payload":
             found.append(self.facts)  # verdicts are of facts: no facts table, no verdicts
-        if self.query:
+        sql = " ".join(filter(None, (self.query, self.condition, *(e for _, e in self.columns))))
+        if sql:
             schemas = "|".join((*MODEL_SCHEMAS, self.relation.split(".")[0]))
-            found += [
-                m.group(0) for m in re.finditer(rf"\b(?:{schemas})\.[a-z_][a-z0-9_]*\b", self.query)
-            ]
+            found += [m.group(0) for m in re.finditer(rf"\b(?:{schemas})\.[a-z_][a-z0-9_]*\b", sql)]
         return tuple(dict.fromkeys(found))
 
 
@@ -198,6 +200,10 @@ def _check(
     if severity not in ("error", "warn"):
         raise ConfigError(f"{where}: severity must be error or warn, not {severity!r}")
     judged = "quarantined" in raw or "flagged" in raw
+    forms = [f for f in ("unexpected_rows", "fails_when", "expect") if f in raw]
+    if len(forms) + judged > 1:
+        given = ["quarantined/flagged"] * judged + forms
+        raise ConfigError(f"{where}: give one of {', '.join(given)}, not several")
     relation = (
         TRIAGE if judged else _render(raw.get("relation") or default_relation, context, False)
     )
@@ -251,6 +257,28 @@ def _check(
                 " or says `all_facts: true`"
             )
         return Check(kind="unexpected_rows", query=query, **common)
+    if "fails_when" in raw:
+        condition = _render(raw["fails_when"], context, native=False)
+        columns = _render(raw.get("columns"), context, native=False)
+        if not isinstance(condition, str) or not condition.strip():
+            raise ConfigError(
+                f"{where}: `fails_when` is a SQL condition on one row of the relation"
+            )
+        if (
+            not isinstance(columns, dict)
+            or not columns
+            or not all(isinstance(v, str) and v.strip() for v in columns.values())
+        ):
+            raise ConfigError(
+                f"{where}: `fails_when` needs `columns`, what a bad row's sample shows:"
+                " a mapping of names to SQL expressions, e.g. {fact_id: id}"
+            )
+        return Check(
+            kind="row",
+            condition=" ".join(condition.split()),
+            columns=tuple((str(k), " ".join(v.split())) for k, v in columns.items()),
+            **common,
+        )
     if "expect" in raw:
         from runner.contracts.gx import import_gx
 
@@ -259,7 +287,9 @@ def _check(
             raise ConfigError(f"{where}: gx.expectations has no {raw['expect']}")
         kwargs = _render(raw.get("kwargs") or {}, context, native=True)
         return Check(kind="expect", expect=raw["expect"], kwargs=kwargs, **common)
-    raise ConfigError(f"{where}: give one of quarantined/flagged, unexpected_rows or expect")
+    raise ConfigError(
+        f"{where}: give one of quarantined/flagged, unexpected_rows, fails_when or expect"
+    )
 
 
 def load_suites(

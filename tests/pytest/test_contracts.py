@@ -1014,6 +1014,98 @@ def test_an_incremental_gate_reads_only_facts_not_yet_judged(target, session):
     assert payload[0].message == "not run: the facts table failed an error-level check"
 
 
+def test_each_facts_row_check_counts_and_samples_its_own_rows(target, session):
+    """The facts table's row checks (fails_when) each report the facts that fail them, with the
+    columns they show; a fact stored up to future_tolerance (1 hour) ahead passes, one a minute
+    beyond it warns."""
+    insert_facts(target, good_facts())
+    (blank_shop,) = insert_facts(target, [(" ", "shopify.orders", order(1004))])
+    (blank_topic,) = insert_facts(target, [(SHOP, "  ", {"id": 5})])
+    (later,) = insert_facts(target, [(SHOP, "shopify.orders", order(1005))])
+    (too_late,) = insert_facts(target, [(SHOP, "shopify.orders", order(1006))])
+    with db.connect(target) as conn:
+        conn.execute(
+            "update facts set created_at = now() + case id when %s then interval '59 minutes'"
+            " else interval '61 minutes' end where id in (%s, %s)",
+            (later, later, too_late),
+        )
+        (stored,) = conn.execute(
+            "select to_jsonb(created_at) #>> '{}' from facts where id = %s", (too_late,)
+        ).fetchone()
+
+    report = contracts.run_contracts(target, "source", part="facts", session=session)
+
+    outcomes = {o.expectation: o for o in report.outcomes if o.suite == "source_facts"}
+    found = {
+        name: (o.status, o.unexpected_count, o.sample)
+        for name, o in outcomes.items()
+        if name in ("shop_domain_is_present", "topic_is_present", "created_at_is_not_in_the_future")
+    }
+    assert found == {
+        "shop_domain_is_present": (
+            "error",
+            1,
+            [{"fact_id": blank_shop, "topic": "shopify.orders"}],
+        ),
+        "topic_is_present": ("error", 1, [{"fact_id": blank_topic, "shop_domain": SHOP}]),
+        "created_at_is_not_in_the_future": (
+            "warn",
+            1,
+            [
+                {
+                    "fact_id": too_late,
+                    "shop_domain": SHOP,
+                    "topic": "shopify.orders",
+                    "created_at": stored,
+                }
+            ],
+        ),
+    }
+
+
+def test_row_checks_of_a_relation_are_one_query(target):
+    """rows_query gives every row check of a relation its count and sample from one statement:
+    the facts are read once for the three checks of the facts table."""
+    from runner.contracts.gx import rows_query
+
+    insert_facts(target, good_facts())
+    bad = insert_facts(target, [(" ", "shopify.orders", order(1004 + i)) for i in range(3)])
+    (facts_suite,) = [s for s in contracts.load_suites() if s.name == "source_facts"]
+    rows = [c for c in facts_suite.checks if c.kind == "row"]
+
+    sql = rows_query(rows).replace("{batch}", "public.facts")
+
+    assert [c.name for c in rows] == [
+        "shop_domain_is_present",
+        "topic_is_present",
+        "created_at_is_not_in_the_future",
+    ]
+    assert sorted(query(target, sql), key=lambda row: row[1]["fact_id"]) == [
+        ("shop_domain_is_present", {"fact_id": fact_id, "topic": "shopify.orders"}, 3)
+        for fact_id in bad
+    ]
+
+
+def test_a_row_check_needs_its_sample_columns_and_one_form(tmp_path):
+    project = settings.load(db.PROJECT_DIR)
+    copy = tmp_path / "contracts"
+    shutil.copytree(contracts.CONTRACTS_DIR, copy)
+    path = copy / "source" / "facts.yml"
+    doc = yaml.safe_load(path.read_text())
+    row = next(e for e in doc["expectations"] if e["name"] == "topic_is_present")
+
+    del row["columns"]
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"topic_is_present: `fails_when` needs `columns`"):
+        contracts.load_suites(copy, project)
+
+    row["columns"] = {"fact_id": "id"}
+    row["unexpected_rows"] = "select id from {batch} where {new_facts}"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"give one of unexpected_rows, fails_when, not several"):
+        contracts.load_suites(copy, project)
+
+
 def test_a_build_goes_on_when_its_contract_worker_dies(built):
     worker = contracts.ContractWorker(built)
     try:
