@@ -313,12 +313,20 @@ def _unjudged(settled: int | None) -> str:
 
 
 def _topic_totals(conn: psycopg.Connection, after: dict[str, int]) -> dict[str, int]:
-    """How many facts of each topic the payload checks read (the judged ones past its cursor)."""
+    """How many facts of each topic the payload checks read (the judged ones past its cursor).
+
+    One query for the topics that share a cursor (all of them on a full refresh, and on a night
+    when every staging model read the last batch): a full refresh counts every verdict in one
+    pass over the triage, where a query per topic read it topic by topic through its index (at
+    1M facts, 0.46 s for the 12 topics right after a full refresh, before the triage is
+    vacuumed; one pass 0.05 s)."""
     schema, table = TRIAGE.split(".", 1)
     statement = psycopg.sql.SQL(
-        "select count(*) from {} where topic = %s and judge_batch > %s"
+        "select topic, count(*) from {} where topic = any(%s) and judge_batch > %s group by topic"
     ).format(psycopg.sql.Identifier(schema, table))
-    return {
-        topic: int(conn.execute(statement, (topic, after_id)).fetchone()[0])
-        for topic, after_id in after.items()
-    }
+    totals = dict.fromkeys(after, 0)
+    for after_id in sorted(set(after.values())):
+        topics = [topic for topic, cursor in after.items() if cursor == after_id]
+        for topic, count in conn.execute(statement, (topics, after_id)):
+            totals[topic] = int(count)
+    return totals
