@@ -226,13 +226,22 @@ EMBEDDED_SETTINGS = {
     "maintenance_work_mem": "512MB",
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
+    # A full refresh renames each table it rebuilds; when autovacuum is reading the old one (a
+    # table a build wrote a minute before), the rename waits until the deadlock check cancels
+    # autovacuum, deadlock_timeout later: the judge's 1 s at the default.
+    "deadlock_timeout": "100ms",
 }
 
 
 def _tune_once(home: Path, uri: str) -> None:
-    """Apply EMBEDDED_SETTINGS with ALTER SYSTEM once, restarting so shared_buffers takes."""
+    """Apply EMBEDDED_SETTINGS with ALTER SYSTEM once, restarting so shared_buffers takes. On a
+    server tuned before, the settings added since are applied with a reload (none of them needs
+    a restart), so builds connected to it go on."""
     marker = home / "pgdata" / "hotdash_tuned"
-    if marker.exists():
+    applied = (
+        marker.read_text().partition(":")[2].replace(",", " ").split() if marker.exists() else None
+    )
+    if applied is not None and set(EMBEDDED_SETTINGS) <= set(applied):
         return
     with psycopg.connect(uri, autocommit=True) as conn:
         for name, value in EMBEDDED_SETTINGS.items():
@@ -241,6 +250,10 @@ def _tune_once(home: Path, uri: str) -> None:
                     psycopg.sql.Identifier(name), psycopg.sql.Literal(value)
                 )
             )
+        if applied is not None:
+            conn.execute("select pg_reload_conf()")
+            marker.write_text("settings applied: " + ", ".join(EMBEDDED_SETTINGS) + "\n")
+            return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver._commands import pg_ctl

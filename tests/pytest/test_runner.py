@@ -1200,3 +1200,33 @@ def test_the_builds_dbt_steps_are_the_selectors_plain_dbt_runs(target):
         "unit_test",
         "--full-refresh",
     ]
+
+
+def test_a_server_tuned_by_an_earlier_hotdash_gets_new_settings_without_a_restart(
+    hotdash_home, target
+):
+    """The embedded server's settings (db.EMBEDDED_SETTINGS) are applied once; a server tuned
+    before deadlock_timeout joined them gets it on the next connection with a reload, and the
+    sessions connected to it meanwhile go on."""
+    marker = hotdash_home / "pgdata" / "hotdash_tuned"
+    with db.connect(target, autocommit=True) as conn:
+        conn.execute("alter system reset deadlock_timeout")
+        conn.execute("select pg_reload_conf()")
+        (started,) = conn.execute("select pg_postmaster_start_time()").fetchone()
+    earlier = [name for name in db.EMBEDDED_SETTINGS if name != "deadlock_timeout"]
+    marker.write_text("settings applied: " + ", ".join(earlier) + "\n")
+
+    with db.connect(target, autocommit=True) as held:
+        db.embedded_target(target.project_dir, hotdash_home, dbname="postgres")
+        assert held.execute("select 1").fetchone() == (1,)
+
+    deadline = time.monotonic() + 10
+    while True:
+        with db.connect(target) as conn:
+            (timeout,) = conn.execute("show deadlock_timeout").fetchone()
+            (now_started,) = conn.execute("select pg_postmaster_start_time()").fetchone()
+        if timeout == "100ms" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (timeout, now_started) == ("100ms", started)
+    assert "deadlock_timeout" in marker.read_text()
