@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -302,31 +302,41 @@ from (
 where counted.sampled <= {SAMPLE_LIMIT}"""
 
 
-@functools.cache
-def _row_expectation_class() -> type:
-    """UnexpectedRowsExpectation over the rows of one relation that fail row checks.
-
-    Every row check of a relation carries the same query (see rows_query): GX computes it once,
-    and each expectation reads its own rows: their count and samples.
-    """
+def _shared_query_class(name: str, outcome: Callable[[list[Any]], tuple[int, list[Any]]]) -> type:
+    """An UnexpectedRowsExpectation whose query every check of a group carries (rows_query,
+    judged_query): GX computes it once, and each expectation takes the rows of its own check
+    (column check_name), from which `outcome` gives its count and sample. The stock expectation
+    would count the query's rows and then fetch them: fetching the rows is all it takes here."""
     gx = import_gx()
 
-    class ExpectNoFailingRows(gx.expectations.UnexpectedRowsExpectation):
-        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
+    def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+        check = (self.meta or {}).get("check")
+        rows = [r for r in metrics["unexpected_rows_query.table"] if r["check_name"] == check]
+        count, sample = outcome(rows)
+        return {
+            "success": count == 0,
+            "result": {"observed_value": count, "details": {"unexpected_rows": sample}},
+        }
 
-        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-            name = (self.meta or {}).get("check")
-            rows = [r for r in metrics["unexpected_rows_query.table"] if r["check_name"] == name]
-            count = int(rows[0][ROWS_TOTAL]) if rows else 0
-            return {
-                "success": count == 0,
-                "result": {
-                    "observed_value": count,
-                    "details": {"unexpected_rows": [dict(r["sample"]) for r in rows]},
-                },
-            }
+    namespace = {
+        "__module__": __name__,
+        "__annotations__": {"metric_dependencies": ClassVar[tuple[str, ...]]},
+        "metric_dependencies": ("unexpected_rows_query.table",),
+        "_validate": _validate,
+    }
+    return type(name, (gx.expectations.UnexpectedRowsExpectation,), namespace)
 
-    return ExpectNoFailingRows
+
+@functools.cache
+def _row_expectation_class() -> type:
+    """The row checks of one relation (rows_query): each its count and sampled rows."""
+    return _shared_query_class(
+        "ExpectNoFailingRows",
+        lambda rows: (
+            int(rows[0][ROWS_TOTAL]) if rows else 0,
+            [dict(r["sample"]) for r in rows],
+        ),
+    )
 
 
 def judged_query(checks: Sequence[Check], after_id: int = 0) -> str:
@@ -375,24 +385,7 @@ group by check_name"""
 
 @functools.cache
 def _judged_expectation_class() -> type:
-    """UnexpectedRowsExpectation over a topic's verdicts.
-
-    Every judged check of a topic carries the same query (see judged_query), so GX computes the
-    metric once and each expectation reads its own row. The stock expectation would count the
-    query's rows and then fetch them: fetching the rows is all it takes here.
-    """
-    gx = import_gx()
-
-    class ExpectNoJudgedFacts(gx.expectations.UnexpectedRowsExpectation):
-        metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.table",)
-
-        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-            name = (self.meta or {}).get("check")
-            rows = [r for r in metrics["unexpected_rows_query.table"] if r["check_name"] == name]
-            count = sum(int(row["bad_facts"]) for row in rows)
-            return {
-                "success": count == 0,
-                "result": {"observed_value": count, "details": {"unexpected_rows": rows}},
-            }
-
-    return ExpectNoJudgedFacts
+    """The judged checks of a topic (judged_query): each its count of facts and their rows."""
+    return _shared_query_class(
+        "ExpectNoJudgedFacts", lambda rows: (sum(int(r["bad_facts"]) for r in rows), rows)
+    )
