@@ -264,6 +264,11 @@ def _check(
             raise ConfigError(
                 f"{where}: `fails_when` is a SQL condition on one row of the relation"
             )
+        if "{batch}" in condition or NEW_FACTS in condition:
+            raise ConfigError(
+                f"{where}: `fails_when` is a condition on one row: its query reads the relation"
+                f" and the facts this run checks ({NEW_FACTS}) itself"
+            )
         if (
             not isinstance(columns, dict)
             or not columns

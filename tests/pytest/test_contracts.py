@@ -1105,6 +1105,12 @@ def test_a_row_check_needs_its_sample_columns_and_one_form(tmp_path):
     with pytest.raises(ConfigError, match=r"give one of unexpected_rows, fails_when, not several"):
         contracts.load_suites(copy, project)
 
+    del row["unexpected_rows"]
+    row["fails_when"] = "{new_facts} and btrim(topic) = ''"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"topic_is_present: `fails_when` is a condition on one"):
+        contracts.load_suites(copy, project)
+
 
 def test_a_build_goes_on_when_its_contract_worker_dies(built):
     worker = contracts.ContractWorker(built)
