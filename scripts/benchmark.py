@@ -65,9 +65,15 @@ CONTRACT_STEPS = ("facts contracts", "payload contracts", "mart contracts")
 DBT_STEPS = ("load project", "judge facts", "dbt build")
 
 
+def process_env(target: db.Target, dbname: str, **extra: str) -> dict[str, str]:
+    """The environment of a process of its own that runs on database `dbname` of the target's
+    server (and `extra` variables)."""
+    return {**os.environ, "HOTDASH_DATABASE": dbname, "HOTDASH_HOME": str(target.home), **extra}
+
+
 def hotdash_build(target: db.Target, dbname: str, *args: str) -> dict[str, float]:
     """`hotdash build ARGS` in a process of its own; the seconds of each step, from ops."""
-    env = {**os.environ, "HOTDASH_DATABASE": dbname, "HOTDASH_HOME": str(target.home)}
+    env = process_env(target, dbname)
     started = time.perf_counter()
     out_path, err_path = (Path(f"/tmp/hotdash-bench-{os.getpid()}.{s}") for s in ("out", "err"))
     with out_path.open("w") as out, err_path.open("w") as err:
@@ -344,7 +350,7 @@ def tile_p95(target: db.Target, runs: int) -> dict[str, float]:
 
 def dbt_startup(target: db.Target, dbname: str) -> float:
     """Seconds of `dbt parse` in a process of its own with nothing changed: dbt's own start-up."""
-    env = {**os.environ, "HOTDASH_DATABASE": dbname, "HOTDASH_HOME": str(target.home)}
+    env = process_env(target, dbname)
     command = [
         sys.executable,
         "-c",
@@ -366,12 +372,7 @@ def judge_one_core(target: db.Target, dbname: str) -> float:
     facts_triage --full-refresh`, in a process of its own with PGOPTIONS ruling out parallel
     workers): its query, its two indexes and ANALYZE, as dbt timed the node. It leaves the
     verdicts rebuilt behind the staging models: only a full refresh may follow."""
-    env = {
-        **os.environ,
-        "HOTDASH_DATABASE": dbname,
-        "HOTDASH_HOME": str(target.home),
-        "PGOPTIONS": ONE_CORE,
-    }
+    env = process_env(target, dbname, PGOPTIONS=ONE_CORE)
     code = (
         "from runner import db, dbt;"
         " run = dbt.invoke(db.resolve_target(),"

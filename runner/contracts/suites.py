@@ -280,8 +280,8 @@ def _check(
             )
         return Check(
             kind="row",
-            condition=" ".join(condition.split()),
-            columns=tuple((str(k), " ".join(v.split())) for k, v in columns.items()),
+            condition=condition.strip(),
+            columns=tuple((str(k), v.strip()) for k, v in columns.items()),
             **common,
         )
     if "expect" in raw:
