@@ -70,8 +70,9 @@ def new_target(hotdash_home: Path) -> Iterator[Callable[[], db.Target]]:
     """Factory of fresh, empty databases (with the facts table) on the session's server.
 
     The n-th database of every test has the same name (t_0, t_1, ...), dropped and made again:
-    dbt can only parse a project partially when the profile, and so the database name, is the
-    one it last parsed for. Each test worker has a server of its own (hotdash_home).
+    dbt parses a project partially only for a profile, and so a database name, it parsed for
+    before (the runner keeps the partial parses of the last 8: runner/dbt.py). Each test
+    worker has a server of its own (hotdash_home).
     """
     made: list[db.Target] = []
 

@@ -525,6 +525,47 @@ def test_each_dbt_thread_keeps_one_connection_for_its_nodes(target):
     assert BaseConnectionManager.release is release
 
 
+def test_each_database_keeps_its_partial_parse(new_target, tmp_path, monkeypatch):
+    """dbt keeps one partial parse file, for the database it last parsed for; the runner keeps
+    one per database and vars, so going back to a database parses only what changed."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    first, second = new_target(), new_target()
+
+    def whole_parse_reasons(target: db.Target, *args: str) -> list[str]:
+        reasons: list[str] = []
+
+        def on_event(event) -> None:
+            if event.info.name == "UnableToPartialParse":
+                reasons.append(event.data.reason)
+
+        dbtmod.require_success(dbtmod.invoke(target, ["parse", *args], on_event=on_event))
+        return reasons
+
+    assert whole_parse_reasons(first) == ["saved manifest not found. Starting full parse."]
+    assert whole_parse_reasons(second) == ["profile has changed"]
+    assert whole_parse_reasons(first) == []  # dbt alone: "profile has changed" again
+    assert whole_parse_reasons(second) == []
+    other_vars = ("--vars", "{as_of_date: '2024-06-30'}")
+    new_vars = "config vars, config profile, or config target have changed"
+    assert whole_parse_reasons(second, *other_vars) == [new_vars]
+    assert whole_parse_reasons(second) == []
+    assert whole_parse_reasons(second, *other_vars) == []
+    kept = sorted((tmp_path / "target" / dbtmod.PARSES_FOLDER).iterdir())
+    assert len(kept) == 3  # first; second; second with other vars
+
+
+def test_the_partial_parses_kept_are_the_most_recently_written(tmp_path):
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    for age in range(10):  # file_0 the newest
+        path = folder / f"file_{age}.msgpack"
+        path.write_bytes(b"x")
+        stamp = 1_700_000_000 - age * 60
+        os.utime(path, (stamp, stamp))
+    dbtmod._prune(folder, 8)
+    assert sorted(p.name for p in folder.iterdir()) == [f"file_{age}.msgpack" for age in range(8)]
+
+
 def record_build(target: db.Target, args: list[str], seconds: dict[str, float]) -> None:
     run_id = uuid.uuid4()
     with db.connect(target) as conn:
