@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +83,6 @@ def _parse_key(target: Target, args: Sequence[str]) -> str:
     """What a partial parse is for: the profile folder, target, connection (without password)
     and --vars (the command's, else the target's). dbt checks the file it reads itself; a key
     that met another profile's file would only cost a whole parse."""
-    import hashlib
-
     vars = target.vars or ""
     for flag, value in itertools.pairwise(args):
         if flag == "--vars":
@@ -100,12 +100,15 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _copy(source: Path, dest: Path) -> None:
-    """`source` to `dest`, modification time included, replacing `dest` whole."""
-    import shutil
-
+    """`source` to `dest`, modification time included, replacing `dest` whole; a copy that
+    fails leaves nothing behind."""
     partial = dest.with_name(f".{dest.name}.{os.getpid()}")
-    shutil.copy2(source, partial)
-    os.replace(partial, dest)
+    try:
+        shutil.copy2(source, partial)
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
