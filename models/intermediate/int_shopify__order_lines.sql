@@ -13,12 +13,12 @@
 -- category or product (order_lines_catalog_changed).
 with
 
-{% if state is not none -%}
-changed as (
-    {{ changed_keys(keys, sources, state, also_changed) }}
-),
+{% if state is not none %}
+    changed as (
+        {{ changed_keys(keys, sources, state, also_changed) }}
+    ),
+{% endif %}
 
-{% endif -%}
 orders as (
     select * from {{ ref('int_shopify__order_net_revenue') }}
     where {{ in_changed(keys, state) }}

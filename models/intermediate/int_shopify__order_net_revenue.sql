@@ -12,12 +12,12 @@
 -- as-of date and this one's.
 with
 
-{% if state is not none -%}
-changed as (
-    {{ changed_keys(keys, sources, state) }}
-),
+{% if state is not none %}
+    changed as (
+        {{ changed_keys(keys, sources, state) }}
+    ),
+{% endif %}
 
-{% endif -%}
 orders as (
     select * from {{ ref('stg_shopify__orders') }}
     where {{ in_changed(keys, state) }}
