@@ -308,6 +308,24 @@ def test_every_mart_builds_with_its_tests(store):
     assert query(store[0], "select count(*) from ops.facts_quarantine") == [(0,)]
 
 
+def test_every_table_the_build_wrote_is_analyzed_once(store):
+    """Each table model is analyzed after its transaction, with the rows it wrote counted first
+    (macros/analyze_table.sql): none is left with changes since analyze for autovacuum to
+    analyze a second time. Reads the state the build left, before the tests below write."""
+    target, run = store
+    models = sorted(n.name for n in run.nodes if n.resource_type == "model")
+    tables = query(
+        target,
+        "select relname, analyze_count, n_mod_since_analyze from pg_stat_user_tables"
+        " where relname = any(%s) order by relname",
+        (models,),
+    )
+    assert {"customer_segments", "int_shopify__customer_history", "stg_shopify__orders"} <= {
+        name for name, _, _ in tables
+    }
+    assert [t for t in tables if t[1:] != (1, 0)] == []
+
+
 def test_growth_metrics(store):
     target, _ = store
     rows = query(
