@@ -826,14 +826,14 @@ def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
 
 
 def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
-    """ANALYZE rescans a table: a first build and a doubling gather statistics again, a night
-    with one new order keeps them (the planner scales them by the table's pages). Each time it
-    reads a sample of statistics target 10: ten histogram buckets (11 bounds) of 40 distinct
-    order ids, where the server's target of 100 would keep all 40.
+    """ANALYZE rescans a table: a first build gathers statistics, and a build after which the
+    table has more than 1.1 times the pages it had when last analyzed gathers them again; at
+    exactly 1.1 times it keeps them (the planner scales them by the table's pages). Each time it
+    reads a sample of statistics target 10: ten histogram buckets (11 bounds) of the distinct
+    order ids, where the server's target of 100 would give 101.
 
     The build's ANALYZE comes after the rows it wrote are counted, so nothing is left for
-    autovacuum to analyze again at the server's target. 40 orders also stay below autovacuum's
-    threshold (50 rows plus a tenth of the table), so the histogram read is the build's."""
+    autovacuum to analyze again at the server's target."""
 
     def analyzes() -> int:
         return scalar(
@@ -850,16 +850,26 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
             " and attname = 'order_id'",
         )
 
+    def pages() -> tuple:
+        """The pages the table has, and those it had when last analyzed."""
+        return query(
+            target,
+            "select pg_relation_size(oid) / current_setting('block_size')::int, relpages"
+            " from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
+        )[0]
+
     def orders(first: int, count: int) -> list[tuple]:
+        # three-digit ids: every row is as wide as the others, 33 to a page
         return [
             (SHOP, "shopify.orders", order(n, "2024-01-02T00:00:00Z"))
             for n in range(first, first + count)
         ]
 
-    insert_facts(target, orders(1, 40))
+    insert_facts(target, orders(100, 300))
     build_staging(target)
     assert analyzes() == 1  # a new table has no statistics
     assert histogram_bounds() == 11
+    assert pages() == (10, 10)
     # the rows the build wrote were counted before its ANALYZE: autovacuum has nothing to analyze
     # again, and the row counts are not counted twice
     assert query(
@@ -868,26 +878,28 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
         " where relname in ('facts_triage', 'stg_shopify__orders', 'stg_shopify__order_line_items')"
         " order by relname",
     ) == [
-        ("facts_triage", 0, 40),
-        ("stg_shopify__order_line_items", 0, 120),
-        ("stg_shopify__orders", 0, 40),
+        ("facts_triage", 0, 300),
+        ("stg_shopify__order_line_items", 0, 900),
+        ("stg_shopify__orders", 0, 300),
     ]
 
-    insert_facts(target, orders(41, 1))
+    insert_facts(target, orders(400, 31))
     build_staging(target)
-    assert scalar(target, "select count(*) from staging.stg_shopify__orders") == 41
+    assert scalar(target, "select count(*) from staging.stg_shopify__orders") == 331
+    assert pages() == (11, 10)  # 1.1 times: kept
     assert analyzes() == 1
 
-    insert_facts(target, orders(42, 40))
+    insert_facts(target, orders(431, 33))
     build_staging(target)
-    assert analyzes() == 2
+    assert analyzes() == 2  # 12 pages against 10
+    assert pages() == (12, 12)
     assert histogram_bounds() == 11
     assert (
         scalar(
             target,
             "select reltuples from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
         )
-        == 81
+        == 364
     )
 
     build_staging(target, "--full-refresh")
