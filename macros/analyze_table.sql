@@ -47,9 +47,8 @@ do $analyze$
 declare
     rel regclass := to_regclass({{ dbt.string_literal(adapter.quote(relation.schema) ~ '.' ~ adapter.quote(relation.identifier)) }});
 begin
-    if rel is not null and (
-        {{ 'true' if always else 'false' }}
-        or exists (
+    if rel is not null
+        {%- if not always %} and exists (
             select
             from pg_class as c
             inner join pg_namespace as n on c.relnamespace = n.oid
@@ -63,7 +62,7 @@ begin
                     or pg_relation_size(c.oid) > 1.1 * c.relpages * current_setting('block_size')::bigint
                 )
         )
-    ) then
+        {%- endif %} then
         perform set_config('default_statistics_target', '10', true);
         execute format('analyze %s', rel);
     end if;
