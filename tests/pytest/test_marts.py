@@ -639,3 +639,51 @@ def test_every_built_table_and_column_carries_its_description_as_a_comment(store
             args = (relation, column)
         assert scalar(target, sql, args) == description, (relation, column)
     assert len(built) >= len(MARTS) and len(expected) > 100
+
+
+def test_every_enforced_contract_is_the_built_tables_definition(store):
+    """A model with an enforced contract is created from its query and given its constraints
+    after (macros/contract_table.sql): each such table has the contract's columns in its order
+    and types, not null where the contract says so and nowhere else, and each check and primary
+    key of the contract, under its name."""
+    from runner import dbt
+
+    target, run = store
+    manifest = dbt.require_success(dbt.invoke(target, ["parse"])).manifest
+    built = {n.unique_id for n in run.nodes if n.resource_type == "model" and n.status == "success"}
+    contracted = [
+        manifest.nodes[u] for u in sorted(built) if manifest.nodes[u].config.contract.enforced
+    ]
+    assert {"customer_segments", "stg_shopify__orders"} <= {node.name for node in contracted}
+    for node in contracted:
+        relation = f"{node.schema}.{node.alias}"
+        columns = query(
+            target,
+            "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
+            " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+            (relation,),
+        )
+        pk = [c for c in node.constraints if c.type == "primary_key"]
+        pk_columns = set(pk[0].columns) if pk else set()
+        assert columns == [
+            (
+                name,
+                col.data_type,
+                any(c.type == "not_null" for c in col.constraints) or name in pk_columns,
+            )
+            for name, col in node.columns.items()
+        ], relation
+        constraints = query(
+            target,
+            "select contype, conname, pg_get_constraintdef(oid) from pg_constraint"
+            " where conrelid = %s::regclass order by contype, conname",
+            (relation,),
+        )
+        # PostgreSQL writes a check's expression its own way: the names tell them apart.
+        assert sorted(n for t, n, d in constraints if t == "c" and d.startswith("CHECK ")) == (
+            sorted(c.name for c in node.constraints if c.type == "check")
+        ), relation
+        assert [d for t, _, d in constraints if t == "p"] == (
+            [f"PRIMARY KEY ({', '.join(pk[0].columns)})"] if pk else []
+        ), relation
+        assert {t for t, _, _ in constraints} <= {"c", "p"}, relation
