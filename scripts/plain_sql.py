@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
 import sys
 import tempfile
@@ -48,7 +49,8 @@ from runner import settings  # noqa: E402
 #   winners' payloads again, casts them to the model's columns and writes the model and its child
 #   model;
 # - intermediate tables and marts: the models' own SQL, as `dbt compile` renders it before the
-#   clock starts (compiled_models), as CREATE TABLE AS;
+#   clock starts (compiled_models), as CREATE TABLE AS (CREATE VIEW for a model dbt builds as a
+#   view);
 # - every step runs on one of --jobs connections as soon as the steps it reads from are done;
 # - the rules' checks are the macros' own, written to cost less where that is exact: open
 #   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
@@ -1554,8 +1556,9 @@ def _setup_statements(s: Schemas) -> list[str]:
 def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[str, str]]:
     """The intermediate and mart models' SQL as dbt compiles it with the as-of date (the project's
     own models, so the floor computes what they compute): model -> (layer, SQL), relation names
-    as placeholders the run fills in. dbt compiles before the clock starts; nothing of dbt runs
-    in what is timed."""
+    as placeholders the run fills in. A model dbt builds as a view is a view here too: its SQL
+    starts with VIEW_MARK. dbt compiles before the clock starts; nothing of dbt runs in what is
+    timed."""
     from runner import db, dbt
 
     with tempfile.TemporaryDirectory(prefix="plain-sql-") as out:
@@ -1575,6 +1578,12 @@ def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[s
             ],
         )
         dbt.require_success(run)
+        manifest = json.loads((Path(out) / "manifest.json").read_text())
+        views = {
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["config"]["materialized"] == "view"
+        }
         models = {}
         for layer in ("intermediate", "marts"):
             for path in sorted(
@@ -1588,8 +1597,12 @@ def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[s
                 text = text.replace(f"'{as_of_date}'::date", "{{ as_of_date }}")
                 if as_of_date in text:
                     raise ValueError(f"{path.name}: the as-of date is left in a form not known")
-                models[path.stem] = (layer, text)
+                models[path.stem] = (layer, VIEW_MARK + text if path.stem in views else text)
     return models
+
+
+# What starts the SQL of a model dbt builds as a view (compiled_models).
+VIEW_MARK = "-- view\n"
 
 
 def _render(template: str, s: Schemas, as_of_date: str) -> str:
@@ -1651,6 +1664,12 @@ def steps(
         for schema, name in refs[model]:
             after |= stage_of[name] if schema == "staging" else {name}
         table = f"{layer_of[layer]}.{model}"
+        if template.startswith(VIEW_MARK):
+            # computed when read, as dbt's view is: nothing to build or analyze
+            models.append(
+                Step(model, [f"create view {table} as\n" + _render(template, s, as_of_date)], after)
+            )
+            continue
         statements = [f"create table {table} as\n" + _render(template, s, as_of_date)]
         if model in read:
             # Statistics for the joins of the models that read it (dbt's post-hook too).

@@ -1,4 +1,8 @@
+{{ config(materialized='view') }}
+
 -- Units sold (net of refunded units) and net sales per variant and calendar month of the order.
+-- A view: no model reads it, and no role but the build's own reads the intermediate schema, so
+-- it is computed when read instead of rebuilt every night.
 with
 
 order_lines as (

@@ -326,6 +326,33 @@ def test_every_table_the_build_wrote_is_analyzed_once(store):
     assert [t for t in tables if t[1:] != (1, 0)] == []
 
 
+def test_monthly_variant_sales_are_a_view_computed_when_read(store):
+    """int_shopify__variant_sales_monthly, which no model reads, is a view: no build writes it,
+    and a read gets one row per shop, variant and month, its units net of refunded units."""
+    target, _ = store
+    run = run_dbt(target, "run", "--select", "int_shopify__variant_sales_monthly")
+    assert [(n.name, n.status) for n in run.nodes if n.resource_type == "model"] == [
+        ("int_shopify__variant_sales_monthly", "success")
+    ]
+    relation = "intermediate.int_shopify__variant_sales_monthly"
+    assert (
+        scalar(target, "select relkind from pg_class where oid = %s::regclass", (relation,)) == "v"
+    )
+    rows = query(
+        target,
+        "select variant_id, sales_month::text, units_sold, orders"
+        " from intermediate.int_shopify__variant_sales_monthly"
+        " where shop_domain = %s and variant_id = 2003 order by sales_month",
+        (SHOP,),
+    )
+    # variant 2003: O4 (5 units, January), O5 (3) and O6 (2) in March; O9, a guest order, 10
+    assert rows == [
+        (2003, "2025-01-01", D("5"), 1),
+        (2003, "2025-02-01", D("10"), 1),
+        (2003, "2025-03-01", D("5"), 2),
+    ]
+
+
 def test_growth_metrics(store):
     target, _ = store
     rows = query(
