@@ -1553,12 +1553,12 @@ def _setup_statements(s: Schemas) -> list[str]:
     return statements
 
 
-def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[str, str]]:
+def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[str, str, str]]:
     """The intermediate and mart models' SQL as dbt compiles it with the as-of date (the project's
-    own models, so the floor computes what they compute): model -> (layer, SQL), relation names
-    as placeholders the run fills in. A model dbt builds as a view is a view here too: its SQL
-    starts with VIEW_MARK. dbt compiles before the clock starts; nothing of dbt runs in what is
-    timed."""
+    own models, so the floor computes what they compute): model -> (layer, SQL, materialization:
+    table or view; an incremental model's table is built whole here), relation names as
+    placeholders the run fills in. dbt compiles before the clock starts; nothing of dbt runs in
+    what is timed."""
     from runner import db, dbt
 
     with tempfile.TemporaryDirectory(prefix="plain-sql-") as out:
@@ -1597,12 +1597,8 @@ def compiled_models(as_of_date: str, target: object = None) -> dict[str, tuple[s
                 text = text.replace(f"'{as_of_date}'::date", "{{ as_of_date }}")
                 if as_of_date in text:
                     raise ValueError(f"{path.name}: the as-of date is left in a form not known")
-                models[path.stem] = (layer, VIEW_MARK + text if path.stem in views else text)
+                models[path.stem] = (layer, text, "view" if path.stem in views else "table")
     return models
-
-
-# What starts the SQL of a model dbt builds as a view (compiled_models).
-VIEW_MARK = "-- view\n"
 
 
 def _render(template: str, s: Schemas, as_of_date: str) -> str:
@@ -1617,7 +1613,7 @@ def _short(topic: str) -> str:
 def steps(
     s: Schemas,
     as_of_date: str,
-    templates: dict[str, tuple[str, str]],
+    templates: dict[str, tuple[str, str, str]],
     facts: str = "public.facts",
     slices: list[tuple[int | None, int | None]] | None = None,
 ) -> list[Step]:
@@ -1655,16 +1651,16 @@ def steps(
     layer_of = {"intermediate": s.intermediate, "marts": s.marts}
     refs = {
         model: re.findall(r"\{\{\s*(staging|intermediate|marts)\s*\}\}\.(\w+)", template)
-        for model, (_, template) in templates.items()
+        for model, (_, template, _) in templates.items()
     }
     read = {name for found in refs.values() for schema, name in found if schema != "staging"}
     models: list[Step] = []
-    for model, (layer, template) in templates.items():
+    for model, (layer, template, materialized) in templates.items():
         after: set[str] = set()
         for schema, name in refs[model]:
             after |= stage_of[name] if schema == "staging" else {name}
         table = f"{layer_of[layer]}.{model}"
-        if template.startswith(VIEW_MARK):
+        if materialized == "view":
             # computed when read, as dbt's view is: nothing to build or analyze
             models.append(
                 Step(model, [f"create view {table} as\n" + _render(template, s, as_of_date)], after)
