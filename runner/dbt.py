@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,6 +302,47 @@ def connections_kept() -> Iterator[None]:
         BaseConnectionManager.release = release
 
 
+@contextlib.contextmanager
+def flag_sources_by_frame() -> Iterator[None]:
+    """Within the block, a dbt behavior flag that names no source is given the module of the
+    code that declared it from the caller's frames, without inspect.stack().
+
+    dbt-common (BehaviorFlagRendered._default_source) finds that module for every flag of the
+    adapter, which dbt makes again in every invocation, by inspect.stack(): it reads the source
+    lines of every frame and looks each frame's file up in sys.modules. The first invocation of
+    a `hotdash build` spent 0.24 to 0.39 s in it. Where a frame has no file (code run by
+    exec, as pytest-xdist's workers run every test) each lookup walks all of sys.modules, and
+    in a test worker that had loaded Great Expectations it took most of each invocation. The
+    block reads the module's name from each frame's globals, as inspect.getmodule finds it,
+    and restores dbt-common's method after. A dbt-common without that method: its own way.
+    """
+    try:
+        from dbt_common import behavior_flags
+    except ImportError:  # pragma: no cover - dbt-common moved it
+        yield
+        return
+    flag_class = behavior_flags.BehaviorFlagRendered
+    original = flag_class.__dict__.get("_default_source")
+    if original is None:
+        yield
+        return
+
+    def source_by_frame() -> str:
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if name and name != behavior_flags.__name__:
+                return name
+            frame = frame.f_back
+        return "Unknown"
+
+    flag_class._default_source = staticmethod(source_by_frame)
+    try:
+        yield
+    finally:
+        flag_class._default_source = original
+
+
 def _as_new(handle: object) -> bool:
     """Leave a psycopg2 connection as a new one is: no transaction, on the server or in
     psycopg2's idea of it. False when it cannot be (closed, broken, not psycopg2's).
@@ -355,7 +397,7 @@ def invoke(
     if silent:
         full = ["--log-level", "none", *full]
     parsing = partial_parse_kept(target, args) if manifest is None else contextlib.nullcontext()
-    with parsing, longest_path_first(node_seconds), connections_kept():
+    with parsing, longest_path_first(node_seconds), connections_kept(), flag_sources_by_frame():
         res = runner.invoke(full)
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # dbt catches Ctrl-C and reports a failure: it is an interruption

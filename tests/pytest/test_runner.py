@@ -525,6 +525,33 @@ def test_each_dbt_thread_keeps_one_connection_for_its_nodes(target):
     assert BaseConnectionManager.release is release
 
 
+def test_behavior_flags_name_their_module_without_reading_the_stack(target, monkeypatch):
+    """The module a dbt behavior flag names as its source is the one dbt-common would name,
+    found from the frames' globals: within the runner's invocations dbt-common never calls
+    inspect.stack(), which reads every frame's source and scans sys.modules for each frame."""
+    from dbt_common import behavior_flags
+    from dbt_common.behavior_flags import Behavior
+
+    flag = {"name": "hotdash_flag", "default": False, "description": "a flag of this test"}
+    own_way = Behavior([flag], {}).hotdash_flag._behavior_change_event.flag_source
+    with dbtmod.flag_sources_by_frame():
+        by_frame = Behavior([flag], {}).hotdash_flag._behavior_change_event.flag_source
+    assert by_frame == own_way == __name__
+
+    stacks: list[int] = []
+    stack = behavior_flags.inspect.stack
+
+    def counted_stack(*args, **kwargs):
+        stacks.append(1)
+        return stack(*args, **kwargs)
+
+    monkeypatch.setattr(behavior_flags.inspect, "stack", counted_stack)
+    Behavior([flag], {})  # outside an invocation: dbt-common's own way, as before
+    assert len(stacks) == 1
+    run_dbt(target, "parse")
+    assert len(stacks) == 1  # the adapter's flags, made in the invocation, read no stack
+
+
 def test_each_database_keeps_its_partial_parse(new_target, tmp_path, monkeypatch):
     """dbt keeps one partial parse file, for the database it last parsed for; the runner keeps
     one per database, so going back to a database parses only what changed."""
