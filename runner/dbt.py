@@ -202,6 +202,25 @@ def path_scores(graph, seconds: Mapping[str, float]) -> dict[str, int]:
 
 
 @contextlib.contextmanager
+def attributes_replaced(replacements: Mapping[tuple[type, str], object]) -> Iterator[None]:
+    """Within the block, each class attribute `(cls, name)` is the replacement given; after it,
+    whatever the block raised, the class's own again. The runner's patches of dbt below hold
+    because dbtRunner runs one invocation at a time per process. A class without an attribute
+    of that name of its own (a dbt that moved it): nothing is replaced, dbt runs as it is."""
+    originals = {(cls, name): cls.__dict__.get(name) for cls, name in replacements}
+    if None in originals.values():
+        yield
+        return
+    for (cls, name), value in replacements.items():
+        setattr(cls, name, value)
+    try:
+        yield
+    finally:
+        for (cls, name), value in originals.items():
+            setattr(cls, name, value)
+
+
+@contextlib.contextmanager
 def longest_path_first(seconds: Mapping[str, float] | None) -> Iterator[None]:
     """Within the block, each free dbt thread takes the ready node with the longest path of
     expected seconds ahead of it (path_scores).
@@ -222,16 +241,11 @@ def longest_path_first(seconds: Mapping[str, float] | None) -> Iterator[None]:
     except ImportError:  # pragma: no cover - dbt-core moved them
         yield
         return
-    originals = {
-        (GraphQueue, "_get_scores"): GraphQueue.__dict__.get("_get_scores"),
-        (GraphQueue, "get"): GraphQueue.__dict__.get("get"),
-        (GraphRunnableTask, "run_queue"): GraphRunnableTask.__dict__.get("run_queue"),
-    }
-    if seconds is None or None in originals.values():
+    get = GraphQueue.__dict__.get("get")
+    run_queue = GraphRunnableTask.__dict__.get("run_queue")
+    if seconds is None or get is None or run_queue is None:
         yield
         return
-    get = originals[(GraphQueue, "get")]
-    run_queue = originals[(GraphRunnableTask, "run_queue")]
 
     def scores(queue, graph):
         return path_scores(graph, seconds)
@@ -248,18 +262,14 @@ def longest_path_first(seconds: Mapping[str, float] | None) -> Iterator[None]:
         task.job_queue.hotdash_threads = task.config.threads
         return run_queue(task, pool)
 
-    replacements = {
-        (GraphQueue, "_get_scores"): scores,
-        (GraphQueue, "get"): get_when_a_thread_is_free,
-        (GraphRunnableTask, "run_queue"): run_queue_on_threads,
-    }
-    for (cls, name), method in replacements.items():
-        setattr(cls, name, method)
-    try:
+    with attributes_replaced(
+        {
+            (GraphQueue, "_get_scores"): scores,
+            (GraphQueue, "get"): get_when_a_thread_is_free,
+            (GraphRunnableTask, "run_queue"): run_queue_on_threads,
+        }
+    ):
         yield
-    finally:
-        for (cls, name), method in originals.items():
-            setattr(cls, name, method)
 
 
 @contextlib.contextmanager
@@ -283,9 +293,6 @@ def connections_kept() -> Iterator[None]:
         yield
         return
     release = BaseConnectionManager.__dict__.get("release")
-    if release is None:
-        yield
-        return
 
     def release_keeping_open(manager) -> None:
         with manager.lock:
@@ -295,11 +302,8 @@ def connections_kept() -> Iterator[None]:
             return
         conn.transaction_open = False
 
-    BaseConnectionManager.release = release_keeping_open
-    try:
+    with attributes_replaced({(BaseConnectionManager, "release"): release_keeping_open}):
         yield
-    finally:
-        BaseConnectionManager.release = release
 
 
 @contextlib.contextmanager
@@ -321,11 +325,6 @@ def flag_sources_by_frame() -> Iterator[None]:
     except ImportError:  # pragma: no cover - dbt-common moved it
         yield
         return
-    flag_class = behavior_flags.BehaviorFlagRendered
-    original = flag_class.__dict__.get("_default_source")
-    if original is None:
-        yield
-        return
 
     def source_by_frame() -> str:
         frame = sys._getframe(1)
@@ -336,11 +335,10 @@ def flag_sources_by_frame() -> Iterator[None]:
             frame = frame.f_back
         return "Unknown"
 
-    flag_class._default_source = staticmethod(source_by_frame)
-    try:
+    with attributes_replaced(
+        {(behavior_flags.BehaviorFlagRendered, "_default_source"): staticmethod(source_by_frame)}
+    ):
         yield
-    finally:
-        flag_class._default_source = original
 
 
 def _as_new(handle: object) -> bool:

@@ -424,6 +424,39 @@ def test_the_longest_path_of_expected_seconds_scores_first():
     }
 
 
+def test_a_replaced_attribute_is_restored_even_when_the_block_raises():
+    """The runner's dbt patches (attributes_replaced) hold for their block only: after it, the
+    class's own attribute again, also when the block raised; and where one of the attributes
+    is not the class's own (a dbt that moved it), none is replaced."""
+
+    class Queue:
+        def get(self):
+            return "dbt's"
+
+        def put(self):
+            return "dbt's"
+
+    own_get, own_put = Queue.__dict__["get"], Queue.__dict__["put"]
+    with (
+        pytest.raises(RuntimeError, match="a node failed"),
+        dbtmod.attributes_replaced(
+            {(Queue, "get"): lambda self: "ours", (Queue, "put"): lambda self: "ours"}
+        ),
+    ):
+        assert (Queue().get(), Queue().put()) == ("ours", "ours")
+        raise RuntimeError("a node failed")
+    assert (Queue.__dict__["get"], Queue.__dict__["put"]) == (own_get, own_put)
+
+    class Moved(Queue):  # `get` is not Moved's own: dbt without it, so nothing is replaced
+        pass
+
+    with dbtmod.attributes_replaced(
+        {(Moved, "get"): lambda self: "ours", (Queue, "put"): lambda self: "ours"}
+    ):
+        assert (Moved().get(), Queue().put()) == ("dbt's", "dbt's")
+    assert "get" not in Moved.__dict__
+
+
 def dbt_style_connection(target: db.Target):
     """A psycopg2 connection as dbt-postgres opens one (not autocommit)."""
     import psycopg2
