@@ -50,6 +50,9 @@ from itertools import islice
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import plain_sql  # scripts/plain_sql.py: the floor
 
 from runner import db, dbt, settings
 from runner.facts import copy_facts, ensure_facts_table, load_demo, vacuum_after_load
@@ -413,39 +416,36 @@ def judge_one_core(target: db.Target, dbname: str) -> float:
     return float(done.stdout.split()[-1])
 
 
-def paired_ratios(
+def paired_runs(
     target: db.Target, dbname: str, as_of: str, pairs: int
-) -> tuple[list[float], list[float], list[float]]:
+) -> list[tuple[float, float]]:
     """`pairs` runs of the plain SQL floor, each next to a `hotdash build --full-refresh` of the
     same facts (the project parsed partially, as on a scheduled full refresh), the two in turn
-    first: the full refresh's seconds, the floor's, and their ratio, pair by pair. On a machine
-    whose speed drifts by the minute (the floor at 1M took 10 to 25 s in one day on the machine
-    of README "Performance"), a ratio of two runs minutes apart moves with the drift; runs side
-    by side share it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import plain_sql
+    first: (the full refresh's seconds, the floor's), pair by pair. On a machine whose speed
+    drifts by the minute (the floor at 1M took 10 to 25 s in one day on the machine of README
+    "Performance"), a ratio of two runs minutes apart moves with the drift; runs side by side
+    share it."""
 
-    fulls: list[float] = []
-    floors: list[float] = []
+    def floor() -> float:
+        return plain_sql.run(target, as_of_date=as_of)["total"]
+
+    def full() -> float:
+        return hotdash_build(target, dbname, "--full-refresh")["process, wall clock"]
+
+    runs = []
     for pair in range(pairs):
         print(f"pair {pair + 1} of {pairs}: the floor and a full refresh", file=sys.stderr)
-        runs = {}
-        order = ("floor", "full") if pair % 2 == 0 else ("full", "floor")
-        for kind in order:
-            if kind == "floor":
-                runs[kind] = plain_sql.run(target, as_of_date=as_of)["total"]
-            else:
-                runs[kind] = hotdash_build(target, dbname, "--full-refresh")["process, wall clock"]
-        fulls.append(runs["full"])
-        floors.append(runs["floor"])
-    return fulls, floors, [full / floor for full, floor in zip(fulls, floors, strict=True)]
+        if pair % 2 == 0:
+            floor_seconds = floor()
+            runs.append((full(), floor_seconds))
+        else:
+            full_seconds = full()
+            runs.append((full_seconds, floor()))
+    return runs
 
 
 def report(sizes: list[int], seed: int, share: float, tile_runs: int, pairs: int = 3) -> None:
     """The performance report: every figure of README "Performance" at each size."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import plain_sql
-
     base = db.resolve_target()
     columns: dict[int, dict[str, float | str]] = {}
     for size in sizes:
@@ -497,11 +497,16 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int, pairs: int
             "--full-refresh",
             "--skip-contracts",
         )["process, wall clock"]
-        # The ratio the goal is stated in, from runs side by side (paired_ratios).
+        # The ratio the goal is stated in, from runs side by side (paired_runs).
         if pairs:
-            fulls, floors, ratios = paired_ratios(target, dbname, as_of, pairs)
-            figures[f"paired: full refresh, median of {pairs}"] = statistics.median(fulls)
-            figures[f"paired: plain SQL floor, median of {pairs}"] = statistics.median(floors)
+            runs = paired_runs(target, dbname, as_of, pairs)
+            ratios = [full / floor for full, floor in runs]
+            figures[f"paired: full refresh, median of {pairs}"] = statistics.median(
+                full for full, _ in runs
+            )
+            figures[f"paired: plain SQL floor, median of {pairs}"] = statistics.median(
+                floor for _, floor in runs
+            )
             figures[f"ratio: full / floor, median of {pairs} pairs (goal <= 2)"] = (
                 statistics.median(ratios)
             )
