@@ -457,6 +457,106 @@ def test_a_replaced_attribute_is_restored_even_when_the_block_raises():
     assert "get" not in Moved.__dict__
 
 
+def dbt_templates_parsed(monkeypatch) -> list[str]:
+    """The sources dbt's Jinja environments parse from now on (each compile of a template parses
+    it first), in order."""
+    from dbt_common.clients import jinja as dbt_jinja
+
+    parsed: list[str] = []
+    parse = dbt_jinja.MacroFuzzEnvironment._parse
+
+    def counting(env, source, name, filename):
+        parsed.append(source)
+        return parse(env, source, name, filename)
+
+    monkeypatch.setattr(dbt_jinja.MacroFuzzEnvironment, "_parse", counting)
+    return parsed
+
+
+def render_as_dbt(source: str, native: bool = False):
+    """`source` compiled and rendered as dbt renders a node's SQL (or, native, a config value)."""
+    from dbt_common.clients import jinja as dbt_jinja
+
+    template = dbt_jinja.get_template(source, {}, native=native)
+    return template.render({})
+
+
+def test_a_template_compiled_in_an_earlier_process_is_not_compiled_again(tmp_path, monkeypatch):
+    """jinja_code_kept: the code of a template dbt compiled in an earlier block (an earlier
+    process: each block reads the file anew) is reused, for the same source in the same kind of
+    environment only; a changed source, or the same source in dbt's native environment, is
+    compiled, and renders what it says."""
+    parsed = dbt_templates_parsed(monkeypatch)
+    with dbtmod.jinja_code_kept(tmp_path):
+        assert render_as_dbt("select {{ 1 + 1 }} as two") == "select 2 as two"
+        assert render_as_dbt("select {{ 1 + 1 }} as two") == "select 2 as two"
+    assert parsed == ["select {{ 1 + 1 }} as two"]  # the second was this block's code
+    assert (tmp_path / dbtmod.JINJA_CODE_FILE).is_file()
+
+    parsed.clear()
+    with dbtmod.jinja_code_kept(tmp_path):
+        assert render_as_dbt("select {{ 1 + 1 }} as two") == "select 2 as two"
+        assert parsed == []
+        assert render_as_dbt("select {{ 2 + 2 }} as two") == "select 4 as two"
+        assert render_as_dbt("{{ (1 + 1) | as_number }}", native=True) == 2
+        assert render_as_dbt("{{ (1 + 1) | as_number }}") == "2"
+    assert parsed == ["select {{ 2 + 2 }} as two", *["{{ (1 + 1) | as_number }}"] * 2]
+
+    parsed.clear()
+    with dbtmod.jinja_code_kept(tmp_path):  # what the block before compiled was kept too
+        assert render_as_dbt("select {{ 2 + 2 }} as two") == "select 4 as two"
+        assert render_as_dbt("{{ (1 + 1) | as_number }}", native=True) == 2
+    assert parsed == []
+
+
+def test_kept_template_code_that_cannot_be_trusted_is_compiled_again(tmp_path, monkeypatch):
+    """A file of compiled code stamped for another Python, Jinja or dbt-common, or one that is
+    not a file of code at all, is not used: every template compiles, renders, and the file is
+    written again for the next process. A file grown over JINJA_CODE_MAX_BYTES keeps only the
+    code its last block used."""
+    import marshal
+
+    path = tmp_path / dbtmod.JINJA_CODE_FILE
+    with dbtmod.jinja_code_kept(tmp_path):
+        render_as_dbt("select {{ 'a' }}")
+    stamp, codes = marshal.loads(path.read_bytes())
+    parsed = dbt_templates_parsed(monkeypatch)
+    for written in (marshal.dumps(("another python|jinja2 0|dbt-common 0", codes)), b"not code"):
+        path.write_bytes(written)
+        parsed.clear()
+        with dbtmod.jinja_code_kept(tmp_path):
+            assert render_as_dbt("select {{ 'a' }}") == "select a"
+        assert parsed == ["select {{ 'a' }}"]
+        assert marshal.loads(path.read_bytes())[0] == stamp
+
+    with dbtmod.jinja_code_kept(tmp_path):
+        render_as_dbt("select {{ 'b' }}")  # the file: a and b
+    monkeypatch.setattr(dbtmod, "JINJA_CODE_MAX_BYTES", len(path.read_bytes()))
+    with dbtmod.jinja_code_kept(tmp_path):
+        render_as_dbt("select {{ 'c' }}")  # a, b and c would be over: c alone is kept
+    parsed.clear()
+    with dbtmod.jinja_code_kept(tmp_path):
+        for letter in "abc":
+            assert render_as_dbt(f"select {{{{ '{letter}' }}}}") == f"select {letter}"
+    assert parsed == ["select {{ 'a' }}", "select {{ 'b' }}"]
+
+
+def test_a_dbt_invocation_compiles_no_template_an_earlier_one_kept(target, tmp_path, monkeypatch):
+    """Every dbt invocation keeps the templates it compiled in the target folder: the next one,
+    in a new process as each nightly build is, reads them instead of compiling its nodes' SQL
+    and macros again, and compiles the same SQL."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    compiled = tmp_path / "target" / "compiled" / "hotdash" / "models" / "marts" / "kpi_tiles.sql"
+    dbtmod.require_success(dbtmod.invoke(target, ["compile", "--select", "kpi_tiles"]))
+    first = compiled.read_text()
+    compiled.unlink()
+    assert (tmp_path / "target" / dbtmod.JINJA_CODE_FILE).is_file()
+    parsed = dbt_templates_parsed(monkeypatch)
+    dbtmod.require_success(dbtmod.invoke(target, ["compile", "--select", "kpi_tiles"]))
+    assert parsed == []
+    assert compiled.read_text() == first
+
+
 def dbt_style_connection(target: db.Target):
     """A psycopg2 connection as dbt-postgres opens one (not autocommit)."""
     import psycopg2
