@@ -448,7 +448,7 @@ def jinja_code_kept(folder: Path) -> Iterator[None]:
         if raw or not isinstance(source, str) or not isinstance(env, dbt_env):
             return compile_(env, source, name, filename, raw, defer_init)
         parts = (_environment_key(env), str(name), str(filename), str(defer_init), source)
-        key = hashlib.sha256("\x00".join(parts).encode()).digest()
+        key = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).digest()
         code = used.get(key) or kept.get(key)
         if code is None:
             code = compile_(env, source, name, filename, raw, defer_init)
