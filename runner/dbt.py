@@ -101,16 +101,21 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _copy(source: Path, dest: Path) -> None:
-    """`source` to `dest`, modification time included, replacing `dest` whole; a copy that
-    fails leaves nothing behind."""
+def _replace_whole(dest: Path, fill: Callable[[Path], object]) -> None:
+    """`dest` replaced whole by the file `fill` writes beside it (os.replace: a reader gets the
+    old file or the new one); a write that fails leaves nothing behind and raises."""
     partial = dest.with_name(f".{dest.name}.{os.getpid()}")
     try:
-        shutil.copy2(source, partial)
+        fill(partial)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """`source` to `dest`, modification time included, replacing `dest` whole."""
+    _replace_whole(dest, lambda partial: shutil.copy2(source, partial))
 
 
 @contextlib.contextmanager
@@ -364,18 +369,6 @@ def _jinja_code_read(path: Path, stamp: str) -> dict[bytes, object]:
     return codes if kept_stamp == stamp and isinstance(codes, dict) else {}
 
 
-def _jinja_code_write(path: Path, data: bytes) -> None:
-    """`data` to `path` whole (os.replace: a reader gets the old file or the new one); a write
-    that fails leaves nothing behind and keeps nothing."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
-
-
 def _environment_key(env) -> str:  # env: a jinja2.Environment
     """What of a Jinja environment its compiled code depends on: its class and code generator,
     extensions, syntax and whitespace settings, optimizer, autoescape, async and finalize, and
@@ -441,10 +434,8 @@ def jinja_code_kept(folder: Path) -> Iterator[None]:
     stamp = _jinja_code_stamp()
     kept = _jinja_code_read(path, stamp)
     used: dict[bytes, object] = {}
-    compiled = False
 
     def compile_kept(env, source, name=None, filename=None, raw=False, defer_init=False):
-        nonlocal compiled
         if raw or not isinstance(source, str) or not isinstance(env, dbt_env):
             return compile_(env, source, name, filename, raw, defer_init)
         parts = (_environment_key(env), str(name), str(filename), str(defer_init), source)
@@ -452,7 +443,6 @@ def jinja_code_kept(folder: Path) -> Iterator[None]:
         code = used.get(key) or kept.get(key)
         if code is None:
             code = compile_(env, source, name, filename, raw, defer_init)
-            compiled = True
         used[key] = code
         return code
 
@@ -460,11 +450,14 @@ def jinja_code_kept(folder: Path) -> Iterator[None]:
         with attributes_replaced({(jinja2.Environment, "compile"): compile_kept}):
             yield
     finally:
-        if compiled:
+        # Code compiled in the block is kept for the next process; a write that fails keeps none.
+        if used.keys() - kept.keys():
             data = marshal.dumps((stamp, {**kept, **used}))
             if len(data) > JINJA_CODE_MAX_BYTES:
                 data = marshal.dumps((stamp, used))
-            _jinja_code_write(path, data)
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _replace_whole(path, lambda partial: partial.write_bytes(data))
 
 
 def _as_new(handle: object) -> bool:
