@@ -254,7 +254,8 @@ def judge_step(ctx: BuildContext) -> str:
     anything is staged.
 
     It runs whatever --select says: staging reads only judged facts. --full-refresh re-judges
-    every fact when no --select narrows the build.
+    every fact when no --select narrows the build, then settles what it judged
+    (_settle_full_refresh).
     """
     from runner import contracts
 
@@ -269,6 +270,8 @@ def judge_step(ctx: BuildContext) -> str:
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
+    if full:
+        summary += _settle_full_refresh(ctx)
     if not ctx.options.narrowed and not ctx.checks_only:
         # a build of every model: its inputs say what its tables hold
         digest = inputs.fingerprint(ctx.target, ctx.options)
@@ -282,6 +285,43 @@ def judge_step(ctx: BuildContext) -> str:
             " same facts, project, vars and as-of date, so what it built and checked stands"
         )
     return summary
+
+
+def _settle_full_refresh(ctx: BuildContext) -> str:
+    """After a full refresh of the judge, judge once more, incrementally, and say how it went.
+
+    A batch's facts are settled (macros/triage.sql) only once a later batch began after every
+    transaction older than the batch had ended. A full refresh leaves one batch and no later one,
+    so until the next build's judge runs, the next build's facts contracts and judge compare
+    every fact's id with the verdicts (at 3M facts 1.9 s each, against 0.4 and 1.0 s once
+    settled). The run here is that later batch: it judges the facts committed since the full
+    refresh's snapshot (a writer's transaction holding an id below the judged ones, committed
+    meanwhile), and it settles the full refresh's batch unless a transaction older than it is
+    still running (then the next build settles it, as before). Its node stays out of the
+    build's report, which keeps the full refresh's timing of the triage, unless it fails."""
+    from runner import contracts
+
+    args = ["run", "--select", contracts.TRIAGE_MODEL, *NO_ARTIFACTS]
+    run = dbt.invoke(
+        ctx.target,
+        args + (["--vars", ctx.options.vars] if ctx.options.vars else []),
+        quiet=True,
+        silent=True,
+        manifest=ctx.manifest,
+    )
+    if not run.success:
+        ctx.report.dbt_runs.append(run)
+        dbt.require_success(run)
+    late = sum(node.rows_affected or 0 for node in run.nodes)
+    with connect(ctx.target) as conn:
+        settled = contracts.settled_through(conn)
+        (judged_through,) = conn.execute(
+            "select max_fact_id from ops.facts_triage_batches order by judge_batch limit 1"
+        ).fetchone()
+    said = f", {late:,} more committed meanwhile" if late else ""
+    if settled >= judged_through:
+        return said + (f"; settled through fact id {judged_through:,}" if judged_through else "")
+    return said + "; not settled yet: a transaction older than the judge still runs"
 
 
 def selected(options: BuildOptions) -> bool:

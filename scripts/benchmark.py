@@ -523,8 +523,7 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int, pairs: int
         figures[f"+{share:.0%}: wall clock"] = inc["process, wall clock"]
         for step in ("judge facts", "dbt build", "contracts (3 steps)"):
             figures[f"+{share:.0%}: {step}"] = inc[step]
-        # The first night after a full refresh reads more: the judge's watermark and the
-        # accounting check settle on it. The next night is every night after.
+        # The first night after a full refresh, then the next, which is every night after.
         stream.add_night(target)
         with BackendMemory() as next_memory:
             after = hotdash_build(target, dbname)

@@ -32,7 +32,14 @@ from runner.contracts.report import (
     summary_line,
     write_summary,
 )
-from runner.contracts.run import MIN_SHARE_BASE, judge_args, judge_facts, publish, run_contracts
+from runner.contracts.run import (
+    MIN_SHARE_BASE,
+    judge_args,
+    judge_facts,
+    publish,
+    run_contracts,
+    settled_through,
+)
 from runner.contracts.suites import (
     CONTRACTS_DIR,
     FACTS_SOURCE,
@@ -78,6 +85,7 @@ __all__ = [
     "publish",
     "require_contracts",
     "run_contracts",
+    "settled_through",
     "sqlalchemy_url",
     "summary_line",
     "write_summary",

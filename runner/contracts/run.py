@@ -191,7 +191,7 @@ def _run(
         exists = {r: relation_exists(conn, r) for r in needed}
         # The facts past the triage cursor are the ones no build has judged yet.
         judged_before = new_facts_only and relation_exists(conn, TRIAGE)
-        facts_after = _settled_through(conn) if judged_before else None
+        facts_after = settled_through(conn) if judged_before else None
         cursors = {c.topic: c.cursor for c in checks if c.part == "payload" and c.topic}
         after = {
             topic: _cursor(conn, cursor) if new_facts_only and cursor else 0
@@ -282,7 +282,7 @@ def _cursor(conn: psycopg.Connection, relation: str) -> int:
     return int(conn.execute(statement).fetchone()[0])
 
 
-def _settled_through(conn: psycopg.Connection) -> int:
+def settled_through(conn: psycopg.Connection) -> int:
     """The judge's watermark, as triage_settled_through() in macros/triage.sql computes it:
     every fact up to it is judged or will never commit."""
     if not relation_exists(conn, "ops.facts_triage_batches"):

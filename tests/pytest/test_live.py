@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from hotdash_demo import iter_demo_facts
-from runner import db, lock, settings
+from runner import contracts, db, lock, settings
 from runner.errors import BuildLockedError
 from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import require_secure
@@ -116,6 +116,81 @@ def test_a_fact_committed_late_below_judged_ids_is_staged_on_the_next_build(targ
     # Judged in commit order: the late fact's batch is after its higher-numbered neighbour's.
     batches = dict(judged)
     assert batches[late_id] > batches[early_id] > batches[1]
+
+
+class _CommitWhenJudged(BuildListener):
+    """Commits a writer's transaction as soon as the judge's own run has built the triage: after
+    the full refresh's snapshot, before the build judges again."""
+
+    def __init__(self, held: psycopg.Connection) -> None:
+        self.held = held
+        self.judged: list[str] = []
+
+    def node_event(self, event) -> None:
+        if event.finished and event.name == "facts_triage":
+            self.held.commit()
+
+    def step_finished(self, result) -> None:
+        if result.name == "judge facts":
+            self.judged.append(result.summary)
+
+
+def _hold_an_order_below_a_committed_one(target, held: psycopg.Connection) -> tuple[int, int]:
+    """Session `held` takes a fact id and keeps its transaction open; the next id commits."""
+    (late_id,) = held.execute(
+        "insert into facts (shop_domain, topic, value) values (%s, %s, %s) returning id",
+        (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(2))),
+    ).fetchone()
+    (early_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(3))])
+    assert early_id == late_id + 1
+    return late_id, early_id
+
+
+def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(target):
+    """A full refresh judges once more right after, so the next build reads only facts past its
+    highest id (its facts contracts and judge compare no old id): the fact a writer committed
+    after the full refresh's snapshot, below a judged id, is judged then, and staged."""
+    insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    with psycopg.connect(target.conninfo) as held:
+        late_id, early_id = _hold_an_order_below_a_committed_one(target, held)
+        listener = _CommitWhenJudged(held)
+        build(target, BuildOptions(full_refresh=True, skip_contracts=True), listener)
+
+    assert listener.judged == [
+        "2 facts judged (every fact: full refresh), 1 more committed meanwhile;"
+        f" settled through fact id {early_id:,}"
+    ]
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == early_id
+    assert staged_order_ids(target) == {1, 2, 3}
+    judged = query(target, "select fact_id, judge_batch from ops.facts_triage order by fact_id")
+    assert judged == [(late_id - 1, 1), (late_id, 2), (early_id, 1)]
+
+
+def test_a_full_refresh_leaves_unsettled_what_a_running_writer_may_still_commit(target):
+    """A writer holding an id below the judged ones through the whole full refresh: its batch
+    cannot be settled (the id may still commit), so the next build still reads past the old
+    ids and stages the fact once it commits."""
+    insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    with psycopg.connect(target.conninfo) as held:
+        late_id, _ = _hold_an_order_below_a_committed_one(target, held)
+        listener = _CommitWhenJudged(psycopg.connect(target.conninfo))  # commits nothing
+        build(target, BuildOptions(full_refresh=True, skip_contracts=True), listener)
+        listener.held.close()
+        with db.connect(target) as conn:
+            assert contracts.settled_through(conn) == 0
+        assert listener.judged == [
+            "2 facts judged (every fact: full refresh);"
+            " not settled yet: a transaction older than the judge still runs"
+        ]
+        assert staged_order_ids(target) == {1, 3}
+        held.commit()
+    build(target, FAST)
+
+    assert staged_order_ids(target) == {1, 2, 3}
+    assert unjudged(target) == 0
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == late_id + 1
 
 
 def test_a_late_child_reaches_line_items_after_its_parent_moved_on(target):
