@@ -312,7 +312,7 @@ def _settle_full_refresh(ctx: BuildContext) -> str:
     if not run.success:
         ctx.report.dbt_runs.append(run)
         dbt.require_success(run)
-    late = sum(node.rows_affected or 0 for node in run.nodes)
+    late = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
     with connect(ctx.target) as conn:
         settled = contracts.settled_through(conn)
         (judged_through,) = conn.execute(
