@@ -759,6 +759,44 @@ def test_an_incremental_accounting_check_reads_what_no_passing_check_has_read(ta
     )
 
 
+def test_a_night_reads_every_fact_once_the_last_full_accounting_check_is_a_week_old(target):
+    """`hotdash build` checks the accounting of every fact on --full-refresh, on --full-check
+    and when no passing check has read every fact for FULL_CHECK_EVERY (7 days); otherwise
+    only what no passing check has read. The edge on both sides, a minute each way."""
+    from runner.pipeline import FULL_CHECK_EVERY, BuildOptions, build
+
+    assert FULL_CHECK_EVERY == "7 days"
+    fast = BuildOptions(skip_contracts=True)
+
+    def night(options: BuildOptions = fast) -> str:
+        insert_facts(target, [(SHOP, "shopify.orders", order(next(ids), "2024-05-01T00:00:00Z"))])
+        summary = {step.name: step.summary for step in build(target, options).steps}
+        return summary["dbt build"].rsplit("; ", 1)[1]
+
+    def last_full_check(ago: str) -> None:
+        with db_connect(target) as conn:
+            conn.execute(
+                "update ops.facts_triage_batches set all_checked_at = now() - %s::interval"
+                " where all_checked_at is not null",
+                (ago,),
+            )
+
+    ids = iter(range(991001, 991100))
+    assert night() == "accounting check: every fact"  # none has read every fact yet
+    assert night() == "accounting check: new facts"
+    last_full_check("6 days 23 hours 59 minutes")
+    assert night() == "accounting check: new facts"
+    last_full_check("7 days 1 minute")
+    assert night() == "accounting check: every fact"
+    assert night() == "accounting check: new facts"  # the check just read every fact
+    assert night(BuildOptions(skip_contracts=True, full_check=True)) == (
+        "accounting check: every fact"
+    )
+    assert night(BuildOptions(skip_contracts=True, full_refresh=True)) == (
+        "accounting check: every fact"
+    )
+
+
 def test_the_facts_keys_are_read_from_the_rows_when_the_table_has_no_constraints(target):
     """assert_facts_keys_hold trusts the facts table's primary key and not-null constraints (it
     reads no row), and reads the rows of a table made without them: a duplicate id and a null
