@@ -91,17 +91,22 @@ def state(target: db.Target) -> dict[str, list[tuple]]:
 # --- late commits ---------------------------------------------------------------------------
 
 
+def _hold_an_order_below_a_committed_one(target, held: psycopg.Connection) -> tuple[int, int]:
+    """Session `held` takes a fact id and keeps its transaction open; the next id commits."""
+    (late_id,) = held.execute(
+        "insert into facts (shop_domain, topic, value) values (%s, %s, %s) returning id",
+        (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(2))),
+    ).fetchone()
+    (early_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(3))])
+    assert early_id == late_id + 1
+    return late_id, early_id
+
+
 def test_a_fact_committed_late_below_judged_ids_is_staged_on_the_next_build(target):
     insert_facts(target, [(SHOP, "shopify.orders", order(1))])
     build(target, FAST)
     with psycopg.connect(target.conninfo) as held:
-        # Session A takes id n and keeps its transaction open; session B takes n + 1 and commits.
-        (late_id,) = held.execute(
-            "insert into facts (shop_domain, topic, value) values (%s, %s, %s) returning id",
-            (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(2))),
-        ).fetchone()
-        (early_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(3))])
-        assert early_id == late_id + 1
+        late_id, early_id = _hold_an_order_below_a_committed_one(target, held)
         build(target, FAST)
         assert staged_order_ids(target) == {1, 3}
         build(target, FAST)  # still held: a second build neither stages it nor fails
@@ -133,17 +138,6 @@ class _CommitWhenJudged(BuildListener):
     def step_finished(self, result) -> None:
         if result.name == "judge facts":
             self.judged.append(result.summary)
-
-
-def _hold_an_order_below_a_committed_one(target, held: psycopg.Connection) -> tuple[int, int]:
-    """Session `held` takes a fact id and keeps its transaction open; the next id commits."""
-    (late_id,) = held.execute(
-        "insert into facts (shop_domain, topic, value) values (%s, %s, %s) returning id",
-        (SHOP, "shopify.orders", psycopg.types.json.Jsonb(order(2))),
-    ).fetchone()
-    (early_id,) = insert_facts(target, [(SHOP, "shopify.orders", order(3))])
-    assert early_id == late_id + 1
-    return late_id, early_id
 
 
 def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(target):
