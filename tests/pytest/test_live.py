@@ -161,6 +161,23 @@ def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(t
     assert judged == [(late_id - 1, 1), (late_id, 2), (early_id, 1)]
 
 
+def test_a_databases_first_build_settles_what_it_judged(target):
+    """The first build judges every fact, as a full refresh does, and settles it the same way:
+    the next build's judge reads only the facts past the highest id."""
+    _, second = insert_facts(
+        target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))]
+    )
+    judged = {step.name: step.summary for step in build(target, FAST).steps}["judge facts"]
+
+    assert judged == f"2 facts judged; settled through fact id {second:,}"
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == second
+    insert_facts(target, [(SHOP, "shopify.orders", order(3))])
+    judged = {step.name: step.summary for step in build(target, FAST).steps}["judge facts"]
+    assert judged == "1 facts judged"
+    assert staged_order_ids(target) == {1, 2, 3}
+
+
 def test_a_full_refresh_leaves_unsettled_what_a_running_writer_may_still_commit(target):
     """A writer holding an id below the judged ones through the whole full refresh: its batch
     cannot be settled (the id may still commit), so the next build still reads past the old
