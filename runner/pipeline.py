@@ -271,7 +271,9 @@ def judge_step(ctx: BuildContext) -> str:
     )
     dbt.require_success(run)
     rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
-    summary = f"{rows:,} facts judged" + (" (every fact: full refresh)" if full else "")
+    summary = f"{rows:,} {'fact' if rows == 1 else 'facts'} judged" + (
+        " (every fact: full refresh)" if full else ""
+    )
     if whole:
         summary += _settle_judged_anew(ctx)
     if not ctx.options.narrowed and not ctx.checks_only:

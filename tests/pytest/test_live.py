@@ -174,7 +174,7 @@ def test_a_databases_first_build_settles_what_it_judged(target):
         assert contracts.settled_through(conn) == second
     insert_facts(target, [(SHOP, "shopify.orders", order(3))])
     judged = {step.name: step.summary for step in build(target, FAST).steps}["judge facts"]
-    assert judged == "1 facts judged"
+    assert judged == "1 fact judged"
     assert staged_order_ids(target) == {1, 2, 3}
 
 
