@@ -270,7 +270,7 @@ def judge_step(ctx: BuildContext) -> str:
         on_built=ahead.node_built if ahead else None,
     )
     dbt.require_success(run)
-    rows = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
+    rows = _judged_rows(run)
     summary = f"{rows:,} {'fact' if rows == 1 else 'facts'} judged" + (
         " (every fact: full refresh)" if full else ""
     )
@@ -289,6 +289,13 @@ def judge_step(ctx: BuildContext) -> str:
             " same facts, project, vars and as-of date, so what it built and checked stands"
         )
     return summary
+
+
+def _judged_rows(run: dbt.DbtRun) -> int:
+    """The facts a dbt run judged: the rows its triage node inserted."""
+    from runner.contracts import TRIAGE_MODEL
+
+    return sum(node.rows_affected or 0 for node in run.nodes if node.name == TRIAGE_MODEL)
 
 
 def _settle_judged_anew(ctx: BuildContext) -> str:
@@ -317,7 +324,7 @@ def _settle_judged_anew(ctx: BuildContext) -> str:
     if not run.success:
         ctx.report.dbt_runs.append(run)
         dbt.require_success(run)
-    late = sum(node.rows_affected or 0 for node in run.nodes if node.name == contracts.TRIAGE_MODEL)
+    late = _judged_rows(run)
     with connect(ctx.target) as conn:
         settled = contracts.settled_through(conn)
         (judged_through,) = conn.execute(

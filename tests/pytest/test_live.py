@@ -129,15 +129,15 @@ class _CommitWhenJudged(BuildListener):
 
     def __init__(self, held: psycopg.Connection) -> None:
         self.held = held
-        self.judged: list[str] = []
 
     def node_event(self, event) -> None:
         if event.finished and event.name == "facts_triage":
             self.held.commit()
 
-    def step_finished(self, result) -> None:
-        if result.name == "judge facts":
-            self.judged.append(result.summary)
+
+def _judge_line(report) -> str:
+    """What a build's judge step said."""
+    return {step.name: step.summary for step in report.steps}["judge facts"]
 
 
 def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(target):
@@ -147,13 +147,14 @@ def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(t
     insert_facts(target, [(SHOP, "shopify.orders", order(1))])
     with psycopg.connect(target.conninfo) as held:
         late_id, early_id = _hold_an_order_below_a_committed_one(target, held)
-        listener = _CommitWhenJudged(held)
-        build(target, BuildOptions(full_refresh=True, skip_contracts=True), listener)
+        report = build(
+            target, BuildOptions(full_refresh=True, skip_contracts=True), _CommitWhenJudged(held)
+        )
 
-    assert listener.judged == [
+    assert _judge_line(report) == (
         "2 facts judged (every fact: full refresh), 1 more committed meanwhile;"
         f" settled through fact id {early_id:,}"
-    ]
+    )
     with db.connect(target) as conn:
         assert contracts.settled_through(conn) == early_id
     assert staged_order_ids(target) == {1, 2, 3}
@@ -167,14 +168,11 @@ def test_a_databases_first_build_settles_what_it_judged(target):
     _, second = insert_facts(
         target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))]
     )
-    judged = {step.name: step.summary for step in build(target, FAST).steps}["judge facts"]
-
-    assert judged == f"2 facts judged; settled through fact id {second:,}"
+    assert _judge_line(build(target, FAST)) == f"2 facts judged; settled through fact id {second:,}"
     with db.connect(target) as conn:
         assert contracts.settled_through(conn) == second
     insert_facts(target, [(SHOP, "shopify.orders", order(3))])
-    judged = {step.name: step.summary for step in build(target, FAST).steps}["judge facts"]
-    assert judged == "1 fact judged"
+    assert _judge_line(build(target, FAST)) == "1 fact judged"
     assert staged_order_ids(target) == {1, 2, 3}
 
 
@@ -185,15 +183,13 @@ def test_a_full_refresh_leaves_unsettled_what_a_running_writer_may_still_commit(
     insert_facts(target, [(SHOP, "shopify.orders", order(1))])
     with psycopg.connect(target.conninfo) as held:
         late_id, _ = _hold_an_order_below_a_committed_one(target, held)
-        listener = _CommitWhenJudged(psycopg.connect(target.conninfo))  # commits nothing
-        build(target, BuildOptions(full_refresh=True, skip_contracts=True), listener)
-        listener.held.close()
+        report = build(target, BuildOptions(full_refresh=True, skip_contracts=True))
         with db.connect(target) as conn:
             assert contracts.settled_through(conn) == 0
-        assert listener.judged == [
+        assert _judge_line(report) == (
             "2 facts judged (every fact: full refresh);"
             " not settled yet: a transaction older than the judge still runs"
-        ]
+        )
         assert staged_order_ids(target) == {1, 3}
         held.commit()
     build(target, FAST)
