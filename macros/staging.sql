@@ -71,17 +71,19 @@
         from (
         {%- if many %}
             -- Many versions per entity: one sort finds each entity's newest, where the
-            -- anti-join below would compare every pair of an entity's versions.
-            select distinct on (newest.shop_domain{% for key in triage_keys %}, newest.{{ key }}{% endfor %})
+            -- anti-join below would compare every pair of an entity's versions. The integer
+            -- keys sort first: most comparisons then end before the shop's text (inventory
+            -- levels at 1M: 0.7 s against 1.15 s), and the groups are the same.
+            select distinct on ({% for key in triage_keys %}newest.{{ key }}, {% endfor %}newest.shop_domain)
                 {{ _version_columns('newest', triage_keys) }}
             from {{ ref('facts_triage') }} as newest
             where
                 {{ _good_verdicts('newest', topic) }}
             order by
-                newest.shop_domain asc,
                 {%- for key in triage_keys %}
                 newest.{{ key }} asc,
                 {%- endfor %}
+                newest.shop_domain asc,
                 newest.version_at desc nulls last,
                 newest.fact_id desc
         {%- else %}
@@ -95,10 +97,12 @@
                     select 1 from {{ ref('facts_triage') }} as newer
                     where
                         {{ _good_verdicts('newer', topic) }}
-                        and newer.shop_domain = latest.shop_domain
                         {%- for key in triage_keys %}
                         and newer.{{ key }} = latest.{{ key }}
                         {%- endfor %}
+                        -- last: a merge join sorts by the keys in this order (customers at 1M:
+                        -- 0.3 s against 0.5 s with the shop's text first)
+                        and newer.shop_domain = latest.shop_domain
                         and (newer.version_at, newer.fact_id) > (latest.version_at, latest.fact_id)
                 )
         {%- endif %}
@@ -109,10 +113,10 @@
             and not exists (
                 select 1 from {{ this }} as staged
                 where
-                    staged.shop_domain = winners.shop_domain
                     {%- for key in keys %}
-                    and staged.{{ key }} = winners.{{ triage_keys[loop.index0] }}
+                    {% if not loop.first %}and {% endif %}staged.{{ key }} = winners.{{ triage_keys[loop.index0] }}
                     {%- endfor %}
+                    and staged.shop_domain = winners.shop_domain
                     and (staged.{{ version }}, staged.fact_id) > (winners.version_at, winners.fact_id)
             )
             {%- endif %}

@@ -234,10 +234,11 @@
         and not exists (
             select 1 from {{ ref(model) }} as staged
             where
-                staged.shop_domain = triage.shop_domain
                 {%- for key in keys %}
-                and staged.{{ key }} = triage.{{ triage_keys[loop.index0] }}
+                {% if not loop.first %}and {% endif %}staged.{{ key }} = triage.{{ triage_keys[loop.index0] }}
                 {%- endfor %}
+                -- last: a merge join then sorts on the integer keys first
+                and staged.shop_domain = triage.shop_domain
         )
 {%- endmacro %}
 

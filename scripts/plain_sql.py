@@ -497,7 +497,8 @@ def stage_statement(
     t: Topic, staging: str, ops: str, facts: str, part: tuple[int, int] = (0, 1)
 ) -> str:
     """Stage the topic's entities whose key hashes to part[0] of part[1] parts."""
-    keys = ", ".join(["shop_domain", *(f"key_{column}" for column, _ in t.keys)])
+    # the integer keys before the shop's text, as the project's staging sorts them
+    keys = ", ".join([*(f"key_{column}" for column, _ in t.keys), "shop_domain"])
     columns = [column for column, _ in t.keys]
     typed = [
         f"{judged} as key_{column}"
@@ -817,7 +818,7 @@ def _products() -> Topic:
 
 variants as (
     insert into {{staging}}.stg_shopify__product_variants
-    select distinct on (shop_domain, variant_id)
+    select distinct on (variant_id, shop_domain)
         parent_fact_id, shop_domain, product_id, variant_id, position, sku, title, price,
         compare_at_price, inventory_item_id, inventory_quantity, created_at, updated_at
     from (
@@ -840,7 +841,7 @@ variants as (
         from winners as w
         cross join lateral {elements("w.variants")} with ordinality as variant (item, ordinal)
     ) as variants
-    order by shop_domain asc, variant_id asc, parent_fact_id desc, ordinal asc
+    order by variant_id asc, shop_domain asc, parent_fact_id desc, ordinal asc
 )"""
     return Topic(
         topic="shopify.products",

@@ -43,8 +43,9 @@ variants as (
 
 final as (
     -- A variant id appears once even if two products claim it: the newest product fact wins,
-    -- and within one product the first listing of the id.
-    select distinct on (shop_domain, variant_id)
+    -- and within one product the first listing of the id. (The id sorts before the shop's text:
+    -- the same groups, compared faster.)
+    select distinct on (variant_id, shop_domain)
         parent_fact_id,
         shop_domain,
         product_id,
@@ -59,7 +60,7 @@ final as (
         created_at,
         updated_at
     from variants
-    order by shop_domain asc, variant_id asc, parent_fact_id desc, ordinal asc
+    order by variant_id asc, shop_domain asc, parent_fact_id desc, ordinal asc
 )
 
 select * from final
