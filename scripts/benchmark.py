@@ -15,7 +15,8 @@ more such night (the facts that follow the base in one generated stream: DemoStr
 slowest staging model, the judge's facts per second (in the build, and alone on one core), the
 peak memory of the runner and of the largest PostgreSQL backend, and the operator's tile
 queries (p95 over repeated runs, one shop, row-level security on); then the ratios the goals
-are stated in.
+are stated in. Each size starts and ends with a machine check (one backend counting 5M generated
+rows, best of 3): the same machine runs up to twice as slow on some days, and the figures with it.
 
 Each figure runs in a fresh database `bench_<n>` on the embedded server (or the configured
 profile's server) and prints min / median / max seconds over the repeats.
@@ -373,6 +374,19 @@ def tile_p95(target: db.Target, runs: int) -> dict[str, float]:
         return result
 
 
+def machine_check(target: db.Target) -> float:
+    """Seconds of one backend counting 5M generated rows, the best of 3: the machine's speed at
+    that moment, printed beside every report's figures so that reports of different days (and a
+    drift within one) can be told apart from a change of the build."""
+    with db.connect(target) as conn:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            conn.execute("select count(*) from generate_series(1, 5000000)").fetchone()
+            times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def dbt_startup(target: db.Target, dbname: str) -> float:
     """Seconds of `dbt parse` in a process of its own with nothing changed: dbt's own start-up."""
     env = process_env(target, dbname)
@@ -456,6 +470,7 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int, pairs: int
             ensure_facts_table(conn)
         figures: dict[str, float | str] = {}
         columns[size] = figures
+        figures["machine: 5M generated rows counted, at the start"] = machine_check(target)
         # two nights of new facts follow the base
         stream = DemoStream(size, share, nights=2, seed=seed, shops=2)
         figures["generate+load facts"] = timed(lambda s=stream, t=target: s.load_base(t))
@@ -571,6 +586,7 @@ def report(sizes: list[int], seed: int, share: float, tile_runs: int, pairs: int
         one_core = judge_one_core(target, dbname)
         figures["judge alone on one core (facts_triage model)"] = one_core
         figures["judge on one core: facts per second (goal >= 50k)"] = judged / one_core
+        figures["machine: 5M generated rows counted, at the end"] = machine_check(target)
         db.drop_database(target)
 
     print(f"\nperformance report; {os.cpu_count()} cores; seed {seed}")
