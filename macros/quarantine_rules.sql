@@ -44,6 +44,78 @@
     ]) }}
 {%- endmacro %}
 
+{#- The relation of a topic's fields: `rec` itself, or rec[topic] when it maps topics to relations
+    (judged_records; the rules, warnings and keys then cover only the topics it maps). -#}
+{% macro judged_rec(rec, topic) -%}
+    {{- return(rec[topic] if rec is mapping else rec) }}
+{%- endmacro %}
+
+{#- The staged topics `rec` covers: all when it is one relation, else those it maps. -#}
+{% macro judged_topics(rec) -%}
+    {{- return(staged_topics() | select('in', rec) | list if rec is mapping else staged_topics()) }}
+{%- endmacro %}
+
+{#-
+    The fields of judged_fields each staged topic reads: found in the SQL of the topic's rule, its
+    warnings, its entity, location and version, where each reads as `payload.<field>`. A field
+    read there that judged_fields does not list stops the compile.
+-#}
+{% macro judged_fields_by_topic() -%}
+    {%- set known = judged_fields() | map(attribute=0) | list %}
+    {%- set by_topic = {} %}
+    {%- for topic, spec in var('topics').items() %}
+        {%- set parts = [
+            context[spec.rule]('json_type', 'payload'),
+            topic_warnings(topic, 'payload', 'clock'),
+            'payload.' ~ topic_version_field(topic),
+        ] %}
+        {%- if spec.get('entity_macro') %}
+            {%- do parts.append(context[spec.entity_macro]('payload')) %}
+        {%- else %}
+            {%- do parts.append('payload.' ~ spec.entity) %}
+        {%- endif %}
+        {%- if spec.get('location') %}
+            {%- do parts.append('payload.' ~ spec.location) %}
+        {%- endif %}
+        {%- set read = modules.re.findall('payload[.]([a-z_0-9]+)', parts | join(' ')) | unique | list %}
+        {%- for field in read if field not in known %}
+            {{- exceptions.raise_compiler_error(
+                "the judge's rules of " ~ topic ~ " read payload." ~ field
+                ~ ", which judged_fields (macros/quarantine_rules.sql) does not list") }}
+        {%- endfor %}
+        {%- do by_topic.update({topic: read}) %}
+    {%- endfor %}
+    {{- return(by_topic) }}
+{%- endmacro %}
+
+{#-
+    The judge's groups of topics, as [topics, fields]: orders, inventory levels, and the other
+    topics, each read by a query of its own (facts_triage: a union) with only the fields of
+    judged_fields its topics read (judged_fields_by_topic). jsonb_to_record looks up every field
+    it is given in every payload, found or not (about 0.1 us a field, on one core): one record of
+    every field would search each order, half the facts, for the 35 fields only other topics
+    have. A query more is a scan of the facts more, so only the largest topics have their own.
+-#}
+{% macro judge_groups() -%}
+    {%- set by_topic = judged_fields_by_topic() %}
+    {%- set own = ['shopify.orders', 'shopify.inventory_levels'] %}
+    {%- set groups = [] %}
+    {%- for topics in [['shopify.orders'], ['shopify.inventory_levels'], by_topic.keys() | reject('in', own) | list] %}
+        {%- set names = [] %}
+        {%- for topic in topics %}
+            {%- for field in by_topic[topic] if field not in names %}
+                {%- do names.append(field) %}
+            {%- endfor %}
+        {%- endfor %}
+        {%- set fields = [] %}
+        {%- for field, type in judged_fields() if field in names %}
+            {%- do fields.append([field, type]) %}
+        {%- endfor %}
+        {%- do groups.append([topics, fields]) %}
+    {%- endfor %}
+    {{- return(groups) }}
+{%- endmacro %}
+
 {#- A key that is absent or JSON null: "<key> is missing" (the contracts count these apart). -#}
 {% macro _required(rec, key) -%}
     when {{ rec }}.{{ key }} is null then '{{ key }} is missing'
@@ -670,8 +742,8 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     case
         when {{ shop_col }} is null or btrim({{ shop_col }}) = '' then 'shop_domain is blank'
         else case {{ topic_col }}
-            {%- for topic, spec in var('topics').items() %}
-            when '{{ topic }}' then {{ context[spec.rule](json_type, rec) }}
+            {%- for topic, spec in var('topics').items() if topic in judged_topics(rec) %}
+            when '{{ topic }}' then {{ context[spec.rule](json_type, judged_rec(rec, topic)) }}
             {%- endfor %}
         end
     end
@@ -738,40 +810,40 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     ]::text [], null), '{}')
 {%- endmacro %}
 
-{% macro triage_warnings(topic_col='topic', rec='payload', clock='clock') -%}
-    case {{ topic_col }}
-        when 'shopify.orders' then {{ _warnings([
+{#- The warnings of one staged topic's payload (a text[], null when there are none); nothing for
+    a topic that has none. -#}
+{% macro topic_warnings(topic, rec='payload', clock='clock') -%}
+    {%- if topic == 'shopify.orders' %}{{ _warnings([
             _future_warning(rec, 'created_at', clock),
             _future_warning(rec, 'updated_at', clock),
             _unknown_warning(rec ~ '.financial_status', 'financial_status', var('known_financial_statuses')),
         ]) }}
-        when 'shopify.refunds' then {{ _warnings([_future_warning(rec, 'created_at', clock)]) }}
-        when 'shopify.customers' then {{ _warnings([
+    {%- elif topic == 'shopify.refunds' %}{{ _warnings([_future_warning(rec, 'created_at', clock)]) }}
+    {%- elif topic == 'shopify.customers' %}{{ _warnings([
             _future_warning(rec, 'updated_at', clock),
             _unknown_warning("(" ~ rec ~ ".email_marketing_consent ->> 'state')",
                 'email_marketing_consent.state', var('known_consent_states')),
         ]) }}
-        when 'shopify.products' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
-        when 'shopify.inventory_items' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
-        when 'shopify.inventory_levels' then {{ _warnings([_future_warning(rec, 'updated_at', clock)]) }}
-        when 'chatwoot.conversations' then {{ _warnings([
+    {%- elif topic in ('shopify.products', 'shopify.inventory_items', 'shopify.inventory_levels') %}
+        {{- _warnings([_future_warning(rec, 'updated_at', clock)]) }}
+    {%- elif topic == 'chatwoot.conversations' %}{{ _warnings([
             _future_time_warning(rec, 'updated_at', clock),
             _unknown_warning(rec ~ '.status', 'status', var('known_conversation_statuses')),
         ]) }}
-        when 'chatwoot.messages' then {{ _warnings([
+    {%- elif topic == 'chatwoot.messages' %}{{ _warnings([
             _future_time_warning(rec, 'created_at', clock),
             _unknown_warning(rec ~ '.message_type', 'message_type', var('known_message_types')),
         ]) }}
-        when 'search_console.search_analytics' then {{ _warnings([
+    {%- elif topic == 'search_console.search_analytics' %}{{ _warnings([
             _future_warning(rec, 'fetched_at', clock),
             _search_console_warnings(rec, clock),
         ]) }}
-        when 'ga4.landing_pages' then {{ _warnings([
+    {%- elif topic == 'ga4.landing_pages' %}{{ _warnings([
             _future_warning(rec, 'fetched_at', clock),
             "case when " ~ ga4_date_text(rec) ~ " > to_char(" ~ clock ~ ".future, 'YYYY-MM-DD')"
                 ~ " then 'the date is in the future' end",
         ]) }}
-        when 'instagram.media' then {{ _warnings([
+    {%- elif topic == 'instagram.media' %}{{ _warnings([
             _future_warning(rec, 'fetched_at', clock),
             "case when " ~ safe_timestamptz("(" ~ rec ~ ".media ->> 'timestamp')") ~ " > "
                 ~ clock ~ ".future then 'media.timestamp is in the future' end",
@@ -780,6 +852,18 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
             _unknown_warning("(" ~ rec ~ ".media ->> 'media_product_type')", 'media_product_type',
                 var('known_instagram_media_product_types')),
         ]) }}
-        when 'instagram.media_insights' then {{ _warnings([_future_warning(rec, 'fetched_at', clock)]) }}
+    {%- elif topic == 'instagram.media_insights' %}{{ _warnings([_future_warning(rec, 'fetched_at', clock)]) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- `rec`: the relation of the payload's fields, or a mapping of topic to relation (judged_rec). -#}
+{% macro triage_warnings(topic_col='topic', rec='payload', clock='clock') -%}
+    case {{ topic_col }}
+        {%- for topic in judged_topics(rec) %}
+        {%- set warnings = topic_warnings(topic, judged_rec(rec, topic), clock) | trim %}
+        {%- if warnings %}
+        when '{{ topic }}' then {{ warnings }}
+        {%- endif %}
+        {%- endfor %}
     end
 {%- endmacro %}

@@ -85,19 +85,21 @@
     (the facts' primary key against the triage's unique index, both in id order: a merge, which
     triage_merge_not_judged asks for), then read by id; a scan of the rows would read every fact
     past the watermark (all of them right after a full refresh, whose batch no later one has
-    settled yet) to keep the few new ones. A full refresh reads every fact once.
+    settled yet) to keep the few new ones. A full refresh reads every fact once. `topics`: these
+    staged topics only (default all).
 -#}
-{% macro triage_facts_to_judge() -%}
+{% macro triage_facts_to_judge(topics=none) -%}
+    {%- set topics = staged_topics() if topics is none else topics %}
     {%- if is_incremental() -%}
     from {{ source('app', 'facts') }} as candidate
     {{ fact_by_id('candidate.id') }}
     where
         {{ triage_not_judged('candidate.id') }}
-        and facts.topic in ('{{ staged_topics() | join("', '") }}')
+        and facts.topic in ('{{ topics | join("', '") }}')
     {%- else -%}
     from {{ source('app', 'facts') }} as facts
     where
-        facts.topic in ('{{ staged_topics() | join("', '") }}')
+        facts.topic in ('{{ topics | join("', '") }}')
     {%- endif -%}
 {%- endmacro %}
 
@@ -149,11 +151,12 @@
 {#- The key of the entity a fact describes (its staging model's key besides shop_domain), read
     once when the fact is judged, so the accounting check matches facts to staged entities
     without reading payloads again: the id, or an inventory level's inventory_item_id ...
-    `rec` holds the payload's fields (quarantine_rules.sql, judged_fields). -#}
+    `rec` holds the payload's fields (quarantine_rules.sql, judged_fields), or maps each topic
+    to the relation of its fields (judged_records). -#}
 {% macro triage_entity_id(topic, rec='payload') -%}
     {%- set others = [] -%}
     {%- set computed = [] -%}
-    {%- for staged, spec in var('topics').items() if spec.entity != 'id' -%}
+    {%- for staged, spec in var('topics').items() if spec.entity != 'id' and staged in judged_topics(rec) -%}
         {%- if spec.get('entity_macro') -%}
             {%- do computed.append((staged, spec.entity_macro)) -%}
         {%- else -%}
@@ -162,21 +165,23 @@
     {%- endfor -%}
     case
         {%- for staged, field in others %}
-        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.' ~ field) }}
         {%- endfor %}
         {#- A key with no id in the payload: the topic's macro computes it (a bigint). #}
         {%- for staged, macro in computed %}
-        when {{ topic }} = '{{ staged }}' then {{ context[macro](rec) }}
+        when {{ topic }} = '{{ staged }}' then {{ context[macro](judged_rec(rec, staged)) }}
         {%- endfor %}
-        else {{ safe_bigint(rec ~ '.id') }}
+        {%- for staged, spec in var('topics').items() if spec.entity == 'id' and staged in judged_topics(rec) %}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.id') }}
+        {%- endfor %}
     end
 {%- endmacro %}
 
 {#- ... the text of its version field (the latest version is staged: macros/staging.sql) ... -#}
 {% macro triage_version_text(topic, rec='payload') -%}
     case {{ topic }}
-        {%- for staged in staged_topics() %}
-        when '{{ staged }}' then {{ rec }}.{{ topic_version_field(staged) }}
+        {%- for staged in judged_topics(rec) %}
+        when '{{ staged }}' then {{ judged_rec(rec, staged) }}.{{ topic_version_field(staged) }}
         {%- endfor %}
     end
 {%- endmacro %}
@@ -201,13 +206,13 @@
 {#- ... and its location_id (inventory levels only). -#}
 {% macro triage_location_id(topic, rec='payload') -%}
     {%- set located = [] -%}
-    {%- for staged, spec in var('topics').items() if spec.get('location') -%}
+    {%- for staged, spec in var('topics').items() if spec.get('location') and staged in judged_topics(rec) -%}
         {%- do located.append((staged, spec.get('location'))) -%}
     {%- endfor -%}
     {%- if located -%}
     case
         {%- for staged, field in located %}
-        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.' ~ field) }}
         {%- endfor %}
     end
     {%- else -%}
@@ -318,4 +323,45 @@
         {%- endcall -%}
         {%- do adapter.commit() -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The judge's query (facts_triage): one select per group of topics (judge_groups), each reading
+    its facts' payloads into a record of the fields its topics read, in a union. The batch and
+    the clock are in each select: a relation several selects read would be computed apart from
+    the parallel workers.
+-#}
+{% macro triage_judge_groups() -%}
+    {%- for topics, fields in judge_groups() %}
+    {%- set rec = {} %}
+    {%- for topic in topics %}
+        {%- do rec.update({topic: 'payload'}) %}
+    {%- endfor %}
+    select
+        facts.id as fact_id,
+        facts.shop_domain,
+        facts.topic,
+        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', rec, 'facts.shop_domain') }} as reason,
+        {{ triage_warnings('facts.topic', rec, 'clock') }} as warnings,
+        facts.created_at as fact_created_at,
+        batch.judge_batch,
+        {{ triage_entity_id('facts.topic', rec) }} as entity_id,
+        {{ triage_location_id('facts.topic', rec) }} as location_id,
+        {{ triage_version_text('facts.topic', rec) }} as version_text
+    from (
+        select
+            facts.id,
+            facts.shop_domain,
+            facts.topic,
+            facts.value,
+            facts.created_at
+        {{ triage_facts_to_judge(topics) }}
+    ) as facts
+    cross join lateral {{ json_record('facts.value', 'payload', fields) }}
+    cross join (select {{ triage_current_batch() }} as judge_batch) as batch
+    cross join ({{ triage_clock() }}) as clock
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 {%- endmacro %}

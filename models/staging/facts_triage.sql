@@ -34,40 +34,11 @@
 
 with
 
-batch as (
-    select {{ triage_current_batch() }} as judge_batch
-),
-
-clock as (
-    {{ triage_clock() }}
-),
-
-facts as (
-    select
-        facts.id,
-        facts.shop_domain,
-        facts.topic,
-        facts.value,
-        facts.created_at
-    {{ triage_facts_to_judge() }}
-),
-
 judged as (
-    select
-        facts.id as fact_id,
-        facts.shop_domain,
-        facts.topic,
-        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', 'payload', 'facts.shop_domain') }} as reason,
-        {{ triage_warnings('facts.topic', 'payload', 'clock') }} as warnings,
-        facts.created_at as fact_created_at,
-        batch.judge_batch,
-        {{ triage_entity_id('facts.topic', 'payload') }} as entity_id,
-        {{ triage_location_id('facts.topic', 'payload') }} as location_id,
-        {{ triage_version_text('facts.topic', 'payload') }} as version_text
-    from facts
-    cross join lateral {{ json_record('facts.value', 'payload', judged_fields()) }}
-    cross join batch
-    cross join clock
+    select *
+    from (
+        {{ triage_judge_groups() }}
+    ) as groups
     -- Each row's verdict once: without this, the reason below would be computed again.
     offset 0  -- noqa: AM09
 ),
