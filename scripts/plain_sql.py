@@ -385,7 +385,7 @@ def _judged(function: str, items: str) -> str:
 # The judge, then staging, as the models do it.
 #
 # The judge reads every fact of a staged topic (in slices of ids, one per connection), its
-# payload once: the fields every topic's rules read (jsonb_to_record), the topic's CASE, and, for a
+# payload once: the fields its group of topics reads (jsonb_to_record), the topic's CASE, and, for a
 # good fact, its entity's key and version time (the field latest_version orders by), typed. It
 # writes facts_triage.
 #
@@ -418,12 +418,17 @@ TRIAGE_COLUMNS = (
 )
 
 
+# The topics judged in a pass of their own (the rest in one more), as judge_groups does.
+OWN_JUDGE_PASS = ("shopify.orders", "shopify.inventory_levels")
+
+
 def judge_statement(
     topics: list[Topic], ops: str, facts: str, ids: tuple[int | None, int | None]
 ) -> str:
     """Judge the facts of the topics with lo <= id < hi (None: unbounded) in one pass over
-    facts: the judged fields of every topic are read at once (a field a payload lacks costs
-    little), and each topic's CASE applies to its facts."""
+    facts: the judged fields of these topics are read at once (jsonb_to_record looks up each
+    in every payload, so the largest topics have a pass of their own: OWN_JUDGE_PASS), and each
+    topic's CASE applies to its facts."""
     lo, hi = ids
     where = "".join(
         [
@@ -1623,10 +1628,14 @@ def steps(
     `slices`: the ranges of fact ids to judge in steps of their own (default: one, every id)."""
     topics = [TOPICS[topic]() for topic in STAGED_TOPICS]
     parts = slices or [(None, None)]
+    # orders, inventory levels and the other topics, a pass each, as the judge's groups
+    # (judge_groups): each reads only its topics' fields
+    own = [[t for t in topics if t.topic == name] for name in OWN_JUDGE_PASS]
+    groups = [*own, [t for t in topics if t.topic not in OWN_JUDGE_PASS]]
     judge = [
         Step(
             "judge" + (f" {n + 1}/{len(parts)}" if len(parts) > 1 else ""),
-            [judge_statement(topics, s.ops, facts, ids)],
+            [judge_statement(group, s.ops, facts, ids) for group in groups],
             set(),
         )
         for n, ids in enumerate(parts)
