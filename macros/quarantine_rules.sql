@@ -19,9 +19,9 @@
 {%- endmacro %}
 
 {#-
-    The payload fields the rules read, for every staged topic: the judge reads them in one pass
-    (json_record) as the relation `payload`, so a rule reads `payload.total_price`, not the
-    payload again. Nested objects and arrays are jsonb.
+    The payload fields the rules read, for every staged topic: the judge reads those of a query's
+    topics in one pass (json_record, judge_groups) as the relation `payload`, so a rule reads
+    `payload.total_price`, not the payload again. Nested objects and arrays are jsonb.
 -#}
 {% macro judged_fields() -%}
     {{ return([
@@ -44,15 +44,9 @@
     ]) }}
 {%- endmacro %}
 
-{#- The relation of a topic's fields: `rec` itself, or rec[topic] when it maps topics to relations
-    (judged_records; the rules, warnings and keys then cover only the topics it maps). -#}
-{% macro judged_rec(rec, topic) -%}
-    {{- return(rec[topic] if rec is mapping else rec) }}
-{%- endmacro %}
-
-{#- The staged topics `rec` covers: all when it is one relation, else those it maps. -#}
-{% macro judged_topics(rec) -%}
-    {{- return(staged_topics() | select('in', rec) | list if rec is mapping else staged_topics()) }}
+{#- The staged topics a judge's query covers: `topics`, or all when none. -#}
+{% macro judged_topics(topics=none) -%}
+    {{- return(staged_topics() if topics is none else topics) }}
 {%- endmacro %}
 
 {#-
@@ -100,7 +94,12 @@
     {%- set by_topic = judged_fields_by_topic() %}
     {%- set own = ['shopify.orders', 'shopify.inventory_levels'] %}
     {%- set groups = [] %}
-    {%- for topics in [['shopify.orders'], ['shopify.inventory_levels'], by_topic.keys() | reject('in', own) | list] %}
+    {%- set topic_groups = [] %}
+    {%- for topic in own %}
+        {%- do topic_groups.append([topic]) %}
+    {%- endfor %}
+    {%- do topic_groups.append(by_topic.keys() | reject('in', own) | list) %}
+    {%- for topics in topic_groups %}
         {%- set names = [] %}
         {%- for topic in topics %}
             {%- for field in by_topic[topic] if field not in names %}
@@ -738,12 +737,12 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     and for topics that are not staged. First, a fact without a shop belongs to nobody: the facts
     contracts stop a build that finds one before the judge runs, and one committed after their
     snapshot, before the judge's, is quarantined here rather than staged. -#}
-{% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload', shop_col='shop_domain') -%}
+{% macro quarantine_reason(topic_col='topic', json_type='jsonb_typeof(value)', rec='payload', shop_col='shop_domain', topics=none) -%}
     case
         when {{ shop_col }} is null or btrim({{ shop_col }}) = '' then 'shop_domain is blank'
         else case {{ topic_col }}
-            {%- for topic, spec in var('topics').items() if topic in judged_topics(rec) %}
-            when '{{ topic }}' then {{ context[spec.rule](json_type, judged_rec(rec, topic)) }}
+            {%- for topic, spec in var('topics').items() if topic in judged_topics(topics) %}
+            when '{{ topic }}' then {{ context[spec.rule](json_type, rec) }}
             {%- endfor %}
         end
     end
@@ -856,11 +855,10 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     {%- endif %}
 {%- endmacro %}
 
-{#- `rec`: the relation of the payload's fields, or a mapping of topic to relation (judged_rec). -#}
-{% macro triage_warnings(topic_col='topic', rec='payload', clock='clock') -%}
+{% macro triage_warnings(topic_col='topic', rec='payload', clock='clock', topics=none) -%}
     case {{ topic_col }}
-        {%- for topic in judged_topics(rec) %}
-        {%- set warnings = topic_warnings(topic, judged_rec(rec, topic), clock) | trim %}
+        {%- for topic in judged_topics(topics) %}
+        {%- set warnings = topic_warnings(topic, rec, clock) | trim %}
         {%- if warnings %}
         when '{{ topic }}' then {{ warnings }}
         {%- endif %}

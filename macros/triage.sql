@@ -89,7 +89,7 @@
     staged topics only (default all).
 -#}
 {% macro triage_facts_to_judge(topics=none) -%}
-    {%- set topics = staged_topics() if topics is none else topics %}
+    {%- set topics = judged_topics(topics) %}
     {%- if is_incremental() -%}
     from {{ source('app', 'facts') }} as candidate
     {{ fact_by_id('candidate.id') }}
@@ -151,12 +151,12 @@
 {#- The key of the entity a fact describes (its staging model's key besides shop_domain), read
     once when the fact is judged, so the accounting check matches facts to staged entities
     without reading payloads again: the id, or an inventory level's inventory_item_id ...
-    `rec` holds the payload's fields (quarantine_rules.sql, judged_fields), or maps each topic
-    to the relation of its fields (judged_records). -#}
-{% macro triage_entity_id(topic, rec='payload') -%}
+    `rec` holds the payload's fields (quarantine_rules.sql, judged_fields); `topics`: the staged
+    topics the query judges (default all). -#}
+{% macro triage_entity_id(topic, rec='payload', topics=none) -%}
     {%- set others = [] -%}
     {%- set computed = [] -%}
-    {%- for staged, spec in var('topics').items() if spec.entity != 'id' and staged in judged_topics(rec) -%}
+    {%- for staged, spec in var('topics').items() if spec.entity != 'id' and staged in judged_topics(topics) -%}
         {%- if spec.get('entity_macro') -%}
             {%- do computed.append((staged, spec.entity_macro)) -%}
         {%- else -%}
@@ -165,23 +165,23 @@
     {%- endfor -%}
     case
         {%- for staged, field in others %}
-        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.' ~ field) }}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
         {%- endfor %}
         {#- A key with no id in the payload: the topic's macro computes it (a bigint). #}
         {%- for staged, macro in computed %}
-        when {{ topic }} = '{{ staged }}' then {{ context[macro](judged_rec(rec, staged)) }}
+        when {{ topic }} = '{{ staged }}' then {{ context[macro](rec) }}
         {%- endfor %}
-        {%- for staged, spec in var('topics').items() if spec.entity == 'id' and staged in judged_topics(rec) %}
-        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.id') }}
+        {%- for staged, spec in var('topics').items() if spec.entity == 'id' and staged in judged_topics(topics) %}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.id') }}
         {%- endfor %}
     end
 {%- endmacro %}
 
 {#- ... the text of its version field (the latest version is staged: macros/staging.sql) ... -#}
-{% macro triage_version_text(topic, rec='payload') -%}
+{% macro triage_version_text(topic, rec='payload', topics=none) -%}
     case {{ topic }}
-        {%- for staged in judged_topics(rec) %}
-        when '{{ staged }}' then {{ judged_rec(rec, staged) }}.{{ topic_version_field(staged) }}
+        {%- for staged in judged_topics(topics) %}
+        when '{{ staged }}' then {{ rec }}.{{ topic_version_field(staged) }}
         {%- endfor %}
     end
 {%- endmacro %}
@@ -204,15 +204,15 @@
 {%- endmacro %}
 
 {#- ... and its location_id (inventory levels only). -#}
-{% macro triage_location_id(topic, rec='payload') -%}
+{% macro triage_location_id(topic, rec='payload', topics=none) -%}
     {%- set located = [] -%}
-    {%- for staged, spec in var('topics').items() if spec.get('location') and staged in judged_topics(rec) -%}
+    {%- for staged, spec in var('topics').items() if spec.get('location') and staged in judged_topics(topics) -%}
         {%- do located.append((staged, spec.get('location'))) -%}
     {%- endfor -%}
     {%- if located -%}
     case
         {%- for staged, field in located %}
-        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(judged_rec(rec, staged) ~ '.' ~ field) }}
+        when {{ topic }} = '{{ staged }}' then {{ safe_bigint(rec ~ '.' ~ field) }}
         {%- endfor %}
     end
     {%- else -%}
@@ -333,21 +333,17 @@
 -#}
 {% macro triage_judge_groups() -%}
     {%- for topics, fields in judge_groups() %}
-    {%- set rec = {} %}
-    {%- for topic in topics %}
-        {%- do rec.update({topic: 'payload'}) %}
-    {%- endfor %}
     select
         facts.id as fact_id,
         facts.shop_domain,
         facts.topic,
-        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', rec, 'facts.shop_domain') }} as reason,
-        {{ triage_warnings('facts.topic', rec, 'clock') }} as warnings,
+        {{ quarantine_reason('facts.topic', 'jsonb_typeof(facts.value)', 'payload', 'facts.shop_domain', topics) }} as reason,
+        {{ triage_warnings('facts.topic', 'payload', 'clock', topics) }} as warnings,
         facts.created_at as fact_created_at,
         batch.judge_batch,
-        {{ triage_entity_id('facts.topic', rec) }} as entity_id,
-        {{ triage_location_id('facts.topic', rec) }} as location_id,
-        {{ triage_version_text('facts.topic', rec) }} as version_text
+        {{ triage_entity_id('facts.topic', 'payload', topics) }} as entity_id,
+        {{ triage_location_id('facts.topic', 'payload', topics) }} as location_id,
+        {{ triage_version_text('facts.topic', 'payload', topics) }} as version_text
     from (
         select
             facts.id,
