@@ -131,9 +131,9 @@
     {%- set field = rec ~ '.' ~ key %}
     {%- if required %}
     {{ _required(rec, key) }}
-    when not {{ is_timestamp_text(field) }} then '{{ key }} is not a timestamp'
+    when not {{ judged_timestamp_text(field) }} then '{{ key }} is not a timestamp'
     {%- else %}
-    when {{ field }} is not null and not {{ is_timestamp_text(field) }}
+    when {{ field }} is not null and not {{ judged_timestamp_text(field) }}
         then '{{ key }} is not a timestamp'
     {%- endif %}
 {%- endmacro %}
@@ -272,6 +272,17 @@ end
 $judge$;
 revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     {%- endfor %}
+{#- A function of one expression, not strict: PostgreSQL inlines it in the judge's query. #}
+create or replace function {{ this.schema }}.is_timestamp_text(value text)
+returns boolean
+language sql immutable parallel safe
+return {{ is_shopify_timestamp_text('value') }};
+revoke all on function {{ this.schema }}.is_timestamp_text(text) from public;
+{%- endmacro %}
+
+{#- is_timestamp_text of a text, as the judge's own function (judge_functions) checks it. -#}
+{% macro judged_timestamp_text(expr) -%}
+    {{ this.schema }}.is_timestamp_text({{ expr }})
 {%- endmacro %}
 
 {#- The verdict on the items of an array field (judge_functions), e.g. judged('judge_variants', 'payload.variants'). -#}
@@ -765,7 +776,7 @@ revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
 {% macro _future_warning(rec, key, clock) -%}
     case
         when {{ rec }}.{{ key }} >= {{ clock }}.yesterday
-            and {{ safe_timestamptz(rec ~ '.' ~ key) }} > {{ clock }}.future
+            and {{ safe_timestamptz(rec ~ '.' ~ key, judged_timestamp_text) }} > {{ clock }}.future
             then '{{ key }} is in the future'
     end
 {%- endmacro %}

@@ -54,7 +54,8 @@ from runner import settings  # noqa: E402
 # - every step runs on one of --jobs connections as soon as the steps it reads from are done;
 # - the rules' checks are the macros' own, written to cost less where that is exact: open
 #   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
-#   dates a timestamp's regex cannot rule out.
+#   dates a timestamp's regex cannot rule out, and the judge's LIKE, translate and
+#   two-character tests for a timestamp in Shopify's shape (is_shopify_timestamp_text).
 # - no correlated subquery (PostgreSQL runs one row by row): the rules judge the items of an
 #   array field with the judge's plpgsql functions (judge_functions, created at setup in the ops
 #   schema), called only when the rules before passed; a Search Console dimension or a GA4
@@ -119,6 +120,26 @@ def is_timestamp(x: str) -> str:
         f" then substr({x}, 6, 5) <> '02-29'"
         f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0))"
         " else false end, false)"
+    )
+
+
+def is_shopify_timestamp(x: str) -> str:
+    """is_shopify_timestamp_text: is_timestamp's answer, at less cost for Shopify's shape
+    ('2024-01-15T10:30:00-05:00': LIKE, translate, two-character comparisons); any other text
+    goes to is_timestamp."""
+    two = [f'substr({x}, {start}, 2) collate "C"' for start in (6, 9, 12, 15, 18, 21, 24)]
+    month, day, hour, minute, second, offset_hour, offset_minute = two
+    year = f"substr({x}, 1, 4)::integer"
+    return (
+        f"case when ({x}) like '____-__-__T__:__:_____:__'"
+        f" and translate({x}, '0123456789', '') in ('--T::+:', '--T::-:')"
+        f" then left({x}, 4) <> '0000' and {month} between '01' and '12'"
+        f" and {day} between '01' and '31' and {hour} <= '23' and {minute} <= '59'"
+        f" and {second} <= '59' and {offset_hour} <= '15' and {offset_minute} <= '59'"
+        f" and substr({x}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')"
+        f" and (substr({x}, 6, 5) <> '02-29'"
+        f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0)))"
+        f" else {is_timestamp(x)} end"
     )
 
 
@@ -232,10 +253,10 @@ def _timestamp_rule(key: str, required: bool = True) -> str:
     if required:
         return (
             _required(key)
-            + f"\n            when not {is_timestamp(x)} then '{key} is not a timestamp'"
+            + f"\n            when not {is_shopify_timestamp(x)} then '{key} is not a timestamp'"
         )
     return (
-        f"\n            when {x} is not null and not {is_timestamp(x)}"
+        f"\n            when {x} is not null and not {is_shopify_timestamp(x)}"
         f" then '{key} is not a timestamp'"
     )
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from runner import dbt
 from runner.db import connect as db_connect
 from tests.pytest.helpers import (
     FIXTURES_DIR,
@@ -254,6 +255,17 @@ MALFORMED = [
         order(19, "2024-01-01T10:00:00+16:00"),
         "updated_at is not a timestamp",
     ),
+    # the same in the shape Shopify writes (the judge's check for that shape: below)
+    (
+        "shopify.orders",
+        order(26, "2023-02-29T10:00:00-05:00"),
+        "updated_at is not a timestamp",
+    ),
+    (
+        "shopify.customers",
+        {**fixture("customer"), "updated_at": "2024-01-01T10:00:00+16:00"},
+        "updated_at is not a timestamp",
+    ),
     # Unicode white space around a number: the regex's \s took it, the cast refused it
     ("shopify.customers", {**fixture("customer"), "id": "\u20035"}, "id is not an integer"),
     (
@@ -327,6 +339,102 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
     quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
     assert (staged, quarantined, ignored) == (1, len(MALFORMED), 2)
     assert staged + quarantined + ignored == scalar(target, "select count(*) from facts")
+
+
+def _timestamp_texts() -> list[str]:
+    """Texts at every edge of Shopify's timestamp shape ('2024-01-15T10:30:00-05:00'): each field
+    at and beside its bounds, the calendar's short months and leap days, each character replaced
+    by a non-digit, lengths one off, and the other shapes ISO 8601 allows."""
+    base = "2024-01-15T10:30:00-05:00"
+    edges = {  # (start, end) in the text: values at and beside the field's bounds
+        (0, 4): ["0000", "0001", "1900", "1999", "2000", "2023", "9999", "02a4"],
+        (5, 7): ["00", "01", "09", "10", "12", "13", "19", "20", "99", "1 "],
+        (8, 10): ["00", "01", "09", "10", "19", "20", "28", "29", "30", "31", "32", "39", "40"],
+        (11, 13): ["00", "09", "19", "20", "23", "24", "29", "30"],
+        (14, 16): ["00", "09", "50", "59", "60", "99"],
+        (17, 19): ["00", "09", "50", "59", "60", "99"],
+        (19, 20): ["+", "-", "Z", " ", "0", ":"],
+        (20, 22): ["00", "09", "10", "14", "15", "16", "19", "20"],
+        (22, 23): [":", "-", "0"],
+        (23, 25): ["00", "09", "50", "59", "60", "99"],
+    }
+    texts = {base}
+    for (start, end), values in edges.items():
+        texts.update(base[:start] + value + base[end:] for value in values)
+    # every date of a leap year and of three others, with each month's days beside its end
+    for year in ("2000", "1900", "2023", "2024"):
+        for month in range(1, 13):
+            for day in range(27, 33):
+                texts.add(f"{year}-{month:02d}-{day:02d}T23:59:59+15:59")
+    # each character replaced by another: a letter, a digit, a separator, a multibyte digit
+    for i in range(len(base)):
+        texts.update(base[:i] + c + base[i + 1 :] for c in ("x", "7", "-", ":", "T", "\u0663"))
+    texts.update(
+        [
+            base[:-1],
+            base + "0",
+            "0" + base,
+            base.replace("T", " "),
+            "2024-01-15T10:30:00Z",
+            "2024-01-15T10:30:00.123-05:00",
+            "2024-01-15T10:30-05:00",
+            "2024-01-15T10:30:00-0500",
+            "2024-01-15T10:30:00-05",
+            "2024-01-15",
+            "",
+        ]
+    )
+    return sorted(texts)
+
+
+def test_the_judges_timestamp_check_answers_as_is_timestamp_text_does(target):
+    """The judge checks timestamps with its own function (is_shopify_timestamp_text: LIKE,
+    translate and two-character comparisons for Shopify's shape, the macro's regex for any other
+    text). Over every edge of that shape, it answers as is_timestamp_text, the regex staging's
+    casts trust."""
+    run_dbt(target, "run", "--select", "facts_triage")
+    compiled = []
+
+    def keep(event) -> None:
+        if event.info.name == "CompiledNode":
+            compiled.append(event.data.compiled)
+
+    inline = "select t, {{ is_timestamp_text('t') }} as ok from unnest(texts) as t"
+    assert dbt.invoke(target, ["compile", "--inline", inline], on_event=keep, silent=True).success
+    checked = compiled[0].replace("%", "%%").replace("unnest(texts)", "unnest(%s::text[])")
+    texts = _timestamp_texts()
+    rows = query(
+        target,
+        f"select t, ok, ops.is_timestamp_text(t) from ({checked}) as checked"
+        " union all select null, false, ops.is_timestamp_text(null)",
+        [texts],
+    )
+    assert len(rows) == len(texts) + 1
+    assert [row for row in rows if row[1] is not row[2]] == []
+    accepted = {t for t, ok, _ in rows if ok}
+    # both answers are found in the shape, so the comparison above is not of one answer
+    assert len(accepted) > 200 and len(texts) - len(accepted) > 200
+    assert {
+        "2024-01-15T10:30:00-05:00",
+        "2024-02-29T23:59:59+15:59",
+        "2000-02-29T23:59:59+15:59",
+        "2024-01-15T23:30:00-05:00",
+        "2024-01-15T10:30:00-15:00",
+        "0001-01-15T10:30:00-05:00",
+        "2024-01-15T10:30:00Z",
+    } <= accepted
+    assert not accepted & {
+        "1900-02-29T23:59:59+15:59",
+        "2024-04-31T23:59:59+15:59",
+        "2024-01-15T24:30:00-05:00",
+        "2024-01-15T10:60:00-05:00",
+        "2024-01-15T10:30:60-05:00",
+        "2024-01-15T10:30:00-16:00",
+        "2024-01-15T10:30:00-05:60",
+        "0000-01-15T10:30:00-05:00",
+        "2024-01-15T10:30:00 05:00",
+        "2024-01-15T10:30:00-05:00" + "0",
+    }
 
 
 def test_a_fact_without_a_shop_that_reaches_the_judge_is_quarantined_not_staged(target):
