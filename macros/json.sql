@@ -53,8 +53,19 @@
     A decimal number staging takes: at most 15 digits before the point and 15 after (leading and
     trailing zeros aside). Money beyond that is not Shopify's; a cast, a product or a sum of it
     could overflow numeric (1e131071 is valid JSON) or make a mart's index row too large.
+    A text of at most 15 bytes that is digits and at most one point (Shopify's '199.00') is one
+    when it has a digit, found with translate; any other text is checked by its regex and its
+    digits counted (is_numeric_text_counted): the same answer, at less cost for most money.
 -#}
 {% macro is_numeric_text(expr) -%}
+    case
+        when octet_length({{ expr }}) <= 15 and translate({{ expr }}, '0123456789', '') in ('', '.')
+            then ({{ expr }}) not in ('', '.')
+        else {{ is_numeric_text_counted(expr) }}
+    end
+{%- endmacro %}
+
+{% macro is_numeric_text_counted(expr) -%}
     (
         {{ is_decimal_text(expr) }}
         and coalesce(
@@ -68,8 +79,21 @@
     )
 {%- endmacro %}
 
-{#- An integer of at most 18 digits (a bigint), optionally written with a zero fraction (12.00). -#}
+{#-
+    An integer of at most 18 digits (a bigint), optionally written with a zero fraction (12.00).
+    A text of at most 18 bytes that is only digits (an id as JSON writes it) is one when it is
+    not empty, found with translate; any other text is checked by its regex and its digits
+    counted (is_integer_text_counted).
+-#}
 {% macro is_integer_text(expr) -%}
+    case
+        when octet_length({{ expr }}) <= 18 and translate({{ expr }}, '0123456789', '') = ''
+            then ({{ expr }}) <> ''
+        else {{ is_integer_text_counted(expr) }}
+    end
+{%- endmacro %}
+
+{% macro is_integer_text_counted(expr) -%}
     coalesce(
         ({{ expr }}) ~ '^[ \t\n\r\f\v]*[+-]?[0-9]+(\.0*)?[ \t\n\r\f\v]*$'
         and (

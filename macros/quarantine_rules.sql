@@ -159,7 +159,13 @@
     when {{ field }} is not null and not {{ is_numeric_text(field) }}
         then '{{ key }} is '
             || case when {{ is_decimal_text(field) }} then 'out of range' else 'not a number' end
-    when ({{ field }})::numeric < 0 then '{{ key }} is negative'
+    when {{ _negative(field, '(' ~ field ~ ')::numeric') }} then '{{ key }} is negative'
+{%- endmacro %}
+
+{#- Whether a number the rules before checked is negative, `value` its cast: only a text with a
+    '-' can be, so only that text is cast (the cast costs more than the search). -#}
+{% macro _negative(text, value) -%}
+    (strpos({{ text }}, '-') > 0 and {{ value }} < 0)
 {%- endmacro %}
 
 {% macro _array_rule(rec, key) -%}
@@ -182,8 +188,8 @@
             or not {{ is_integer_text("(" ~ item ~ " ->> 'quantity')") }}
             or not {{ is_numeric_text("(" ~ item ~ " ->> 'price')") }}
             then 1
-        when {{ checked_integer(item ~ " ->> 'quantity'") }} < 0
-            or ({{ item }} ->> 'price')::numeric < 0
+        when {{ _negative(item ~ " ->> 'quantity'", checked_integer(item ~ " ->> 'quantity'")) }}
+            or {{ _negative(item ~ " ->> 'price'", "(" ~ item ~ " ->> 'price')::numeric") }}
             then 2
     end
 {%- endmacro %}
@@ -196,7 +202,7 @@
             or (({{ item }} ->> 'subtotal') is not null
                 and not {{ is_numeric_text("(" ~ item ~ " ->> 'subtotal')") }})
             then 1
-        when {{ checked_integer(item ~ " ->> 'quantity'") }} < 0 then 1
+        when {{ _negative(item ~ " ->> 'quantity'", checked_integer(item ~ " ->> 'quantity'")) }} then 1
     end
 {%- endmacro %}
 
@@ -209,7 +215,7 @@
             or (({{ item }} ->> 'inventory_item_id') is not null
                 and not {{ is_integer_text("(" ~ item ~ " ->> 'inventory_item_id')") }})
             then 1
-        when ({{ item }} ->> 'price')::numeric < 0 then 1
+        when {{ _negative(item ~ " ->> 'price'", "(" ~ item ~ " ->> 'price')::numeric") }} then 1
     end
 {%- endmacro %}
 
@@ -218,7 +224,7 @@
         when jsonb_typeof({{ item }}) <> 'object'
             or not {{ is_numeric_text("(" ~ item ~ " ->> 'amount')") }}
             then 1
-        when ({{ item }} ->> 'amount')::numeric < 0 then 1
+        when {{ _negative(item ~ " ->> 'amount'", "(" ~ item ~ " ->> 'amount')::numeric") }} then 1
     end
 {%- endmacro %}
 
@@ -379,7 +385,7 @@ revoke all on function {{ this.schema }}.is_timestamp_text(text) from public;
         {{ _timestamp_rule(rec, 'updated_at') }}
         when {{ rec }}.available is not null
             and not {{ is_integer_text(rec ~ '.available') }} then 'available is not an integer'
-        when {{ checked_integer(rec ~ '.available') }} < 0 then 'available is negative'
+        when {{ _negative(rec ~ '.available', checked_integer(rec ~ '.available')) }} then 'available is negative'
     end
 {%- endmacro %}
 

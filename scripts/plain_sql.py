@@ -90,13 +90,16 @@ def is_decimal(x: str) -> str:
 def is_numeric(x: str) -> str:
     """is_numeric_text: at most 15 digits before and after the point, leading and trailing zeros
     aside. The shape is matched by an open regex and the digits counted apart: the same strings
-    as '^ *[+-]?0*([0-9]{1,15}(\\.[0-9]{0,15}0*)?|\\.[0-9]{1,15}0*) *$', at a fraction of the cost."""
+    as '^ *[+-]?0*([0-9]{1,15}(\\.[0-9]{0,15}0*)?|\\.[0-9]{1,15}0*) *$', at a fraction of the cost.
+    Digits and at most one point within 15 bytes are found with translate first, as the macro does."""
     int_part = f"translate(split_part({x}, '.', 1), {_BLANK_CHARS} || '+-', '')"
     fraction = f"translate(split_part({x}, '.', 2), {_BLANK_CHARS}, '')"
     return (
-        f"coalesce(({x}) ~ {_DECIMAL_RE} and (octet_length({x}) <= 15 or ("
+        f"case when octet_length({x}) <= 15 and translate({x}, '0123456789', '') in ('', '.')"
+        f" then ({x}) not in ('', '.')"
+        f" else coalesce(({x}) ~ {_DECIMAL_RE} and (octet_length({x}) <= 15 or ("
         f"length(ltrim({int_part}, '0')) <= 15 and length(rtrim({fraction}, '0')) <= 15"
-        ")), false)"
+        ")), false) end"
     )
 
 
@@ -105,9 +108,16 @@ def is_integer(x: str) -> str:
     '^ *[+-]?[0-9]{1,18}(\\.0*)? *$')."""
     digits = f"translate(split_part({x}, '.', 1), {_BLANK_CHARS} || '+-', '')"
     return (
-        f"coalesce(({x}) ~ {_INTEGER_RE}"
-        f" and (octet_length({x}) <= 18 or length({digits}) <= 18), false)"
+        f"case when octet_length({x}) <= 18 and translate({x}, '0123456789', '') = ''"
+        f" then ({x}) <> ''"
+        f" else coalesce(({x}) ~ {_INTEGER_RE}"
+        f" and (octet_length({x}) <= 18 or length({digits}) <= 18), false) end"
     )
+
+
+def negative(text: str, value: str) -> str:
+    """_negative: a checked number is negative; only a text with a '-' is cast."""
+    return f"(strpos({text}, '-') > 0 and {value} < 0)"
 
 
 def is_timestamp(x: str) -> str:
@@ -281,7 +291,7 @@ def _money_rule(key: str, required: bool = True) -> str:
         (_required(key) if required else "")
         + f"\n            when {x} is not null and not {is_numeric(x)} then '{key} is '"
         + f" || case when {is_decimal(x)} then 'out of range' else 'not a number' end"
-        + f"\n            when {x}::numeric < 0 then '{key} is negative'"
+        + f"\n            when {negative(x, x + '::numeric')} then '{key} is negative'"
     )
 
 
@@ -308,7 +318,8 @@ def _line_item_verdict(item: str) -> str:
         f" or not {is_integer(field(item, 'id'))}"
         f" or not {is_integer(quantity)}"
         f" or not {is_numeric(price)} then 1"
-        f" when {checked_integer(quantity)} < 0 or {price}::numeric < 0 then 2 end"
+        f" when {negative(quantity, checked_integer(quantity))}"
+        f" or {negative(price, price + '::numeric')} then 2 end"
     )
 
 
@@ -319,7 +330,7 @@ def _refund_line_item_verdict(item: str) -> str:
         f" or not {is_integer(field(item, 'line_item_id'))}"
         f" or not {is_integer(quantity)}"
         f" or ({subtotal} is not null and not {is_numeric(subtotal)}) then 1"
-        f" when {checked_integer(quantity)} < 0 then 1 end"
+        f" when {negative(quantity, checked_integer(quantity))} then 1 end"
     )
 
 
@@ -330,7 +341,7 @@ def _variant_verdict(item: str) -> str:
         f" or not {is_integer(field(item, 'id'))}"
         f" or ({price} is not null and not {is_numeric(price)})"
         f" or ({inventory_item} is not null and not {is_integer(inventory_item)}) then 1"
-        f" when {price}::numeric < 0 then 1 end"
+        f" when {negative(price, price + '::numeric')} then 1 end"
     )
 
 
@@ -338,7 +349,7 @@ def _transaction_verdict(item: str) -> str:
     amount = field(item, "amount")
     return (
         f"case when jsonb_typeof({item}) <> 'object' or not {is_numeric(amount)} then 1"
-        f" when {amount}::numeric < 0 then 1 end"
+        f" when {negative(amount, amount + '::numeric')} then 1 end"
     )
 
 
@@ -921,7 +932,8 @@ def _inventory_levels() -> Topic:
         + _timestamp_rule("updated_at")
         + f"\n            when r.available is not null and not {is_integer('r.available')}"
         + " then 'available is not an integer'"
-        + f"\n            when {checked_integer('r.available')} < 0 then 'available is negative'"
+        + f"\n            when {negative('r.available', checked_integer('r.available'))}"
+        + " then 'available is negative'"
     )
     columns = f"""
     w.fact_id,

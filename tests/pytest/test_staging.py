@@ -153,6 +153,11 @@ MALFORMED = [
     ("shopify.orders", order(13, "yesterday"), "updated_at is not a timestamp"),
     (
         "shopify.orders",
+        order(27, "2024-01-01T00:00:00-05:00", total_discounts="-0.01"),
+        "total_discounts is negative",
+    ),
+    (
+        "shopify.orders",
         order(14, "2024-01-01T00:00:00Z", currency="XYZ"),
         "currency XYZ is not in var known_currencies",
     ),
@@ -304,6 +309,7 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
         20,
         "2000-02-29T00:00:00Z",  # a leap day (2000 is divisible by 400) is a date
         line_items=[{"id": 5, "quantity": "2", "price": "10.00", "variant_id": 9}],
+        total_discounts="-0.00",  # a minus zero is not negative
     )
     rows = [(SHOP, topic, payload) for topic, payload, _ in MALFORMED]
     rows += [
@@ -339,6 +345,20 @@ def test_malformed_facts_are_quarantined_with_their_reason(target):
     quarantined = scalar(target, "select count(*) from ops.facts_quarantine")
     assert (staged, quarantined, ignored) == (1, len(MALFORMED), 2)
     assert staged + quarantined + ignored == scalar(target, "select count(*) from facts")
+
+
+def _over_texts(target, select: str) -> str:
+    """`select`, a query of dbt's macros over t, compiled (dbt compile --inline) to run over
+    the texts of the query's one parameter."""
+    compiled = []
+
+    def keep(event) -> None:
+        if event.info.name == "CompiledNode":
+            compiled.append(event.data.compiled)
+
+    inline = f"{select} from unnest(texts) as t"
+    assert dbt.invoke(target, ["compile", "--inline", inline], on_event=keep, silent=True).success
+    return compiled[0].replace("%", "%%").replace("unnest(texts)", "unnest(%s::text[])")
 
 
 def _timestamp_texts() -> list[str]:
@@ -393,15 +413,7 @@ def test_the_judges_timestamp_check_answers_as_is_timestamp_text_does(target):
     text). Over every edge of that shape, it answers as is_timestamp_text, the regex staging's
     casts trust."""
     run_dbt(target, "run", "--select", "facts_triage")
-    compiled = []
-
-    def keep(event) -> None:
-        if event.info.name == "CompiledNode":
-            compiled.append(event.data.compiled)
-
-    inline = "select t, {{ is_timestamp_text('t') }} as ok from unnest(texts) as t"
-    assert dbt.invoke(target, ["compile", "--inline", inline], on_event=keep, silent=True).success
-    checked = compiled[0].replace("%", "%%").replace("unnest(texts)", "unnest(%s::text[])")
+    checked = _over_texts(target, "select t, {{ is_timestamp_text('t') }} as ok")
     texts = _timestamp_texts()
     rows = query(
         target,
@@ -435,6 +447,40 @@ def test_the_judges_timestamp_check_answers_as_is_timestamp_text_does(target):
         "2024-01-15T10:30:00 05:00",
         "2024-01-15T10:30:00-05:00" + "0",
     }
+
+
+def test_the_number_checks_answer_as_their_regexes_do(target):
+    """is_numeric_text and is_integer_text take digits (and one point) within their byte limits
+    with translate; every text gives the answer of the regex with its digits counted."""
+    digits = "123456789012345678901"
+    texts = {"", ".", "..", "0", "5", "5.", ".5", "5.5", "1.2.3", "12.00", "12.50", "-0", "-5"}
+    texts |= {"+5", " 5", "5 ", "\t5", "1e5", "NaN", "0x1F", "1_000", "\u0663", "5\u0663", "5,00"}
+    for n in range(13, 21):
+        texts |= {digits[:n], digits[:n] + ".", "." + digits[:n], digits[:n] + ".0"}
+        texts |= {"0" * n + "1", "1" + "0" * n, "0." + "0" * n + "1", "-" + digits[:n]}
+        texts |= {digits[: n - 8] + "." + digits[:7], "1." + "0" * n}
+    texts = sorted(texts)
+    checked = _over_texts(
+        target,
+        "select t, {{ is_numeric_text('t') }}, {{ is_numeric_text_counted('t') }},"
+        " {{ is_integer_text('t') }}, {{ is_integer_text_counted('t') }}",
+    )
+    rows = query(target, checked, [texts])
+    assert len(rows) == len(texts)
+    assert [row for row in rows if row[1] is not row[2] or row[3] is not row[4]] == []
+    numeric = {t for t, ok, _, _, _ in rows if ok}
+    integer = {t for t, _, _, ok, _ in rows if ok}
+    assert {"5", "5.", ".5", "12.50", digits[:15], digits[:15] + ".", "." + digits[:15]} <= numeric
+    assert {"0" * 20 + "1", "1." + "0" * 20, "-5", " 5"} <= numeric
+    assert not numeric & {"", ".", "1.2.3", digits[:16], "." + digits[:16], "1e5", "NaN", "5,00"}
+    assert {"5", "12.00", digits[:18], "-" + digits[:18], " 5"} <= integer
+    # (an integer's leading zeros count: at most 18 digits as written)
+    assert not integer & {"", ".", "12.50", digits[:19], "0" * 20 + "1", "\u0663", "0x1F"}
+    assert query(
+        target,
+        _over_texts(target, "select {{ is_numeric_text('t') }}, {{ is_integer_text('t') }}"),
+        [[None]],
+    ) == [(False, False)]
 
 
 def test_a_fact_without_a_shop_that_reaches_the_judge_is_quarantined_not_staged(target):
