@@ -117,18 +117,22 @@
                 ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$'
                 and left({{ expr }}, 4) <> '0000'
                 and substr({{ expr }}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')
-                then
-                    substr({{ expr }}, 6, 5) <> '02-29'
-                    or (
-                        substr({{ expr }}, 1, 4)::integer % 4 = 0
-                        and (
-                            substr({{ expr }}, 1, 4)::integer % 100 <> 0
-                            or substr({{ expr }}, 1, 4)::integer % 400 = 0
-                        )
-                    )
+                then {{ _not_29_february_of_a_common_year(expr) }}
             else false
         end,
         false
+    )
+{%- endmacro %}
+
+{#- A text whose first ten characters are a date of digits: not 29 February, or of a leap year. -#}
+{% macro _not_29_february_of_a_common_year(expr) -%}
+    substr({{ expr }}, 6, 5) <> '02-29'
+    or (
+        substr({{ expr }}, 1, 4)::integer % 4 = 0
+        and (
+            substr({{ expr }}, 1, 4)::integer % 100 <> 0
+            or substr({{ expr }}, 1, 4)::integer % 400 = 0
+        )
     )
 {%- endmacro %}
 
@@ -153,16 +157,7 @@
                 and substr({{ expr }}, 21, 2) collate "C" <= '15'
                 and substr({{ expr }}, 24, 2) collate "C" <= '59'
                 and substr({{ expr }}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')
-                and (
-                    substr({{ expr }}, 6, 5) <> '02-29'
-                    or (
-                        substr({{ expr }}, 1, 4)::integer % 4 = 0
-                        and (
-                            substr({{ expr }}, 1, 4)::integer % 100 <> 0
-                            or substr({{ expr }}, 1, 4)::integer % 400 = 0
-                        )
-                    )
-                )
+                and ({{ _not_29_february_of_a_common_year(expr) }})
         else {{ is_timestamp_text(expr) }}
     end
 {%- endmacro %}
