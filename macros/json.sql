@@ -115,23 +115,29 @@
         case
             when ({{ expr }})
                 ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?$'
-                and left({{ expr }}, 4) <> '0000'
-                and substr({{ expr }}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')
-                then {{ _not_29_february_of_a_common_year(expr) }}
+                then {{ _calendar_date(expr) }}
             else false
         end,
         false
     )
 {%- endmacro %}
 
-{#- A text whose first ten characters are a date of digits: not 29 February, or of a leap year. -#}
-{% macro _not_29_february_of_a_common_year(expr) -%}
-    substr({{ expr }}, 6, 5) <> '02-29'
-    or (
-        substr({{ expr }}, 1, 4)::integer % 4 = 0
-        and (
-            substr({{ expr }}, 1, 4)::integer % 100 <> 0
-            or substr({{ expr }}, 1, 4)::integer % 400 = 0
+{#-
+    A text whose first ten characters are a date of digits (YYYY-MM-DD, month 01-12, day 01-31):
+    whether the calendar has it (no year 0000, no 30 or 31 February, no 31st of a 30-day month,
+    29 February of a leap year only). The year is cast: call it once the shape is checked.
+-#}
+{% macro _calendar_date(expr) -%}
+    left({{ expr }}, 4) <> '0000'
+    and substr({{ expr }}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')
+    and (
+        substr({{ expr }}, 6, 5) <> '02-29'
+        or (
+            substr({{ expr }}, 1, 4)::integer % 4 = 0
+            and (
+                substr({{ expr }}, 1, 4)::integer % 100 <> 0
+                or substr({{ expr }}, 1, 4)::integer % 400 = 0
+            )
         )
     )
 {%- endmacro %}
@@ -148,16 +154,14 @@
         when ({{ expr }}) like '____-__-__T__:__:_____:__'
             and translate({{ expr }}, '0123456789', '') in ('--T::+:', '--T::-:')
             then
-                left({{ expr }}, 4) <> '0000'
-                and substr({{ expr }}, 6, 2) collate "C" between '01' and '12'
+                substr({{ expr }}, 6, 2) collate "C" between '01' and '12'
                 and substr({{ expr }}, 9, 2) collate "C" between '01' and '31'
                 and substr({{ expr }}, 12, 2) collate "C" <= '23'
                 and substr({{ expr }}, 15, 2) collate "C" <= '59'
                 and substr({{ expr }}, 18, 2) collate "C" <= '59'
                 and substr({{ expr }}, 21, 2) collate "C" <= '15'
                 and substr({{ expr }}, 24, 2) collate "C" <= '59'
-                and substr({{ expr }}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')
-                and ({{ _not_29_february_of_a_common_year(expr) }})
+                and {{ _calendar_date(expr) }}
         else {{ is_timestamp_text(expr) }}
     end
 {%- endmacro %}

@@ -120,17 +120,21 @@ def negative(text: str, value: str) -> str:
     return f"(strpos({text}, '-') > 0 and {value} < 0)"
 
 
-def is_timestamp(x: str) -> str:
-    """is_timestamp_text: ISO 8601, every field in range (no 2023-02-29, 2024-04-31, year 0000)."""
+def _calendar_date(x: str) -> str:
+    """_calendar_date: a YYYY-MM-DD of digits the calendar has (no year 0000, 2023-02-29,
+    2024-04-31); the year is cast, so only once the shape is checked."""
     year = f"substr({x}, 1, 4)::integer"
     return (
-        f"coalesce(case when ({x}) ~ {_TIMESTAMP_RE}"
-        f" and left({x}, 4) <> '0000'"
+        f"left({x}, 4) <> '0000'"
         f" and substr({x}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')"
-        f" then substr({x}, 6, 5) <> '02-29'"
-        f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0))"
-        " else false end, false)"
+        f" and (substr({x}, 6, 5) <> '02-29'"
+        f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0)))"
     )
+
+
+def is_timestamp(x: str) -> str:
+    """is_timestamp_text: ISO 8601, every field in range (no 2023-02-29, 2024-04-31, year 0000)."""
+    return f"coalesce(case when ({x}) ~ {_TIMESTAMP_RE} then {_calendar_date(x)} else false end, false)"
 
 
 def is_shopify_timestamp(x: str) -> str:
@@ -139,16 +143,13 @@ def is_shopify_timestamp(x: str) -> str:
     goes to is_timestamp."""
     two = [f'substr({x}, {start}, 2) collate "C"' for start in (6, 9, 12, 15, 18, 21, 24)]
     month, day, hour, minute, second, offset_hour, offset_minute = two
-    year = f"substr({x}, 1, 4)::integer"
     return (
         f"case when ({x}) like '____-__-__T__:__:_____:__'"
         f" and translate({x}, '0123456789', '') in ('--T::+:', '--T::-:')"
-        f" then left({x}, 4) <> '0000' and {month} between '01' and '12'"
+        f" then {month} between '01' and '12'"
         f" and {day} between '01' and '31' and {hour} <= '23' and {minute} <= '59'"
         f" and {second} <= '59' and {offset_hour} <= '15' and {offset_minute} <= '59'"
-        f" and substr({x}, 6, 5) not in ('02-30', '02-31', '04-31', '06-31', '09-31', '11-31')"
-        f" and (substr({x}, 6, 5) <> '02-29'"
-        f" or ({year} % 4 = 0 and ({year} % 100 <> 0 or {year} % 400 = 0)))"
+        f" and {_calendar_date(x)}"
         f" else {is_timestamp(x)} end"
     )
 
