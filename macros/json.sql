@@ -144,24 +144,23 @@
 
 {#-
     is_timestamp_text, the same answer for every text, at less cost for the shape Shopify writes
-    ('2024-01-15T10:30:00-05:00'): LIKE places the separators, translate finds the rest digits,
-    and each field is compared as two characters; any other text is checked by
-    is_timestamp_text. The judge calls it as a function of its own (judge_functions), which
-    PostgreSQL inlines: written out at each of the judge's timestamps it would double its SQL.
+    ('2024-01-15T10:30:00-05:00'): LIKE places the separators and translate finds the other
+    characters ASCII digits; such a text is then read by PostgreSQL's own timestamptz input
+    (pg_input_is_valid: month, day of the month in its year, minutes, offset to 15:59, no year
+    0000), which also takes what is_timestamp_text refuses, hour 24 (24:00:00) and second 60, so
+    those two are compared as two characters. Any other text is checked by is_timestamp_text.
+    pg_input_is_valid is stable, not immutable: so is the judge's function that calls this
+    (judge_functions), which PostgreSQL inlines; written out at each of the judge's timestamps
+    it would double its SQL.
 -#}
 {% macro is_shopify_timestamp_text(expr) -%}
     case
         when ({{ expr }}) like '____-__-__T__:__:_____:__'
             and translate({{ expr }}, '0123456789', '') in ('--T::+:', '--T::-:')
             then
-                substr({{ expr }}, 6, 2) collate "C" between '01' and '12'
-                and substr({{ expr }}, 9, 2) collate "C" between '01' and '31'
+                pg_input_is_valid({{ expr }}, 'timestamptz')
                 and substr({{ expr }}, 12, 2) collate "C" <= '23'
-                and substr({{ expr }}, 15, 2) collate "C" <= '59'
                 and substr({{ expr }}, 18, 2) collate "C" <= '59'
-                and substr({{ expr }}, 21, 2) collate "C" <= '15'
-                and substr({{ expr }}, 24, 2) collate "C" <= '59'
-                and {{ _calendar_date(expr) }}
         else {{ is_timestamp_text(expr) }}
     end
 {%- endmacro %}

@@ -278,10 +278,11 @@ end
 $judge$;
 revoke all on function {{ this.schema }}.{{ name }}(jsonb) from public;
     {%- endfor %}
-{#- A function of one expression, not strict: PostgreSQL inlines it in the judge's query. #}
+{#- A function of one expression, not strict, as volatile as what it calls (pg_input_is_valid is
+    stable): PostgreSQL inlines it in the judge's query. #}
 create or replace function {{ this.schema }}.is_timestamp_text(value text)
 returns boolean
-language sql immutable parallel safe
+language sql stable parallel safe
 return {{ is_shopify_timestamp_text('value') }};
 revoke all on function {{ this.schema }}.is_timestamp_text(text) from public;
 {%- endmacro %}

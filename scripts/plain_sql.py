@@ -55,7 +55,7 @@ from runner import settings  # noqa: E402
 # - the rules' checks are the macros' own, written to cost less where that is exact: open
 #   regexes with digit counts for is_numeric_text and is_integer_text, string tests for the
 #   dates a timestamp's regex cannot rule out, and the judge's LIKE, translate and
-#   two-character tests for a timestamp in Shopify's shape (is_shopify_timestamp_text).
+#   pg_input_is_valid for a timestamp in Shopify's shape (is_shopify_timestamp_text).
 # - no correlated subquery (PostgreSQL runs one row by row): the rules judge the items of an
 #   array field with the judge's plpgsql functions (judge_functions, created at setup in the ops
 #   schema), called only when the rules before passed; a Search Console dimension or a GA4
@@ -139,17 +139,14 @@ def is_timestamp(x: str) -> str:
 
 def is_shopify_timestamp(x: str) -> str:
     """is_shopify_timestamp_text: is_timestamp's answer, at less cost for Shopify's shape
-    ('2024-01-15T10:30:00-05:00': LIKE, translate, two-character comparisons); any other text
-    goes to is_timestamp."""
-    two = [f'substr({x}, {start}, 2) collate "C"' for start in (6, 9, 12, 15, 18, 21, 24)]
-    month, day, hour, minute, second, offset_hour, offset_minute = two
+    ('2024-01-15T10:30:00-05:00': LIKE, translate, PostgreSQL's timestamptz input, and the hour
+    and second it would take beyond is_timestamp's, 24 and 60); any other text goes to
+    is_timestamp."""
     return (
         f"case when ({x}) like '____-__-__T__:__:_____:__'"
         f" and translate({x}, '0123456789', '') in ('--T::+:', '--T::-:')"
-        f" then {month} between '01' and '12'"
-        f" and {day} between '01' and '31' and {hour} <= '23' and {minute} <= '59'"
-        f" and {second} <= '59' and {offset_hour} <= '15' and {offset_minute} <= '59'"
-        f" and {_calendar_date(x)}"
+        f" then pg_input_is_valid({x}, 'timestamptz')"
+        f""" and substr({x}, 12, 2) collate "C" <= '23' and substr({x}, 18, 2) collate "C" <= '59'"""
         f" else {is_timestamp(x)} end"
     )
 

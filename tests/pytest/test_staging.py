@@ -363,8 +363,9 @@ def _over_texts(target, select: str) -> str:
 
 def _timestamp_texts() -> list[str]:
     """Texts at every edge of Shopify's timestamp shape ('2024-01-15T10:30:00-05:00'): each field
-    at and beside its bounds, the calendar's short months and leap days, each character replaced
-    by a non-digit, lengths one off, and the other shapes ISO 8601 allows."""
+    at and beside its bounds (every value of each two-digit field), 24:00:00 and a 60th second,
+    the calendar's short months and leap days, each character replaced by a non-digit, lengths
+    one off, and the other shapes ISO 8601 allows."""
     base = "2024-01-15T10:30:00-05:00"
     edges = {  # (start, end) in the text: values at and beside the field's bounds
         (0, 4): ["0000", "0001", "1900", "1999", "2000", "2023", "9999", "02a4"],
@@ -378,9 +379,22 @@ def _timestamp_texts() -> list[str]:
         (22, 23): [":", "-", "0"],
         (23, 25): ["00", "09", "50", "59", "60", "99"],
     }
+    every_two_digits = [f"{n:02d}" for n in range(100)]
+    for start in (5, 8, 11, 14, 17, 20, 23):  # month, day, hour, minute, second, offset
+        edges[(start, start + 2)] = sorted(set(edges[(start, start + 2)] + every_two_digits))
     texts = {base}
     for (start, end), values in edges.items():
         texts.update(base[:start] + value + base[end:] for value in values)
+    # the hour and the second PostgreSQL's input takes beyond is_timestamp_text's
+    texts.update(
+        [
+            "2024-01-15T24:00:00-05:00",
+            "2024-01-15T23:59:60-05:00",
+            "2016-12-31T23:59:60+00:00",
+            "2024-12-31T24:00:00+15:59",
+            "2024-02-29T24:00:00-00:00",
+        ]
+    )
     # every date of a leap year and of three others, with each month's days beside its end
     for year in ("2000", "1900", "2023", "2024"):
         for month in range(1, 13):
@@ -409,8 +423,8 @@ def _timestamp_texts() -> list[str]:
 
 def test_the_judges_timestamp_check_answers_as_is_timestamp_text_does(target):
     """The judge checks timestamps with its own function (is_shopify_timestamp_text: LIKE,
-    translate and two-character comparisons for Shopify's shape, the macro's regex for any other
-    text). Over every edge of that shape, it answers as is_timestamp_text, the regex staging's
+    translate and PostgreSQL's timestamptz input for Shopify's shape, the macro's regex for any
+    other text). Over every edge of that shape, it answers as is_timestamp_text, the regex staging's
     casts trust."""
     run_dbt(target, "run", "--select", "facts_triage")
     checked = _over_texts(target, "select t, {{ is_timestamp_text('t') }} as ok")
