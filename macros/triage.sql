@@ -326,8 +326,8 @@
 {%- endmacro %}
 
 {#-
-    The judge's query (facts_triage): one select per group of topics (judge_groups), each reading
-    its facts' payloads into a record of the fields its topics read, in a union. The batch and
+    The judge's query (facts_triage): one select per staged topic (judge_groups), each reading
+    its facts' payloads into a record of the fields its topic reads, in a union. The batch and
     the clock are in each select: a relation several selects read would be computed apart from
     the parallel workers.
 -#}

@@ -448,16 +448,12 @@ TRIAGE_COLUMNS = (
 )
 
 
-# The topics judged in a pass of their own (the rest in one more), as judge_groups does.
-OWN_JUDGE_PASS = ("shopify.orders", "shopify.inventory_levels")
-
-
 def judge_statement(
     topics: list[Topic], ops: str, facts: str, ids: tuple[int | None, int | None]
 ) -> str:
     """Judge the facts of the topics with lo <= id < hi (None: unbounded) in one pass over
     facts: the judged fields of these topics are read at once (jsonb_to_record looks up each
-    in every payload, so the largest topics have a pass of their own: OWN_JUDGE_PASS), and each
+    in every payload, so each topic has a pass of its own, as judge_groups does), and each
     topic's CASE applies to its facts."""
     lo, hi = ids
     where = "".join(
@@ -1659,10 +1655,8 @@ def steps(
     `slices`: the ranges of fact ids to judge in steps of their own (default: one, every id)."""
     topics = [TOPICS[topic]() for topic in STAGED_TOPICS]
     parts = slices or [(None, None)]
-    # orders, inventory levels and the other topics, a pass each, as the judge's groups
-    # (judge_groups): each reads only its topics' fields
-    own = [[t for t in topics if t.topic == name] for name in OWN_JUDGE_PASS]
-    groups = [*own, [t for t in topics if t.topic not in OWN_JUDGE_PASS]]
+    # a pass per topic, as the judge's groups (judge_groups): each reads only its topic's fields
+    groups = [[t] for t in topics]
     judge = [
         Step(
             "judge" + (f" {n + 1}/{len(parts)}" if len(parts) > 1 else ""),
