@@ -95,6 +95,8 @@
     {{ fact_by_id('candidate.id') }}
     where
         {{ triage_not_judged('candidate.id') }}
+        -- The candidate's topic too: its ids are then read from the (topic, id) index.
+        and candidate.topic in ('{{ topics | join("', '") }}')
         and facts.topic in ('{{ topics | join("', '") }}')
     {%- else -%}
     from {{ source('app', 'facts') }} as facts
