@@ -347,6 +347,74 @@ def flag_sources_by_frame() -> Iterator[None]:
         yield
 
 
+# dbt's events of every statement, connection and node step: always at debug level, and read by
+# nothing of the runner's (progress_events reads ConcurrencyLine, NodeStart and NodeFinished;
+# grants the operation's errors). Without a debug logger they are built and dropped.
+UNREAD_DEBUG_EVENTS = frozenset(
+    {
+        "ConnectionUsed",
+        "SQLQuery",
+        "SQLQueryStatus",
+        "SQLCommit",
+        "Rollback",
+        "NewConnection",
+        "NewConnectionOpening",
+        "ConnectionReused",
+        "ConnectionClosed",
+        "ConnectionClosedInCleanup",
+        "NodeCompiling",
+        "NodeExecuting",
+        "WritingInjectedSQLForNode",
+        "JinjaLogDebug",
+        "ArtifactWritten",
+    }
+)
+
+
+@contextlib.contextmanager
+def debug_events_unbuilt(names: frozenset[str]) -> Iterator[None]:
+    """Within the block, an event of a class named in `names` is not built (its message is not
+    converted to protobuf) nor sent to dbt's loggers and callbacks; every other event is.
+
+    dbt-common builds each event's message when the event is made, before any logger decides
+    whether to write it, and then again for each one it fires: every statement a node runs
+    makes three, about sixty a model. In a night's build at 1M facts that was a quarter of the
+    Python time of dbt's threads (2.7 of 11.1 s), which hold one lock (the GIL) between them.
+    The caller enters the block only when no logger takes debug events (invoke: console off,
+    file log above debug). A dbt-common without those methods: its own way.
+    """
+    try:
+        from dbt_common.events.base_types import BaseEvent
+        from dbt_common.events.event_manager import EventManager
+    except ImportError:  # pragma: no cover - dbt-common moved them
+        yield
+        return
+    init = BaseEvent.__dict__.get("__init__")
+    fire = EventManager.__dict__.get("fire_event")
+    if not names or init is None or fire is None:
+        yield
+        return
+
+    def init_unless_unread(event, *args, **kwargs) -> None:
+        if type(event).__name__ in names:
+            event.pb_msg = None
+        else:
+            init(event, *args, **kwargs)
+
+    def fire_unless_unbuilt(manager, e, *args, **kwargs) -> None:
+        if type(e).__name__ in names and e.pb_msg is None:
+            return
+        fire(manager, e, *args, **kwargs)
+
+    with attributes_replaced(
+        {
+            (BaseEvent, "__init__"): init_unless_unread,
+            (EventManager, "fire_event"): fire_unless_unbuilt,
+        }
+    ):
+        yield
+
+
 # Compiled Jinja templates kept between processes (jinja_code_kept), in the target folder.
 JINJA_CODE_FILE = "jinja_code.marshal"
 JINJA_CODE_MAX_BYTES = 64 * 1024 * 1024
@@ -498,7 +566,9 @@ def invoke(
     """Run one dbt command in-process and collect its per-node results.
 
     dbtRunner keeps global state: one invocation at a time per process. `silent` keeps dbt's
-    console quiet even on errors (the caller reports them); logs/dbt.log still has everything.
+    console quiet even on errors (the caller reports them) and writes logs/dbt.log (DBT_LOG_PATH)
+    at level DBT_LOG_LEVEL_FILE, info when unset: each node's start and result, warnings and
+    errors with the failing SQL's path; `debug` adds every statement, as plain dbt writes.
     `manifest` (a DbtRun.manifest from `dbt parse` with the same vars) skips loading the project.
     `node_seconds` (what each node took in an earlier build, by unique id): start the longest
     remaining path first (longest_path_first); None keeps dbt's order.
@@ -511,8 +581,14 @@ def invoke(
     full = dbt_args(target, args)
     if quiet:
         full = ["--quiet", *full]
+    unread: frozenset[str] = frozenset()
     if silent:
-        full = ["--log-level", "none", *full]
+        # dbt's --log-level sets the file's level too unless --log-level-file is given
+        file_level = os.environ.get("DBT_LOG_LEVEL_FILE") or "info"
+        full = ["--log-level", "none", "--log-level-file", file_level, *full]
+        debug = os.environ.get("DBT_DEBUG", "").lower() in ("1", "true", "yes", "on")
+        if file_level.lower() != "debug" and not debug:  # DBT_DEBUG: both logs at debug
+            unread = UNREAD_DEBUG_EVENTS
     parsing = partial_parse_kept(target, args) if manifest is None else contextlib.nullcontext()
     with (
         parsing,
@@ -520,6 +596,7 @@ def invoke(
         connections_kept(),
         flag_sources_by_frame(),
         jinja_code_kept(target_dir(target)),
+        debug_events_unbuilt(unread),
     ):
         res = runner.invoke(full)
     if isinstance(res.exception, KeyboardInterrupt):

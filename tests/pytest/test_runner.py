@@ -850,6 +850,64 @@ def test_a_failing_dbt_build_is_recorded_with_its_failed_nodes(target):
     assert {status for _, status, _ in nodes} == {"error", "skipped"}
 
 
+def test_a_builds_dbt_log_has_its_failure_and_at_debug_every_statement(
+    target, tmp_path, monkeypatch
+):
+    """The runner keeps dbt's console quiet; logs/dbt.log (DBT_LOG_PATH), which its messages
+    point to, has the build's nodes and errors, at info level unless DBT_LOG_LEVEL_FILE says
+    otherwise: at debug, every statement dbt ran too."""
+    options = BuildOptions(
+        select=STAGING, skip_contracts=True, vars="{facts_schema: missing_schema}"
+    )
+    logs = {}
+    for level in (None, "debug"):
+        folder = tmp_path / f"logs-{level}"
+        monkeypatch.setenv("DBT_LOG_PATH", str(folder))
+        if level is None:
+            monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+        else:
+            monkeypatch.setenv("DBT_LOG_LEVEL_FILE", level)
+        with pytest.raises(BuildError):
+            build(target, options)
+        logs[level] = (folder / "dbt.log").read_text()
+    for log in logs.values():
+        assert "assert_facts_keys_hold" in log
+        assert 'relation "missing_schema.facts" does not exist' in log
+    assert "SQL status" not in logs[None]
+    assert "[debug]" not in logs[None]
+    assert "SQL status" in logs["debug"]
+
+
+def test_unread_debug_events_are_neither_built_nor_fired_within_the_block():
+    """Within debug_events_unbuilt, an event the runner never reads (a statement's) is not
+    built and reaches no logger or callback; any other event is built and fired as dbt does;
+    after the block, dbt-common's own methods again."""
+    from dbt.adapters.events.types import SQLQuery
+    from dbt_common.events.base_types import BaseEvent
+    from dbt_common.events.event_manager import EventManager
+    from dbt_common.events.functions import fire_event, get_event_manager
+    from dbt_common.events.types import Note
+
+    own = BaseEvent.__dict__["__init__"], EventManager.__dict__["fire_event"]
+    seen: list[str] = []
+    manager = get_event_manager()
+    manager.add_callback(lambda msg: seen.append(msg.info.name))
+    try:
+        with dbtmod.debug_events_unbuilt(dbtmod.UNREAD_DEBUG_EVENTS):
+            query_event = SQLQuery(conn_name="t", sql="select 1", node_info={})
+            fire_event(query_event)
+            fire_event(Note(msg="kept"))
+        assert query_event.pb_msg is None
+        assert seen == ["Note"]
+        assert (BaseEvent.__dict__["__init__"], EventManager.__dict__["fire_event"]) == own
+        outside = SQLQuery(conn_name="t", sql="select 1", node_info={})
+        fire_event(outside)
+        assert outside.sql == "select 1"
+        assert seen == ["Note", "SQLQuery"]
+    finally:
+        manager.callbacks.pop()
+
+
 def test_a_selection_that_matches_nothing_fails(target):
     with pytest.raises(ConfigError) as err:
         build(target, BuildOptions(select=("no_such_model",)))
