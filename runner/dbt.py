@@ -208,11 +208,12 @@ def path_scores(graph, seconds: Mapping[str, float]) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def attributes_replaced(replacements: Mapping[tuple[type, str], object]) -> Iterator[None]:
-    """Within the block, each class attribute `(cls, name)` is the replacement given; after it,
-    whatever the block raised, the class's own again. The runner's patches of dbt below hold
-    because dbtRunner runs one invocation at a time per process. A class without an attribute
-    of that name of its own (a dbt that moved it): nothing is replaced, dbt runs as it is."""
+def attributes_replaced(replacements: Mapping[tuple[object, str], object]) -> Iterator[None]:
+    """Within the block, each class (or module) attribute `(cls, name)` is the replacement
+    given; after it, whatever the block raised, the class's own again. The runner's patches of
+    dbt below hold because dbtRunner runs one invocation at a time per process. A class without
+    an attribute of that name of its own (a dbt that moved it): nothing is replaced, dbt runs as
+    it is."""
     originals = {(cls, name): cls.__dict__.get(name) for cls, name in replacements}
     if None in originals.values():
         yield
@@ -389,11 +390,12 @@ def debug_events_unbuilt(names: frozenset[str]) -> Iterator[None]:
     except ImportError:  # pragma: no cover - dbt-common moved them
         yield
         return
-    init = BaseEvent.__dict__.get("__init__")
-    fire = EventManager.__dict__.get("fire_event")
-    if not names or init is None or fire is None:
+    if not names:
         yield
         return
+    # Without either method of their own, attributes_replaced replaces neither.
+    init = BaseEvent.__dict__.get("__init__")
+    fire = EventManager.__dict__.get("fire_event")
 
     def init_unless_unread(event, *args, **kwargs) -> None:
         if type(event).__name__ in names:
@@ -410,6 +412,52 @@ def debug_events_unbuilt(names: frozenset[str]) -> Iterator[None]:
         {
             (BaseEvent, "__init__"): init_unless_unread,
             (EventManager, "fire_event"): fire_unless_unbuilt,
+        }
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def agate_type_testers_kept() -> Iterator[None]:
+    """Within the block, dbt's tables of query results reuse their column type testers.
+
+    dbt turns every statement's result into an agate table (dbt-common's agate_helper), and
+    for each one that has a text column, and each statement without a result, it makes a new
+    type tester: seven data types, of which agate's Date and DateTime each make a parsedatetime
+    calendar, whose locale constants cost about a millisecond. A node runs tens of statements:
+    in a small build that was a tenth of the Python time of dbt's threads. A tester holds no
+    state of a table it typed (dbt already shares its default one between threads), so the
+    block keeps one per set of text columns and makes the empty table with dbt's default one:
+    the same column types, the same tables. A dbt-common without those names: its own way.
+    """
+    try:
+        import agate
+        from dbt_common.clients import agate_helper
+    except ImportError:  # pragma: no cover - dbt-common moved them
+        yield
+        return
+    build = agate_helper.__dict__.get("build_type_tester")
+    default = agate_helper.__dict__.get("DEFAULT_TYPE_TESTER")
+    if build is None or default is None:
+        yield
+        return
+    testers: dict[tuple, object] = {}
+
+    def build_kept(text_columns, string_null_values=("null", "")):
+        nulls = None if string_null_values is None else tuple(string_null_values)
+        key = (frozenset(text_columns), nulls)
+        tester = testers.get(key)
+        if tester is None:  # two threads may both build one: either is the same tester
+            tester = testers.setdefault(key, build(text_columns, string_null_values))
+        return tester
+
+    def empty_table_kept():
+        return agate.Table(rows=[], column_types=default)
+
+    with attributes_replaced(
+        {
+            (agate_helper, "build_type_tester"): build_kept,
+            (agate_helper, "empty_table"): empty_table_kept,
         }
     ):
         yield
@@ -597,6 +645,7 @@ def invoke(
         flag_sources_by_frame(),
         jinja_code_kept(target_dir(target)),
         debug_events_unbuilt(unread),
+        agate_type_testers_kept(),
     ):
         res = runner.invoke(full)
     if isinstance(res.exception, KeyboardInterrupt):

@@ -908,6 +908,42 @@ def test_unread_debug_events_are_neither_built_nor_fired_within_the_block():
         manager.callbacks.pop()
 
 
+def test_result_tables_are_typed_as_dbt_types_them_with_each_tester_made_once(monkeypatch):
+    """Within agate_type_testers_kept, a statement's result becomes the table dbt makes of it
+    (the same column types and values), a second result with the same text columns makes no
+    new type tester (no parsedatetime calendar), and after the block dbt-common's own again."""
+    import parsedatetime
+    from dbt_common.clients import agate_helper
+
+    calendars = []
+    calendar_init = parsedatetime.Calendar.__init__
+
+    def counted(self, *args, **kwargs):
+        calendars.append(1)
+        calendar_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(parsedatetime.Calendar, "__init__", counted)
+    rows = [{"name": "a", "n": 1, "at": None}, {"name": "", "n": 2, "at": "null"}]
+    columns = ["name", "n", "at"]
+    own = agate_helper.table_from_data_flat(rows, columns)
+    own_empty = agate_helper.empty_table()
+    assert calendars  # dbt makes calendars for each table
+    functions = agate_helper.build_type_tester, agate_helper.empty_table
+    with dbtmod.agate_type_testers_kept():
+        first = agate_helper.table_from_data_flat(rows, columns)
+        calendars.clear()
+        second = agate_helper.table_from_data_flat(list(reversed(rows)), columns)
+        empty = agate_helper.empty_table()
+        assert calendars == []
+    for table in (first, second):
+        assert [type(t) for t in table.column_types] == [type(t) for t in own.column_types]
+    expected = [("a", 1, None), ("", 2, "null")]
+    assert [tuple(r) for r in first.rows] == [tuple(r) for r in own.rows] == expected
+    assert [tuple(r) for r in second.rows] == [("", 2, "null"), ("a", 1, None)]
+    assert (empty.column_names, len(empty.rows)) == (own_empty.column_names, 0)
+    assert (agate_helper.build_type_tester, agate_helper.empty_table) == functions
+
+
 def test_a_selection_that_matches_nothing_fails(target):
     with pytest.raises(ConfigError) as err:
         build(target, BuildOptions(select=("no_such_model",)))
