@@ -944,6 +944,70 @@ def test_result_tables_are_typed_as_dbt_types_them_with_each_tester_made_once(mo
     assert (agate_helper.build_type_tester, agate_helper.empty_table) == functions
 
 
+def test_macro_contexts_are_kept_per_thread_macro_and_adapter(monkeypatch):
+    """Within macro_contexts_kept, a macro that dbt's Python runs again in the same thread, for
+    the same adapter, manifest and configuration, gets the context made for it the first time;
+    another macro, thread or adapter, a call adding to the context, and a call within another's
+    macro get a context of their own; after the block, dbt's own methods again."""
+    import threading
+    from types import SimpleNamespace
+
+    from dbt.adapters.base.impl import BaseAdapter
+
+    made: list[dict] = []
+
+    def generator(macro, config, resolver, package_name) -> dict:
+        made.append({"macro": macro.unique_id})
+        return made[-1]
+
+    def execute_macro(
+        self, macro_name, macro_resolver=None, project=None, context_override=None, kwargs=None
+    ):
+        # what dbt's does with the context: make it, add the override, run the macro in it
+        macro = SimpleNamespace(unique_id=f"macro.dbt.{macro_name}")
+        context = self._macro_context_generator(macro, self.config, self.resolver, project)
+        context.update(context_override or {})
+        if kwargs and "within" in kwargs:
+            context["within"] = BaseAdapter.execute_macro(self, kwargs["within"])
+        return context
+
+    def set_macro_context_generator(self, generator) -> None:
+        self._macro_context_generator = generator
+
+    monkeypatch.setattr(BaseAdapter, "execute_macro", execute_macro)
+    monkeypatch.setattr(BaseAdapter, "set_macro_context_generator", set_macro_context_generator)
+
+    def adapter() -> SimpleNamespace:  # one per invocation, as dbt makes them
+        made_adapter = SimpleNamespace(config=object(), resolver=object())
+        BaseAdapter.set_macro_context_generator(made_adapter, generator)
+        return made_adapter
+
+    def run(on, name, **kwargs) -> dict:
+        return BaseAdapter.execute_macro(on, name, **kwargs)
+
+    with dbtmod.macro_contexts_kept():
+        first = adapter()
+        rename = run(first, "rename_relation")
+        assert run(first, "rename_relation") is rename
+        drop = run(first, "drop_relation")
+        assert drop is not rename and run(first, "drop_relation") is drop
+        shown = run(first, "rename_relation", context_override={"model": "m"})
+        assert shown is not rename and "model" not in run(first, "rename_relation")
+        outer = run(first, "drop_relation", kwargs={"within": "drop_relation"})
+        assert outer is drop and outer["within"] is not drop
+        elsewhere: list[dict] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(run(first, "rename_relation")))
+        thread.start()
+        thread.join()
+        assert elsewhere[0] is not rename
+        assert run(adapter(), "rename_relation") is not rename
+        assert len(made) == 6  # rename, drop, shown, within, the thread's, the next adapter's
+    assert BaseAdapter.__dict__["execute_macro"] is execute_macro
+    assert BaseAdapter.__dict__["set_macro_context_generator"] is set_macro_context_generator
+    after = adapter()
+    assert run(after, "rename_relation") is not run(after, "rename_relation")
+
+
 def test_a_selection_that_matches_nothing_fails(target):
     with pytest.raises(ConfigError) as err:
         build(target, BuildOptions(select=("no_such_model",)))
