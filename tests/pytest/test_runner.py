@@ -1534,10 +1534,11 @@ def test_mart_checks_run_while_dbt_builds_and_count_only_when_dbt_succeeds(targe
 # --- selectors -------------------------------------------------------------------------------
 
 
-def dbt_ls(target: db.Target, *args: str) -> set[str]:
+def dbt_ls(target: db.Target, manifest: object, *args: str) -> set[str]:
+    """`dbt ls` of `args` on the project `manifest` (dbt parse's), parsed once for every list."""
     from dbt.cli.main import dbtRunner
 
-    res = dbtRunner().invoke(
+    res = dbtRunner(manifest=manifest).invoke(
         dbtmod.dbt_args(target, ["ls", "--quiet", "--resource-type", "all", *args])
     )
     assert res.success, res.exception
@@ -1547,9 +1548,10 @@ def dbt_ls(target: db.Target, *args: str) -> set[str]:
 def test_the_builds_dbt_steps_are_the_selectors_plain_dbt_runs(target):
     """selectors.yml: judge is the facts source's tests and the triage; nightly everything else
     but unit tests; feeds the freshness sources. The runner's steps run these selectors."""
-    judge = dbt_ls(target, "--selector", "judge")
-    nightly = dbt_ls(target, "--selector", "nightly")
-    everything = dbt_ls(target)
+    manifest = dbtmod.invoke(target, ["parse"], silent=True).manifest
+    judge = dbt_ls(target, manifest, "--selector", "judge")
+    nightly = dbt_ls(target, manifest, "--selector", "nightly")
+    everything = dbt_ls(target, manifest)
     assert "hotdash.staging.facts_triage" in judge and "source:hotdash.app.facts" in judge
     assert {n for n in judge if n.startswith("hotdash.staging.not_null_facts_triage")} != set()
     assert judge & nightly == set()
@@ -1558,7 +1560,7 @@ def test_the_builds_dbt_steps_are_the_selectors_plain_dbt_runs(target):
     assert units and sources  # (a build runs a source's tests, not the source)
     assert nightly == everything - judge - units - sources
     assert "hotdash.customer_segments_history.customer_segments_history" in nightly  # snapshots
-    assert dbt_ls(target, "--selector", "feeds") == {
+    assert dbt_ls(target, manifest, "--selector", "feeds") == {
         f"source:hotdash.app.{topic.replace('.', '_')}" for topic in settings.of(target).topics
     }
     assert contracts.judge_args() == ["build", "--selector", "judge"]
