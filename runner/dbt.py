@@ -437,11 +437,12 @@ def agate_type_testers_kept() -> Iterator[None]:
     except ImportError:  # pragma: no cover - dbt-common moved them
         yield
         return
-    build = agate_helper.__dict__.get("build_type_tester")
     default = agate_helper.__dict__.get("DEFAULT_TYPE_TESTER")
-    if build is None or default is None:
+    if default is None:
         yield
         return
+    # Without build_type_tester or empty_table of its own, attributes_replaced replaces neither.
+    build = agate_helper.__dict__.get("build_type_tester")
     testers: dict[tuple, object] = {}
 
     def build_kept(text_columns, string_null_values=("null", "")):
