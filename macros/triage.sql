@@ -139,6 +139,47 @@
 {%- endmacro %}
 
 {#-
+    Post-hook, in the batch's transaction: what every row of the triage holds, as constraints of
+    the table, so PostgreSQL checks each row as it is written and no test reads the whole triage
+    each night: fact_id, topic and judge_batch are not null (fact_id is unique by the model's
+    index), and a good fact has its version_at. Added when missing, in one ALTER TABLE (one scan):
+    on a full refresh, the new table; on the first build of a triage made by an older version.
+    Rows such a version wrote without them (a good fact judged before version_at existed) stop the
+    build with what to run.
+-#}
+{% macro triage_constraints() -%}
+    do $constraints$
+    declare
+        missing text[];
+    begin
+        select array_agg(format('alter column %I set not null', columns.attname))
+        into missing
+        from pg_attribute as columns
+        where
+            columns.attrelid = '{{ this }}'::regclass
+            and columns.attname in ('fact_id', 'topic', 'judge_batch')
+            and not columns.attnotnull;
+        if not exists (
+            select from pg_constraint as checks
+            where checks.conrelid = '{{ this }}'::regclass and checks.conname = 'good_fact_has_version_at'
+        ) then
+            missing := array_append(
+                missing,
+                'add constraint good_fact_has_version_at check (reason is not null or version_at is not null)'
+            );
+        end if;
+        if missing is not null then
+            execute format('alter table %s %s', '{{ this }}', array_to_string(missing, ', '));
+        end if;
+    exception when check_violation or not_null_violation then
+        raise exception '{{ this.schema }}.{{ this.identifier }} holds facts judged by an older version of hotdash (%)', sqlerrm
+            using hint = 'Judge them again: run `hotdash build --full-refresh` (or'
+                || ' `dbt build --full-refresh`) once.';
+    end
+    $constraints$
+{%- endmacro %}
+
+{#-
     Post-hook after the commit: the horizon of every batch that has none yet (a build killed
     between the commit and this statement leaves one, sealed by the next build: later is safe).
     dbt runs hooks outside the transaction without committing them, hence the commit here.
@@ -299,16 +340,19 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- On-run-end: when the accounting check ran and passed, the batches it covered and the
-    watermark it verified (nothing judges between the check and the end of the run). -#}
+{#- On-run-end: when the checks that read only the batches no passing check has read (the
+    accounting check and assert_staged_facts_are_not_quarantined) both ran and passed, the batches
+    they covered and the watermark verified (nothing judges between the checks and the end of the
+    run). When either failed or did not run, the next build reads these batches again. -#}
 {% macro triage_record_accounting(results) -%}
+    {%- set checks = ['assert_every_fact_is_accounted_for', 'assert_staged_facts_are_not_quarantined'] -%}
     {%- set passed = [] -%}
     {%- for result in results if execute -%}
-        {%- if result.node.name == 'assert_every_fact_is_accounted_for' and result.status == 'pass' -%}
-            {%- do passed.append(result) -%}
+        {%- if result.node.name in checks and result.status == 'pass' -%}
+            {%- do passed.append(result.node.name) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- if passed -%}
+    {%- if passed | unique | list | length == checks | length -%}
         {%- call statement('hotdash_record_accounting', auto_begin=true) -%}
             update {{ source('ops', 'facts_triage_batches') }}
             set

@@ -26,6 +26,7 @@
             "{{ triage_merge_not_judged() }}",
         ],
         post_hook=[
+            "{{ triage_constraints() }}",
             "{{ triage_close_batch() }}",
             after_commit("{{ triage_seal_batches() }}"),
         ],

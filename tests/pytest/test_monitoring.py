@@ -593,8 +593,10 @@ def test_shop_panels_are_served_by_indexes(built: Built) -> None:
             " from generate_series(1, 30000) as i"
         )
         conn.execute(
-            "insert into ops.facts_triage (fact_id, shop_domain, topic, reason, fact_created_at)"
-            " select id, shop_domain, topic, case when id % 10 = 0 then 'bad' end, created_at"
+            "insert into ops.facts_triage"
+            " (fact_id, shop_domain, topic, reason, fact_created_at, judge_batch, version_at)"
+            " select id, shop_domain, topic, case when id % 10 = 0 then 'bad' end, created_at,"
+            "  1, case when id % 10 <> 0 then created_at end"
             " from facts where shop_domain like 'shop%'"
         )
         conn.execute("analyze facts")

@@ -886,15 +886,20 @@ def test_the_accounting_test_names_a_fact_never_judged_and_one_judged_but_not_st
     )
 
 
-def _accounting_failures(target, scope: str) -> list[tuple]:
-    """The accounting test's failing facts with HOTDASH_ACCOUNTING=scope (as `hotdash build`
-    sets it)."""
+def _accounting_failures(
+    target,
+    scope: str,
+    test: str = "assert_every_fact_is_accounted_for",
+    columns: str = "fact_id, problem",
+) -> list[tuple]:
+    """The failing facts of a check that reads new batches (the accounting test by default) with
+    HOTDASH_ACCOUNTING=scope (as `hotdash build` sets it)."""
     import os
 
     saved = os.environ.get("HOTDASH_ACCOUNTING")
     os.environ["HOTDASH_ACCOUNTING"] = scope
     try:
-        return failing_rows(target, "assert_every_fact_is_accounted_for", "fact_id, problem")[1]
+        return failing_rows(target, test, columns)[1]
     finally:
         if saved is None:
             os.environ.pop("HOTDASH_ACCOUNTING")
@@ -925,6 +930,84 @@ def test_an_incremental_accounting_check_reads_what_no_passing_check_has_read(ta
     assert _accounting_failures(target, "all") == sorted(
         [(old_fact, "judged good, not staged"), (new_fact, "judged good, not staged")]
     )
+
+
+def test_a_fact_staged_and_quarantined_is_found_from_either_side_of_a_new_batch(
+    target, monkeypatch
+):
+    """assert_staged_facts_are_not_quarantined with HOTDASH_ACCOUNTING=new reads the batches no
+    passing check covered from both sides: a fact quarantined in a new batch and staged before,
+    and a row staged from a new batch whose fact was quarantined before. A pair from batches a
+    passing check covered is left to the full check, which finds all three. The batches count as
+    read only once both this check and the accounting check pass."""
+    (old_bad,) = insert_facts(target, [(SHOP, "shopify.orders", {"id": "x"})])
+    load_fixtures(target)
+    build_staging(target)
+    build_staging(target)  # plain dbt checks every fact and records it
+
+    def unaccounted() -> int:
+        return scalar(
+            target, "select count(*) from ops.facts_triage_batches where accounted_at is null"
+        )
+
+    assert unaccounted() == 0
+    old_staged = dict(
+        query(target, "select topic, fact_id from ops.facts_triage where reason is null")
+    )
+    (new_order,) = insert_facts(
+        target, [(SHOP, "shopify.orders", order(990001, "2024-05-01T00:00:00Z"))]
+    )
+    run_dbt(target, "run", "--select", "facts_triage", "stg_shopify__orders")  # no check ran
+    assert unaccounted() == 1
+    new_batch = scalar(target, "select max(judge_batch) from ops.facts_triage_batches")
+    with db_connect(target) as conn:
+        # a row staged from the new batch that names a fact quarantined in an old one
+        conn.execute(
+            "update staging.stg_shopify__orders set fact_id = %s where fact_id = %s",
+            (old_bad, new_order),
+        )
+        # a fact staged from an old batch, quarantined in the new one
+        conn.execute(
+            "update ops.facts_triage set reason = 'x', version_at = null, judge_batch = %s"
+            " where fact_id = %s",
+            (new_batch, old_staged["shopify.customers"]),
+        )
+        # both from old batches
+        conn.execute(
+            "update ops.facts_triage set reason = 'x', version_at = null where fact_id = %s",
+            (old_staged["shopify.products"],),
+        )
+
+    check = ("assert_staged_facts_are_not_quarantined", "fact_id")
+    assert _accounting_failures(target, "new", *check) == sorted(
+        [(old_bad,), (old_staged["shopify.customers"],)]
+    )
+    assert _accounting_failures(target, "all", *check) == sorted(
+        [(old_bad,), (old_staged["shopify.customers"],), (old_staged["shopify.products"],)]
+    )
+    assert _accounting_failures(target, "new") == []  # the accounting check passes alone
+    assert unaccounted() == 1
+
+    with db_connect(target) as conn:
+        conn.execute(
+            "update staging.stg_shopify__orders set fact_id = %s where fact_id = %s",
+            (new_order, old_bad),
+        )
+        conn.execute(
+            "update ops.facts_triage set reason = null, version_at = now() where fact_id = any(%s)",
+            ([old_staged["shopify.customers"], old_staged["shopify.products"]],),
+        )
+    assert _accounting_failures(target, "new", *check) == []
+    assert unaccounted() == 1  # this check passed, the accounting check did not run with it
+    monkeypatch.setenv("HOTDASH_ACCOUNTING", "new")
+    run_dbt(
+        target,
+        "test",
+        "--select",
+        "assert_every_fact_is_accounted_for",
+        "assert_staged_facts_are_not_quarantined",
+    )
+    assert unaccounted() == 0
 
 
 def test_a_night_reads_every_fact_once_the_last_full_accounting_check_is_a_week_old(target):
@@ -963,6 +1046,93 @@ def test_a_night_reads_every_fact_once_the_last_full_accounting_check_is_a_week_
     assert night(BuildOptions(skip_contracts=True, full_refresh=True)) == (
         "accounting check: every fact"
     )
+
+
+def test_the_triage_refuses_a_row_without_its_keys_and_an_older_triage_stops_the_judge(target):
+    """facts_triage's constraints, added by its post-hook when missing, hold what no test reads
+    the whole triage for: fact_id, topic and judge_batch are never null, and a good fact (not a
+    quarantined one) has its version_at. A triage from before version_at (a good fact without it,
+    no constraints) stops the judge, nothing written, with the command that judges it again; that
+    command leaves the constraints in place."""
+    (bad,) = insert_facts(target, [(SHOP, "shopify.orders", {"id": "x"})])
+    load_fixtures(target)
+    build_staging(target)
+    good = scalar(target, "select min(fact_id) from ops.facts_triage where reason is null")
+    assert scalar(target, "select reason from ops.facts_triage where fact_id = %s", (bad,))
+    with db_connect(target) as conn:
+        conn.execute("update ops.facts_triage set version_at = null where fact_id = %s", (bad,))
+    for column in ("version_at", "fact_id", "topic", "judge_batch"):
+        with pytest.raises(psycopg.errors.IntegrityError), db_connect(target) as conn:
+            conn.execute(f"update ops.facts_triage set {column} = null where fact_id = %s", (good,))
+
+    def constraints() -> list[tuple]:
+        return query(
+            target,
+            "select conname from pg_constraint where conrelid = 'ops.facts_triage'::regclass"
+            " and contype = 'c' union all select attname from pg_attribute"
+            " where attrelid = 'ops.facts_triage'::regclass and attnotnull and attnum > 0"
+            " order by 1",
+        )
+
+    assert constraints() == [
+        ("fact_id",),
+        ("good_fact_has_version_at",),
+        ("judge_batch",),
+        ("topic",),
+    ]
+    with db_connect(target) as conn:
+        conn.execute(
+            "alter table ops.facts_triage drop constraint good_fact_has_version_at,"
+            " alter fact_id drop not null, alter topic drop not null,"
+            " alter judge_batch drop not null"
+        )
+        conn.execute("update ops.facts_triage set version_at = null where fact_id = %s", (good,))
+    batches = query(target, "select * from ops.facts_triage_batches order by judge_batch")
+    insert_facts(target, [(SHOP, "shopify.orders", order(990002, "2024-05-01T00:00:00Z"))])
+
+    run = run_dbt(target, "build", "--select", "facts_triage", ok=False)
+    (failed,) = run.failed
+    assert failed.name == "facts_triage"
+    assert "ops.facts_triage holds facts judged by an older version of hotdash" in failed.message
+    assert "good_fact_has_version_at" in failed.message
+    assert "hotdash build --full-refresh" in failed.message
+    assert query(target, "select * from ops.facts_triage_batches order by judge_batch") == batches
+    assert constraints() == []
+
+    run_dbt(target, "build", "--select", "facts_triage", "--full-refresh")
+    assert constraints() == [
+        ("fact_id",),
+        ("good_fact_has_version_at",),
+        ("judge_batch",),
+        ("topic",),
+    ]
+    assert scalar(target, "select count(*) from ops.facts_triage where version_at is null") == 1
+
+
+def test_a_quarantined_fact_of_a_topic_not_staged_is_named_whatever_its_topic_sorts_as(target):
+    """assert_quarantine_only_holds_staged_topics reads the triage's topics from its index, one
+    lookup per topic, and names each quarantined fact of a topic that is not staged: one whose
+    topic sorts before every staged topic, and one after; a good fact of such a topic is not in
+    quarantine and is not named."""
+    first, last = insert_facts(
+        target, [(SHOP, "shopify.orders", {"id": "x"}), (SHOP, "shopify.orders", {"id": "y"})]
+    )
+    load_fixtures(target)
+    build_staging(target)
+    with db_connect(target) as conn:
+        for fact_id, topic in ((first, "a.first"), (last, "zz.last")):
+            conn.execute(
+                "update ops.facts_triage set topic = %s where fact_id = %s", (topic, fact_id)
+            )
+        conn.execute(
+            "update ops.facts_triage set topic = 'shopify.checkouts' where fact_id ="
+            " (select min(fact_id) from ops.facts_triage where reason is null)"
+        )
+    failures, rows = failing_rows(
+        target, "assert_quarantine_only_holds_staged_topics", "fact_id, topic"
+    )
+    assert failures == [2]
+    assert rows == [(first, "a.first"), (last, "zz.last")]
 
 
 def test_the_facts_keys_are_read_from_the_rows_when_the_table_has_no_constraints(target):
