@@ -341,11 +341,16 @@
 {%- endmacro %}
 
 {#- On-run-end: when the checks that read only the batches no passing check has read (the
-    accounting check and assert_staged_facts_are_not_quarantined) both ran and passed, the batches
-    they covered and the watermark verified (nothing judges between the checks and the end of the
-    run). When either failed or did not run, the next build reads these batches again. -#}
+    accounting check, assert_staged_facts_are_not_quarantined and
+    assert_order_line_items_have_their_order) all ran and passed, the batches they covered and
+    the watermark verified (nothing judges between the checks and the end of the run). When one
+    failed or did not run, the next build reads these batches again. -#}
 {% macro triage_record_accounting(results) -%}
-    {%- set checks = ['assert_every_fact_is_accounted_for', 'assert_staged_facts_are_not_quarantined'] -%}
+    {%- set checks = [
+        'assert_every_fact_is_accounted_for',
+        'assert_staged_facts_are_not_quarantined',
+        'assert_order_line_items_have_their_order',
+    ] -%}
     {%- set passed = [] -%}
     {%- for result in results if execute -%}
         {%- if result.node.name in checks and result.status == 'pass' -%}

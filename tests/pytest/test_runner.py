@@ -652,7 +652,7 @@ def test_each_dbt_thread_keeps_one_connection_for_its_nodes(target):
         before = sessions(conn)
         run = run_dbt(target, "build", "--select", *STAGING, "--threads", "2")
         opened = sessions(conn) - before
-    assert len(run.nodes) > 30
+    assert len(run.nodes) > 20  # several times the connections allowed below
     # the two threads' and dbt's own, for its catalog and hooks; not one a node
     assert opened <= 6, opened
     assert BaseConnectionManager.release is release

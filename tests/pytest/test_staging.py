@@ -1006,8 +1006,72 @@ def test_a_fact_staged_and_quarantined_is_found_from_either_side_of_a_new_batch(
         "--select",
         "assert_every_fact_is_accounted_for",
         "assert_staged_facts_are_not_quarantined",
+        "assert_order_line_items_have_their_order",
     )
     assert unaccounted() == 0
+
+
+def test_a_line_item_without_its_order_in_its_shop_is_found_in_a_new_batch_or_by_the_full_check(
+    target,
+):
+    """assert_order_line_items_have_their_order names each staged line item whose order is not
+    staged for its shop; with HOTDASH_ACCOUNTING=new only the items staged from batches no passing
+    check covered, and the batches count as read only once it passes too."""
+    load_fixtures(target)
+    build_staging(target)
+    build_staging(target)  # plain dbt checks every fact and records it
+    items = len(fixture("order")["line_items"])
+    assert items >= 1
+    (old_order,) = query(target, "select shop_domain, order_id from staging.stg_shopify__orders")
+    insert_facts(target, [(SHOP, "shopify.orders", order(990001, "2024-05-01T00:00:00Z"))])
+    run_dbt(
+        target,
+        "run",
+        "--select",
+        "facts_triage",
+        "stg_shopify__orders",
+        "stg_shopify__order_line_items",
+    )
+    with db_connect(target) as conn:
+        # the new order staged for another shop than its items; the old order gone
+        conn.execute(
+            "update staging.stg_shopify__orders set shop_domain = 'other.myshopify.com'"
+            " where order_id = 990001"
+        )
+        conn.execute("delete from staging.stg_shopify__orders where order_id = %s", (old_order[1],))
+
+    check = ("assert_order_line_items_have_their_order", "shop_domain, order_id, position")
+    new = [(SHOP, 990001, position) for position in range(1, items + 1)]
+    old = [(*old_order, position) for position in range(1, items + 1)]
+    assert _accounting_failures(target, "new", *check) == new
+    assert _accounting_failures(target, "all", *check) == sorted(old + new)
+    with db_connect(target) as conn:
+        conn.execute(
+            "update staging.stg_shopify__orders set shop_domain = %s where order_id = 990001",
+            (SHOP,),
+        )
+    assert _accounting_failures(target, "new", *check) == []
+    assert _accounting_failures(target, "all", *check) == old
+    with db_connect(target) as conn:  # an item of the new batch whose order is nowhere
+        conn.execute(
+            "create temp table stray as select * from staging.stg_shopify__order_line_items"
+            " where order_id = 990001 and position = 1"
+        )
+        conn.execute("update stray set order_id = 424242")
+        conn.execute("insert into staging.stg_shopify__order_line_items select * from stray")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOTDASH_ACCOUNTING", "new")
+        checks = ("assert_every_fact_is_accounted_for", "assert_staged_facts_are_not_quarantined")
+        run = run_dbt(target, "test", "--select", *checks, check[0], ok=False)
+    assert {(n.name, n.status) for n in run.nodes if n.resource_type == "test"} == {
+        (checks[0], "pass"),
+        (checks[1], "pass"),
+        (check[0], "fail"),
+    }
+    assert (
+        scalar(target, "select count(*) from ops.facts_triage_batches where accounted_at is null")
+        == 1
+    )  # this check failed: the new batch is read again by the next build
 
 
 def test_a_night_reads_every_fact_once_the_last_full_accounting_check_is_a_week_old(target):
