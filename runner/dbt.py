@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner import heap
 from runner.db import Target
 from runner.errors import BuildError
 
@@ -680,7 +681,8 @@ def invoke(
     remaining path first (longest_path_first); None keeps dbt's order.
     """
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    from dbt.cli.main import dbtRunner
+    with heap.collector_paused():  # the first invocation imports dbt
+        from dbt.cli.main import dbtRunner
 
     callbacks = [on_event] if on_event else []
     runner = dbtRunner(manifest=manifest, callbacks=callbacks)
@@ -697,6 +699,7 @@ def invoke(
             unread = UNREAD_DEBUG_EVENTS
     parsing = partial_parse_kept(target, args) if manifest is None else contextlib.nullcontext()
     with (
+        heap.heap_spared(),
         parsing,
         longest_path_first(node_seconds),
         connections_kept(),

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg.sql
 
+from runner import heap
 from runner.contracts.report import SAMPLE_SIZE
 from runner.contracts.suites import Check, Suite, _literal, load_suites
 from runner.db import Target
@@ -44,7 +45,8 @@ def import_gx() -> Any:
     if "great_expectations" not in sys.modules:
         for name in DEFERRED_IMPORTS:
             _defer_import(name)
-    import great_expectations
+    with heap.collector_paused():
+        import great_expectations
 
     return great_expectations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import gzip
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 import yaml
 from psycopg.types.json import Jsonb
 
-from runner import contracts, db, ops, pipeline, settings
+from runner import contracts, db, heap, ops, pipeline, settings
 from runner import dbt as dbtmod
 from runner.doctor import run_checks
 from runner.errors import (
@@ -906,6 +907,75 @@ def test_unread_debug_events_are_neither_built_nor_fired_within_the_block():
         assert seen == ["Note", "SQLQuery"]
     finally:
         manager.callbacks.pop()
+
+
+def test_the_collector_leaves_what_was_made_before_the_block_alone_until_it_ends():
+    """Within heap_spared, a collection leaves alone garbage made before the block
+    (it is frozen) and collects garbage made within it; after the block, nothing is frozen and
+    the earlier garbage is collected. A process that froze objects itself keeps them frozen."""
+    import weakref
+
+    class Node:
+        pass
+
+    def garbage_cycle() -> weakref.ref:
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        return weakref.ref(first)
+
+    gc.disable()  # no automatic collection between the cycles and the asserts
+    try:
+        before = garbage_cycle()
+        with heap.heap_spared():
+            assert gc.get_freeze_count() > 0
+            within = garbage_cycle()
+            gc.collect()
+            assert within() is None
+            assert before() is not None
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert before() is None
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            with heap.heap_spared():
+                assert gc.get_freeze_count() == frozen
+            assert gc.get_freeze_count() == frozen
+        finally:
+            gc.unfreeze()
+    finally:
+        gc.enable()
+
+
+def test_the_collector_is_paused_within_the_block_and_as_it_was_after():
+    """Within collector_paused, no automatic collection runs (the collector is disabled); after
+    the block, whatever it raised, the collector is enabled again, unless it was disabled
+    before: then it stays so."""
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), heap.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_dbt_invocation_runs_with_the_heap_spared_and_leaves_nothing_frozen(target):
+    """Each dbt invocation of the runner runs within heap_spared: while dbt works,
+    what the process held before is frozen; after it, nothing is."""
+    seen: list[bool] = []
+
+    def on_event(event) -> None:
+        seen.append(gc.get_freeze_count() > 0)
+
+    dbtmod.require_success(dbtmod.invoke(target, ["parse"], on_event=on_event))
+    assert seen and set(seen) == {True}
+    assert gc.get_freeze_count() == 0
 
 
 def test_result_tables_are_typed_as_dbt_types_them_with_each_tester_made_once(monkeypatch):
