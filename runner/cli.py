@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import os
 import sys
 import time
@@ -20,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from runner import db as dbmod
-from runner import settings, ui
+from runner import heap, settings, ui
 from runner.errors import (
     INTERRUPTED_EXIT_CODE,
     UNEXPECTED_EXIT_CODE,
@@ -29,11 +27,7 @@ from runner.errors import (
     exit_codes,
 )
 
-# At exit, Python's cyclic garbage collector would walk every object dbt and Great Expectations
-# loaded, about half a second after a build, only to free memory the process is about to give
-# back. An exit handler freezes them first: every other exit handler still runs (logging's
-# flush, the contract worker's shutdown), and what is frozen goes with the process.
-atexit.register(gc.freeze)
+heap.frozen_at_exit()
 
 app = typer.Typer(
     help="Run the hotdash-data pipeline: Shopify facts in, marts out.",
