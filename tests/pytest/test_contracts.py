@@ -398,6 +398,61 @@ def test_a_clean_build_passes_every_contract(built, session):
     assert "marts_growth_metrics.marts.growth_metrics" in index
 
 
+def test_data_docs_render_each_validation_once_and_index_every_one_of_the_session(built, tmp_path):
+    session = contracts.ContractSession(tmp_path / "contracts")
+    docs = session.docs_dir
+    marker = "<!-- left by the test -->"
+
+    def pages() -> set[Path]:
+        return set((docs / "validations").rglob("*.html")) | set(
+            (docs / "expectations").rglob("*.html")
+        )
+
+    def validations() -> int:
+        return len(session.context.validation_results_store.list_keys())
+
+    def mark(paths: set[Path]) -> None:
+        for path in paths:
+            path.write_text(path.read_text() + marker)
+
+    def unmarked(paths: set[Path]) -> set[Path]:
+        return {path for path in paths if not path.read_text().endswith(marker)}
+
+    def indexed(report: contracts.ContractReport) -> int:
+        return report.data_docs.read_text().count("ge-index-page-table-expectation-suite-link")
+
+    source = contracts.run_contracts(built, "source", session=session)
+    source_pages = pages()
+    # a page per validation and one per suite it validated
+    assert len(source_pages) == 2 * validations() and validations() >= 13
+    mark(source_pages)
+
+    # The mart stage renders its own validations and suites; the source stage's pages stay as
+    # the first publish left them, and the index lists the validations of both stages.
+    marts = contracts.run_contracts(built, "marts", run_id=source.run_id, session=session)
+    mart_pages = pages() - source_pages
+    assert len(pages()) == 2 * validations() and len(mart_pages) >= 2 * 6
+    assert unmarked(source_pages) == set() and unmarked(mart_pages) == mart_pages
+    assert indexed(marts) == validations()
+
+    # Nothing new since: the index is written again, and no page.
+    mark(mart_pages)
+    marts.data_docs.unlink()
+    assert session.build_docs() == marts.data_docs
+    assert indexed(marts) == validations()
+    assert unmarked(source_pages | mart_pages) == set()
+
+    # A later run replaces the mart suites: their pages are rendered again, with its new
+    # validations' pages; the source stage's stay as they were.
+    before = validations()
+    again = contracts.run_contracts(built, "marts", session=session)
+    suite_pages = {p for p in mart_pages if p.is_relative_to(docs / "expectations")}
+    assert unmarked(suite_pages) == suite_pages and unmarked(source_pages) == set()
+    assert validations() - before == len(mart_pages) // 2
+    assert len(set((docs / "validations").rglob("*.html"))) == validations()
+    assert indexed(again) == validations()
+
+
 def test_a_tile_that_disagrees_with_its_mart_by_a_cent_fails(built, session):
     for tile, column, good, expectation in (
         (
