@@ -1,8 +1,9 @@
 """What a build's results depend on, as one fingerprint: when nothing of it changed since the last
 build, which succeeded, that build's tables are this one's, and the build skips dbt.
 
-The fingerprint covers the facts the judge has judged (their count and highest id: facts are
-append-only, and a fact committed late raises the count), the project's files (models, snapshots,
+The fingerprint covers the facts the judge has judged (the triage's newest batch that judged a
+fact, and its highest fact id: the triage is append-only and each run of the judge is a new
+batch, so a fact judged late, below the highest id, is in a newer batch), the project's files (models, snapshots,
 macros, seeds, tests, contract suites, dbt_project.yml, selectors.yml, the runner) and the profile, the dbt version,
 the vars of the build, and the as-of date the marts are computed for (var as_of_date, or today
 in var reporting_timezone: a new day rebuilds the marts though no fact is new). A step is skipped
@@ -65,13 +66,11 @@ def fingerprint(target: Target, options: Any) -> str:
     """The build's inputs, hashed (options: a pipeline.BuildOptions)."""
     from dbt.version import __version__ as dbt_version
 
-    with connect(target) as conn:
-        judged, highest = conn.execute(
-            "select count(*), coalesce(max(fact_id), 0) from ops.facts_triage"
-        ).fetchone()
     values = settings.of(target).vars  # the build put its --vars on the target
+    with connect(target) as conn:
+        judged = triage_version(conn, list(values.get("topics") or {}))
     inputs = {
-        "facts judged": [judged, highest],
+        "facts judged": judged,
         "files": _files_digest(target),
         "target": target.target_name,
         "dbt": dbt_version,
@@ -79,6 +78,27 @@ def fingerprint(target: Target, options: Any) -> str:
         "as of": as_of_date(values),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def triage_version(conn: Any, topics: list[str]) -> list[int | None]:
+    """What ops.facts_triage holds, as [its newest batch that judged a fact, its highest fact id]
+    (`topics`: the staged topics, the ones the judge judges). Any run of the judge that judges a
+    fact changes it, a late fact below the highest id included; a run that judges nothing does
+    not. Read from the indexes, one probe per batch (the newest batches first) and one for the
+    highest id, where counting the triage's rows read every one of them (0.18-0.26 s at 3M
+    facts, every build)."""
+    return list(
+        conn.execute(
+            "select"
+            " (select batches.judge_batch from ops.facts_triage_batches as batches"
+            "  where exists ("
+            "   select from ops.facts_triage as judged"
+            "   where judged.topic = any(%s) and judged.judge_batch = batches.judge_batch)"
+            "  order by batches.judge_batch desc limit 1),"
+            " (select coalesce(max(fact_id), 0) from ops.facts_triage)",
+            (topics,),
+        ).fetchone()
+    )
 
 
 @dataclass(frozen=True)

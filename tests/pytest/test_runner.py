@@ -1531,6 +1531,50 @@ def test_a_build_with_nothing_new_skips_dbt_and_a_new_fact_date_or_failure_build
     assert inputs.fingerprint(target, options) != same
 
 
+def test_the_triage_version_moves_with_each_judged_fact_not_with_a_batch_that_judged_none(target):
+    """The fingerprint's facts judged (inputs.triage_version): a run of the judge that judged a
+    fact changes it, also a fact committed late below the highest id judged; a run that judged
+    nothing (its batch is empty) does not."""
+    from runner import inputs
+    from tests.pytest.helpers import load_fixtures
+
+    load_fixtures(target)
+    build(target, BuildOptions(skip_contracts=True, select=("facts_triage",)))
+    topics = list(settings.of(target).vars["topics"])
+
+    def version() -> list:
+        with db.connect(target) as conn:
+            return inputs.triage_version(conn, topics)
+
+    def open_batch() -> int:
+        return scalar(
+            target,
+            "insert into ops.facts_triage_batches (judge_batch, judged_xmin)"
+            " select max(judge_batch) + 1, pg_current_xact_id() from ops.facts_triage_batches"
+            " returning judge_batch",
+        )
+
+    first = version()
+    batch, highest = (
+        scalar(target, "select max(judge_batch) from ops.facts_triage"),
+        scalar(target, "select max(fact_id) from ops.facts_triage"),
+    )
+    assert first == [batch, highest] and highest > 1
+    open_batch()  # a run that judged nothing
+    assert version() == first
+    # A fact committed late: an id below the highest, judged by a later run.
+    late = open_batch()
+    with db.connect(target) as conn:
+        conn.execute(
+            "insert into ops.facts_triage (fact_id, shop_domain, topic, reason, judge_batch)"
+            " values (%s, 'fixture.myshopify.com', 'shopify.orders', 'not an object', %s)",
+            (-1, late),
+        )
+    assert version() == [late, highest]
+    open_batch()
+    assert version() == [late, highest]
+
+
 class MartTamperer(BuildListener):
     """Changes a mart the moment dbt has built it, before anything else hears of it."""
 
