@@ -5,10 +5,11 @@ The fingerprint covers the facts the judge has judged (the triage's newest batch
 fact, and its highest fact id: the triage is append-only and each run of the judge is a new
 batch, so a fact judged late, below the highest id, is in a newer batch), the project's files
 (models, snapshots, macros, seeds, tests, contract suites, dbt_project.yml, selectors.yml, the
-runner) and the profile, the dbt version, the vars of the build, and the as-of date the marts are computed for (var as_of_date, or today
-in var reporting_timezone: a new day rebuilds the marts though no fact is new). A step is skipped
-only when the last build ran it and it passed (or skipped it for the same reason): a build after
-one that skipped the contracts still runs them.
+runner) and the profile, the dbt version, the vars of the build, and the as-of date the marts
+are computed for (var as_of_date, or today in var reporting_timezone: a new day rebuilds the
+marts though no fact is new). A step is skipped only when the last build ran it and it passed
+(or skipped it for the same reason): a build after one that skipped the contracts still runs
+them.
 """
 
 from __future__ import annotations
