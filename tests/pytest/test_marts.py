@@ -666,3 +666,57 @@ def test_every_built_table_and_column_carries_its_description_as_a_comment(store
             args = (relation, column)
         assert scalar(target, sql, args) == description, (relation, column)
     assert len(built) >= len(MARTS) and len(expected) > 100
+
+
+def test_every_table_with_an_enforced_contract_has_its_columns_and_constraints(store):
+    """A table whose contract is enforced (macros/contract_tables.sql: loaded, then constrained)
+    has the contract's columns in its order and types, not null where the contract says, its
+    primary key and every named constraint, however dbt built it (these tables, and the staging
+    ones, were made new by this build)."""
+    from runner import dbt
+
+    target, run = store
+    manifest = dbt.require_success(dbt.invoke(target, ["parse"])).manifest
+    built = {n.unique_id for n in run.nodes if n.resource_type == "model" and n.status == "success"}
+    checked = []
+    for unique_id in sorted(built):
+        node = manifest.nodes[unique_id]
+        if not node.contract.enforced:
+            continue
+        relation = f"{node.schema}.{node.alias}"
+        columns = query(
+            target,
+            "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
+            " where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+            (relation,),
+        )
+        assert columns == [
+            (
+                name,
+                column.data_type,
+                any(c.type.value == "not_null" for c in column.constraints),
+            )
+            for name, column in node.columns.items()
+        ], relation
+        constraints = dict(
+            query(
+                target,
+                "select conname, contype from pg_constraint where conrelid = %s::regclass",
+                (relation,),
+            )
+        )
+        model_constraints = list(node.constraints)
+        keys = [c for c in model_constraints if c.type.value == "primary_key"] + [
+            c
+            for col in node.columns.values()
+            for c in col.constraints
+            if c.type.value == "primary_key"
+        ]
+        assert list(constraints.values()).count("p") == len(keys) <= 1, relation
+        named = {c.name: c.type.value for c in model_constraints if c.name}
+        assert {name: constraints.get(name) for name in named} == {
+            name: {"check": "c", "primary_key": "p", "unique": "u"}[kind]
+            for name, kind in named.items()
+        }, relation
+        checked.append(node.name)
+    assert {"customer_segments", "inventory_alerts", "stg_shopify__orders"} <= set(checked)
