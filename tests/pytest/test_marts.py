@@ -640,18 +640,24 @@ def test_mart_keys_and_enums_are_checked_as_rows_are_written(store):
     assert row == ("churned", "general", "Other", 5, 5, 1)
 
 
-def test_every_built_table_and_column_carries_its_description_as_a_comment(store):
-    """persist_docs (macros/persist_docs.sql): an analyst's SQL client shows each model's and
-    each column's YAML description, doc blocks rendered, on every relation the build made."""
+def built_models(store) -> list[tuple[object, str]]:
+    """Each model the store's build made, as its parsed node and its relation (schema.name)."""
     from runner import dbt
 
     target, run = store
     manifest = dbt.require_success(dbt.invoke(target, ["parse"])).manifest
     built = {n.unique_id for n in run.nodes if n.resource_type == "model" and n.status == "success"}
+    nodes = [manifest.nodes[unique_id] for unique_id in sorted(built)]
+    return [(node, f"{node.schema}.{node.alias}") for node in nodes]
+
+
+def test_every_built_table_and_column_carries_its_description_as_a_comment(store):
+    """persist_docs (macros/persist_docs.sql): an analyst's SQL client shows each model's and
+    each column's YAML description, doc blocks rendered, on every relation the build made."""
+    target, _ = store
+    built = built_models(store)
     expected = []
-    for unique_id in sorted(built):
-        node = manifest.nodes[unique_id]
-        relation = f"{node.schema}.{node.alias}"
+    for node, relation in built:
         expected.append((relation, None, node.description))
         expected += [(relation, name, col.description) for name, col in node.columns.items()]
     for relation, column, description in expected:
@@ -673,17 +679,11 @@ def test_every_table_with_an_enforced_contract_has_its_columns_and_constraints(s
     has the contract's columns in its order and types, not null where the contract says, its
     primary key and every named constraint, however dbt built it (these tables, and the staging
     ones, were made new by this build)."""
-    from runner import dbt
-
-    target, run = store
-    manifest = dbt.require_success(dbt.invoke(target, ["parse"])).manifest
-    built = {n.unique_id for n in run.nodes if n.resource_type == "model" and n.status == "success"}
+    target, _ = store
     checked = []
-    for unique_id in sorted(built):
-        node = manifest.nodes[unique_id]
+    for node, relation in built_models(store):
         if not node.contract.enforced:
             continue
-        relation = f"{node.schema}.{node.alias}"
         columns = query(
             target,
             "select attname, format_type(atttypid, atttypmod), attnotnull from pg_attribute"
