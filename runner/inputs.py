@@ -85,9 +85,10 @@ def triage_version(conn: Any, topics: list[str]) -> list[int | None]:
     """What ops.facts_triage holds, as [its newest batch that judged a fact, its highest fact id]
     (`topics`: the staged topics, the ones the judge judges). Any run of the judge that judges a
     fact changes it, a late fact below the highest id included; a run that judges nothing does
-    not. Read from the indexes, one probe per batch (the newest batches first) and one for the
-    highest id, where counting the triage's rows read every one of them (0.18-0.26 s at 3M
-    facts, every build)."""
+    not. Read from the indexes: a probe of the (topic, judge_batch) index per batch at most (the
+    LIMIT lets the planner stop at the newest batch that has a verdict) and one of the fact id's,
+    where counting the triage's rows read every one of them (0.18-0.26 s at 3M facts, every
+    build; the probes 0.4 ms)."""
     return list(
         conn.execute(
             "select"
