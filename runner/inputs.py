@@ -67,16 +67,16 @@ def fingerprint(target: Target, options: Any) -> str:
     """The build's inputs, hashed (options: a pipeline.BuildOptions)."""
     from dbt.version import __version__ as dbt_version
 
-    values = settings.of(target).vars  # the build put its --vars on the target
+    project = settings.of(target)  # the build put its --vars on the target
     with connect(target) as conn:
-        judged = triage_version(conn, list(values.get("topics") or {}))
+        judged = triage_version(conn, list(project.topics))
     inputs = {
         "facts judged": judged,
         "files": _files_digest(target),
         "target": target.target_name,
         "dbt": dbt_version,
         "vars": options.vars or "",
-        "as of": as_of_date(values),
+        "as of": as_of_date(project.vars),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 

@@ -1540,7 +1540,7 @@ def test_the_triage_version_moves_with_each_judged_fact_not_with_a_batch_that_ju
 
     load_fixtures(target)
     build(target, BuildOptions(skip_contracts=True, select=("facts_triage",)))
-    topics = list(settings.of(target).vars["topics"])
+    topics = list(settings.of(target).topics)
 
     def version() -> list:
         with db.connect(target) as conn:
