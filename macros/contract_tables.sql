@@ -30,7 +30,7 @@
         {{ dbt.postgres__create_table_as(temporary, relation, sql) }}
     {%- else -%}
         {{ get_assert_columns_equivalent(sql) }}
-        {%- do model.update({'hotdash_constrain_after_load': relation | string}) %}
+        {%- do model.update({'hotdash_constrain_after_load': [relation | string, alterations]}) %}
         create table {{ relation }} as (
             {{ get_select_subquery(sql) }}
         );
@@ -39,11 +39,12 @@
 
 {#- dbt's table and incremental materializations create a new table's indexes right after the
     statement that loaded it (its status, which says how many rows dbt reports, is the load's):
-    a table loaded by postgres__create_table_as gets its contract's constraints first. -#}
+    a table loaded by postgres__create_table_as gets its contract's constraints first, the
+    clauses that macro worked out, handed over with the table's name on the model. -#}
 {% macro postgres__create_indexes(relation) -%}
-    {%- if model.get('hotdash_constrain_after_load') == relation | string -%}
+    {%- set loaded, alterations = model.get('hotdash_constrain_after_load') or [none, []] -%}
+    {%- if loaded == relation | string -%}
         {%- do model.pop('hotdash_constrain_after_load') -%}
-        {%- set alterations = contract_table_alterations() -%}
         {%- if alterations -%}
             {%- do run_query('alter table ' ~ relation ~ ' ' ~ alterations | join(', ')) -%}
         {%- endif -%}
