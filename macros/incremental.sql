@@ -17,6 +17,15 @@
     optionally `dated` (a timestamp column whose reporting date, against the as-of dates, makes a
     row changed). Each source has the model's `keys` columns. `settings`: the names of the vars
     the model reads besides as_of_date.
+
+    A model keyed on customers (shop_domain, customer_id) is built from an incremental order model
+    through the orders that model recomputed (`'changes': true` on the source): an order model
+    configured with `log_changes` writes, in its pre-hook, each order it recomputes and the customer
+    its rows had before to ops.order_changes (one row with no order when it recomputes every row);
+    the customer model's cursor on it is the highest seq it read. The changed customers are those
+    the logged orders had before and have now, so an order moved to another customer recomputes
+    both. `window` ({'date', 'days', 'where'}) adds the customers with a row whose date crosses
+    the edge of a window of that many days ending on the as-of date, when the as-of date moves.
 -#}
 
 {#- The model's key in ops.incremental_state: schema.table. -#}
@@ -76,7 +85,7 @@
 {#- The state the rows in the table were built with, as {'as_of': 'YYYY-MM-DD', 'cursors': {}},
     or none: not an incremental run, no state (or no state table yet: dbt's on-run-start makes it),
     or another fingerprint. Without a state, every row is recomputed. -#}
-{% macro incremental_state(settings) -%}
+{% macro incremental_state(settings, sources=[]) -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
@@ -92,7 +101,44 @@
     {%- if found.rows | length == 0 -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return({'as_of': found.rows[0][0], 'cursors': fromjson(found.rows[0][1])}) }}
+    {%- set state = {'as_of': found.rows[0][0], 'cursors': fromjson(found.rows[0][1])} -%}
+    {%- for source_model in sources if source_model.get('changes') -%}
+        {#- The order model recomputed every row since: so does this one. -#}
+        {%- set everything = run_query(
+            "select exists (select from " ~ source('ops', 'order_changes')
+            ~ " where model = " ~ dbt.string_literal(order_changes_key(source_model.model))
+            ~ " and seq > " ~ state.cursors.get(source_model.model, 0) ~ " and order_id is null)"
+        ) -%}
+        {%- if everything.rows[0][0] -%}
+            {{ return(none) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(state) }}
+{%- endmacro %}
+
+{#- The name an order model's rows carry in ops.order_changes: its table, schema.table. -#}
+{% macro order_changes_key(model_name) -%}
+    {%- set relation = ref(model_name) -%}
+    {{ return(relation.schema ~ '.' ~ relation.identifier) }}
+{%- endmacro %}
+
+{#- The customers (shop_domain, customer_id) of the orders an order model recomputed past the
+    cursor: the customer each had before (logged) and the one it has now. -#}
+{% macro changed_customers(source_model, cursor) -%}
+    {%- set logged -%}
+        select shop_domain, order_id, previous_customer_id
+        from {{ source('ops', 'order_changes') }}
+        where model = {{ dbt.string_literal(order_changes_key(source_model.model)) }} and seq > {{ cursor }}
+    {%- endset %}
+    select shop_domain, previous_customer_id as customer_id
+    from ({{ logged }}) as logged
+    where previous_customer_id is not null
+    union
+    select shop_domain, customer_id
+    from {{ ref(source_model.model) }}
+    where
+        customer_id is not null
+        and (shop_domain, order_id) in (select shop_domain, order_id from ({{ logged }}) as logged)
 {%- endmacro %}
 
 {#- The keys of the rows whose inputs changed since `state` (a union, no duplicates).
@@ -103,6 +149,27 @@
 {% macro changed_keys(keys, sources, state, also_changed=none) -%}
     {%- for source_model in sources %}
     {% if not loop.first %}union{% endif %}
+    {%- if source_model.get('changes') %}
+    {%- if keys != ['shop_domain', 'customer_id'] -%}
+        {{ exceptions.raise_compiler_error(
+            "A source with 'changes' gives customers: the model's keys must be shop_domain, customer_id, not "
+            ~ keys | join(', ')
+        ) }}
+    {%- endif %}
+    {{ changed_customers(source_model, state.cursors.get(source_model.model, 0)) }}
+    {%- set window = source_model.get('window') %}
+    {%- if window %}
+    union
+    select shop_domain, customer_id
+    from {{ ref(source_model.model) }}
+    where
+        customer_id is not null
+        and {{ window.get('where', 'true') }}
+        and {{ window.date }}
+        between least('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ window.days - 1 }}
+        and greatest('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ window.days }}
+    {%- endif %}
+    {%- else %}
     select {{ keys | join(', ') }}
     from {{ ref(source_model.model) }}
     where
@@ -112,6 +179,7 @@
         between least('{{ state.as_of }}'::date, {{ as_of_date() }}) + 1
         and greatest('{{ state.as_of }}'::date, {{ as_of_date() }})
         {%- endif %}
+    {%- endif %}
     {%- endfor %}
     {%- if also_changed %}
     union
@@ -132,9 +200,38 @@
 {#- Pre-hook: the rows to recompute go first, in the transaction that inserts them again
     (delete+insert alone deletes only the keys the new rows carry: an order now dated after the
     as-of date would stay). Without a state, every row goes. -#}
-{% macro delete_changed_rows(keys, sources, settings) -%}
-    {%- if is_incremental() -%}
-        {%- set state = incremental_state(settings) -%}
+{% macro delete_changed_rows(keys, sources, settings, log_changes=false, also_changed=none) -%}
+    {%- set state = incremental_state(settings, sources) if is_incremental() else none -%}
+    {%- if log_changes and state is not none -%}
+        {#- Every changed order (also_changed's too, which dbt's delete+insert replaces), with the
+            customer its rows had: one statement, so the log reads the rows before they go. -#}
+        with changed as (
+            {{ changed_keys(keys, sources, state, also_changed) }}
+        ),
+
+        gone as (
+            delete from {{ this }}
+            where ({{ keys | join(', ') }}) in ({{ changed_keys(keys, sources, state) }}
+            )
+            returning shop_domain, order_id, customer_id
+        )
+
+        insert into {{ source('ops', 'order_changes') }} (model, shop_domain, order_id, previous_customer_id)
+        select distinct
+            {{ dbt.string_literal(incremental_state_key()) }},
+            changed.shop_domain,
+            changed.order_id,
+            gone.customer_id
+        from changed
+        left join gone on changed.shop_domain = gone.shop_domain and changed.order_id = gone.order_id
+    {%- elif log_changes -%}
+        {#- Every row recomputed (a first build, a full refresh, new code or settings). -#}
+        {%- if is_incremental() -%}
+        with gone as (delete from {{ this }})
+        {%- endif %}
+        insert into {{ source('ops', 'order_changes') }} (model)
+        values ({{ dbt.string_literal(incremental_state_key()) }})
+    {%- elif is_incremental() -%}
         delete from {{ this }}
         {%- if state is not none %}
         where ({{ keys | join(', ') }}) in ({{ changed_keys(keys, sources, state) }}
@@ -155,7 +252,14 @@
         jsonb_build_object(
             {%- for source_model in sources %}
             '{{ source_model.model }}',
+            {%- if source_model.get('changes') %}
+            (
+                select coalesce(max(seq), 0) from {{ source('ops', 'order_changes') }}
+                where model = {{ dbt.string_literal(order_changes_key(source_model.model)) }}
+            )
+            {%- else %}
             (select coalesce(max({{ source_model.batch }}), 0) from {{ ref(source_model.model) }})
+            {%- endif %}
             {%- if not loop.last %},{% endif %}
             {%- endfor %}
         )
@@ -170,17 +274,40 @@
     changed rows deleted first, the state saved after, a unique index on each row's key (`row_key`,
     the keys by default). A change of columns is applied to the table (every row is then
     recomputed: the code changed). -#}
+{#- Post-hook after save_incremental_state: the rows of ops.order_changes that every reader has
+    read (below the lowest cursor any model's state holds on the order model), in the reader's
+    transaction. -#}
+{% macro prune_order_changes(sources) -%}
+    {%- for source_model in sources if source_model.get('changes') %}
+    {% if not loop.first %};{% endif %}
+    delete from {{ source('ops', 'order_changes') }}
+    where
+        model = {{ dbt.string_literal(order_changes_key(source_model.model)) }}
+        and seq <= (
+            select min((cursors ->> '{{ source_model.model }}')::bigint)
+            from {{ source('ops', 'incremental_state') }}
+            where cursors ->> '{{ source_model.model }}' is not null
+        )
+    {%- else %}
+    select 1
+    {%- endfor %}
+{%- endmacro %}
+
 {% macro intermediate_incremental_config(
-    keys, sources, settings, row_key=none, indexes=[]
+    keys, sources, settings, row_key=none, indexes=[], log_changes=false, also_changed=none
 ) -%}
-    {%- set args = (keys | tojson) ~ ", " ~ (sources | tojson) ~ ", " ~ (settings | tojson) -%}
+    {%- set args = (keys | tojson) ~ ", " ~ (sources | tojson) ~ ", " ~ (settings | tojson)
+        ~ ", " ~ (log_changes | tojson) ~ ", " ~ ((also_changed or '') | tojson) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=keys,
         on_schema_change='sync_all_columns',
         pre_hook="{{ delete_changed_rows(" ~ args ~ ") }}",
-        post_hook="{{ save_incremental_state(" ~ (sources | tojson) ~ ", " ~ (settings | tojson) ~ ") }}",
+        post_hook=[
+            "{{ save_incremental_state(" ~ (sources | tojson) ~ ", " ~ (settings | tojson) ~ ") }}",
+            "{{ prune_order_changes(" ~ (sources | tojson) ~ ") }}",
+        ],
         indexes=[{'columns': row_key or keys, 'unique': true}] + indexes,
     ) }}
 {%- endmacro %}

@@ -199,6 +199,23 @@ create table if not exists ops.incremental_state (
     built_at timestamptz not null default now()
 );
 
+-- What the incremental order models (int_shopify__order_net_revenue, int_shopify__order_lines)
+-- recomputed on each build, for the customer models built from them (macros/incremental.sql,
+-- customer_changes): one row per order recomputed, with the customer its rows had before (null
+-- for an order that had none), or one row with no order when every row was recomputed. Written in
+-- the order model's transaction; a customer model reads past its cursor (seq) and deletes what
+-- every reader has read.
+create table if not exists ops.order_changes (
+    seq bigint generated always as identity primary key,
+    model text not null,
+    shop_domain text,
+    order_id bigint,
+    previous_customer_id bigint,
+    logged_at timestamptz not null default now(),
+    check ((shop_domain is null) = (order_id is null))
+);
+create index if not exists order_changes_model_seq_idx on ops.order_changes (model, seq);
+
 -- What `hotdash notify` delivers (runner/notify.py, README "Delivery"): one row per message, an
 -- alert opened or resolved or a shop's daily briefing, under a stable key
 -- ('alert:<alert_id>:opened', 'alert:<alert_id>:resolved', 'briefing:<shop>:<as_of_date>').

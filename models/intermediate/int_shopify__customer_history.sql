@@ -1,10 +1,30 @@
+{%- set keys = ['shop_domain', 'customer_id'] -%}
+{%- set sources = [{
+    'model': 'int_shopify__order_net_revenue',
+    'changes': true,
+    'window': {'date': 'order_date', 'days': 365, 'where': 'counts_toward_revenue'},
+}] -%}
+{{ intermediate_incremental_config(keys, sources, []) }}
+{%- set state = incremental_state([], sources) if is_incremental() else none %}
+
 -- One row per customer with at least one order that counts: first and last order, order counts
 -- and money (net revenue after every refund of their orders). The category they spend most on is
--- int_shopify__customer_top_category, built from the order lines alongside this model.
+-- int_shopify__customer_top_category, built from the order lines alongside this model. Built
+-- incrementally (macros/incremental.sql): a customer is recomputed when int_shopify__order_net_revenue
+-- recomputed one of their orders (one that was theirs or is now), or when one of their orders
+-- crosses the edge of the 365 days before the as-of date as it moves. Days since the first and
+-- last order move every day: customer_segments counts them.
 with
+
+{% if state is not none %}
+    changed as (
+        {{ changed_keys(keys, sources, state) }}
+    ),
+{% endif %}
 
 orders as (
     select * from {{ ref('int_shopify__order_net_revenue') }}
+    where {{ in_changed(keys, state) }}
 ),
 
 customer_orders as (
@@ -40,9 +60,7 @@ final as (
         customer_orders.discounts,
         customer_orders.refunds,
         customer_orders.net_revenue,
-        customer_orders.net_revenue / customer_orders.total_orders as average_order_value,
-        {{ as_of_date() }} - customer_orders.first_order_date as days_since_first_order,
-        {{ as_of_date() }} - customer_orders.last_order_date as days_since_last_order
+        customer_orders.net_revenue / customer_orders.total_orders as average_order_value
     from customer_orders
 )
 

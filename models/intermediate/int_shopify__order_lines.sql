@@ -2,7 +2,9 @@
 {%- set sources = order_sources() -%}
 {%- set settings = ['reporting_timezone'] -%}
 {%- set also_changed = 'order_lines_catalog_changed' -%}
-{{ intermediate_incremental_config(keys, sources, settings, row_key=keys + ['position']) }}
+{{ intermediate_incremental_config(
+    keys, sources, settings, row_key=keys + ['position'], log_changes=true, also_changed=also_changed
+) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}
 
 -- One row per line item of every order that counts (not cancelled, not test, placed up to the

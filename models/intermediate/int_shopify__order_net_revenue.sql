@@ -1,7 +1,7 @@
 {%- set keys = ['shop_domain', 'order_id'] -%}
 {%- set sources = order_sources() -%}
 {%- set settings = ['reporting_timezone'] -%}
-{{ intermediate_incremental_config(keys, sources, settings) }}
+{{ intermediate_incremental_config(keys, sources, settings, log_changes=true) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}
 
 -- One row per order placed up to the as-of date with its net revenue (tax and shipping

@@ -27,6 +27,8 @@ customers as (
 joined as (
     select
         history.*,
+        {{ as_of_date() }} - history.first_order_date as days_since_first_order,
+        {{ as_of_date() }} - history.last_order_date as days_since_last_order,
         customers.email,
         customers.first_name,
         customers.last_name,

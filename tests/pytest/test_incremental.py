@@ -14,6 +14,17 @@ night  as-of       what arrives                                              ord
                                                                               O601 O604 leave;
                                                                               lines: also O9
 4      2025-03-12  nothing; var reporting_timezone becomes Asia/Tokyo         every one
+
+The customer tables built from them (int_shopify__customer_history from the orders,
+int_shopify__customer_top_category from the lines) recompute the customers of the orders
+recomputed, before and after, then four more nights in Tokyo move the as-of date across the edge
+of history's 365-day window, where O1 is dated 2024-11-21 and O2 2024-11-26:
+
+night  as-of       what arrives                     customers recomputed (history / top category)
+5      2025-11-21  nothing                          501, O1 leaves the window / none
+6      2025-11-25  O3 moves from 502 to 503         502 503 (O2 is one day in) / 502 503
+7      2025-11-26  nothing                          501, O2 leaves / none
+8      2025-11-20  nothing; back                    501, O1 and O2 come back / none
 """
 
 from __future__ import annotations
@@ -31,7 +42,14 @@ from tests.pytest.test_marts import GUESTS, SHOP, order, product, refund, store_
 
 NET_REVENUE = "intermediate.int_shopify__order_net_revenue"
 ORDER_LINES = "intermediate.int_shopify__order_lines"
-MODELS = ["int_shopify__order_net_revenue", "int_shopify__order_lines"]
+HISTORY = "intermediate.int_shopify__customer_history"
+TOP_CATEGORY = "intermediate.int_shopify__customer_top_category"
+MODELS = [
+    "int_shopify__order_net_revenue",
+    "int_shopify__order_lines",
+    "int_shopify__customer_history",
+    "int_shopify__customer_top_category",
+]
 STORED_AT = datetime.datetime(2025, 3, 10, tzinfo=datetime.UTC)  # the facts' created_at
 
 
@@ -101,10 +119,24 @@ NIGHTS = [
         {},
     ),
     ("2025-03-12", [], {"reporting_timezone": "Asia/Tokyo"}),
+    ("2025-11-21", [], {"reporting_timezone": "Asia/Tokyo"}),
+    (
+        "2025-11-25",
+        [
+            (
+                SHOP,
+                "shopify.orders",
+                order(3, 503, "2024-12-20", [(2002, 1)], updated_at="2025-11-24T10:00:00-05:00"),
+            )
+        ],
+        {"reporting_timezone": "Asia/Tokyo"},
+    ),
+    ("2025-11-26", [], {"reporting_timezone": "Asia/Tokyo"}),
+    ("2025-11-20", [], {"reporting_timezone": "Asia/Tokyo"}),
 ]
 
 
-def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_rebuild(
+def test_incremental_nights_recompute_only_the_changed_orders_and_customers_and_equal_a_full_rebuild(
     new_target,
 ):
     incremental, full = new_target(), new_target()
@@ -139,6 +171,14 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_r
                 f"select order_id, variant_id, category_l1 from {ORDER_LINES}"
                 " where variant_id = 2003 order by 1",
             ) == [(9, 2003, "Suspension & Steering"), (602, 2003, "Other"), (603, 2003, "Other")]
+        if as_of == "2025-11-25":
+            # O3 (one coilover, 800.00) is 503's now: 502 keeps O4 and O10; 501 has O2 alone in the
+            # window (O1 4500.00, O2 1480.00)
+            assert query(
+                incremental,
+                f"select customer_id, total_orders, net_revenue, orders_last_365_days from {HISTORY}"
+                " where customer_id in (501, 502, 503) order by 1",
+            ) == [(501, 2, D("5980.00"), 1), (502, 2, D("1600.00"), 2), (503, 1, D("800.00"), 1)]
 
     # Orders: night 1, the store's up to 03-08 (O1-O5, O7-O9; not O6 03-10, O10 03-11) and
     # O601-O603; night 2, O2 O4 O5 O6 O11 O604; night 3, O2 alone is written again; night 4, in
@@ -147,16 +187,41 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_equal_a_full_r
     # Lines, of the orders that count (not O5 once cancelled, O7, O8): night 1, O1 O2 O3 O4 (two
     # lines) O5 O9 and O601-O603; night 2, O2 O4 (one line now) O6 O11 O604; night 3, O2 and O9
     # (its posters' category); night 4, O1 O2 O3 O4 O6 O9 O10 O11 and the 4 guests'.
+    # Nights 5-8: nothing dated between the as-of dates, O3 alone on night 6.
+    # Customers, of the orders that count (history) and of their lines (top category): night 1,
+    # 501 502 503 601 602 603; night 2, of O2 O4 O5 O6 O11 O604 (503 is left without an order that
+    # counts); night 3, of O2 O6 O11 O601 O604 (and the guest O9), 501 alone keeps one; night 4,
+    # every one, 501 502 504 601-604; nights 5-8 as the table above says.
     assert inserted == [
-        {"int_shopify__order_net_revenue": 11, "int_shopify__order_lines": 10},
-        {"int_shopify__order_net_revenue": 6, "int_shopify__order_lines": 5},
-        {"int_shopify__order_net_revenue": 1, "int_shopify__order_lines": 2},
-        {"int_shopify__order_net_revenue": 15, "int_shopify__order_lines": 12},
+        {"int_shopify__order_net_revenue": 11, "int_shopify__order_lines": 10}
+        | {"int_shopify__customer_history": 6, "int_shopify__customer_top_category": 6},
+        {"int_shopify__order_net_revenue": 6, "int_shopify__order_lines": 5}
+        | {"int_shopify__customer_history": 4, "int_shopify__customer_top_category": 4},
+        {"int_shopify__order_net_revenue": 1, "int_shopify__order_lines": 2}
+        | {"int_shopify__customer_history": 1, "int_shopify__customer_top_category": 1},
+        {"int_shopify__order_net_revenue": 15, "int_shopify__order_lines": 12}
+        | {"int_shopify__customer_history": 7, "int_shopify__customer_top_category": 7},
+        {"int_shopify__order_net_revenue": 0, "int_shopify__order_lines": 0}
+        | {"int_shopify__customer_history": 1, "int_shopify__customer_top_category": 0},
+        {"int_shopify__order_net_revenue": 1, "int_shopify__order_lines": 1}
+        | {"int_shopify__customer_history": 2, "int_shopify__customer_top_category": 2},
+        {"int_shopify__order_net_revenue": 0, "int_shopify__order_lines": 0}
+        | {"int_shopify__customer_history": 1, "int_shopify__customer_top_category": 0},
+        {"int_shopify__order_net_revenue": 0, "int_shopify__order_lines": 0}
+        | {"int_shopify__customer_history": 1, "int_shopify__customer_top_category": 0},
     ]
+    # What the order models logged for the customer models is deleted once both have read it.
+    for target in (incremental, full):
+        assert query(target, "select count(*) from ops.order_changes") == [(0,)]
 
     # A key is unique by the table's unique index, whether nights or a full refresh wrote it:
     # PostgreSQL refuses a second row (no test reads the tables for it).
     for target in (incremental, full):
-        for table in (NET_REVENUE, ORDER_LINES):
+        for table, key in [
+            (NET_REVENUE, "order_id = 2"),
+            (ORDER_LINES, "order_id = 2"),
+            (HISTORY, "customer_id = 501"),
+            (TOP_CATEGORY, "customer_id = 501"),
+        ]:
             with db.connect(target) as conn, pytest.raises(psycopg.errors.UniqueViolation):
-                conn.execute(f"insert into {table} select * from {table} where order_id = 2")
+                conn.execute(f"insert into {table} select * from {table} where {key}")
