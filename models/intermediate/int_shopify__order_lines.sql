@@ -17,7 +17,7 @@ with
 
 {% if state is not none %}
     changed as (
-        {{ changed_keys(keys, sources, state, also_changed) }}
+        {{ changed_orders_logged() }}
     ),
 {% endif %}
 

@@ -14,7 +14,7 @@ with
 
 {% if state is not none %}
     changed as (
-        {{ changed_keys(keys, sources, state) }}
+        {{ changed_orders_logged() }}
     ),
 {% endif %}
 
