@@ -143,9 +143,9 @@
 
 {#- The keys of the rows whose inputs changed since `state` (a union, no duplicates).
     `also_changed`: the name of a macro whose query gives more changed keys (the model's own
-    rule, e.g. order_lines_catalog_changed, which compares the model's rows to the catalog): read
-    by the pre-hook of a model with log_changes, in the statement that deletes the rows, so it
-    sees them before they go. -#}
+    rule, e.g. order_lines_catalog_changed). The model's query reads it after the pre-hook, which
+    leaves those keys alone: they must still have rows, which delete+insert replaces (deleted
+    first, the query would no longer find them). -#}
 {% macro changed_keys(keys, sources, state, also_changed=none) -%}
     {%- for source_model in sources %}
     {% if not loop.first %}union{% endif %}
@@ -187,24 +187,6 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The orders an order model configured with log_changes recomputes: those its pre-hook
-    (delete_changed_rows) logs to ops.order_changes in the model's transaction, past the highest
-    seq logged for it before, read when the model is compiled, before its hooks run. So the
-    changed keys are worked out once, and the query reads them where the pre-hook wrote them. -#}
-{% macro changed_orders_logged() -%}
-    {%- set mark = 0 -%}
-    {%- if execute -%}
-        {%- set found = run_query(
-            "select coalesce(max(seq), 0) from " ~ source('ops', 'order_changes')
-            ~ " where model = " ~ dbt.string_literal(incremental_state_key())
-        ) -%}
-        {%- set mark = found.rows[0][0] -%}
-    {%- endif %}
-    select shop_domain, order_id
-    from {{ source('ops', 'order_changes') }}
-    where model = {{ dbt.string_literal(incremental_state_key()) }} and seq > {{ mark }}
-{%- endmacro %}
-
 {#- In a model that names the changed keys in a CTE `changed` (changed_keys): the row read is
     among them (always true without a state). -#}
 {% macro in_changed(keys, state) -%}
@@ -221,16 +203,16 @@
 {% macro delete_changed_rows(keys, sources, settings, log_changes=false, also_changed=none) -%}
     {%- set state = incremental_state(settings, sources) if is_incremental() else none -%}
     {%- if log_changes and state is not none -%}
-        {#- Every changed order (also_changed's too) goes and is logged with the customer its rows
-            had, in one statement; the model's query recomputes the orders logged
-            (changed_orders_logged). -#}
+        {#- Every changed order (also_changed's too, which dbt's delete+insert replaces), with the
+            customer its rows had: one statement, so the log reads the rows before they go. -#}
         with changed as (
             {{ changed_keys(keys, sources, state, also_changed) }}
         ),
 
         gone as (
             delete from {{ this }}
-            where ({{ keys | join(', ') }}) in (select {{ keys | join(', ') }} from changed)
+            where ({{ keys | join(', ') }}) in ({{ changed_keys(keys, sources, state) }}
+            )
             returning shop_domain, order_id, customer_id
         )
 

@@ -17,7 +17,7 @@ with
 
 {% if state is not none %}
     changed as (
-        {{ changed_orders_logged() }}
+        {{ changed_keys(keys, sources, state, also_changed) }}
     ),
 {% endif %}
 
