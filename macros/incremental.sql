@@ -205,14 +205,21 @@
     {%- if log_changes and state is not none -%}
         {#- Every changed order (also_changed's too, which dbt's delete+insert replaces), with the
             customer its rows had: one statement, so the log reads the rows before they go. -#}
-        with changed as (
-            {{ changed_keys(keys, sources, state, also_changed) }}
+        with own as (
+            {{ changed_keys(keys, sources, state) }}
+        ),
+
+        changed as (
+            select {{ keys | join(', ') }} from own
+            {%- if also_changed %}
+            union
+            {{ context[also_changed]() }}
+            {%- endif %}
         ),
 
         gone as (
             delete from {{ this }}
-            where ({{ keys | join(', ') }}) in ({{ changed_keys(keys, sources, state) }}
-            )
+            where ({{ keys | join(', ') }}) in (select {{ keys | join(', ') }} from own)
             returning shop_domain, order_id, customer_id
         )
 

@@ -2,8 +2,16 @@
 {%- set sources = order_sources() -%}
 {%- set settings = ['reporting_timezone'] -%}
 {%- set also_changed = 'order_lines_catalog_changed' -%}
+{#- The customers' index: int_shopify__customer_top_category reads a changed customer's lines
+    through it. -#}
 {{ intermediate_incremental_config(
-    keys, sources, settings, row_key=keys + ['position'], log_changes=true, also_changed=also_changed
+    keys,
+    sources,
+    settings,
+    row_key=keys + ['position'],
+    indexes=[{'columns': ['shop_domain', 'customer_id']}],
+    log_changes=true,
+    also_changed=also_changed,
 ) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}
 

@@ -1,7 +1,10 @@
 {%- set keys = ['shop_domain', 'order_id'] -%}
 {%- set sources = order_sources() -%}
 {%- set settings = ['reporting_timezone'] -%}
-{{ intermediate_incremental_config(keys, sources, settings, log_changes=true) }}
+{#- The customers' index: the customer tables read a changed customer's orders through it. -#}
+{{ intermediate_incremental_config(
+    keys, sources, settings, indexes=[{'columns': ['shop_domain', 'customer_id']}], log_changes=true
+) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}
 
 -- One row per order placed up to the as-of date with its net revenue (tax and shipping
