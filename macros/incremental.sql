@@ -277,12 +277,8 @@
         built_at = now()
 {%- endmacro %}
 
-{#- The config of an incremental intermediate model (see above): delete+insert on `keys`, the
-    changed rows deleted first, the state saved after, a unique index on each row's key (`row_key`,
-    the keys by default). A change of columns is applied to the table (every row is then
-    recomputed: the code changed). -#}
 {#- Post-hook after save_incremental_state: the rows of ops.order_changes that every reader has
-    read (below the lowest cursor any model's state holds on the order model), in the reader's
+    read (up to the lowest cursor any model's state holds on the order model), in the reader's
     transaction. -#}
 {% macro prune_order_changes(sources) -%}
     {%- for source_model in sources if source_model.get('changes') %}
@@ -300,6 +296,11 @@
     {%- endfor %}
 {%- endmacro %}
 
+{#- The config of an incremental intermediate model (see above): delete+insert on `keys`, the
+    changed rows deleted first (and, with `log_changes`, logged to ops.order_changes), the state
+    saved after and the log rows every reader has read deleted, a unique index on each row's key
+    (`row_key`, the keys by default). A change of columns is applied to the table (every row is
+    then recomputed: the code changed). -#}
 {% macro intermediate_incremental_config(
     keys, sources, settings, row_key=none, indexes=[], log_changes=false, also_changed=none
 ) -%}

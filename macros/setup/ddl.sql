@@ -201,7 +201,7 @@ create table if not exists ops.incremental_state (
 
 -- What the incremental order models (int_shopify__order_net_revenue, int_shopify__order_lines)
 -- recomputed on each build, for the customer models built from them (macros/incremental.sql,
--- customer_changes): one row per order recomputed, with the customer its rows had before (null
+-- changed_customers): one row per order recomputed, with the customer its rows had before (null
 -- for an order that had none), or one row with no order when every row was recomputed. Written in
 -- the order model's transaction; a customer model reads past its cursor (seq) and deletes what
 -- every reader has read.
