@@ -165,9 +165,7 @@
     where
         customer_id is not null
         and {{ window.get('where', 'true') }}
-        and {{ window.date }}
-        between least('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ window.days - 1 }}
-        and greatest('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ window.days }}
+        and {{ crossed_by_as_of(window.date, state, window.days) }}
     {%- endif %}
     {%- else %}
     select {{ keys | join(', ') }}
@@ -175,9 +173,7 @@
     where
         {{ source_model.batch }} > {{ state.cursors.get(source_model.model, 0) }}
         {%- if source_model.get('dated') %}
-        or {{ reporting_date(source_model.dated) }}
-        between least('{{ state.as_of }}'::date, {{ as_of_date() }}) + 1
-        and greatest('{{ state.as_of }}'::date, {{ as_of_date() }})
+        or {{ crossed_by_as_of(reporting_date(source_model.dated), state) }}
         {%- endif %}
     {%- endif %}
     {%- endfor %}
@@ -185,6 +181,16 @@
     union
     {{ context[also_changed]() }}
     {%- endif %}
+{%- endmacro %}
+
+{#- A date the as-of date, less `lag` days, passes as it moves from the state's to this build's
+    (either way): after the earlier, up to the later. With no lag, a row dated there enters or
+    leaves the rows up to the as-of date; with a lag of N days, the window of N days ending on
+    the as-of date. -#}
+{% macro crossed_by_as_of(date_expr, state, lag=0) -%}
+    {{ date_expr }}
+    between least('{{ state.as_of }}'::date, {{ as_of_date() }}) + {{ 1 - lag }}
+    and greatest('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ lag }}
 {%- endmacro %}
 
 {#- In a model that names the changed keys in a CTE `changed` (changed_keys): the row read is
