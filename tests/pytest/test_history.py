@@ -4,6 +4,7 @@ inventory actions, built by the same `dbt build` as the marts, secured like them
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -129,3 +130,83 @@ def test_the_snapshots_are_secured_like_the_marts_and_left_out_of_comparisons(tw
     )
     assert flags == [(name, True, True) for name in SNAPSHOTS]
     assert set(SNAPSHOTS) <= set(settings.BUILD_RECORDS)
+
+
+SEGMENT_COLUMNS = (
+    "shop_domain text, customer_id bigint, primary_segment text, lifecycle_stage text,"
+    " recency_score integer, frequency_score integer, monetary_score integer, rfm_score text,"
+    " as_of_date date"
+)
+
+
+@pytest.fixture
+def segments_by_hand(hotdash_home):
+    """A database whose marts.customer_segments is written by the test, row by row: the snapshot
+    alone (`dbt snapshot`) records what each write left."""
+    from runner.facts import ensure_facts_table
+    from tests.pytest.helpers import PROJECT_DIR
+
+    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
+    with db.connect(target) as conn:
+        ensure_facts_table(conn)
+        conn.execute("create schema marts")
+        conn.execute(f"create table marts.customer_segments ({SEGMENT_COLUMNS})")
+    yield target
+    db.drop_database(target)
+
+
+def snapshot_segments(target: db.Target, rows: list[tuple]) -> None:
+    """marts.customer_segments holds `rows` (customer_id, lifecycle_stage, rfm_score), then the
+    snapshot runs."""
+    with db.connect(target) as conn:
+        conn.execute("truncate marts.customer_segments")
+        for customer, stage, rfm in rows:
+            conn.execute(
+                "insert into marts.customer_segments values"
+                " (%s, %s, 'general', %s, %s, %s, %s, %s, date '2025-03-10')",
+                (SHOP, customer, stage, int(rfm[0]), int(rfm[1]), int(rfm[2]), rfm),
+            )
+    run_dbt(target, "snapshot", "--select", "customer_segments_history")
+
+
+def test_the_snapshot_opens_closes_and_reopens_rows_as_the_mart_changes(segments_by_hand):
+    target = segments_by_hand
+    history = (
+        "select customer_id, lifecycle_stage, rfm_score, dbt_valid_to is null"
+        " from marts.customer_segments_history order by customer_id, dbt_valid_from"
+    )
+    snapshot_segments(target, [(1, "active", "311"), (2, "active", "311"), (3, "new", "511")])
+    assert query(target, history) == [
+        (1, "active", "311", True),
+        (2, "active", "311", True),
+        (3, "new", "511", True),
+    ]
+    # 1: the same stage and scores (rfm_score is not a checked column): nothing new. 2: a new
+    # stage: its row closed, a new one opened. 3: gone from the mart: closed. 4: new: opened.
+    snapshot_segments(target, [(1, "active", "311"), (2, "at_risk", "211"), (4, "new", "511")])
+    assert query(target, history) == [
+        (1, "active", "311", True),
+        (2, "active", "311", False),
+        (2, "at_risk", "211", True),
+        (3, "new", "511", False),
+        (4, "new", "511", True),
+    ]
+    closed, opened = query(
+        target,
+        "select max(dbt_valid_to), max(dbt_valid_from) from marts.customer_segments_history",
+    )[0]
+    assert closed == opened  # one build's time closes the old rows and opens the new ones
+    # 3 is back, with a score of its own changed (frequency): a row opened; 4 too
+    snapshot_segments(
+        target,
+        [(1, "active", "311"), (2, "at_risk", "211"), (3, "new", "521"), (4, "new", "521")],
+    )
+    assert query(target, history) == [
+        (1, "active", "311", True),
+        (2, "active", "311", False),
+        (2, "at_risk", "211", True),
+        (3, "new", "511", False),
+        (3, "new", "521", True),
+        (4, "new", "511", False),
+        (4, "new", "521", True),
+    ]
