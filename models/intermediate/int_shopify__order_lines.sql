@@ -53,6 +53,10 @@ product_variants as (
     select * from {{ ref('int_shopify__product_variants') }}
 ),
 
+-- The order is in the join though a refund has one order (the line items take theirs from it):
+-- with the refund alone, the planner, reading the changed orders on an incremental night,
+-- joined the refunds to the changed orders of the same shop and probed the refund line items
+-- once for each pair (at 1M, 145,000 probes and 0.19 s of a 0.28 s query).
 refunded as (
     select
         refund_line_items.shop_domain,
@@ -64,6 +68,7 @@ refunded as (
     inner join refunds
         on
             refund_line_items.shop_domain = refunds.shop_domain
+            and refund_line_items.order_id = refunds.order_id
             and refund_line_items.refund_id = refunds.refund_id
     group by refund_line_items.shop_domain, refund_line_items.order_id, refund_line_items.line_item_id
 ),
