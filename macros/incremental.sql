@@ -143,9 +143,10 @@
 
 {#- The keys of the rows whose inputs changed since `state` (a union, no duplicates).
     `also_changed`: the name of a macro whose query gives more changed keys (the model's own
-    rule, e.g. order_lines_catalog_changed). The model's query reads it after the pre-hook, which
-    leaves those keys alone: they must still have rows, which delete+insert replaces (deleted
-    first, the query would no longer find them). -#}
+    rule, e.g. order_lines_catalog_changed). The pre-hook (delete_changed_rows) runs it once,
+    into a temporary table of the model's transaction (also_changed_keys), and leaves those keys
+    alone: they must still have rows, which delete+insert replaces (deleted first, the rule would
+    no longer find them); the model's query reads the table. -#}
 {% macro changed_keys(keys, sources, state, also_changed=none) -%}
     {%- for source_model in sources %}
     {% if not loop.first %}union{% endif %}
@@ -179,8 +180,14 @@
     {%- endfor %}
     {%- if also_changed %}
     union
-    {{ context[also_changed]() }}
+    select {{ keys | join(', ') }} from {{ also_changed_keys() }}
     {%- endif %}
+{%- endmacro %}
+
+{#- The temporary table of the keys the model's also_changed rule gave, in its pre-hook: dropped
+    when the model's transaction ends. -#}
+{% macro also_changed_keys() -%}
+    pg_temp.hotdash_also_changed_keys
 {%- endmacro %}
 
 {#- A date the as-of date, less `lag` days, passes as it moves from the state's to this build's
@@ -208,6 +215,13 @@
     as-of date would stay). Without a state, every row goes. -#}
 {% macro delete_changed_rows(keys, sources, settings, log_changes=false, also_changed=none) -%}
     {%- set state = incremental_state(settings, sources) if is_incremental() else none -%}
+    {%- if also_changed and state is not none -%}
+        {#- The rule once: its keys for the log below and for the model's query (changed_keys),
+            with statistics, the query's plan depending on how many there are. -#}
+        create temporary table {{ also_changed_keys().split('.')[-1] }} on commit drop as
+        {{ context[also_changed]() }};
+        analyze {{ also_changed_keys() }};
+    {% endif -%}
     {%- if log_changes and state is not none -%}
         {#- Every changed order (also_changed's too, which dbt's delete+insert replaces), with the
             customer its rows had: one statement, so the log reads the rows before they go. -#}
@@ -219,7 +233,7 @@
             select {{ keys | join(', ') }} from own
             {%- if also_changed %}
             union
-            {{ context[also_changed]() }}
+            select {{ keys | join(', ') }} from {{ also_changed_keys() }}
             {%- endif %}
         ),
 
