@@ -169,44 +169,53 @@ def snapshot_segments(target: db.Target, rows: list[tuple]) -> None:
     run_dbt(target, "snapshot", "--select", "customer_segments_history")
 
 
+# What the mart holds on each night (customer_id, lifecycle_stage, rfm_score), and the history the
+# snapshot then holds (customer_id, lifecycle_stage, rfm_score, open). Night 2: 1 keeps its stage
+# and scores (rfm_score is not a checked column): nothing new; 2 has a new stage: its row closed,
+# a new one opened; 3 is gone from the mart: closed; 4 is new: opened. Night 3: 3 is back, and 3
+# and 4 have a new frequency score: 3 opened, 4 closed and opened.
+SNAPSHOT_NIGHTS = [
+    (
+        [(1, "active", "311"), (2, "active", "311"), (3, "new", "511")],
+        [(1, "active", "311", True), (2, "active", "311", True), (3, "new", "511", True)],
+    ),
+    (
+        [(1, "active", "311"), (2, "at_risk", "211"), (4, "new", "511")],
+        [
+            (1, "active", "311", True),
+            (2, "active", "311", False),
+            (2, "at_risk", "211", True),
+            (3, "new", "511", False),
+            (4, "new", "511", True),
+        ],
+    ),
+    (
+        [(1, "active", "311"), (2, "at_risk", "211"), (3, "new", "521"), (4, "new", "521")],
+        [
+            (1, "active", "311", True),
+            (2, "active", "311", False),
+            (2, "at_risk", "211", True),
+            (3, "new", "511", False),
+            (3, "new", "521", True),
+            (4, "new", "511", False),
+            (4, "new", "521", True),
+        ],
+    ),
+]
+
+
 def test_the_snapshot_opens_closes_and_reopens_rows_as_the_mart_changes(segments_by_hand):
     target = segments_by_hand
     history = (
         "select customer_id, lifecycle_stage, rfm_score, dbt_valid_to is null"
         " from marts.customer_segments_history order by customer_id, dbt_valid_from"
     )
-    snapshot_segments(target, [(1, "active", "311"), (2, "active", "311"), (3, "new", "511")])
-    assert query(target, history) == [
-        (1, "active", "311", True),
-        (2, "active", "311", True),
-        (3, "new", "511", True),
-    ]
-    # 1: the same stage and scores (rfm_score is not a checked column): nothing new. 2: a new
-    # stage: its row closed, a new one opened. 3: gone from the mart: closed. 4: new: opened.
-    snapshot_segments(target, [(1, "active", "311"), (2, "at_risk", "211"), (4, "new", "511")])
-    assert query(target, history) == [
-        (1, "active", "311", True),
-        (2, "active", "311", False),
-        (2, "at_risk", "211", True),
-        (3, "new", "511", False),
-        (4, "new", "511", True),
-    ]
-    closed, opened = query(
-        target,
-        "select max(dbt_valid_to), max(dbt_valid_from) from marts.customer_segments_history",
-    )[0]
-    assert closed == opened  # one build's time closes the old rows and opens the new ones
-    # 3 is back, with a score of its own changed (frequency): a row opened; 4 too
-    snapshot_segments(
-        target,
-        [(1, "active", "311"), (2, "at_risk", "211"), (3, "new", "521"), (4, "new", "521")],
-    )
-    assert query(target, history) == [
-        (1, "active", "311", True),
-        (2, "active", "311", False),
-        (2, "at_risk", "211", True),
-        (3, "new", "511", False),
-        (3, "new", "521", True),
-        (4, "new", "511", False),
-        (4, "new", "521", True),
-    ]
+    for night, (mart, expected) in enumerate(SNAPSHOT_NIGHTS, start=1):
+        snapshot_segments(target, mart)
+        assert query(target, history) == expected, f"night {night}"
+        # one build's time closes the old rows and opens the new ones
+        closed, opened = query(
+            target,
+            "select max(dbt_valid_to), max(dbt_valid_from) from marts.customer_segments_history",
+        )[0]
+        assert (closed is None) if night == 1 else (closed == opened), f"night {night}"
