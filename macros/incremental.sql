@@ -218,7 +218,7 @@
     {%- if also_changed and state is not none -%}
         {#- The rule once: its keys for the log below and for the model's query (changed_keys),
             with statistics, the query's plan depending on how many there are. -#}
-        create temporary table {{ also_changed_keys().split('.')[-1] }} on commit drop as
+        create temporary table {{ also_changed_keys() }} on commit drop as
         {{ context[also_changed]() }};
         analyze {{ also_changed_keys() }};
     {% endif -%}

@@ -4,7 +4,6 @@ inventory actions, built by the same `dbt build` as the marts, secured like them
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -140,19 +139,13 @@ SEGMENT_COLUMNS = (
 
 
 @pytest.fixture
-def segments_by_hand(hotdash_home):
-    """A database whose marts.customer_segments is written by the test, row by row: the snapshot
-    alone (`dbt snapshot`) records what each write left."""
-    from runner.facts import ensure_facts_table
-    from tests.pytest.helpers import PROJECT_DIR
-
-    target = db.embedded_target(PROJECT_DIR, hotdash_home, dbname=f"t_{uuid.uuid4().hex[:10]}")
+def segments_by_hand(target):
+    """A new database whose marts.customer_segments is written by the test, row by row: the
+    snapshot alone (`dbt snapshot`) records what each write left."""
     with db.connect(target) as conn:
-        ensure_facts_table(conn)
-        conn.execute("create schema marts")
+        conn.execute("create schema if not exists marts")
         conn.execute(f"create table marts.customer_segments ({SEGMENT_COLUMNS})")
-    yield target
-    db.drop_database(target)
+    return target
 
 
 def snapshot_segments(target: db.Target, rows: list[tuple]) -> None:
