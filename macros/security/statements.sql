@@ -95,6 +95,9 @@ relations as (
         namespaces.nspname = settings.marts_schema as is_marts,
         pg_has_role(current_user, classes.relowner, 'usage') as can_manage,
         pg_get_userbyid(classes.relowner) as owner_name,
+        classes.relrowsecurity as rls_enabled,
+        classes.relforcerowsecurity as rls_forced,
+        coalesce('security_invoker=true' = any(classes.reloptions), false) as security_invoker,
         exists (
             select 1 from pg_attribute as attributes
             where
@@ -125,6 +128,61 @@ relations as (
 
 marts as (
     select * from relations where is_marts and can_manage and relkind <> 'S'
+),
+
+-- The policies each mart table must have, as PostgreSQL shows them (pg_get_expr), and those it
+-- has. A table whose policies are exactly these keeps them: dropping and creating a policy, like
+-- enabling row-level security or setting a view's option, locks the relation exclusively and so
+-- waits for every reader of it, and holds up every reader after (README "On a live database").
+wanted_policies as (
+    select marts.oid, settings.owner_policy as name, '*' as cmd,
+        array[marts.owner_name] as roles, 'true' as qual, 'true' as with_check
+    from marts cross join settings where marts.relkind in ('r', 'p')
+    union all
+    select marts.oid, settings.analyst_policy, 'r', array[settings.analyst], 'true', null
+    from marts cross join settings where marts.relkind in ('r', 'p')
+    union all
+    select marts.oid, settings.shop_policy, 'r',
+        array(select unnest(array[settings.operator, settings.ai]) as role order by role),
+        format('(%I = ( SELECT %I.%I() AS %I))', settings.shop_column, settings.marts_schema,
+            settings.session_shop_function, settings.session_shop_function),
+        null
+    from marts cross join settings where marts.relkind in ('r', 'p') and marts.has_shop_column
+),
+
+present_policies as (
+    select
+        policies.polrelid as oid,
+        policies.polname::text as name,
+        case when policies.polpermissive then policies.polcmd::text end as cmd,
+        array(
+            select pg_get_userbyid(roles.role) from unnest(policies.polroles) as roles (role)
+            order by 1
+        ) as roles,
+        pg_get_expr(policies.polqual, policies.polrelid) as qual,
+        pg_get_expr(policies.polwithcheck, policies.polrelid) as with_check
+    from pg_policy as policies
+    where policies.polrelid in (select marts.oid from marts)
+),
+
+policies_kept as (
+    select marts.oid from marts
+    where
+        marts.relkind in ('r', 'p')
+        and not exists (
+            select wanted.name, wanted.cmd, wanted.roles, wanted.qual, wanted.with_check
+            from wanted_policies as wanted where wanted.oid = marts.oid
+            except
+            select present.name, present.cmd, present.roles, present.qual, present.with_check
+            from present_policies as present where present.oid = marts.oid
+        )
+        and not exists (
+            select present.name, present.cmd, present.roles, present.qual, present.with_check
+            from present_policies as present where present.oid = marts.oid
+            except
+            select wanted.name, wanted.cmd, wanted.roles, wanted.qual, wanted.with_check
+            from wanted_policies as wanted where wanted.oid = marts.oid
+        )
 ),
 
 -- Functions in marts besides the session's shop function: the monitoring panels' (macros/
@@ -196,16 +254,18 @@ statements as (
     -- 5. Mart tables: row-level security enabled and forced (the owner is subject to it too).
     select 5, marts.nspname || '.' || marts.relname, 0,
         format('alter table %I.%I enable row level security', marts.nspname, marts.relname)
-    from marts where marts.relkind in ('r', 'p')
+    from marts where marts.relkind in ('r', 'p') and not marts.rls_enabled
     union all
     select 5, marts.nspname || '.' || marts.relname, 1,
         format('alter table %I.%I force row level security', marts.nspname, marts.relname)
-    from marts where marts.relkind in ('r', 'p')
+    from marts where marts.relkind in ('r', 'p') and not marts.rls_forced
     union all
-    -- 6. Policies: drop whatever is there (a stray permissive policy would widen access) ...
+    -- 6. Policies, unless they are exactly the three of the model (policies_kept): drop whatever
+    --    is there (a stray permissive policy would widen access) ...
     select 6, marts.nspname || '.' || marts.relname, 2,
         format('drop policy %I on %I.%I', policies.polname, marts.nspname, marts.relname)
     from marts inner join pg_policy as policies on marts.oid = policies.polrelid
+    where marts.oid not in (select kept.oid from policies_kept as kept)
     union all
     -- ... and create the three of the model.
     select 6, marts.nspname || '.' || marts.relname, 3,
@@ -213,14 +273,16 @@ statements as (
             'create policy %I on %I.%I as permissive for all to %I using (true) with check (true)',
             settings.owner_policy, marts.nspname, marts.relname, marts.owner_name
         )
-    from marts cross join settings where marts.relkind in ('r', 'p')
+    from marts cross join settings
+    where marts.relkind in ('r', 'p') and marts.oid not in (select kept.oid from policies_kept as kept)
     union all
     select 6, marts.nspname || '.' || marts.relname, 4,
         format(
             'create policy %I on %I.%I as permissive for select to %I using (true)',
             settings.analyst_policy, marts.nspname, marts.relname, settings.analyst
         )
-    from marts cross join settings where marts.relkind in ('r', 'p')
+    from marts cross join settings
+    where marts.relkind in ('r', 'p') and marts.oid not in (select kept.oid from policies_kept as kept)
     union all
     select 6, marts.nspname || '.' || marts.relname, 5,
         format(
@@ -229,12 +291,15 @@ statements as (
             settings.shop_policy, marts.nspname, marts.relname, settings.operator, settings.ai,
             settings.shop_column, settings.marts_schema, settings.session_shop_function
         )
-    from marts cross join settings where marts.relkind in ('r', 'p') and marts.has_shop_column
+    from marts cross join settings
+    where
+        marts.relkind in ('r', 'p') and marts.has_shop_column
+        and marts.oid not in (select kept.oid from policies_kept as kept)
     union all
     -- 7. A view in marts runs as its caller, so the tables' row-level security applies to it.
     select 7, marts.nspname || '.' || marts.relname, 0,
         format('alter view %I.%I set (security_invoker = true)', marts.nspname, marts.relname)
-    from marts where marts.relkind = 'v'
+    from marts where marts.relkind = 'v' and not marts.security_invoker
     union all
     -- 8. Grants on marts: every row-secured relation to the three readers (AI: non-PII columns);
     --    a materialized view or foreign table cannot carry row-level security: only the analyst reads it.

@@ -430,6 +430,44 @@ def test_switched_off_rebuild_exposes_nothing_and_grants_restores(secured: Secur
     ) == [(201,)]
 
 
+# --- re-applying security repairs what was changed by hand, and keeps the rest ---------------
+
+# A change by hand to one mart's row-level security, each repaired by `hotdash grants` (as at the
+# end of every build): the policies are dropped and created again only where they are not exactly
+# the model's three.
+CHANGED_BY_HAND = [
+    "alter policy hotdash_shop_read on marts.sec_orders using (true)",
+    "alter policy hotdash_shop_read on marts.sec_orders to hotdash_operator",
+    "alter policy hotdash_owner_all on marts.sec_orders using (false)",
+    "create policy leak on marts.sec_orders for select to hotdash_operator using (true)",
+    "drop policy hotdash_analyst_read on marts.sec_orders",
+    "alter table marts.sec_orders no force row level security",
+]
+
+
+@pytest.mark.parametrize("change", CHANGED_BY_HAND, ids=lambda v: v[:48])
+def test_security_repairs_a_mart_changed_by_hand_and_keeps_the_others(
+    secured: Secured, change: str
+) -> None:
+    wanted = policies(secured.admin)
+    kept = "select oid from pg_policy where polrelid = 'marts.sec_customers'::regclass order by 1"
+    untouched = query(secured.admin, kept)
+    with db.connect(secured.admin, autocommit=True) as conn:
+        conn.execute(change)  # type: ignore[arg-type]
+    grants.apply_security(secured.builder)
+    assert policies(secured.admin) == wanted
+    assert grants.verify_security(secured.admin) == []
+    orders = "select distinct shop_domain from marts.sec_orders"
+    assert as_role(secured.admin, OPERATOR, orders, SHOP_B) == [(SHOP_B,)]
+    assert as_role(secured.admin, AI, orders, SHOP_B) == [(SHOP_B,)]
+    # the owner (dbt) reads every row again
+    assert query(secured.builder, "select count(distinct shop_domain) from marts.sec_orders") == [
+        (2,)
+    ]
+    # the mart nobody changed keeps its policies: not dropped, so not locked
+    assert query(secured.admin, kept) == untouched
+
+
 # --- verification catches changes made by hand -----------------------------------------------
 
 
