@@ -199,6 +199,16 @@ create table if not exists ops.incremental_state (
     built_at timestamptz not null default now()
 );
 
+-- The views the project's view materialization created (macros/views.sql): per view, what it
+-- was created from (fingerprint) and the view it created (relation_oid). A build leaves a view
+-- whose fingerprint is the same and which is still that view as it is.
+create table if not exists ops.view_state (
+    relation text primary key,
+    fingerprint text not null,
+    relation_oid oid not null,
+    created_at timestamptz not null default now()
+);
+
 -- What the incremental order models (int_shopify__order_net_revenue, int_shopify__order_lines)
 -- recomputed on each build, for the customer models built from them (macros/incremental.sql,
 -- changed_customers): one row per order recomputed, with the customer its rows had before (null

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from runner import db, grants, settings
+from runner import db, dbt, grants, settings
 from runner.facts import ensure_facts_table
 from tests.pytest.helpers import FIXTURES_DIR, PROJECT_DIR, insert_facts, query, run_dbt
 from tests.pytest.test_security import builder_target
@@ -696,6 +696,59 @@ def test_a_panel_whose_columns_changed_is_rebuilt(built: Built) -> None:
     reset_ages(built)
     rows = as_role(built.admin, OPERATOR, "select sum(facts) from marts.monitor_ingest", SHOP_B)
     assert rows == [(2,)]
+
+
+# --- a panel that comes out the same is left in place ------------------------------------------
+
+
+def test_an_unchanged_panel_is_left_in_place_while_a_reader_holds_it(built: Built) -> None:
+    """A build whose panel comes out the same leaves the view as it is (macros/views.sql), and its
+    end re-applies only the security statements that change something (no exclusive lock on a
+    mart already secured): a dashboard session reading the view and a mart table in an open
+    transaction does not hold the build up. With --full-refresh the view is created again, which
+    waits for the reader."""
+    oid = "select 'marts.monitor_builds'::regclass::oid"
+    before = query(built.admin, oid)
+    reading, release = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with db.connect(built.admin) as conn:
+            conn.execute("set role " + OPERATOR)
+            conn.execute("select set_config('app.shop_domain', %s, false)", (SHOP_A,))
+            # each locked till rollback: a view and a table with row-level security
+            conn.execute("select * from marts.monitor_builds").fetchall()
+            conn.execute("select * from marts.alerts").fetchall()
+            reading.set()
+            release.wait(60)
+            conn.rollback()
+
+    def build_while_read(*extra: str) -> tuple[dbt.DbtRun, bool]:
+        """The build, and whether it finished only once the reader let go (after 10 s)."""
+        release.clear()
+        reading.clear()
+        thread = threading.Thread(target=reader)
+        thread.start()
+        assert reading.wait(30)
+        timer = threading.Timer(10, release.set)
+        timer.start()
+        try:
+            run = run_dbt(built.builder, "run", "--select", "monitor_builds", *extra)
+            return run, release.is_set()
+        finally:
+            timer.cancel()
+            release.set()
+            thread.join()
+
+    run, waited = build_while_read()
+    assert [n.message for n in run.nodes if n.name == "monitor_builds"] == ["view unchanged"]
+    assert not waited
+    assert query(built.admin, oid) == before
+    run, waited = build_while_read("--full-refresh")
+    assert waited
+    assert query(built.admin, oid) != before
+    # recorded anew: the next build leaves it again
+    run = run_dbt(built.builder, "run", "--select", "monitor_builds")
+    assert [n.message for n in run.nodes if n.name == "monitor_builds"] == ["view unchanged"]
 
 
 # --- security switched off: the panels build, `hotdash grants` completes them --------------------
