@@ -171,11 +171,13 @@
     {%- else %}
     select {{ keys | join(', ') }}
     from {{ ref(source_model.model) }}
-    where
-        {{ source_model.batch }} > {{ state.cursors.get(source_model.model, 0) }}
-        {%- if source_model.get('dated') %}
-        or {{ crossed_by_as_of(reporting_date(source_model.dated), state) }}
-        {%- endif %}
+    where {{ source_model.batch }} > {{ state.cursors.get(source_model.model, 0) }}
+    {%- if source_model.get('dated') %}
+    union
+    select {{ keys | join(', ') }}
+    from {{ ref(source_model.model) }}
+    where {{ dated_crossed_by_as_of(source_model.dated, state) }}
+    {%- endif %}
     {%- endif %}
     {%- endfor %}
     {%- if also_changed %}
@@ -198,6 +200,18 @@
     {{ date_expr }}
     between least('{{ state.as_of }}'::date, {{ as_of_date() }}) + {{ 1 - lag }}
     and greatest('{{ state.as_of }}'::date, {{ as_of_date() }}) - {{ lag }}
+{%- endmacro %}
+
+{#- A timestamp whose reporting date the as-of date passes as it moves (crossed_by_as_of), read
+    through an index on the timestamp: its range, a day wider on each side than the dates' (a
+    time zone's offset changes by less than a day), then the dates themselves. Two selects of a
+    union rather than an OR with the batch: each reads its own index, where the OR read the whole
+    table (stg_shopify__orders at 1M facts: 40 ms, four times a night). -#}
+{% macro dated_crossed_by_as_of(ts, state) -%}
+    {%- set zone = var('reporting_timezone') -%}
+    {{ ts }} >= (least('{{ state.as_of }}'::date, {{ as_of_date() }})::timestamp at time zone '{{ zone }}')
+    and {{ ts }} < ((greatest('{{ state.as_of }}'::date, {{ as_of_date() }}) + 2)::timestamp at time zone '{{ zone }}')
+    and {{ crossed_by_as_of(reporting_date(ts), state) }}
 {%- endmacro %}
 
 {#- In a model that names the changed keys in a CTE `changed` (changed_keys): the row read is
