@@ -21,6 +21,10 @@ orders as (
     select * from {{ ref('int_shopify__order_net_revenue') }}
 ),
 
+customers as (
+    select * from {{ ref('int_shopify__customer_history') }}
+),
+
 reference as (
     select
         {{ as_of_date() }} as as_of_date,
@@ -83,23 +87,16 @@ monthly_orders as (
     group by shop_domain, order_month
 ),
 
-first_orders as (
-    select
-        shop_domain,
-        customer_id,
-        min(order_month) as first_month
-    from customer_months
-    where customer_id is not null
-    group by shop_domain, customer_id
-),
-
+-- A customer is new in the month of their first order that counts: int_shopify__customer_history
+-- holds one row per customer with an order that counts, from the same orders (order_month is the
+-- month of order_date), maintained night by night rather than grouped again from every order.
 monthly_new_customers as (
     select
         shop_domain,
-        first_month as month,
+        date_trunc('month', first_order_date)::date as month,
         count(*) as new_customers
-    from first_orders
-    group by shop_domain, first_month
+    from customers
+    group by shop_domain, date_trunc('month', first_order_date)
 ),
 
 -- The first day on which each year's cumulative net revenue reached the goal.
