@@ -3,13 +3,17 @@
 {%- set settings = ['reporting_timezone'] -%}
 {%- set also_changed = 'order_lines_catalog_changed' -%}
 {#- The customers' index: int_shopify__customer_top_category reads a changed customer's lines
-    through it. -#}
+    through it. The variants' index: int_shopify__variant_sales reads each variant's lines of
+    its window, and the last day it sold, through it. -#}
 {{ intermediate_incremental_config(
     keys,
     sources,
     settings,
     row_key=keys + ['position'],
-    indexes=[{'columns': ['shop_domain', 'customer_id']}],
+    indexes=[
+        {'columns': ['shop_domain', 'customer_id']},
+        {'columns': ['shop_domain', 'variant_id', 'order_date']},
+    ],
     log_changes=true,
     also_changed=also_changed,
 ) }}
