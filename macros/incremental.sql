@@ -290,6 +290,56 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Post-hook of an incremental model: each index of its config (`indexes`, plain columns) that
+    its table lacks, created. dbt creates a table's indexes only with the table, so an index added
+    to an incremental model's config would otherwise wait for a full refresh, and a query written
+    for it (a lateral read per variant, a range of dates) would read the whole table meanwhile,
+    once per row that calls it. An index counts as there when one has the same key columns in the
+    same order (and is unique, if the config's is). -#}
+{% macro ensure_indexes() -%}
+    {%- set wanted = [] -%}
+    {%- for index in config.get('indexes') or [] -%}
+        {%- set plain = namespace(columns=(index.get('columns') or []) | length > 0) -%}
+        {%- for column in index.get('columns') or [] -%}
+            {%- if not modules.re.fullmatch('[a-z_][a-z0-9_]*', column) -%}
+                {%- set plain.columns = false -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if plain.columns -%}
+            {%- do wanted.append(index) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if wanted -%}
+        do $ensure_indexes$
+        begin
+        {%- for index in wanted %}
+            if not exists (
+                select from pg_index as indexes
+                where
+                    indexes.indrelid = {{ dbt.string_literal(this.render()) }}::regclass
+                    and indexes.indexprs is null
+                    and indexes.indpred is null
+                    {%- if index.get('unique') %}
+                    and indexes.indisunique
+                    {%- endif %}
+                    and array(
+                        select attributes.attname::text
+                        from unnest(indexes.indkey::int2[]) with ordinality as keys (attnum, position)
+                        inner join pg_attribute as attributes
+                            on attributes.attrelid = indexes.indrelid and attributes.attnum = keys.attnum
+                        order by keys.position
+                    ) = array[{% for column in index.columns %}{{ dbt.string_literal(column) }}{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
+            ) then
+                create {{ 'unique ' if index.get('unique') }}index on {{ this }} ({{ index.columns | join(', ') }});
+            end if;
+        {%- endfor %}
+        end
+        $ensure_indexes$
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Post-hook: the state the rows now hold, in the model's transaction. With `also_changed` (a
     rule's macro name) and a macro <also_changed>_inputs: what the rule reads, as it is now, under
     the rule's name (also_changed_inputs_saved). -#}
@@ -359,6 +409,7 @@
         on_schema_change='sync_all_columns',
         pre_hook="{{ delete_changed_rows(" ~ args ~ ") }}",
         post_hook=[
+            "{{ ensure_indexes() }}",
             "{{ save_incremental_state(" ~ (sources | tojson) ~ ", " ~ (settings | tojson)
                 ~ ", " ~ ((also_changed or '') | tojson) ~ ") }}",
             "{{ prune_order_changes(" ~ (sources | tojson) ~ ") }}",

@@ -175,13 +175,15 @@
 {#- The config of an incremental staging model: built on the judge's batches by delete+insert on
     its key (shop_domain and the entity's), failing on a schema change, with a unique index on
     its rows' key (`row_key`, the key by default), indexes on fact_id and judge_batch (what an
-    incremental run and the accounting check look up), and the model's own `indexes`. -#}
+    incremental run and the accounting check look up), and the model's own `indexes`, each
+    created on an existing table that lacks it (ensure_indexes). -#}
 {% macro staging_config(unique_key, row_key=none, indexes=[]) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=unique_key,
         on_schema_change='fail',
+        post_hook="{{ ensure_indexes() }}",
         indexes=[
             {'columns': row_key or unique_key, 'unique': true},
             {'columns': ['fact_id']},

@@ -222,3 +222,48 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_customers_and_
         ]:
             with db.connect(target) as conn, pytest.raises(psycopg.errors.UniqueViolation):
                 conn.execute(f"insert into {table} select * from {table} where {key}")
+
+
+# Indexes of incremental models' configs, each read by a query written for it.
+ADDED_INDEXES = [
+    ("staging", "stg_shopify__orders", "(created_at)"),
+    ("staging", "stg_shopify__refunds", "(created_at)"),
+    ("intermediate", "int_shopify__order_net_revenue", "(order_date)"),
+    ("intermediate", "int_shopify__order_lines", "(shop_domain, variant_id, order_date)"),
+]
+
+
+def test_an_index_added_to_an_incremental_model_is_created_on_its_next_build(target) -> None:
+    """A table an older version of the project built lacks the indexes added to its config since:
+    the next incremental build creates each (ensure_indexes), once."""
+    insert_facts(target, store_facts(), created_at=STORED_AT)
+    build(target, "2025-03-08")
+
+    def found() -> list[tuple]:
+        return [
+            (
+                table,
+                query(
+                    target,
+                    "select count(*) from pg_indexes where schemaname = %s and tablename = %s"
+                    " and indexdef like %s",
+                    (schema, table, f"%USING btree {columns}"),
+                )[0][0],
+            )
+            for schema, table, columns in ADDED_INDEXES
+        ]
+
+    assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
+    with db.connect(target, autocommit=True) as conn:
+        for schema, table, columns in ADDED_INDEXES:
+            (name,) = conn.execute(
+                "select indexname from pg_indexes where schemaname = %s and tablename = %s"
+                " and indexdef like %s",
+                (schema, table, f"%USING btree {columns}"),
+            ).fetchone()
+            conn.execute(f'drop index {schema}."{name}"')
+    assert found() == [(table, 0) for _, table, _ in ADDED_INDEXES]
+    build(target, "2025-03-08")
+    assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
+    build(target, "2025-03-09")
+    assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
