@@ -169,19 +169,12 @@ policies_kept as (
     select marts.oid from marts
     where
         marts.relkind in ('r', 'p')
-        and not exists (
-            select wanted.name, wanted.cmd, wanted.roles, wanted.qual, wanted.with_check
+        and (
+            select jsonb_agg(to_jsonb(wanted) - 'oid' order by wanted.name)
             from wanted_policies as wanted where wanted.oid = marts.oid
-            except
-            select present.name, present.cmd, present.roles, present.qual, present.with_check
+        ) = (
+            select jsonb_agg(to_jsonb(present) - 'oid' order by present.name)
             from present_policies as present where present.oid = marts.oid
-        )
-        and not exists (
-            select present.name, present.cmd, present.roles, present.qual, present.with_check
-            from present_policies as present where present.oid = marts.oid
-            except
-            select wanted.name, wanted.cmd, wanted.roles, wanted.qual, wanted.with_check
-            from wanted_policies as wanted where wanted.oid = marts.oid
         )
 ),
 
