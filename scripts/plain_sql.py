@@ -62,6 +62,10 @@ from runner import settings  # noqa: E402
 #   header is found by a CASE over its positions; the Instagram metrics are pivoted by one
 #   lateral pass over a winner's insights.
 
+# The indexes the compiled models read through, by model: int_shopify__variant_sales reads each
+# variant's order lines of its window, and its last sale, through this one.
+READ_THROUGH = {"int_shopify__order_lines": ("shop_domain, variant_id, order_date",)}
+
 # The dbt_project.yml var defaults the staging rules read (the compiled intermediate and mart
 # SQL carries the others).
 KNOWN_CURRENCIES = ("USD",)
@@ -1702,6 +1706,12 @@ def steps(
             )
             continue
         statements = [f"create table {table} as\n" + _render(template, s, as_of_date)]
+        # An index a model's query is written to read through (a lateral read per row of
+        # another table, which without it scans this one each time), as the model's config
+        # creates it; no other index of dbt's.
+        statements += [
+            f"create index on {table} ({columns})" for columns in READ_THROUGH.get(model, ())
+        ]
         if model in read:
             # Statistics for the joins of the models that read it (dbt's post-hook too).
             statements.append(f"analyze {table}")
