@@ -28,7 +28,7 @@
     the edge of a window of that many days ending on the as-of date, when the as-of date moves.
 -#}
 
-{#- The model's key in ops.incremental_state: schema.table. -#}
+{#- The model's key in ops.incremental_state (and a view's in ops.view_state): schema.table. -#}
 {% macro incremental_state_key() -%}
     {{ return(this.schema ~ '.' ~ this.identifier) }}
 {%- endmacro %}

@@ -25,7 +25,7 @@
     {%- call statement('view_state') -%}
         insert into {{ source('ops', 'view_state') }} (relation, fingerprint, relation_oid)
         values (
-            {{ dbt.string_literal(view_state_key()) }},
+            {{ dbt.string_literal(incremental_state_key()) }},
             {{ dbt.string_literal(fingerprint) }},
             to_regclass({{ dbt.string_literal(this.render()) }})::oid
         )
@@ -37,11 +37,6 @@
     {{ adapter.commit() }}
     {{ return(result) }}
 {%- endmaterialization %}
-
-{#- The view's key in ops.view_state: schema.name. -#}
-{% macro view_state_key() -%}
-    {{ return(this.schema ~ '.' ~ this.identifier) }}
-{%- endmacro %}
 
 {#- md5 of what the view is created from: its compiled SQL, its pre- and post-hooks as they render
     now (the security statements read the database), its config, description and columns, and
@@ -67,7 +62,7 @@
     {%- endif -%}
     {%- set found = run_query(
         "select exists (select from " ~ state
-        ~ " where relation = " ~ dbt.string_literal(view_state_key())
+        ~ " where relation = " ~ dbt.string_literal(incremental_state_key())
         ~ " and fingerprint = " ~ dbt.string_literal(fingerprint)
         ~ " and relation_oid = to_regclass(" ~ dbt.string_literal(this.render()) ~ ")::oid)"
     ) -%}

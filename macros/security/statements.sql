@@ -165,14 +165,15 @@ present_policies as (
     where policies.polrelid in (select marts.oid from marts)
 ),
 
-policies_kept as (
-    select marts.oid from marts
+-- The mart tables whose policies are not exactly the wanted ones: theirs are replaced.
+policies_replaced as (
+    select marts.* from marts
     where
         marts.relkind in ('r', 'p')
         and (
             select jsonb_agg(to_jsonb(wanted) - 'oid' order by wanted.name)
             from wanted_policies as wanted where wanted.oid = marts.oid
-        ) = (
+        ) is distinct from (
             select jsonb_agg(to_jsonb(present) - 'oid' order by present.name)
             from present_policies as present where present.oid = marts.oid
         )
@@ -253,12 +254,11 @@ statements as (
         format('alter table %I.%I force row level security', marts.nspname, marts.relname)
     from marts where marts.relkind in ('r', 'p') and not marts.rls_forced
     union all
-    -- 6. Policies, unless they are exactly the three of the model (policies_kept): drop whatever
-    --    is there (a stray permissive policy would widen access) ...
+    -- 6. Policies, unless they are exactly the three of the model (policies_replaced): drop
+    --    whatever is there (a stray permissive policy would widen access) ...
     select 6, marts.nspname || '.' || marts.relname, 2,
         format('drop policy %I on %I.%I', policies.polname, marts.nspname, marts.relname)
-    from marts inner join pg_policy as policies on marts.oid = policies.polrelid
-    where marts.oid not in (select kept.oid from policies_kept as kept)
+    from policies_replaced as marts inner join pg_policy as policies on marts.oid = policies.polrelid
     union all
     -- ... and create the three of the model.
     select 6, marts.nspname || '.' || marts.relname, 3,
@@ -266,16 +266,14 @@ statements as (
             'create policy %I on %I.%I as permissive for all to %I using (true) with check (true)',
             settings.owner_policy, marts.nspname, marts.relname, marts.owner_name
         )
-    from marts cross join settings
-    where marts.relkind in ('r', 'p') and marts.oid not in (select kept.oid from policies_kept as kept)
+    from policies_replaced as marts cross join settings
     union all
     select 6, marts.nspname || '.' || marts.relname, 4,
         format(
             'create policy %I on %I.%I as permissive for select to %I using (true)',
             settings.analyst_policy, marts.nspname, marts.relname, settings.analyst
         )
-    from marts cross join settings
-    where marts.relkind in ('r', 'p') and marts.oid not in (select kept.oid from policies_kept as kept)
+    from policies_replaced as marts cross join settings
     union all
     select 6, marts.nspname || '.' || marts.relname, 5,
         format(
@@ -284,10 +282,7 @@ statements as (
             settings.shop_policy, marts.nspname, marts.relname, settings.operator, settings.ai,
             settings.shop_column, settings.marts_schema, settings.session_shop_function
         )
-    from marts cross join settings
-    where
-        marts.relkind in ('r', 'p') and marts.has_shop_column
-        and marts.oid not in (select kept.oid from policies_kept as kept)
+    from policies_replaced as marts cross join settings where marts.has_shop_column
     union all
     -- 7. A view in marts runs as its caller, so the tables' row-level security applies to it.
     select 7, marts.nspname || '.' || marts.relname, 0,
