@@ -196,11 +196,13 @@
     built from the changed parents by delete+insert on the parent's key, the items of every
     changed parent deleted first (delete_items_of_changed_parents), failing on a schema change,
     with a unique index on the parent's key and the item's position, indexes on parent_fact_id
-    and parent_judge_batch, and the model's own `indexes`. -#}
+    and parent_judge_batch, and the model's own `indexes`. Its first build and a full refresh
+    load it with CREATE TABLE AS, in parallel workers (load_in_parallel, macros/contract_tables.sql). -#}
 {% macro item_staging_config(parent_model, parent_keys, indexes=[]) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='delete+insert',
+        load_in_parallel=true,
         unique_key=parent_keys,
         on_schema_change='fail',
         pre_hook="{{ delete_items_of_changed_parents('" ~ parent_model ~ "', "
