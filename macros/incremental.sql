@@ -295,7 +295,8 @@
     to an incremental model's config would otherwise wait for a full refresh, and a query written
     for it (a lateral read per variant, a range of dates) would read the whole table meanwhile,
     once per row that calls it. An index counts as there when one has the same key columns in the
-    same order (and is unique, if the config's is). -#}
+    same order (and is unique, if the config's is); one that is not is created as dbt creates the
+    table's indexes (get_create_index_sql: its name, its `type`). -#}
 {% macro ensure_indexes() -%}
     {%- set wanted = [] -%}
     {%- for index in config.get('indexes') or [] -%}
@@ -330,7 +331,7 @@
                         order by keys.position
                     ) = array[{% for column in index.columns %}{{ dbt.string_literal(column) }}{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
             ) then
-                create {{ 'unique ' if index.get('unique') }}index on {{ this }} ({{ index.columns | join(', ') }});
+                {{ get_create_index_sql(this, index) }};
             end if;
         {%- endfor %}
         end
