@@ -16,20 +16,34 @@
     facts past the highest settled id that are not judged yet: the new facts, and any committed
     late. A writer that holds its transaction for minutes keeps the watermark back for that long;
     it only widens the scan.
+
+    A full refresh judges every fact again into a new table and drops the older batches, but not
+    what they settled: every fact up to the watermark settled before it began had committed or
+    will never exist by then, so its snapshot sees them all and its batch judges them. Its batch
+    keeps that watermark (inherited_through), and the watermark is the higher of the two. Without
+    it, the judge run that settles the full refresh (runner.pipeline._settle_judged_anew), and any
+    build while a writer keeps the full refresh's batch unsettled, would compare every fact's id
+    with the verdicts (at 1M facts 0.7 s) instead of the ids past the last night's.
 -#}
 
 {#- The highest fact id up to which every fact is judged or will never commit (0: none). Only
     sealed batches count as "later": committed, and not the batch being judged. -#}
 {% macro triage_settled_through() -%}
-    (
-        select coalesce(max(settled.max_fact_id), 0)
-        from {{ source('ops', 'facts_triage_batches') }} as settled
-        where exists (
-            select 1 from {{ source('ops', 'facts_triage_batches') }} as later
-            where
-                later.judge_batch > settled.judge_batch
-                and later.xid_horizon is not null
-                and later.judged_xmin >= settled.xid_horizon
+    greatest(
+        (
+            select coalesce(max(settled.max_fact_id), 0)
+            from {{ source('ops', 'facts_triage_batches') }} as settled
+            where exists (
+                select 1 from {{ source('ops', 'facts_triage_batches') }} as later
+                where
+                    later.judge_batch > settled.judge_batch
+                    and later.xid_horizon is not null
+                    and later.judged_xmin >= settled.xid_horizon
+            )
+        ),
+        (
+            select coalesce(max(refreshed.inherited_through), 0)
+            from {{ source('ops', 'facts_triage_batches') }} as refreshed
         )
     )
 {%- endmacro %}
@@ -126,11 +140,16 @@
 
 {#-
     Post-hook, in the batch's transaction: the highest fact id judged. A full refresh judged every
-    fact again into a new table, so the older batches no longer describe it: they go.
+    fact again into a new table, so the older batches no longer describe it: they go, and its
+    batch keeps the watermark they settled (inherited_through; the header says why it holds).
 -#}
 {% macro triage_close_batch() -%}
     update {{ source('ops', 'facts_triage_batches') }}
-    set max_fact_id = (select coalesce(max(judged.fact_id), 0) from {{ this }} as judged)
+    set
+        max_fact_id = (select coalesce(max(judged.fact_id), 0) from {{ this }} as judged)
+        {%- if not is_incremental() %},
+        inherited_through = {{ triage_settled_through() }}
+        {%- endif %}
     where judge_batch = {{ triage_current_batch() }};
     {%- if not is_incremental() %}
     delete from {{ source('ops', 'facts_triage_batches') }}

@@ -160,30 +160,37 @@ create table if not exists ops.shop_logins (
 -- transaction still running when the batch began judging. max_fact_id: the highest fact id in
 -- facts_triage once the batch was judged. xid_horizon: the next transaction id once the batch had
 -- committed; every writer holding a fact id up to max_fact_id has a transaction id below it.
+-- inherited_through: on a full refresh's batch, the watermark settled before it began (every fact
+-- up to it had committed or will never exist, so the full refresh judged them all).
 create table if not exists ops.facts_triage_batches (
     judge_batch bigint primary key,
     judged_xmin xid8 not null,
     max_fact_id bigint,
     judged_at timestamptz not null default now(),
-    xid_horizon xid8
+    xid_horizon xid8,
+    inherited_through bigint
 );
 
 -- The accounting check (tests/dbt/assert_every_fact_is_accounted_for.sql) on an incremental night
 -- reads only what no passing check has read (macros/triage.sql, accounting_*): accounted_at, when
 -- a passing check covered the batch; accounted_through, the watermark it verified up to;
--- all_checked_at, when a passing check read every fact.
+-- all_checked_at, when a passing check read every fact. Added to a table made before them, as
+-- inherited_through (above) is.
 do $hotdash$
 begin
     if (
         select count(*) from information_schema.columns
         where
             table_schema = 'ops' and table_name = 'facts_triage_batches'
-            and column_name in ('accounted_at', 'accounted_through', 'all_checked_at')
-    ) < 3 then
+            and column_name in (
+                'accounted_at', 'accounted_through', 'all_checked_at', 'inherited_through'
+            )
+    ) < 4 then
         alter table ops.facts_triage_batches
             add column if not exists accounted_at timestamptz,
             add column if not exists accounted_through bigint,
-            add column if not exists all_checked_at timestamptz;
+            add column if not exists all_checked_at timestamptz,
+            add column if not exists inherited_through bigint;
     end if;
 end
 $hotdash$;

@@ -289,10 +289,13 @@ def settled_through(conn: psycopg.Connection) -> int:
         return 0
     return int(
         conn.execute(
-            "select coalesce(max(settled.max_fact_id), 0) from ops.facts_triage_batches as settled"
-            " where exists (select 1 from ops.facts_triage_batches as later"
-            " where later.judge_batch > settled.judge_batch and later.xid_horizon is not null"
-            " and later.judged_xmin >= settled.xid_horizon)"
+            "select greatest("
+            " (select coalesce(max(settled.max_fact_id), 0) from ops.facts_triage_batches as settled"
+            "  where exists (select 1 from ops.facts_triage_batches as later"
+            "  where later.judge_batch > settled.judge_batch and later.xid_horizon is not null"
+            "  and later.judged_xmin >= settled.xid_horizon)),"
+            " (select coalesce(max(refreshed.inherited_through), 0)"
+            "  from ops.facts_triage_batches as refreshed))"
         ).fetchone()[0]
     )
 

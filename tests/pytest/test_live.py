@@ -26,7 +26,14 @@ from runner.grants import require_secure
 from runner.pipeline import BuildListener, BuildOptions, Step, build
 from runner.status import status
 from tests.live_load import READERS, WriterStats, mart_counts, reader, unjudged, writer
-from tests.pytest.helpers import PROJECT_DIR, insert_facts, query, scalar, table_rows
+from tests.pytest.helpers import (
+    PROJECT_DIR,
+    failing_rows,
+    insert_facts,
+    query,
+    scalar,
+    table_rows,
+)
 
 HOTDASH = Path(sys.executable).parent / "hotdash"
 SHOP = "live.myshopify.com"
@@ -198,6 +205,54 @@ def test_a_full_refresh_leaves_unsettled_what_a_running_writer_may_still_commit(
     assert unjudged(target) == 0
     with db.connect(target) as conn:
         assert contracts.settled_through(conn) == late_id + 1
+
+
+def test_a_full_refresh_keeps_the_watermark_settled_before_it(target):
+    """Every fact up to the watermark settled before a full refresh had committed when it began,
+    so the full refresh judges them all and keeps that watermark: with a writer holding an id
+    through the full refresh (its own batch cannot settle), the watermark stays at the facts
+    settled before, not 0 (the next builds compare only the ids past it), and the writer's fact
+    is judged and staged once it commits."""
+    (first,) = insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    build(target, FAST)
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == first
+    with psycopg.connect(target.conninfo) as held:
+        _, early_id = _hold_an_order_below_a_committed_one(target, held)
+        report = build(target, BuildOptions(full_refresh=True, skip_contracts=True))
+        with db.connect(target) as conn:
+            assert contracts.settled_through(conn) == first
+        assert _judge_line(report) == (
+            "2 facts judged (every fact: full refresh);"
+            " not settled yet: a transaction older than the judge still runs"
+        )
+        assert staged_order_ids(target) == {1, 3}
+        held.commit()
+    assert _judge_line(build(target, FAST)) == "1 fact judged"
+
+    assert staged_order_ids(target) == {1, 2, 3}
+    assert unjudged(target) == 0
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == early_id
+
+
+def test_the_accounting_check_holds_a_full_refresh_to_the_watermark_it_kept(target):
+    """The accounting check reads every fact up to the judge's watermark, the one a full refresh
+    kept included: a fact settled before the full refresh and missing from its triage is named,
+    while a writer keeps the full refresh's own batch unsettled."""
+    (first,) = insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    build(target, FAST)
+    with psycopg.connect(target.conninfo) as held:
+        _hold_an_order_below_a_committed_one(target, held)
+        build(target, BuildOptions(full_refresh=True, skip_contracts=True))
+        with db.connect(target) as conn:
+            conn.execute("delete from ops.facts_triage where fact_id = %s", (first,))
+        failures, rows = failing_rows(
+            target, "assert_every_fact_is_accounted_for", "fact_id, topic, problem"
+        )
+        held.rollback()
+    assert failures == [1]
+    assert rows == [(first, "shopify.orders", "never judged")]
 
 
 def test_a_late_child_reaches_line_items_after_its_parent_moved_on(target):
