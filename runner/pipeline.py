@@ -315,6 +315,15 @@ def _settle_judged_anew(ctx: BuildContext) -> str:
     judge's timing of the triage, unless it fails."""
     from runner import contracts
 
+    with connect(ctx.target, autocommit=True) as conn:
+        if contracts.settled_through(conn) == 0:
+            # Nothing settled to keep (a database's first build): the run compares every fact's
+            # id with the new triage's unique index, whose heap no one has read yet. VACUUM
+            # (ANALYZE) first sets its hint bits and visibility map (and gives the planner its
+            # statistics), so the comparison reads the index alone: at 3M facts, on a copy of
+            # the triage, 0.46 s and then 0.46 s, where the comparison took 4.3 s on the table as
+            # built; a first build's judge step 23.5 s against 24.9 s (one pair).
+            conn.execute(f"vacuum (analyze) {contracts.TRIAGE}")
     args = ["run", "--select", contracts.TRIAGE_MODEL, *NO_ARTIFACTS]
     run = dbt.invoke(
         ctx.target,

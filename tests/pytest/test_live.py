@@ -170,14 +170,22 @@ def test_a_full_refresh_settles_what_it_judged_with_a_fact_committed_meanwhile(t
 
 
 def test_a_databases_first_build_settles_what_it_judged(target):
-    """The first build judges every fact, as a full refresh does, and settles it the same way:
-    the next build's judge reads only the facts past the highest id."""
+    """The first build judges every fact, as a full refresh does, and settles it the same way
+    (the new triage vacuumed first: nothing was settled before it): the next build's judge reads
+    only the facts past the highest id."""
     _, second = insert_facts(
         target, [(SHOP, "shopify.orders", order(1)), (SHOP, "shopify.orders", order(2))]
     )
     assert _judge_line(build(target, FAST)) == f"2 facts judged; settled through fact id {second:,}"
     with db.connect(target) as conn:
         assert contracts.settled_through(conn) == second
+    # Vacuumed before that run, which compares every fact's id with the new triage's: its pages
+    # all visible, the comparison reads the triage's index alone.
+    pages, visible = scalar(
+        target,
+        "select array[relpages, relallvisible] from pg_class where oid = 'ops.facts_triage'::regclass",
+    )
+    assert visible == pages > 0
     insert_facts(target, [(SHOP, "shopify.orders", order(3))])
     assert _judge_line(build(target, FAST)) == "1 fact judged"
     assert staged_order_ids(target) == {1, 2, 3}
