@@ -26,26 +26,12 @@
     with the verdicts (at 1M facts 0.7 s) instead of the ids past the last night's.
 -#}
 
-{#- The highest fact id up to which every fact is judged or will never commit (0: none). Only
-    sealed batches count as "later": committed, and not the batch being judged. -#}
+{#- The highest fact id up to which every fact is judged or will never commit (0: none): the
+    function ops.triage_settled_through() (macros/setup/ddl.sql), the one definition, which the
+    runner calls too (runner.contracts.settled_through). Only sealed batches count as "later":
+    committed, and not the batch being judged. -#}
 {% macro triage_settled_through() -%}
-    greatest(
-        (
-            select coalesce(max(settled.max_fact_id), 0)
-            from {{ source('ops', 'facts_triage_batches') }} as settled
-            where exists (
-                select 1 from {{ source('ops', 'facts_triage_batches') }} as later
-                where
-                    later.judge_batch > settled.judge_batch
-                    and later.xid_horizon is not null
-                    and later.judged_xmin >= settled.xid_horizon
-            )
-        ),
-        (
-            select coalesce(max(refreshed.inherited_through), 0)
-            from {{ source('ops', 'facts_triage_batches') }} as refreshed
-        )
-    )
+    {{ source('ops', 'facts_triage_batches').schema }}.triage_settled_through()
 {%- endmacro %}
 
 {#- The same watermark as a number, read when the node that uses it is compiled, right before it

@@ -195,6 +195,37 @@ begin
 end
 $hotdash$;
 
+-- The judge's watermark: the highest fact id up to which every fact is judged or will never
+-- commit (0: none). A batch's max_fact_id is settled once a later sealed batch (committed: its
+-- xid_horizon is set, so not the batch being judged) began with no transaction below the
+-- batch's horizon still running; a full refresh's batch keeps the watermark settled before it
+-- (inherited_through). macros/triage.sql says why. The one definition: the judge, the accounting
+-- check and a full refresh's batch (macros/triage.sql, triage_settled_through) and the runner
+-- (runner.contracts.settled_through) call it.
+create or replace function ops.triage_settled_through()
+returns bigint
+language sql stable parallel safe
+as $hotdash$
+    select greatest(
+        (
+            select coalesce(max(settled.max_fact_id), 0)
+            from ops.facts_triage_batches as settled
+            where exists (
+                select 1 from ops.facts_triage_batches as later
+                where
+                    later.judge_batch > settled.judge_batch
+                    and later.xid_horizon is not null
+                    and later.judged_xmin >= settled.xid_horizon
+            )
+        ),
+        (
+            select coalesce(max(refreshed.inherited_through), 0)
+            from ops.facts_triage_batches as refreshed
+        )
+    )
+$hotdash$;
+revoke all on function ops.triage_settled_through() from public;
+
 -- The state of each intermediate model built incrementally (macros/incremental.sql): the as-of
 -- date and settings (fingerprint) its rows were computed for, and per source model the highest
 -- judge batch it had read (cursors). Written in the model's own transaction, with its rows.

@@ -283,21 +283,16 @@ def _cursor(conn: psycopg.Connection, relation: str) -> int:
 
 
 def settled_through(conn: psycopg.Connection) -> int:
-    """The judge's watermark, as triage_settled_through() in macros/triage.sql computes it:
-    every fact up to it is judged or will never commit."""
-    if not relation_exists(conn, "ops.facts_triage_batches"):
+    """The judge's watermark: every fact up to it is judged or will never commit (0 before the
+    judge ever ran). The function ops.triage_settled_through() computes it, as the judge and the
+    accounting check read it (macros/setup/ddl.sql); a database whose ops tables predate it reads
+    0 until a build creates it, which only widens what is read past the watermark."""
+    (found,) = conn.execute(
+        "select to_regprocedure('ops.triage_settled_through()') is not null"
+    ).fetchone()
+    if not found:
         return 0
-    return int(
-        conn.execute(
-            "select greatest("
-            " (select coalesce(max(settled.max_fact_id), 0) from ops.facts_triage_batches as settled"
-            "  where exists (select 1 from ops.facts_triage_batches as later"
-            "  where later.judge_batch > settled.judge_batch and later.xid_horizon is not null"
-            "  and later.judged_xmin >= settled.xid_horizon)),"
-            " (select coalesce(max(refreshed.inherited_through), 0)"
-            "  from ops.facts_triage_batches as refreshed))"
-        ).fetchone()[0]
-    )
+    return int(conn.execute("select ops.triage_settled_through()").fetchone()[0])
 
 
 def _unjudged(settled: int | None) -> str:
