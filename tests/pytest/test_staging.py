@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import re
 from decimal import Decimal
 
 import psycopg
@@ -1272,7 +1273,8 @@ def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
         conn.execute("set parallel_setup_cost = 0; set parallel_tuple_cost = 0")
         conn.execute("set min_parallel_table_scan_size = 0")
         plan = "\n".join(row[0] for row in conn.execute("explain " + sql))
-    assert "Parallel Seq Scan on facts" in plan
+    # a parallel scan of the facts, whichever the costs choose (sequential or bitmap)
+    assert re.search(r"Parallel [A-Za-z ]*Scan on facts\b", plan), plan
     assert "SubPlan" not in plan, plan
 
 
