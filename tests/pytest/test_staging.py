@@ -1278,6 +1278,28 @@ def test_the_judge_runs_in_parallel_workers_with_no_correlated_subquery(target):
     assert "SubPlan" not in plan, plan
 
 
+def test_an_incremental_staging_run_looks_each_new_version_up_in_the_staged_rows(target):
+    """A night's staging reads the versions judged since its cursor and compares each with the
+    row staged for its key through the model's unique index (a subquery per version), rather
+    than joining them to the staged rows, which the planner, not knowing how many versions lie
+    past the cursor, did by hashing every staged row: at 3M facts, most of a night's query."""
+    insert_facts(
+        target, [(SHOP, "shopify.orders", order(n, "2024-01-02T00:00:00Z")) for n in (1, 2)]
+    )
+    build_staging(target)
+    run_dbt(target, "compile", "--select", "stg_shopify__orders")
+    compiled = dbt.target_dir(target) / "compiled" / "hotdash" / "models" / "staging"
+    sql = (compiled / "stg_shopify__orders.sql").read_text()
+    with db_connect(target) as conn:
+        plan = [row[0] for row in conn.execute("explain (costs off) " + sql)]
+    staged = [n for n, line in enumerate(plan) if "stg_shopify__orders staged" in line]
+    assert len(staged) == 1, "\n".join(plan)
+    # the scan of the staged rows is the first under a SubPlan, not a side of a join
+    subplans = [n for n, line in enumerate(plan[: staged[0]]) if "SubPlan" in line]
+    assert subplans, "\n".join(plan)
+    assert not any("Scan" in line for line in plan[subplans[-1] + 1 : staged[0]]), "\n".join(plan)
+
+
 def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
     """ANALYZE rescans a table: a first build gathers statistics, and a build after which the
     table has more than 1.1 times the pages it had when last analyzed gathers them again; at
