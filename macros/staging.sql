@@ -12,6 +12,25 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#-
+    The same cursor as a number, read when the node is compiled, right before it runs
+    (_literal_at_run, macros/triage.sql), for a child model (line items), which reads its parent's
+    rows past it: the parent has an index on its judge batch, and with a number the planner reads
+    the new batches through it. With the subquery it took a third of the parent's rows to lie past
+    the cursor, scanned every staged order for the changed ones and hashed every line item to
+    delete theirs (at 1M facts, 75 ms to find 3,661 changed orders' payloads where the index takes
+    25). The pre-hook and the model read the same number, the cursor before the pre-hook's delete.
+    Not for the judge's verdicts (latest_facts): the triage has no index that leads with the
+    batch, and on statistics older than the new batch the planner took it for one row.
+-#}
+{% macro incremental_cursor_literal(column) -%}
+    {%- if is_incremental() -%}
+        {{ _literal_at_run('select coalesce(max(existing.' ~ column ~ '), 0) from ' ~ this ~ ' as existing') }}
+    {%- else -%}
+        0
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The good verdicts of one topic in the judge batches past the model's cursor (alias: the
     triage's alias in the query): the versions latest_facts chooses among. -#}
 {% macro _good_verdicts(alias, topic) -%}
@@ -154,7 +173,7 @@
         facts.value
     from {{ ref(parent_model) }} as parent
     {{ fact_by_id('parent.fact_id') }}
-    where parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
+    where parent.judge_batch > {{ incremental_cursor_literal('parent_judge_batch') }}
 {%- endmacro %}
 
 {#-
@@ -168,7 +187,7 @@
         delete from {{ this }} as items
         using {{ ref(parent_model) }} as parent
         where
-            parent.judge_batch > {{ incremental_cursor('parent_judge_batch') }}
+            parent.judge_batch > {{ incremental_cursor_literal('parent_judge_batch') }}
             {%- for key in parent_keys %}
             and items.{{ key }} = parent.{{ key }}
             {%- endfor %}

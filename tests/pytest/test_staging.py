@@ -1300,6 +1300,30 @@ def test_an_incremental_staging_run_looks_each_new_version_up_in_the_staged_rows
     assert not any("Scan" in line for line in plan[subplans[-1] + 1 : staged[0]]), "\n".join(plan)
 
 
+def test_an_incremental_child_run_reads_its_parents_past_a_numeric_cursor(target):
+    """A night's line items read the orders past their cursor with the cursor as a number, read
+    right before the model runs: the planner then reads the new batches through the orders'
+    judge batch index, where a subquery made it take a third of the orders to lie past it."""
+    insert_facts(target, [(SHOP, "shopify.orders", order(1, "2024-01-02T00:00:00Z"))])
+    build_staging(target)
+    insert_facts(target, [(SHOP, "shopify.orders", order(2, "2024-01-03T00:00:00Z"))])
+    build_staging(target)
+    compiled = dbt.target_dir(target) / "compiled" / "hotdash" / "models" / "staging"
+    sql = (compiled / "stg_shopify__order_line_items.sql").read_text()
+    cursor = scalar(target, "select max(judge_batch) from staging.stg_shopify__orders") - 1
+    assert re.search(rf"parent\.judge_batch > {cursor}\b", sql), sql
+    # and the new order's line items are staged beside the first one's
+    per_order = query(
+        target,
+        "select order_id, count(*) from staging.stg_shopify__order_line_items"
+        " group by order_id order by order_id",
+    )
+    assert per_order == [
+        (1, len(fixture("order")["line_items"])),
+        (2, len(fixture("order")["line_items"])),
+    ]
+
+
 def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
     """ANALYZE rescans a table: a first build gathers statistics, and a build after which the
     table has more than 1.1 times the pages it had when last analyzed gathers them again; at
