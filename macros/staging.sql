@@ -25,7 +25,7 @@
 -#}
 {% macro incremental_cursor_literal(column) -%}
     {%- if is_incremental() -%}
-        {{ _literal_at_run('select coalesce(max(existing.' ~ column ~ '), 0) from ' ~ this ~ ' as existing') }}
+        {{ _literal_at_run('select ' ~ incremental_cursor(column)) }}
     {%- else -%}
         0
     {%- endif -%}

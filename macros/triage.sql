@@ -333,7 +333,8 @@
 {%- endmacro %}
 
 {#- A bound as a number, read when its node is compiled, right before it runs (the accounting
-    check after the judge; the judge before its pre-hooks open the batch): with a literal the
+    check after the judge; the judge before its pre-hooks open the batch; a child staging model's
+    cursor, incremental_cursor_literal in macros/staging.sql): with a literal the
     planner sees how few new facts there are, where it must guess for a subquery's value, and
     probes or merges by key instead of hashing whole tables. The query itself when dbt only parses
     or compiles without running. -#}
