@@ -16,6 +16,7 @@ constraints as (
             where
                 idx.indrelid = to_regclass('{{ source('app', 'facts') }}')
                 and idx.indisunique
+                and idx.indisvalid
                 and idx.indnkeyatts = 1
                 and idx.indpred is null
                 and att.attname = 'id'

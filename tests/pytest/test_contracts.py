@@ -939,6 +939,39 @@ def test_a_missing_facts_table_is_an_error(target, session):
     assert isinstance(contracts.contract_error(report), SourceContractError)
 
 
+def test_ids_are_unique_reads_the_facts_unless_a_unique_index_on_id_alone_holds(target, session):
+    """ids_are_unique trusts a valid unique index on id alone (the runner's primary key) and
+    groups the facts otherwise: on a table made without one, or with a unique index that also
+    holds another column, a stored duplicate id fails it."""
+
+    def outcome() -> tuple[str, int | None]:
+        report = contracts.run_contracts(target, "source", session=session)
+        (found,) = [o for o in report.outcomes if o.expectation == "ids_are_unique"]
+        return found.status, found.unexpected_count
+
+    with db.connect(target) as conn:
+        conn.execute("drop table facts")
+        conn.execute(
+            "create table facts (id bigint not null, shop_domain text not null,"
+            " topic text not null, value jsonb not null, created_at timestamptz not null"
+            " default now())"
+        )
+        conn.execute(
+            "insert into facts (id, shop_domain, topic, value) values"
+            " (1, %(shop)s, 'app.heartbeat', '{}'), (1, %(shop)s, 'app.ping', '{}'),"
+            " (2, %(shop)s, 'app.heartbeat', '{}')",
+            {"shop": SHOP},
+        )
+    assert outcome() == ("error", 1)
+    with db.connect(target) as conn:
+        conn.execute("create unique index facts_id_topic on facts (id, topic)")
+    assert outcome() == ("error", 1)
+    with db.connect(target) as conn:
+        conn.execute("delete from facts where topic = 'app.ping'")
+        conn.execute("alter table facts add primary key (id)")
+    assert outcome() == ("pass", 0)
+
+
 def test_an_unknown_stage_is_a_usage_error(target):
     assert cli(target, "contracts", "--stage", "mart").exit_code == 2
 
