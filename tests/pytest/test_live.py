@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from hotdash_demo import iter_demo_facts
-from runner import contracts, db, lock, settings
+from runner import contracts, db, lock, pipeline, settings
 from runner.errors import BuildLockedError
 from runner.facts import copy_facts, ensure_facts_table
 from runner.grants import require_secure
@@ -231,8 +231,8 @@ def test_a_full_refresh_keeps_the_watermark_settled_before_it(target):
         with db.connect(target) as conn:
             assert contracts.settled_through(conn) == first
         assert _judge_line(report) == (
-            "2 facts judged (every fact: full refresh);"
-            " not settled yet: a transaction older than the judge still runs"
+            f"2 facts judged (every fact: full refresh); settled through fact id {first:,},"
+            f" as before it; the next build's judge settles the {early_id - first} ids past it"
         )
         assert staged_order_ids(target) == {1, 3}
         held.commit()
@@ -242,6 +242,42 @@ def test_a_full_refresh_keeps_the_watermark_settled_before_it(target):
     assert unjudged(target) == 0
     with db.connect(target) as conn:
         assert contracts.settled_through(conn) == early_id
+
+
+def test_a_full_refresh_judges_again_at_once_only_past_so_many_ids_beyond_the_kept_watermark(
+    target, monkeypatch
+):
+    """A full refresh that kept a watermark judges once more right after only when more than
+    SETTLE_AT_ONCE_ABOVE judged ids lie past it: at that many it leaves them to the next build's
+    judge, which settles them; one more and it settles them itself."""
+    (first,) = insert_facts(target, [(SHOP, "shopify.orders", order(1))])
+    build(target, FAST)
+    _, last = insert_facts(
+        target, [(SHOP, "shopify.orders", order(2)), (SHOP, "shopify.orders", order(3))]
+    )
+    full = BuildOptions(full_refresh=True, skip_contracts=True)
+    monkeypatch.setattr(pipeline, "SETTLE_AT_ONCE_ABOVE", last - first)
+    assert _judge_line(build(target, full)) == (
+        f"3 facts judged (every fact: full refresh); settled through fact id {first:,},"
+        f" as before it; the next build's judge settles the {last - first} ids past it"
+    )
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == first
+    assert _judge_line(build(target, FAST)).startswith("0 facts judged")
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == last
+
+    (newest,) = insert_facts(target, [(SHOP, "shopify.orders", order(4))])
+    build(target, FAST)  # settles through newest once the full refresh below judges again
+    with db.connect(target) as conn:
+        kept = contracts.settled_through(conn)
+    monkeypatch.setattr(pipeline, "SETTLE_AT_ONCE_ABOVE", newest - kept - 1)
+    assert _judge_line(build(target, full)) == (
+        f"4 facts judged (every fact: full refresh); settled through fact id {newest:,}"
+    )
+    with db.connect(target) as conn:
+        assert contracts.settled_through(conn) == newest
+    assert staged_order_ids(target) == {1, 2, 3, 4}
 
 
 def test_the_accounting_check_holds_a_full_refresh_to_the_watermark_it_kept(target):
