@@ -33,9 +33,20 @@ with
     ),
 {% endif %}
 
+-- The orders that count, from staging (as int_shopify__order_net_revenue keeps them): the lines
+-- do not wait for the orders' revenue, and the two tables build side by side.
 orders as (
-    select * from {{ ref('int_shopify__order_net_revenue') }}
-    where {{ in_changed(keys, state) }}
+    select
+        staged.shop_domain,
+        staged.order_id,
+        staged.customer_id,
+        {{ reporting_date('staged.created_at') }} as order_date,
+        date_trunc('month', {{ reporting_date('staged.created_at') }})::date as order_month
+    from {{ ref('stg_shopify__orders') }} as staged
+    where
+        {{ in_changed(keys, state) }}
+        and {{ order_counts_toward_revenue('staged') }}
+        and {{ reporting_date('staged.created_at') }} <= {{ as_of_date() }}
 ),
 
 line_items as (
@@ -107,7 +118,6 @@ joined as (
             line_items.shop_domain = refunded.shop_domain
             and line_items.order_id = refunded.order_id
             and line_items.line_item_id = refunded.line_item_id
-    where orders.counts_toward_revenue
 ),
 
 final as (
