@@ -22,6 +22,8 @@ from runner.errors import ConfigError, DatabaseError, HotdashError
 from runner.facts import ensure_facts_table
 
 if TYPE_CHECKING:
+    import psycopg
+
     from runner.contracts import ContractReport, ContractSession, ContractWorker, Part, Stage
     from runner.contracts.worker import ChecksAhead
 
@@ -338,12 +340,11 @@ def _settle_judged_anew(ctx: BuildContext) -> str:
         else:
             past = _judged_through(conn) - kept
             if past <= SETTLE_AT_ONCE_ABOVE:
-                return f"; settled through fact id {kept:,}, as before it" + (
-                    f"; the next build's judge settles the {past:,} {'id' if past == 1 else 'ids'}"
-                    " past it"
-                    if past > 0
-                    else ""
-                )
+                said = f"; settled through fact id {kept:,}, as before it"
+                if past > 0:
+                    ids = f"{past:,} {'id' if past == 1 else 'ids'}"
+                    said += f"; the next build's judge settles the {ids} past it"
+                return said
     args = ["run", "--select", contracts.TRIAGE_MODEL, *NO_ARTIFACTS]
     run = dbt.invoke(
         ctx.target,
@@ -365,7 +366,7 @@ def _settle_judged_anew(ctx: BuildContext) -> str:
     return said + "; not settled yet: a transaction older than the judge still runs"
 
 
-def _judged_through(conn) -> int:
+def _judged_through(conn: psycopg.Connection) -> int:
     """The highest fact id the judge built anew judged (its batch, the first)."""
     (judged_through,) = conn.execute(
         "select max_fact_id from ops.facts_triage_batches order by judge_batch limit 1"

@@ -35,18 +35,27 @@ with
 
 -- The orders that count, from staging (as int_shopify__order_net_revenue keeps them): the lines
 -- do not wait for the orders' revenue, and the two tables build side by side.
-orders as (
+dated_orders as (
     select
         staged.shop_domain,
         staged.order_id,
         staged.customer_id,
-        {{ reporting_date('staged.created_at') }} as order_date,
-        date_trunc('month', {{ reporting_date('staged.created_at') }})::date as order_month
+        {{ reporting_date('staged.created_at') }} as order_date
     from {{ ref('stg_shopify__orders') }} as staged
     where
         {{ in_changed(keys, state) }}
         and {{ order_counts_toward_revenue('staged') }}
-        and {{ reporting_date('staged.created_at') }} <= {{ as_of_date() }}
+),
+
+orders as (
+    select
+        shop_domain,
+        order_id,
+        customer_id,
+        order_date,
+        date_trunc('month', order_date)::date as order_month
+    from dated_orders
+    where order_date <= {{ as_of_date() }}
 ),
 
 line_items as (
