@@ -17,11 +17,14 @@
     another along the chain of order and customer tables, against 0.02 s. A column given a
     statistics target of its own keeps it.
 
-    An incremental model keeps its statistics between builds: it is analyzed when it has none
-    (first build, full refresh) or when it grew by more than a tenth in pages since it was last
-    analyzed. A night with a few new facts then does not rescan the large staging tables: the
-    planner scales the row counts of their statistics by the pages they have now, and
-    autovacuum analyzes a table whose rows changed much without growing. -#}
+    An incremental model is analyzed when it has no statistics (first build, full refresh) or
+    had rows written since it was last analyzed (its changes since analyze, counted at the
+    commit); a build that wrote none to it keeps them. The models downstream read a night's rows by
+    their judge batch (changed_keys, macros/incremental.sql): statistics that predate the batch
+    put it at one row where it has thousands, and the planner then probes the catalog and the
+    refunds once per line (int_shopify__order_lines at 1M facts: 0.5-0.7 s of a night, against
+    0.08 with the batch in the statistics). The sample of 3,000 rows costs 20-30 ms on the
+    largest staging tables at 1M. -#}
 {% macro flush_row_counts_at_commit() -%}
     {%- if config.get('materialized') != 'view' -%}
 do $flush$
@@ -59,7 +62,10 @@ begin
                         select from pg_stats as st
                         where st.schemaname = n.nspname and st.tablename = c.relname
                     )
-                    or pg_relation_size(c.oid) > 1.1 * c.relpages * current_setting('block_size')::bigint
+                    or exists (
+                        select from pg_stat_all_tables as counts
+                        where counts.relid = c.oid and counts.n_mod_since_analyze > 0
+                    )
                 )
         )
         {%- endif %} then

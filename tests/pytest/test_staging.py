@@ -1324,12 +1324,11 @@ def test_an_incremental_child_run_reads_its_parents_past_a_numeric_cursor(target
     ]
 
 
-def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much(target):
-    """ANALYZE rescans a table: a first build gathers statistics, and a build after which the
-    table has more than 1.1 times the pages it had when last analyzed gathers them again; at
-    exactly 1.1 times it keeps them (the planner scales them by the table's pages). Each time it
-    reads a sample of statistics target 10: ten histogram buckets (11 bounds) of the distinct
-    order ids, where the server's target of 100 would give 101.
+def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_to_it(target):
+    """ANALYZE after a build that wrote rows to the table, from a sample of statistics target 10
+    (ten histogram buckets, 11 bounds, of the distinct order ids, where the server's target of
+    100 would give 101): the models downstream read the new judge batch, and statistics gathered
+    before it put the batch at one row. A build that wrote no row keeps the statistics.
 
     The build's ANALYZE comes after the rows it wrote are counted, so nothing is left for
     autovacuum to analyze again at the server's target."""
@@ -1349,16 +1348,19 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
             " and attname = 'order_id'",
         )
 
-    def pages() -> tuple:
-        """The pages the table has, and those it had when last analyzed."""
-        return query(
+    def estimated_past(batch: int) -> int:
+        """The planner's estimate of the staged orders past a judge batch."""
+        (plan,) = scalar(
             target,
-            "select pg_relation_size(oid) / current_setting('block_size')::int, relpages"
-            " from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
-        )[0]
+            "explain (format json) select * from staging.stg_shopify__orders"
+            f" where judge_batch > {int(batch)}",
+        )
+        return plan["Plan"]["Plan Rows"]
+
+    def last_batch() -> int:
+        return scalar(target, "select max(judge_batch) from staging.stg_shopify__orders")
 
     def orders(first: int, count: int) -> list[tuple]:
-        # three-digit ids: every row is as wide as the others, 33 to a page
         return [
             (SHOP, "shopify.orders", order(n, "2024-01-02T00:00:00Z"))
             for n in range(first, first + count)
@@ -1368,7 +1370,6 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
     build_staging(target)
     assert analyzes() == 1  # a new table has no statistics
     assert histogram_bounds() == 11
-    assert pages() == (10, 10)
     # the rows the build wrote were counted before its ANALYZE: autovacuum has nothing to analyze
     # again, and the row counts are not counted twice
     assert query(
@@ -1382,23 +1383,28 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_changed_much
         ("stg_shopify__orders", 0, 300),
     ]
 
+    before = last_batch()
     insert_facts(target, orders(400, 31))
     build_staging(target)
     assert scalar(target, "select count(*) from staging.stg_shopify__orders") == 331
-    assert pages() == (11, 10)  # 1.1 times: kept
-    assert analyzes() == 1
-
-    insert_facts(target, orders(431, 33))
-    build_staging(target)
-    assert analyzes() == 2  # 12 pages against 10
-    assert pages() == (12, 12)
+    assert analyzes() == 2
     assert histogram_bounds() == 11
+    # every row in the sample: the new batch's 31 orders, where the first build's statistics
+    # had none past its batch
+    assert estimated_past(before) == 31
+
+    build_staging(target)  # no new fact: no row written
+    assert analyzes() == 2
+
+    insert_facts(target, orders(431, 1))
+    build_staging(target)
+    assert analyzes() == 3  # one row written
     assert (
         scalar(
             target,
             "select reltuples from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
         )
-        == 364
+        == 332
     )
 
     build_staging(target, "--full-refresh")
