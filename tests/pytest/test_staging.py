@@ -1324,11 +1324,16 @@ def test_an_incremental_child_run_reads_its_parents_past_a_numeric_cursor(target
     ]
 
 
-def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_to_it(target):
-    """ANALYZE after a build that wrote rows to the table, from a sample of statistics target 10
-    (ten histogram buckets, 11 bounds, of the distinct order ids, where the server's target of
-    100 would give 101): the models downstream read the new judge batch, and statistics gathered
-    before it put the batch at one row. A build that wrote no row keeps the statistics.
+def test_an_incremental_build_analyzes_a_staging_table_whole_when_it_grew_and_its_batch_when_written(
+    target,
+):
+    """A staging table is analyzed whole on its first build and after a build that leaves it
+    with more than 1.1 times the pages it had when last analyzed (at exactly 1.1 times the
+    planner scales the statistics by its pages); otherwise its judge batch column alone, once
+    rows were written to it since it was last analyzed whole: the models downstream read the
+    new batch, which statistics gathered before it put at one row. Every ANALYZE reads a sample of statistics target 10: ten
+    histogram buckets (11 bounds) of the distinct order ids, where the server's target of 100
+    would give 101.
 
     The build's ANALYZE comes after the rows it wrote are counted, so nothing is left for
     autovacuum to analyze again at the server's target."""
@@ -1340,6 +1345,13 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_t
             " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
         )
 
+    def changed_since_analyzed_whole() -> int:
+        return scalar(
+            target,
+            "select n_mod_since_analyze from pg_stat_user_tables"
+            " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
+        )
+
     def histogram_bounds() -> int:
         return scalar(
             target,
@@ -1348,12 +1360,20 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_t
             " and attname = 'order_id'",
         )
 
-    def estimated_past(batch: int) -> int:
-        """The planner's estimate of the staged orders past a judge batch."""
+    def pages() -> tuple:
+        """The pages the table has, and those it had when last analyzed."""
+        return query(
+            target,
+            "select pg_relation_size(oid) / current_setting('block_size')::int, relpages"
+            " from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
+        )[0]
+
+    def estimated_past(batch: int, table: str = "stg_shopify__orders", column: str = "judge_batch"):
+        """The planner's estimate of a staging table's rows past a judge batch."""
         (plan,) = scalar(
             target,
-            "explain (format json) select * from staging.stg_shopify__orders"
-            f" where judge_batch > {int(batch)}",
+            f"explain (format json) select * from staging.{table} where {column} > %s",
+            (batch,),
         )
         return plan["Plan"]["Plan Rows"]
 
@@ -1361,6 +1381,7 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_t
         return scalar(target, "select max(judge_batch) from staging.stg_shopify__orders")
 
     def orders(first: int, count: int) -> list[tuple]:
+        # three-digit ids: every row is as wide as the others, 33 to a page
         return [
             (SHOP, "shopify.orders", order(n, "2024-01-02T00:00:00Z"))
             for n in range(first, first + count)
@@ -1370,6 +1391,7 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_t
     build_staging(target)
     assert analyzes() == 1  # a new table has no statistics
     assert histogram_bounds() == 11
+    assert pages() == (10, 10)
     # the rows the build wrote were counted before its ANALYZE: autovacuum has nothing to analyze
     # again, and the row counts are not counted twice
     assert query(
@@ -1383,28 +1405,35 @@ def test_an_incremental_build_analyzes_a_staging_table_only_when_it_wrote_rows_t
         ("stg_shopify__orders", 0, 300),
     ]
 
+    build_staging(target)  # nothing new: no row written since the table was analyzed
+    assert analyzes() == 1
+
     before = last_batch()
     insert_facts(target, orders(400, 31))
     build_staging(target)
     assert scalar(target, "select count(*) from staging.stg_shopify__orders") == 331
+    # 11 pages against 10, 1.1 times: not analyzed whole, but its batch column (which counts
+    # the table's pages and rows again)
     assert analyzes() == 2
-    assert histogram_bounds() == 11
-    # every row in the sample: the new batch's 31 orders, where the first build's statistics
-    # had none past its batch
+    assert changed_since_analyzed_whole() == 31
+    assert pages() == (11, 11)
+    # every row in the sample: the new batch's 31 orders, where the first build's statistics had
+    # none past its batch, and their 93 line items by their parent's batch
     assert estimated_past(before) == 31
+    assert estimated_past(before, "stg_shopify__order_line_items", "parent_judge_batch") == 93
 
-    build_staging(target)  # no new fact: no row written
-    assert analyzes() == 2
-
-    insert_facts(target, orders(431, 1))
+    insert_facts(target, orders(431, 66))
     build_staging(target)
-    assert analyzes() == 3  # one row written
+    assert analyzes() == 3  # 13 pages against 11: the whole table
+    assert pages() == (13, 13)
+    assert changed_since_analyzed_whole() == 0
+    assert histogram_bounds() == 11
     assert (
         scalar(
             target,
             "select reltuples from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
         )
-        == 332
+        == 397
     )
 
     build_staging(target, "--full-refresh")
