@@ -27,11 +27,11 @@
     statistics that predate the batch put it at one row where it has thousands; on that
     estimate the planner read the catalog and the refunds once per line (the statement of
     int_shopify__order_lines at 1M facts: 0.5 to 0.7 s of a night, against 0.08 with the batch
-    in the statistics). One column from the same sample costs 10 to
-    13 ms on the largest staging tables at 1M, the whole table 27 to 36. Such an ANALYZE leaves
-    the table's changes since analyze counted (PostgreSQL resets them only when it analyzes every
-    column), so the next build's ANALYZE of the column comes even if that build wrote nothing,
-    and autovacuum analyzes the whole table once enough rows changed, as it would without it.
+    in the statistics). One column from the same sample costs 10 to 13 ms on the largest
+    staging tables at 1M, the whole table 27 to 36. Such an ANALYZE leaves the table's changes
+    since analyze counted (PostgreSQL resets them only when it analyzes every column), so the
+    next build's ANALYZE of the column comes even if that build wrote nothing, and autovacuum
+    analyzes the whole table once enough rows changed, as it would without it.
 -#}
 {% macro flush_row_counts_at_commit() -%}
     {%- if config.get('materialized') != 'view' -%}

@@ -1331,9 +1331,9 @@ def test_an_incremental_build_analyzes_a_staging_table_whole_when_it_grew_and_it
     with more than 1.1 times the pages it had when last analyzed (at exactly 1.1 times the
     planner scales the statistics by its pages); otherwise its judge batch column alone, once
     rows were written to it since it was last analyzed whole: the models downstream read the
-    new batch, which statistics gathered before it put at one row. Every ANALYZE reads a sample of statistics target 10: ten
-    histogram buckets (11 bounds) of the distinct order ids, where the server's target of 100
-    would give 101.
+    new batch, which statistics gathered before it put at one row. Every ANALYZE reads a sample
+    of statistics target 10: ten histogram buckets (11 bounds) of the distinct order ids, where
+    the server's target of 100 would give 101.
 
     The build's ANALYZE comes after the rows it wrote are counted, so nothing is left for
     autovacuum to analyze again at the server's target."""
@@ -1368,7 +1368,9 @@ def test_an_incremental_build_analyzes_a_staging_table_whole_when_it_grew_and_it
             " from pg_class where oid = 'staging.stg_shopify__orders'::regclass",
         )[0]
 
-    def estimated_past(batch: int, table: str = "stg_shopify__orders", column: str = "judge_batch"):
+    def estimated_past(
+        batch: int, table: str = "stg_shopify__orders", column: str = "judge_batch"
+    ) -> int:
         """The planner's estimate of a staging table's rows past a judge batch."""
         (plan,) = scalar(
             target,
