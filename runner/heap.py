@@ -53,6 +53,14 @@ def heap_spared() -> Iterator[None]:
         gc.unfreeze()
 
 
+def spared_for_good() -> None:
+    """From now on, collections leave alone every object the process holds (gc.freeze, never
+    undone). For a process that has just loaded what it keeps until it ends: the contract worker
+    once Great Expectations is imported. Its first collections of the oldest generation after
+    the import traversed all that Great Expectations loaded, 0.45 s of the worker's warm-up."""
+    gc.freeze()
+
+
 def frozen_at_exit() -> None:
     """At exit, the collector would walk every object dbt and Great Expectations loaded, about
     half a second after a build, only to free memory the process is about to give back. An exit
