@@ -219,9 +219,10 @@
 {#- The config of a child staging model, one row per item of its parent's array (line items):
     built from the changed parents by delete+insert on the parent's key, the items of every
     changed parent deleted first (delete_items_of_changed_parents), failing on a schema change,
-    with a unique index on the parent's key and the item's position, indexes on parent_fact_id
-    and parent_judge_batch, and the model's own `indexes`. Its first build and a full refresh
-    load it with CREATE TABLE AS, in parallel workers (load_in_parallel, macros/contract_tables.sql). -#}
+    with a unique index on the parent's key and the item's position (what the delete reads), an
+    index on parent_judge_batch (what the order models read of a night's batch), and the model's
+    own `indexes`. Its first build and a full refresh load it with CREATE TABLE AS, in parallel
+    workers (load_in_parallel, macros/contract_tables.sql). -#}
 {% macro item_staging_config(parent_model, parent_keys, indexes=[]) -%}
     {{ config(
         materialized='incremental',
@@ -233,7 +234,6 @@
             ~ (parent_keys | tojson) ~ ") }}",
         indexes=[
             {'columns': parent_keys + ['position'], 'unique': true},
-            {'columns': ['parent_fact_id']},
             {'columns': ['parent_judge_batch']},
         ] + indexes,
     ) }}

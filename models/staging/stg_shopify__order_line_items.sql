@@ -2,7 +2,6 @@
     item_staging_config(
         'stg_shopify__orders',
         ['shop_domain', 'order_id'],
-        indexes=[{'columns': ['shop_domain', 'variant_id']}],
     )
 }}
 

@@ -1,7 +1,7 @@
 {{
     staging_config(
         ['shop_domain', 'order_id'],
-        indexes=[{'columns': ['shop_domain', 'customer_id']}, {'columns': ['created_at']}],
+        indexes=[{'columns': ['created_at']}],
     )
 }}
 
