@@ -27,11 +27,10 @@ class ContractWorker:
 
     Importing Great Expectations and creating its context takes about 1.3 s of one core (with
     scipy.stats and altair deferred: gx.import_gx, and what it loaded frozen after: _worker_warm).
-    Started with the build, the worker spends
-    them while the build loads the dbt project, then validates the facts table's checks
-    (validate_part_ahead), the payload checks once the judge has written its verdicts and the
-    mart checks as dbt builds what they read (ChecksAhead); the contract steps then cost only
-    what is left. The source stage's Data Docs are written while dbt builds.
+    Started with the build, the worker spends them while the build loads the dbt project, then
+    validates the facts table's checks (validate_part_ahead), the payload checks once the judge
+    has written its verdicts and the mart checks as dbt builds what they read (ChecksAhead); the
+    contract steps then cost only what is left. The source stage's Data Docs are written while dbt builds.
     Ctrl-C is left to the build, which closes the worker.
     """
 
