@@ -30,7 +30,8 @@ class ContractWorker:
     Started with the build, the worker spends them while the build loads the dbt project, then
     validates the facts table's checks (validate_part_ahead), the payload checks once the judge
     has written its verdicts and the mart checks as dbt builds what they read (ChecksAhead); the
-    contract steps then cost only what is left. The source stage's Data Docs are written while dbt builds.
+    contract steps then cost only what is left. The source stage's Data Docs are written while
+    dbt builds.
     Ctrl-C is left to the build, which closes the worker.
     """
 
@@ -157,7 +158,8 @@ def _worker_start(out_dir: str) -> None:
 def _worker_warm(target: Target) -> dict[Stage, dict[tuple[str, str], tuple[str, ...]]]:
     # Great Expectations stays loaded as long as the worker runs: once imported, collections
     # leave it alone (heap.spared_for_good) and traverse only what the session and each check
-    # make. Without it the warm-up took 1.85 s instead of 1.38 (alone, a 1M facts database).
+    # make. The rest of the warm-up (the GX context, the suites) took 0.31-0.37 s without it
+    # and takes 0.08 s.
     import_gx()
     heap.spared_for_good()
     groups: dict[Stage, dict[tuple[str, str], tuple[str, ...]]] = {"source": {}, "marts": {}}
