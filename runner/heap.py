@@ -56,9 +56,8 @@ def heap_spared() -> Iterator[None]:
 def spared_for_good() -> None:
     """From now on, collections leave alone every object the process holds (gc.freeze, never
     undone). For a process that has just loaded what it keeps until it ends: the contract worker
-    once Great Expectations is imported. Its first collections of the oldest generation after
-    the import traversed all that Great Expectations loaded: 0.31-0.37 s of the worker's
-    warm-up after the import, 0.08 s with what it loaded frozen."""
+    once Great Expectations is imported, whose first collections after the import traversed
+    all that Great Expectations loaded (runner/contracts/worker.py `_worker_warm`)."""
     gc.freeze()
 
 

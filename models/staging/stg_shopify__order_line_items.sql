@@ -1,7 +1,7 @@
 {{
     item_staging_config(
         'stg_shopify__orders',
-        ['shop_domain', 'order_id'],
+        ['shop_domain', 'order_id']
     )
 }}
 

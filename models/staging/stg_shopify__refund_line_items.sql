@@ -1,7 +1,7 @@
 {{
     item_staging_config(
         'stg_shopify__refunds',
-        ['shop_domain', 'refund_id'],
+        ['shop_domain', 'refund_id']
     )
 }}
 

@@ -1338,19 +1338,19 @@ def test_an_incremental_build_analyzes_a_staging_table_whole_when_it_grew_and_it
     The build's ANALYZE comes after the rows it wrote are counted, so nothing is left for
     autovacuum to analyze again at the server's target."""
 
-    def analyzes() -> int:
+    def counted(column: str) -> int:
+        """A figure of the table's pg_stat_user_tables row."""
         return scalar(
             target,
-            "select analyze_count from pg_stat_user_tables"
+            f"select {column} from pg_stat_user_tables"
             " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
         )
 
+    def analyzes() -> int:
+        return counted("analyze_count")
+
     def changed_since_analyzed_whole() -> int:
-        return scalar(
-            target,
-            "select n_mod_since_analyze from pg_stat_user_tables"
-            " where schemaname = 'staging' and relname = 'stg_shopify__orders'",
-        )
+        return counted("n_mod_since_analyze")
 
     def histogram_bounds() -> int:
         return scalar(
