@@ -758,6 +758,54 @@ def record_build(target: db.Target, args: list[str], seconds: dict[str, float]) 
             )
 
 
+def test_ops_tables_refuse_what_their_keys_forbid(target):
+    """The ops tables' keys, links and statuses are constraints of their DDL, not data tests
+    (models/operations/_ops__sources.yml): each row below breaks one and is refused, the rows
+    that break none go in."""
+    run_id = uuid.uuid4()
+    node = (
+        "insert into ops.build_run_nodes (run_id, unique_id, name, resource_type, status,"
+        " seconds) values (%s, 'model.hotdash.m', 'm', 'model', 'success', 0.1)"
+    )
+    state = (
+        "insert into ops.incremental_state (model, as_of_date, fingerprint, cursors)"
+        " values ('intermediate.m', current_date, %s, '{}')"
+    )
+    batch = "insert into ops.facts_triage_batches (judge_batch, judged_xmin) values (%s, '1')"
+    change = "insert into ops.order_changes (seq, model) overriding system value values (%s, 'm')"
+    with db.connect(target) as conn:
+        ops.ensure_ops_tables(conn)
+        conn.execute("insert into ops.build_runs (run_id) values (%s)", (run_id,))
+        conn.execute(node, (run_id,))
+        conn.execute(state, ("f",))
+        conn.execute(batch, (1,))
+        conn.execute("insert into ops.order_changes (model) values ('m')")
+        refused = [
+            ("insert into ops.build_runs (run_id) values (%s)", (run_id,)),
+            ("insert into ops.build_runs (run_id) values (null)", ()),
+            ("insert into ops.build_runs (run_id, status) values (%s, 'done')", (uuid.uuid4(),)),
+            (node, (uuid.uuid4(),)),
+            (node, (None,)),
+            (state, ("g",)),
+            (change, (1,)),
+            (change, (None,)),
+            (batch, (1,)),
+            (batch, (None,)),
+        ]
+        for statement, params in refused:
+            with pytest.raises(psycopg.errors.IntegrityError), conn.transaction():
+                conn.execute(statement, params)
+        conn.execute(
+            "insert into ops.build_runs (run_id, status) values (%s, 'abandoned')", (uuid.uuid4(),)
+        )
+        conn.execute("insert into ops.order_changes (model) values ('m')")
+        assert conn.execute("select count(*) from ops.build_runs").fetchone() == (2,)
+        assert [r[0] for r in conn.execute("select seq from ops.order_changes order by seq")] == [
+            1,
+            2,
+        ]
+
+
 def test_each_node_is_expected_to_take_what_it_took_when_it_last_ran_in_such_a_build(target):
     """A build narrowed by --select leaves the other nodes the times of the builds before it;
     only the last NODE_SECONDS_BUILDS builds of the same kind count."""
