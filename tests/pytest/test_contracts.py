@@ -1176,6 +1176,38 @@ def test_row_checks_of_a_relation_are_one_query(target):
     ]
 
 
+def test_row_checks_read_no_sample_column_when_no_row_fails(target):
+    """When no row fails, rows_query stops at its EXISTS, which reads only the columns the
+    conditions name (an index on the facts holds them): the scan that reads each failing row's
+    sample columns (the fact's id) never runs. With one failing fact it runs and finds it."""
+    from runner.contracts.gx import rows_query
+
+    insert_facts(target, good_facts())
+    (facts_suite,) = [s for s in contracts.load_suites() if s.name == "source_facts"]
+    rows = [c for c in facts_suite.checks if c.kind == "row"]
+    sql = rows_query(rows).replace("{batch}", "public.facts")
+
+    def sample_scans() -> list[int]:
+        ((plan,),) = query(target, "explain (analyze, format json) " + sql)
+        found: list[int] = []
+
+        def walk(node: dict) -> None:
+            if node.get("Relation Name") == "facts" and node.get("Alias") != "any_failing":
+                found.append(node["Actual Loops"])
+            for child in node.get("Plans", []):
+                walk(child)
+
+        walk(plan[0]["Plan"])
+        return found
+
+    assert sample_scans() == [0]
+    (bad,) = insert_facts(target, [(" ", "shopify.orders", order(1004))])
+    assert sample_scans() == [1]
+    assert query(target, sql) == [
+        ("shop_domain_is_present", {"fact_id": bad, "topic": "shopify.orders"}, 1)
+    ]
+
+
 def test_a_row_check_needs_its_sample_columns_and_one_form(tmp_path):
     project = settings.load(db.PROJECT_DIR)
     copy = tmp_path / "contracts"
