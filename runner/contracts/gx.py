@@ -317,6 +317,7 @@ def rows_query(checks: Sequence[Check], window: str = "true") -> str:
     in three.
     """
     conditions = [f"({c.condition})" for c in checks]
+    failing = f"({window}) and ({' or '.join(conditions)})"
     samples = ",\n        ".join(
         f"({_literal(c.name)}, case when {condition} then jsonb_build_object("
         + ", ".join(f"{_literal(name)}, {expr}" for name, expr in c.columns)
@@ -335,11 +336,8 @@ from (
         {samples}
     ) as failed (check_name, sample)
     where
-        ({window}) and ({" or ".join(conditions)}) and failed.sample is not null
-        and exists (
-            select from {{batch}} as any_failing
-            where ({window}) and ({" or ".join(conditions)})
-        )
+        {failing} and failed.sample is not null
+        and exists (select from {{batch}} as any_failing where {failing})
 ) as counted
 where counted.sampled <= {SAMPLE_LIMIT}"""
 
