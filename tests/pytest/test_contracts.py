@@ -1188,7 +1188,7 @@ def test_row_checks_read_no_sample_column_when_no_row_fails(target):
     sql = rows_query(rows).replace("{batch}", "public.facts")
 
     def sample_scans() -> list[int]:
-        ((plan,),) = query(target, "explain (analyze, format json) " + sql)
+        (plan,) = scalar(target, "explain (analyze, format json) " + sql)
         found: list[int] = []
 
         def walk(node: dict) -> None:
@@ -1197,7 +1197,7 @@ def test_row_checks_read_no_sample_column_when_no_row_fails(target):
             for child in node.get("Plans", []):
                 walk(child)
 
-        walk(plan[0]["Plan"])
+        walk(plan["Plan"])
         return found
 
     assert sample_scans() == [0]
