@@ -90,11 +90,13 @@
     each order, half the facts, for the 35 fields only other topics have. A topic's query reads
     its facts through the index on (topic, id): a bitmap scan of the pages that hold them, not
     a scan of the whole table.
+    The groups go in the topics' order: the union then writes the verdicts sorted by topic, and
+    the verdicts' (topic, judge_batch) index is built on rows already in its order.
 -#}
 {% macro judge_groups() -%}
     {%- set by_topic = judged_fields_by_topic() %}
     {%- set groups = [] %}
-    {%- for topic, names in by_topic.items() %}
+    {%- for topic, names in by_topic | dictsort(true) %}
         {%- set fields = [] %}
         {%- for field, type in judged_fields() if field in names %}
             {%- do fields.append([field, type]) %}
