@@ -90,8 +90,10 @@
     each order, half the facts, for the 35 fields only other topics have. A topic's query reads
     its facts through the index on (topic, id): a bitmap scan of the pages that hold them, not
     a scan of the whole table.
-    The groups go in the topics' order: the union then writes the verdicts sorted by topic, and
-    the verdicts' (topic, judge_batch) index is built on rows already in its order.
+    The groups go in the topics' order (code point order, the C and C.UTF-8 collations'; under
+    another collation only the index build's speed differs): the union then writes the verdicts
+    sorted by topic, and the verdicts' (topic, judge_batch) index is built on rows already in its
+    order.
 -#}
 {% macro judge_groups() -%}
     {%- set by_topic = judged_fields_by_topic() %}
