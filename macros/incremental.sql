@@ -290,16 +290,37 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The columns of an index that finds rows by their shop and an id (a row's key, a customer's, a
+    variant's), given shop first: the id first and the shop's text second. A build sorts every
+    row on the index's columns; on two shops' rows most comparisons of (shop_domain, order_id)
+    compare the shop's text and then the integer, where (order_id, shop_domain) ends at the
+    integer: at 1M facts each index of the order tables built in 0.06 to 0.22 s instead of 0.13
+    to 0.32 s (psql, the same rows). A lookup by the shop and the id (and a range of a third
+    column) reads either order the same. Marts, and staging's dated indexes, keep the shop first:
+    a tile reads one shop's rows in the order of the next column. -#}
+{% macro key_index(columns) -%}
+    {%- if columns | length > 1 and columns[0] == 'shop_domain' -%}
+        {{ return([columns[1], columns[0]] + columns[2:]) }}
+    {%- endif -%}
+    {{ return(columns) }}
+{%- endmacro %}
+
 {#- Post-hook of an incremental model: each index of its config (`indexes`, plain columns) that
-    its table lacks, created. dbt creates a table's indexes only with the table, so an index added
-    to an incremental model's config would otherwise wait for a full refresh, and a query written
-    for it (a lateral read per variant, a range of dates) would read the whole table meanwhile,
-    once per row that calls it. An index counts as there when one has the same key columns in the
-    same order (and is unique, if the config's is); one that is not is created as dbt creates the
-    table's indexes (get_create_index_sql: its name, its `type`). -#}
+    its table lacks, created, and each index dbt created for a config that no longer names it
+    dropped. dbt creates a table's indexes only with the table, so an index added to an
+    incremental model's config would otherwise wait for a full refresh, and a query written for
+    it (a lateral read per variant, a range of dates) would read the whole table meanwhile, once
+    per row that calls it; an index taken out of the config (or whose columns changed order)
+    would be kept up by every night's inserts. An index counts as there when one has the same key
+    columns in the same order (and is unique, if the config's is); one that is not is created as
+    dbt creates the table's indexes (get_create_index_sql: its name, its `type`). An index is
+    dropped only when dbt named it (32 hex digits: get_create_index_sql), no constraint owns it,
+    and the config's indexes are all plain columns (so each can be matched): an index made by
+    hand, under another name, stays. -#}
 {% macro ensure_indexes() -%}
+    {%- set configured = config.get('indexes') or [] -%}
     {%- set wanted = [] -%}
-    {%- for index in config.get('indexes') or [] -%}
+    {%- for index in configured -%}
         {%- set plain = namespace(columns=(index.get('columns') or []) | length > 0) -%}
         {%- for column in index.get('columns') or [] -%}
             {%- if not modules.re.fullmatch('[a-z_][a-z0-9_]*', column) -%}
@@ -312,7 +333,36 @@
     {%- endfor -%}
     {%- if wanted -%}
         do $ensure_indexes$
+        declare
+            stale record;
         begin
+        {%- if wanted | length == configured | length %}
+            for stale in
+                select format('%I.%I', namespaces.nspname, classes.relname) as name
+                from pg_index as indexes
+                inner join pg_class as classes on indexes.indexrelid = classes.oid
+                inner join pg_namespace as namespaces on classes.relnamespace = namespaces.oid
+                where
+                    indexes.indrelid = {{ dbt.string_literal(this.render()) }}::regclass
+                    and classes.relname ~ '^[0-9a-f]{32}$'
+                    and not exists (
+                        select from pg_constraint as constraints
+                        where constraints.conindid = indexes.indexrelid
+                    )
+                    and (
+                        indexes.indexprs is not null
+                        or indexes.indpred is not null
+                        or not (
+                        {%- for index in wanted %}
+                            {% if not loop.first %}or {% endif %}({{ _index_columns('indexes') }} = {{ _columns_array(index.columns) }}
+                            {%- if index.get('unique') %} and indexes.indisunique{% endif %})
+                        {%- endfor %}
+                        )
+                    )
+            loop
+                execute 'drop index ' || stale.name;
+            end loop;
+        {%- endif %}
         {%- for index in wanted %}
             if not exists (
                 select from pg_index as indexes
@@ -323,13 +373,7 @@
                     {%- if index.get('unique') %}
                     and indexes.indisunique
                     {%- endif %}
-                    and array(
-                        select attributes.attname::text
-                        from unnest(indexes.indkey::int2[]) with ordinality as keys (attnum, position)
-                        inner join pg_attribute as attributes
-                            on attributes.attrelid = indexes.indrelid and attributes.attnum = keys.attnum
-                        order by keys.position
-                    ) = array[{% for column in index.columns %}{{ dbt.string_literal(column) }}{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
+                    and {{ _index_columns('indexes') }} = {{ _columns_array(index.columns) }}
             ) then
                 {{ get_create_index_sql(this, index) }};
             end if;
@@ -339,6 +383,21 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- The key columns of the pg_index row `alias`, in their order, as text[]. -#}
+{% macro _index_columns(alias) -%}
+    array(
+        select attributes.attname::text
+        from unnest({{ alias }}.indkey::int2[]) with ordinality as keys (attnum, position)
+        inner join pg_attribute as attributes
+            on attributes.attrelid = {{ alias }}.indrelid and attributes.attnum = keys.attnum
+        order by keys.position
+    )
+{%- endmacro %}
+
+{% macro _columns_array(columns) -%}
+    array[{% for column in columns %}{{ dbt.string_literal(column) }}{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
 {%- endmacro %}
 
 {#- Post-hook: the state the rows now hold, in the model's transaction. With `also_changed` (a
@@ -415,7 +474,7 @@
                 ~ ", " ~ ((also_changed or '') | tojson) ~ ") }}",
             "{{ prune_order_changes(" ~ (sources | tojson) ~ ") }}",
         ],
-        indexes=[{'columns': row_key or keys, 'unique': true}] + indexes,
+        indexes=[{'columns': key_index(row_key or keys), 'unique': true}] + indexes,
     ) }}
 {%- endmacro %}
 

@@ -198,9 +198,9 @@
 
 {#- The config of an incremental staging model: built on the judge's batches by delete+insert on
     its key (shop_domain and the entity's), failing on a schema change, with a unique index on
-    its rows' key (`row_key`, the key by default), indexes on fact_id and judge_batch (what an
-    incremental run and the accounting check look up), and the model's own `indexes`, each
-    created on an existing table that lacks it (ensure_indexes). -#}
+    its rows' key (`row_key`, the key by default; the shop second, key_index), indexes on fact_id
+    and judge_batch (what an incremental run and the accounting check look up), and the model's
+    own `indexes`, each created on an existing table that lacks it (ensure_indexes). -#}
 {% macro staging_config(unique_key, row_key=none, indexes=[]) -%}
     {{ config(
         materialized='incremental',
@@ -209,7 +209,7 @@
         on_schema_change='fail',
         post_hook="{{ ensure_indexes() }}",
         indexes=[
-            {'columns': row_key or unique_key, 'unique': true},
+            {'columns': key_index(row_key or unique_key), 'unique': true},
             {'columns': ['fact_id']},
             {'columns': ['judge_batch']},
         ] + indexes,
@@ -219,10 +219,10 @@
 {#- The config of a child staging model, one row per item of its parent's array (line items):
     built from the changed parents by delete+insert on the parent's key, the items of every
     changed parent deleted first (delete_items_of_changed_parents), failing on a schema change,
-    with a unique index on the parent's key and the item's position (what the delete reads), an
-    index on parent_judge_batch (what the order models read of a night's batch), and the model's
-    own `indexes`. Its first build and a full refresh load it with CREATE TABLE AS, in parallel
-    workers (load_in_parallel, macros/contract_tables.sql). -#}
+    with a unique index on the parent's key and the item's position (what the delete reads; the
+    shop second, key_index), an index on parent_judge_batch (what the order models read of a
+    night's batch), and the model's own `indexes`. Its first build and a full refresh load it with
+    CREATE TABLE AS, in parallel workers (load_in_parallel, macros/contract_tables.sql). -#}
 {% macro item_staging_config(parent_model, parent_keys, indexes=[]) -%}
     {{ config(
         materialized='incremental',
@@ -233,7 +233,7 @@
         pre_hook="{{ delete_items_of_changed_parents('" ~ parent_model ~ "', "
             ~ (parent_keys | tojson) ~ ") }}",
         indexes=[
-            {'columns': parent_keys + ['position'], 'unique': true},
+            {'columns': key_index(parent_keys + ['position']), 'unique': true},
             {'columns': ['parent_judge_batch']},
         ] + indexes,
     ) }}

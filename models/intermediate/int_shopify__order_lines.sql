@@ -11,8 +11,8 @@
     settings,
     row_key=keys + ['position'],
     indexes=[
-        {'columns': ['shop_domain', 'customer_id']},
-        {'columns': ['shop_domain', 'variant_id', 'order_date']},
+        {'columns': key_index(['shop_domain', 'customer_id'])},
+        {'columns': key_index(['shop_domain', 'variant_id', 'order_date'])},
     ],
     log_changes=true,
     also_changed=also_changed,

@@ -8,7 +8,7 @@
     keys,
     sources,
     settings,
-    indexes=[{'columns': ['shop_domain', 'customer_id']}, {'columns': ['order_date']}],
+    indexes=[{'columns': key_index(['shop_domain', 'customer_id'])}, {'columns': ['order_date']}],
     log_changes=true
 ) }}
 {%- set state = incremental_state(settings) if is_incremental() else none %}

@@ -1,7 +1,7 @@
 {{
     staging_config(
         ['shop_domain', 'message_id'],
-        indexes=[{'columns': ['shop_domain', 'conversation_id']}],
+        indexes=[{'columns': key_index(['shop_domain', 'conversation_id'])}],
     )
 }}
 

@@ -1,7 +1,7 @@
 {{
     staging_config(
         ['shop_domain', 'refund_id'],
-        indexes=[{'columns': ['shop_domain', 'order_id']}, {'columns': ['created_at']}],
+        indexes=[{'columns': key_index(['shop_domain', 'order_id'])}, {'columns': ['created_at']}],
     )
 }}
 

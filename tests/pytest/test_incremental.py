@@ -229,7 +229,7 @@ ADDED_INDEXES = [
     ("staging", "stg_shopify__orders", "(created_at)"),
     ("staging", "stg_shopify__refunds", "(created_at)"),
     ("intermediate", "int_shopify__order_net_revenue", "(order_date)"),
-    ("intermediate", "int_shopify__order_lines", "(shop_domain, variant_id, order_date)"),
+    ("intermediate", "int_shopify__order_lines", "(variant_id, shop_domain, order_date)"),
 ]
 
 
@@ -267,3 +267,64 @@ def test_an_index_added_to_an_incremental_model_is_created_on_its_next_build(tar
     assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
     build(target, "2025-03-09")
     assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
+
+
+# Indexes the project built with the shop first, each as (schema, table, its columns then, its
+# columns now, unique).
+REORDERED_INDEXES = [
+    ("staging", "stg_shopify__orders", "(shop_domain, order_id)", "(order_id, shop_domain)", True),
+    (
+        "intermediate",
+        "int_shopify__order_lines",
+        "(shop_domain, customer_id)",
+        "(customer_id, shop_domain)",
+        False,
+    ),
+]
+
+
+def test_an_index_its_config_no_longer_names_is_dropped_on_its_next_build(target) -> None:
+    """A table an older version of the project built keeps the indexes dbt created for the config
+    of then: the next incremental build drops each one the config no longer names (here keys with
+    the shop first, as they were) and creates the config's; an index made by hand, under a name of
+    its own, stays."""
+    insert_facts(target, store_facts(), created_at=STORED_AT)
+    build(target, "2025-03-08")
+
+    def indexes(schema: str, table: str) -> list[str]:
+        return sorted(
+            row[0].split(" USING btree ")[1]
+            for row in query(
+                target,
+                "select indexdef from pg_indexes where schemaname = %s and tablename = %s",
+                (schema, table),
+            )
+        )
+
+    built = {table: indexes(schema, table) for schema, table, _, _, _ in REORDERED_INDEXES}
+    with db.connect(target, autocommit=True) as conn:
+        for n, (schema, table, then, now, unique) in enumerate(REORDERED_INDEXES):
+            assert now in built[table]
+            (name,) = conn.execute(
+                "select indexname from pg_indexes where schemaname = %s and tablename = %s"
+                " and indexdef like %s",
+                (schema, table, f"%USING btree {now}"),
+            ).fetchone()
+            conn.execute(f'drop index {schema}."{name}"')
+            # the index as the older project built it, named as dbt names its indexes (an md5)
+            old_name = f"{n:032x}"
+            conn.execute(
+                f'create {"unique " if unique else ""}index "{old_name}" on {schema}.{table} {then}'
+            )
+        conn.execute("create index by_hand on intermediate.int_shopify__order_lines (order_date)")
+    assert indexes("staging", "stg_shopify__orders") != built["stg_shopify__orders"]
+    build(target, "2025-03-09")
+    assert indexes("staging", "stg_shopify__orders") == built["stg_shopify__orders"]
+    assert indexes("intermediate", "int_shopify__order_lines") == sorted(
+        [*built["int_shopify__order_lines"], "(order_date)"]
+    )
+    assert query(
+        target,
+        "select indexname from pg_indexes where indexdef like '%%(order_date)'"
+        " and tablename = 'int_shopify__order_lines'",
+    ) == [("by_hand",)]
