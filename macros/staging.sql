@@ -72,6 +72,9 @@
     fact id: a fact committed late (a lower id than facts already staged) is in a later batch, so
     it is read on the first build after its commit (macros/triage.sql).
     `keys`: the model's key columns besides shop_domain, matched to entity_id (and location_id).
+    Each row carries the judge's entity_id, the key its winner was chosen by: a model whose key
+    is a hash of the payload (var topics' `entity_macro`) stages it from there rather than hash
+    the payload again (at 1M facts, warm: search console 0.21 to 0.13 s, GA4 0.08 to 0.06 s).
     A topic whose entities have many versions each (var topics, `versions: many`) sorts them
     once instead (DISTINCT ON, in one process), before any payload is read.
 -#}
@@ -84,7 +87,8 @@
         facts.shop_domain,
         facts.value,
         facts.created_at,
-        latest.judge_batch
+        latest.judge_batch,
+        latest.entity_id
     from (
         select winners.*
         from (

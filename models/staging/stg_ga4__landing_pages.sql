@@ -17,7 +17,7 @@ parsed as (
         facts.judge_batch,
         facts.created_at as fact_created_at,
         facts.shop_domain,
-        {{ ga4_row_key('payload') }} as row_key,
+        facts.entity_id as row_key,  -- ga4_row_key, as the judge computed it
         {{ checked_bigint('payload.property_id') }} as property_id,
         ({{ ga4_date_text('payload') }})::date as report_date,
         coalesce(

@@ -17,7 +17,7 @@ parsed as (
         facts.judge_batch,
         facts.created_at as fact_created_at,
         facts.shop_domain,
-        {{ instagram_media_key('payload') }} as media_key,
+        facts.entity_id as media_key,  -- instagram_media_key, as the judge computed it
         payload.media ->> 'id' as media_id,
         coalesce(payload.media #>> '{owner,id}', payload.ig_user_id) as ig_user_id,
         {{ checked_timestamptz("payload.media ->> 'timestamp'") }} as posted_at,

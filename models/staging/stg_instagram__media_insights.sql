@@ -12,7 +12,7 @@ parsed as (
         facts.judge_batch,
         facts.created_at as fact_created_at,
         facts.shop_domain,
-        {{ instagram_insights_media_key('payload') }} as media_key,
+        facts.entity_id as media_key,  -- instagram_insights_media_key, as the judge computed it
         payload.media_id #>> '{}' as media_id,
         -- reach, views, impressions, ... profile_visits (instagram_counted_metrics)
         metrics.*,

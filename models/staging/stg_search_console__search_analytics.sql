@@ -17,7 +17,7 @@ parsed as (
         facts.judge_batch,
         facts.created_at as fact_created_at,
         facts.shop_domain,
-        {{ search_console_row_key('payload') }} as row_key,
+        facts.entity_id as row_key,  -- search_console_row_key, as the judge computed it
         payload.site_url,
         coalesce({{ safe_string('payload.search_type') }}, 'web') as search_type,
         {{ safe_string('payload.aggregation_type') }} as aggregation_type,
