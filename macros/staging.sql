@@ -225,8 +225,9 @@
     changed parent deleted first (delete_items_of_changed_parents), failing on a schema change,
     with a unique index on the parent's key and the item's position (what the delete reads; the
     shop second, key_index), an index on parent_judge_batch (what the order models read of a
-    night's batch), and the model's own `indexes`. Its first build and a full refresh load it with
-    CREATE TABLE AS, in parallel workers (load_in_parallel, macros/contract_tables.sql). -#}
+    night's batch), and the model's own `indexes`, each created on an existing table that lacks it
+    (ensure_indexes). Its first build and a full refresh load it with CREATE TABLE AS, in parallel
+    workers (load_in_parallel, macros/contract_tables.sql). -#}
 {% macro item_staging_config(parent_model, parent_keys, indexes=[]) -%}
     {{ config(
         materialized='incremental',
@@ -236,6 +237,7 @@
         on_schema_change='fail',
         pre_hook="{{ delete_items_of_changed_parents('" ~ parent_model ~ "', "
             ~ (parent_keys | tojson) ~ ") }}",
+        post_hook="{{ ensure_indexes() }}",
         indexes=[
             {'columns': key_index(parent_keys + ['position']), 'unique': true},
             {'columns': ['parent_judge_batch']},
