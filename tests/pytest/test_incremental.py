@@ -224,6 +224,16 @@ def test_incremental_nights_recompute_only_the_changed_orders_and_customers_and_
                 conn.execute(f"insert into {table} select * from {table} where {key}")
 
 
+def drop_index(conn: psycopg.Connection, schema: str, table: str, columns: str) -> None:
+    """Drop the index of schema.table on `columns` (written as pg_indexes writes them)."""
+    (name,) = conn.execute(
+        "select indexname from pg_indexes where schemaname = %s and tablename = %s"
+        " and indexdef like %s",
+        (schema, table, f"%USING btree {columns}"),
+    ).fetchone()
+    conn.execute(f'drop index {schema}."{name}"')
+
+
 # Indexes of incremental models' configs, each read by a query written for it.
 ADDED_INDEXES = [
     ("staging", "stg_shopify__orders", "(created_at)"),
@@ -256,12 +266,7 @@ def test_an_index_added_to_an_incremental_model_is_created_on_its_next_build(tar
     assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
     with db.connect(target, autocommit=True) as conn:
         for schema, table, columns in ADDED_INDEXES:
-            (name,) = conn.execute(
-                "select indexname from pg_indexes where schemaname = %s and tablename = %s"
-                " and indexdef like %s",
-                (schema, table, f"%USING btree {columns}"),
-            ).fetchone()
-            conn.execute(f'drop index {schema}."{name}"')
+            drop_index(conn, schema, table, columns)
     assert found() == [(table, 0) for _, table, _ in ADDED_INDEXES]
     build(target, "2025-03-08")
     assert found() == [(table, 1) for _, table, _ in ADDED_INDEXES]
@@ -312,12 +317,7 @@ def test_an_index_its_config_no_longer_names_is_dropped_on_its_next_build(target
     with db.connect(target, autocommit=True) as conn:
         for n, (schema, table, then, now, unique) in enumerate(REORDERED_INDEXES):
             assert now in built[table]
-            (name,) = conn.execute(
-                "select indexname from pg_indexes where schemaname = %s and tablename = %s"
-                " and indexdef like %s",
-                (schema, table, f"%USING btree {now}"),
-            ).fetchone()
-            conn.execute(f'drop index {schema}."{name}"')
+            drop_index(conn, schema, table, now)
             # the index as the older project built it, named as dbt names its indexes (an md5)
             old_name = f"{n:032x}"
             conn.execute(
