@@ -396,6 +396,7 @@
     )
 {%- endmacro %}
 
+{#- `columns`, a config index's column names, as a text[] literal to compare with _index_columns. -#}
 {% macro _columns_array(columns) -%}
     array[{% for column in columns %}{{ dbt.string_literal(column) }}{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
 {%- endmacro %}
