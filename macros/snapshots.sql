@@ -5,7 +5,7 @@
     rows where dbt's joins them three times (insertions, updates, deletes), and an inserted
     row's scd id (an md5) computed for the inserted rows only where dbt computes it for every
     row of the source: customer_segments_history's staging query at 1M facts took 0.09 to 0.11 s
-    against 0.20 to 0.29 s (README "Performance").
+    against 0.20 to 0.29 s (docs/performance.md).
 
     Each of dbt's three joins is a filter of the full join's rows: its insertions are the rows
     with a source row (the source left joined to the open rows), its updates the rows with both,
