@@ -342,6 +342,7 @@
                 from pg_index as indexes
                 inner join pg_class as classes on indexes.indexrelid = classes.oid
                 inner join pg_namespace as namespaces on classes.relnamespace = namespaces.oid
+                cross join lateral (select {{ _index_columns('indexes') }} as columns) as keys
                 where
                     indexes.indrelid = {{ dbt.string_literal(this.render()) }}::regclass
                     and classes.relname ~ '^[0-9a-f]{32}$'
@@ -354,7 +355,7 @@
                         or indexes.indpred is not null
                         or not (
                         {%- for index in wanted %}
-                            {% if not loop.first %}or {% endif %}({{ _index_columns('indexes') }} = {{ _columns_array(index.columns) }}
+                            {% if not loop.first %}or {% endif %}(keys.columns = {{ _columns_array(index.columns) }}
                             {%- if index.get('unique') %} and indexes.indisunique{% endif %})
                         {%- endfor %}
                         )
